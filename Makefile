@@ -1,0 +1,52 @@
+# One target per habit. Every target installs what it needs first, so a fresh clone works.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell scripts/find-python312)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install test lint format validate build clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements/dev.txt constraints.txt layers/common/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements/dev.txt -e layers/common
+	touch $@
+
+install: $(INSTALLED)  ## create .venv with the layer (editable) and the dev tools
+
+test: $(INSTALLED)  ## run the whole test suite
+	$(BIN)/pytest
+
+lint: $(INSTALLED)  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(INSTALLED)  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+$(SAM): requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	touch $@
+
+validate: $(SAM)  ## sam validate --lint (cfn-lint)
+	$(SAM) validate --lint
+
+build: $(SAM)  ## sam build (needs python3.12 on PATH, found like the venv's)
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
+
+clean:  ## remove the virtual environments and build output
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,48 @@
+"""When failed renewals are tried again: the dunning schedule and the provider-error backoff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+
+@dataclass(frozen=True, slots=True)
+class DunningSchedule:
+    """Retries `retry_days` after the first failed renewal; the last one closes the grace window.
+
+    `provider_error` failures use no retry: they are tried again after an exponential backoff
+    from `provider_backoff` up to `provider_backoff_cap`.
+    """
+
+    retry_days: tuple[int, ...] = (1, 3, 7, 14)
+    provider_backoff: timedelta = timedelta(minutes=5)
+    provider_backoff_cap: timedelta = timedelta(hours=6)
+
+    def __post_init__(self) -> None:
+        days = self.retry_days
+        if not days or days[0] <= 0 or any(a >= b for a, b in pairwise(days)):
+            raise ValueError(f"retry days must be positive and increasing, got {days}")
+        if not timedelta(0) < self.provider_backoff <= self.provider_backoff_cap:
+            raise ValueError("provider backoff must be positive and within its cap")
+
+    @property
+    def retries(self) -> int:
+        """How many scheduled retries follow the first failure."""
+        return len(self.retry_days)
+
+    @property
+    def grace_period(self) -> timedelta:
+        """How long a past-due subscription keeps access before the last retry decides."""
+        return timedelta(days=self.retry_days[-1])
+
+    def retry_at(self, first_failed_at: datetime, retries_left: int) -> datetime | None:
+        """When the next scheduled retry runs, given how many are left; None when none are."""
+        if retries_left <= 0:
+            return None
+        return first_failed_at + timedelta(days=self.retry_days[self.retries - retries_left])
+
+    def provider_retry_at(self, failed_at: datetime, consecutive_errors: int) -> datetime:
+        """When to try again after the `consecutive_errors`-th provider error in a row (1-based)."""
+        delay = self.provider_backoff * (1 << min(max(consecutive_errors - 1, 0), 16))
+        return failed_at + min(delay, self.provider_backoff_cap)

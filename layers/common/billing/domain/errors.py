@@ -1,0 +1,66 @@
+"""Error codes the product answers with, and the domain exceptions that carry them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Every machine-readable error code, in one place (SPEC §4 shape: ``error.code``)."""
+
+    NO_ACTION_REQUIRED = "no_action_required"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    MANAGED_BY_PARTNER = "managed_by_partner"
+    NOT_PARTNER_MANAGED = "not_partner_managed"
+    PERIOD_ENDED = "period_ended"
+    NOT_DUE = "not_due"
+    RETRY_IN_PROGRESS = "retry_in_progress"
+    TOO_MANY_RETRIES = "too_many_retries"
+    PAYMENT_METHOD_REQUIRED = "payment_method_required"
+    PAYMENT_DECLINED = "payment_declined"
+    SUBSCRIPTION_EXISTS = "subscription_exists"
+    UNKNOWN_PLAN = "unknown_plan"
+    UNKNOWN_COUPON = "unknown_coupon"
+    CONCURRENT_MODIFICATION = "concurrent_modification"
+    NOT_FOUND = "not_found"
+
+
+DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
+    ErrorCode.NO_ACTION_REQUIRED: "The due date has not arrived yet; no action is needed.",
+    ErrorCode.SUBSCRIPTION_CANCELLED: "This subscription is cancelled; make a new purchase.",
+    ErrorCode.MANAGED_BY_PARTNER: "This subscription is managed by your partner; contact them.",
+    ErrorCode.NOT_PARTNER_MANAGED: "This subscription is not managed by a partner.",
+    ErrorCode.PERIOD_ENDED: "The billing period has already ended; make a new purchase.",
+    ErrorCode.NOT_DUE: "Nothing is due for this subscription at this time.",
+    ErrorCode.RETRY_IN_PROGRESS: "A payment attempt for this subscription is already in progress.",
+    ErrorCode.TOO_MANY_RETRIES: "Too many payment retries; try again later.",
+    ErrorCode.PAYMENT_METHOD_REQUIRED: "Add a payment method first.",
+    ErrorCode.PAYMENT_DECLINED: "The payment was declined.",
+    ErrorCode.SUBSCRIPTION_EXISTS: "The account already has a subscription that is not cancelled.",
+    ErrorCode.UNKNOWN_PLAN: "This plan is not offered for that cycle length and currency.",
+    ErrorCode.UNKNOWN_COUPON: "This coupon does not exist or does not apply to this plan.",
+    ErrorCode.CONCURRENT_MODIFICATION: "The subscription changed meanwhile; try again.",
+    ErrorCode.NOT_FOUND: "Not found.",
+}
+
+
+class DomainError(Exception):
+    """A request the domain refuses, with the code and plain message shown to the caller."""
+
+    def __init__(
+        self, code: ErrorCode, message: str | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        self.code = code
+        self.message = message or DEFAULT_MESSAGES[code]
+        self.details = dict(details or {})
+        super().__init__(f"{code}: {self.message}")
+
+
+class TransitionRejected(DomainError):
+    """The state machine refuses this event in the subscription's current state."""
+
+
+class UnknownTransition(Exception):
+    """No row of the transition table covers this event: a programming error, not user input."""

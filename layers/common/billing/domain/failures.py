@@ -1,0 +1,147 @@
+"""Why a renewal did not go through, in plain words and with what the customer should do.
+
+The reasons are the help centre's list; providers' decline codes are mapped onto them by the
+provider adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from billing.domain.locales import Locale
+
+
+class FailureReason(StrEnum):
+    PAYMENT_METHOD_INVALID = "payment_method_invalid"
+    """Expired, removed, hard decline, authentication required: retrying it cannot succeed."""
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    """Includes a reached credit limit."""
+    PROVIDER_ERROR = "provider_error"
+    """The bank or payment system failed (timeouts, 5xx, processing): not the customer's doing."""
+    CARD_DECLINED = "card_declined"
+    """Any other soft decline."""
+    AUTO_RENEW_OFF = "auto_renew_off"
+    """The customer turned auto-renewal off, so nothing was charged."""
+
+    @property
+    def is_hard_decline(self) -> bool:
+        """Retrying the same payment method cannot succeed."""
+        return self is FailureReason.PAYMENT_METHOD_INVALID
+
+    @property
+    def is_provider_error(self) -> bool:
+        """Not the customer's problem: uses no dunning attempt, no email, retried with backoff."""
+        return self is FailureReason.PROVIDER_ERROR
+
+
+class RecommendedAction(StrEnum):
+    UPDATE_PAYMENT_METHOD = "update_payment_method"
+    ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD = "add_funds_or_update_payment_method"
+    NONE_WE_WILL_RETRY = "none_we_will_retry"
+    CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD = "contact_bank_or_update_payment_method"
+    TURN_ON_AUTO_RENEW_OR_PURCHASE = "turn_on_auto_renew_or_purchase"
+
+
+@dataclass(frozen=True, slots=True)
+class FailureExplanation:
+    """What is shown to the customer for one failure reason, in one language."""
+
+    reason: FailureReason
+    message: str
+    action: RecommendedAction
+    action_text: str
+
+
+_ACTIONS: Mapping[FailureReason, RecommendedAction] = {
+    FailureReason.PAYMENT_METHOD_INVALID: RecommendedAction.UPDATE_PAYMENT_METHOD,
+    FailureReason.INSUFFICIENT_FUNDS: RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD,
+    FailureReason.PROVIDER_ERROR: RecommendedAction.NONE_WE_WILL_RETRY,
+    FailureReason.CARD_DECLINED: RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD,
+    FailureReason.AUTO_RENEW_OFF: RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE,
+}
+
+_MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
+    Locale.EN: {
+        FailureReason.PAYMENT_METHOD_INVALID: (
+            "Your payment method can no longer be used: it has expired, been removed, "
+            "or your bank refused it or asked for an authentication we could not complete."
+        ),
+        FailureReason.INSUFFICIENT_FUNDS: (
+            "There were not enough funds on your payment method, or its credit limit was reached."
+        ),
+        FailureReason.PROVIDER_ERROR: (
+            "Your bank or the payment system did not answer correctly. This is not your doing."
+        ),
+        FailureReason.CARD_DECLINED: "Your bank declined the payment.",
+        FailureReason.AUTO_RENEW_OFF: "Automatic renewal was turned off, so nothing was charged.",
+    },
+    Locale.FR: {
+        FailureReason.PAYMENT_METHOD_INVALID: (
+            "Votre mode de paiement n'est plus utilisable : il a expiré, a été supprimé, "
+            "ou votre banque l'a refusé ou a demandé une authentification qui n'a pas pu aboutir."
+        ),
+        FailureReason.INSUFFICIENT_FUNDS: (
+            "Les fonds de votre mode de paiement étaient insuffisants, "
+            "ou sa limite de crédit a été atteinte."
+        ),
+        FailureReason.PROVIDER_ERROR: (
+            "Votre banque ou le système de paiement n'a pas répondu correctement. "
+            "Vous n'y êtes pour rien."
+        ),
+        FailureReason.CARD_DECLINED: "Votre banque a refusé le paiement.",
+        FailureReason.AUTO_RENEW_OFF: (
+            "Le renouvellement automatique était désactivé : rien n'a été débité."
+        ),
+    },
+}
+
+_ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
+    Locale.EN: {
+        RecommendedAction.UPDATE_PAYMENT_METHOD: (
+            "Update your payment method in Billing information."
+        ),
+        RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD: (
+            "Add funds to your account or use another payment method, then press Retry Now."
+        ),
+        RecommendedAction.NONE_WE_WILL_RETRY: "Nothing to do: we will try again automatically.",
+        RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD: (
+            "Ask your bank why it declined the payment, or use another payment method."
+        ),
+        RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE: (
+            "Turn automatic renewal back on before the period ends, or make a new purchase."
+        ),
+    },
+    Locale.FR: {
+        RecommendedAction.UPDATE_PAYMENT_METHOD: (
+            "Mettez à jour votre mode de paiement dans Informations de facturation."
+        ),
+        RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD: (
+            "Approvisionnez votre compte ou utilisez un autre mode de paiement, "
+            "puis cliquez sur Retry Now."
+        ),
+        RecommendedAction.NONE_WE_WILL_RETRY: (
+            "Aucune action n'est nécessaire : nous réessaierons automatiquement."
+        ),
+        RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD: (
+            "Demandez à votre banque pourquoi elle a refusé le paiement, "
+            "ou utilisez un autre mode de paiement."
+        ),
+        RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE: (
+            "Réactivez le renouvellement automatique avant la fin de la période, "
+            "ou effectuez un nouvel achat."
+        ),
+    },
+}
+
+
+def explain(reason: FailureReason, locale: Locale) -> FailureExplanation:
+    """The customer-facing message and recommended action for `reason` in `locale`."""
+    action = _ACTIONS[reason]
+    return FailureExplanation(
+        reason=reason,
+        message=_MESSAGES[locale][reason],
+        action=action,
+        action_text=_ACTION_TEXTS[locale][action],
+    )

@@ -1,0 +1,602 @@
+"""The subscription state machine: one transition table and one pure function that applies events.
+
+`apply` finds the first row of `TRANSITIONS` that matches the subscription's status, the event
+and the row's guards, and returns the new state plus the effects to carry out (charges, emails,
+sales and partner notices, audit). It never does I/O and is the only place a status changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import ClassVar
+
+from billing.domain.billing_calendar import format_instant, instant
+from billing.domain.dunning import DunningSchedule
+from billing.domain.errors import ErrorCode, TransitionRejected, UnknownTransition
+from billing.domain.failures import FailureReason
+from billing.domain.money import Money
+from billing.domain.pricing import Discount
+from billing.domain.subscription import (
+    CancelReason,
+    Channel,
+    ChargeKind,
+    Failure,
+    Status,
+    Subscription,
+)
+
+
+class Actor(StrEnum):
+    """Who caused a change, as recorded in the audit trail."""
+
+    CUSTOMER = "customer"
+    SCHEDULER = "scheduler"
+    SALES = "sales"
+    PARTNER = "partner"
+    PROVIDER = "provider"
+
+
+# --- Events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    at: datetime
+    actor: ClassVar[Actor]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", instant(self.at))
+
+    @classmethod
+    def name(cls) -> str:
+        """The event's name in the audit trail, e.g. ``period_ended``."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeriodEnded(Event):
+    actor = Actor.SCHEDULER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryDue(Event):
+    actor = Actor.SCHEDULER
+    payment_method_id: str | None
+    """The account's current payment method: a hard decline is not retried on the same one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerReminderDue(Event):
+    actor = Actor.SCHEDULER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeSucceeded(Event):
+    actor = Actor.PROVIDER
+    kind: ChargeKind
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargeFailed(Event):
+    actor = Actor.PROVIDER
+    kind: ChargeKind
+    reason: FailureReason
+    payment_method_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerCancelled(Event):
+    actor = Actor.CUSTOMER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerResumed(Event):
+    actor = Actor.CUSTOMER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryNowRequested(Event):
+    actor = Actor.CUSTOMER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SalesChargeRequested(Event):
+    actor = Actor.SALES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentMethodUpdated(Event):
+    actor = Actor.CUSTOMER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerExtended(Event):
+    actor = Actor.PARTNER
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    PeriodEnded,
+    RetryDue,
+    PartnerReminderDue,
+    ChargeSucceeded,
+    ChargeFailed,
+    CustomerCancelled,
+    CustomerResumed,
+    RetryNowRequested,
+    SalesChargeRequested,
+    PaymentMethodUpdated,
+    PartnerExtended,
+)
+
+# --- Effects --------------------------------------------------------------------------------
+
+
+class EmailTemplate(StrEnum):
+    """Customer emails (SPEC §2 Notifications), rendered in the account's locale."""
+
+    PURCHASE_RECEIPT = "purchase_receipt"
+    RENEWAL_RECEIPT = "renewal_receipt"
+    RENEWAL_FAILED = "renewal_failed"
+    RETRY_NOW_RESULT = "retry_now_result"
+    AUTO_RENEW_OFF = "auto_renew_off"
+    AUTO_RENEW_ON = "auto_renew_on"
+    CANCELLED_AFTER_FAILED_RETRIES = "cancelled_after_failed_retries"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+
+
+class SalesNotice(StrEnum):
+    RETRY_NOW_OUTCOME = "retry_now_outcome"
+    CANCELLED_AFTER_FAILED_RETRIES = "cancelled_after_failed_retries"
+
+
+class PartnerNotice(StrEnum):
+    RENEWAL_REMINDER = "renewal_reminder"
+    NOT_RENEWED = "not_renewed"
+
+
+Details = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Take `amount` for cycle `cycle`; `attempt` numbers the deterministic idempotency key."""
+
+    kind: ChargeKind
+    amount: Money
+    cycle: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmailCustomer:
+    template: EmailTemplate
+    details: Details
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySales:
+    notice: SalesNotice
+    details: Details
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyPartner:
+    notice: PartnerNotice
+    details: Details
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """One append-only audit entry: who did what, from which status to which, when."""
+
+    actor: Actor
+    action: str
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    details: Details
+
+
+Effect = Charge | EmailCustomer | NotifySales | NotifyPartner | Audit
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    subscription: Subscription
+    effects: tuple[Effect, ...] = ()
+
+    def of_type[K](self, kind: type[K]) -> list[K]:
+        return [effect for effect in self.effects if isinstance(effect, kind)]
+
+
+# --- Guards: named conditions the table's rows test -------------------------------------------
+
+
+def _not_due(sub: Subscription, event: Event) -> bool:
+    due = sub.due_at
+    return due is None or event.at < due
+
+
+def _same_method_hard_declined(sub: Subscription, event: Event) -> bool:
+    failure = sub.last_failure
+    return (
+        isinstance(event, RetryDue)
+        and failure is not None
+        and failure.reason.is_hard_decline
+        and failure.payment_method_id == event.payment_method_id
+    )
+
+
+def _charge_kind(event: Event) -> ChargeKind | None:
+    return event.kind if isinstance(event, ChargeSucceeded | ChargeFailed) else None
+
+
+class Guard(Enum):
+    DIRECT = "direct"
+    PARTNER = "partner"
+    AUTO_RENEW_ON = "auto_renew_on"
+    AUTO_RENEW_OFF = "auto_renew_off"
+    NOT_DUE = "not_due"
+    BEFORE_PERIOD_END = "before_period_end"
+    PERIOD_OVER = "period_over"
+    PARTNER_PREPAID = "partner_prepaid"
+    REMINDER_PENDING = "reminder_pending"
+    LAST_RETRY = "last_retry"
+    SAME_METHOD_HARD_DECLINED = "same_method_hard_declined"
+    RENEWAL_CHARGE = "renewal_charge"
+    RETRY_CHARGE = "retry_charge"
+    RETRY_NOW_CHARGE = "retry_now_charge"
+    PROVIDER_ERROR = "provider_error"
+
+
+_GUARDS: Mapping[Guard, Callable[[Subscription, Event], bool]] = {
+    Guard.DIRECT: lambda s, e: s.channel is Channel.DIRECT,
+    Guard.PARTNER: lambda s, e: s.channel is Channel.PARTNER,
+    Guard.AUTO_RENEW_ON: lambda s, e: s.auto_renew,
+    Guard.AUTO_RENEW_OFF: lambda s, e: not s.auto_renew,
+    Guard.NOT_DUE: _not_due,
+    Guard.BEFORE_PERIOD_END: lambda s, e: e.at < s.period.end,
+    Guard.PERIOD_OVER: lambda s, e: e.at >= s.period.end,
+    Guard.PARTNER_PREPAID: lambda s, e: s.partner_prepaid_cycles > 0,
+    Guard.REMINDER_PENDING: lambda s, e: not s.partner_reminded and not s.partner_prepaid_cycles,
+    Guard.LAST_RETRY: lambda s, e: s.retries_left <= 1,
+    Guard.SAME_METHOD_HARD_DECLINED: _same_method_hard_declined,
+    Guard.RENEWAL_CHARGE: lambda s, e: _charge_kind(e) is ChargeKind.RENEWAL,
+    Guard.RETRY_CHARGE: lambda s, e: _charge_kind(e) is ChargeKind.RETRY,
+    Guard.RETRY_NOW_CHARGE: lambda s, e: _charge_kind(e) is ChargeKind.RETRY_NOW,
+    Guard.PROVIDER_ERROR: lambda s, e: (
+        isinstance(e, ChargeFailed) and e.reason is FailureReason.PROVIDER_ERROR
+    ),
+}
+
+# --- Updates: named field changes the table's rows make, applied in order ---------------------
+
+
+class Update(Enum):
+    NEXT_PERIOD = "next_period"
+    RECORD_FAILURE = "record_failure"
+    START_DUNNING = "start_dunning"
+    USE_RETRY = "use_retry"
+    BACK_OFF = "back_off"
+    CANCEL = "cancel"
+    TURN_AUTO_RENEW_OFF = "turn_auto_renew_off"
+    TURN_AUTO_RENEW_ON = "turn_auto_renew_on"
+    MARK_REMINDED = "mark_reminded"
+    PREPAY_CYCLE = "prepay_cycle"
+
+
+def _without_dunning(s: Subscription) -> Subscription:
+    return replace(
+        s,
+        retries_left=0,
+        first_failed_at=None,
+        next_retry_at=None,
+        provider_errors=0,
+        provider_retry_at=None,
+    )
+
+
+def _next_period(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    return replace(
+        _without_dunning(s),
+        cycle=s.cycle + 1,
+        charge_attempts=0,
+        failed_attempts=0,
+        last_failure=None,
+        partner_reminded=False,
+        partner_prepaid_cycles=max(s.partner_prepaid_cycles - 1, 0),
+    )
+
+
+def _record_failure(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    assert isinstance(e, ChargeFailed)
+    return replace(
+        s,
+        charge_attempts=s.charge_attempts + 1,
+        failed_attempts=s.failed_attempts + (0 if e.reason.is_provider_error else 1),
+        last_failure=Failure(e.reason, e.at, e.payment_method_id),
+    )
+
+
+def _start_dunning(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    return replace(
+        s,
+        first_failed_at=e.at,
+        retries_left=schedule.retries,
+        next_retry_at=schedule.retry_at(e.at, schedule.retries),
+        provider_errors=0,
+        provider_retry_at=None,
+    )
+
+
+def _use_retry(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    assert s.first_failed_at is not None
+    left = s.retries_left - 1
+    return replace(
+        s,
+        retries_left=left,
+        next_retry_at=schedule.retry_at(s.first_failed_at, left),
+        provider_errors=0,
+        provider_retry_at=None,
+    )
+
+
+def _back_off(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    errors = s.provider_errors + 1
+    return replace(
+        _record_failure(s, e, schedule),
+        provider_errors=errors,
+        provider_retry_at=schedule.provider_retry_at(e.at, errors),
+    )
+
+
+def _cancel(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    return replace(_without_dunning(s), auto_renew=False, cancelled_at=e.at)
+
+
+_UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subscription]] = {
+    Update.NEXT_PERIOD: _next_period,
+    Update.RECORD_FAILURE: _record_failure,
+    Update.START_DUNNING: _start_dunning,
+    Update.USE_RETRY: _use_retry,
+    Update.BACK_OFF: _back_off,
+    Update.CANCEL: _cancel,
+    Update.TURN_AUTO_RENEW_OFF: lambda s, e, p: replace(s, auto_renew=False),
+    Update.TURN_AUTO_RENEW_ON: lambda s, e, p: replace(s, auto_renew=True),
+    Update.MARK_REMINDED: lambda s, e, p: replace(s, partner_reminded=True),
+    Update.PREPAY_CYCLE: lambda s, e, p: replace(
+        s, partner_prepaid_cycles=s.partner_prepaid_cycles + 1
+    ),
+}
+
+# --- The transition table ---------------------------------------------------------------------
+
+EffectSpec = ChargeKind | EmailTemplate | SalesNotice | PartnerNotice
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One row: in `status` (None: any), on `event`, when every guard holds → `to` or `reject`."""
+
+    status: Status | None
+    event: type[Event]
+    guards: tuple[Guard, ...] = ()
+    to: Status | None = None
+    reject: ErrorCode | None = None
+    updates: tuple[Update, ...] = ()
+    cancel_reason: CancelReason | None = None
+    effects: tuple[EffectSpec, ...] = field(default=())
+
+    def matches(self, sub: Subscription, event: Event) -> bool:
+        return (
+            (self.status is None or self.status is sub.status)
+            and isinstance(event, self.event)
+            and all(_GUARDS[guard](sub, event) for guard in self.guards)
+        )
+
+
+S, G, U, E = Status, Guard, Update, EmailTemplate
+T = Transition
+
+TRANSITIONS: tuple[Transition, ...] = (
+    # The renewal schedule. Work that is not due (redelivered, overlapping, stale) is refused.
+    T(None, PeriodEnded, (G.NOT_DUE,), reject=ErrorCode.NOT_DUE),
+    T(None, PeriodEnded, (G.BEFORE_PERIOD_END,), reject=ErrorCode.NOT_DUE),
+    T(S.ACTIVE, PeriodEnded, (G.PARTNER, G.PARTNER_PREPAID), S.ACTIVE, updates=(U.NEXT_PERIOD,)),
+    T(S.ACTIVE, PeriodEnded, (G.PARTNER,), S.CANCELLED, updates=(U.CANCEL,),
+      cancel_reason=CancelReason.PARTNER_NOT_RENEWED, effects=(PartnerNotice.NOT_RENEWED,)),
+    T(S.ACTIVE, PeriodEnded, (G.AUTO_RENEW_OFF,), S.CANCELLED, updates=(U.CANCEL,),
+      cancel_reason=CancelReason.AUTO_RENEW_OFF),
+    T(S.ACTIVE, PeriodEnded, (), S.ACTIVE, effects=(ChargeKind.RENEWAL,)),
+    T(None, PeriodEnded, (), reject=ErrorCode.NOT_DUE),
+    T(None, PartnerReminderDue, (G.NOT_DUE,), reject=ErrorCode.NOT_DUE),
+    T(S.ACTIVE, PartnerReminderDue, (G.PARTNER, G.REMINDER_PENDING, G.BEFORE_PERIOD_END),
+      S.ACTIVE, updates=(U.MARK_REMINDED,), effects=(PartnerNotice.RENEWAL_REMINDER,)),
+    T(None, PartnerReminderDue, (), reject=ErrorCode.NOT_DUE),
+    T(None, RetryDue, (G.NOT_DUE,), reject=ErrorCode.NOT_DUE),
+    T(S.PAST_DUE, RetryDue, (G.SAME_METHOD_HARD_DECLINED, G.LAST_RETRY), S.CANCELLED,
+      updates=(U.USE_RETRY, U.CANCEL), cancel_reason=CancelReason.PAYMENT_FAILED,
+      effects=(E.CANCELLED_AFTER_FAILED_RETRIES, SalesNotice.CANCELLED_AFTER_FAILED_RETRIES)),
+    T(S.PAST_DUE, RetryDue, (G.SAME_METHOD_HARD_DECLINED,), S.PAST_DUE,
+      updates=(U.USE_RETRY,), effects=(E.RENEWAL_FAILED,)),
+    T(S.PAST_DUE, RetryDue, (), S.PAST_DUE, effects=(ChargeKind.RETRY,)),
+    T(None, RetryDue, (), reject=ErrorCode.NOT_DUE),
+    # Outcomes of charges. Provider errors use no dunning attempt and email nobody.
+    T(S.CANCELLED, ChargeSucceeded, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    T(S.CANCELLED, ChargeFailed, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    T(S.ACTIVE, ChargeSucceeded, (G.RENEWAL_CHARGE,), S.ACTIVE, updates=(U.NEXT_PERIOD,),
+      effects=(E.RENEWAL_RECEIPT,)),
+    T(S.ACTIVE, ChargeSucceeded, (), reject=ErrorCode.NO_ACTION_REQUIRED),
+    T(S.PAST_DUE, ChargeSucceeded, (G.RETRY_NOW_CHARGE,), S.ACTIVE, updates=(U.NEXT_PERIOD,),
+      effects=(E.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME)),
+    T(S.PAST_DUE, ChargeSucceeded, (), S.ACTIVE, updates=(U.NEXT_PERIOD,),
+      effects=(E.RENEWAL_RECEIPT,)),
+    T(S.ACTIVE, ChargeFailed, (G.RENEWAL_CHARGE, G.PROVIDER_ERROR), S.ACTIVE,
+      updates=(U.BACK_OFF,)),
+    T(S.ACTIVE, ChargeFailed, (G.RENEWAL_CHARGE,), S.PAST_DUE,
+      updates=(U.RECORD_FAILURE, U.START_DUNNING), effects=(E.RENEWAL_FAILED,)),
+    T(S.ACTIVE, ChargeFailed, (), reject=ErrorCode.NO_ACTION_REQUIRED),
+    T(S.PAST_DUE, ChargeFailed, (G.RETRY_CHARGE, G.PROVIDER_ERROR), S.PAST_DUE,
+      updates=(U.BACK_OFF,)),
+    T(S.PAST_DUE, ChargeFailed, (G.RETRY_CHARGE, G.LAST_RETRY), S.CANCELLED,
+      updates=(U.RECORD_FAILURE, U.USE_RETRY, U.CANCEL),
+      cancel_reason=CancelReason.PAYMENT_FAILED,
+      effects=(E.CANCELLED_AFTER_FAILED_RETRIES, SalesNotice.CANCELLED_AFTER_FAILED_RETRIES)),
+    T(S.PAST_DUE, ChargeFailed, (G.RETRY_CHARGE,), S.PAST_DUE,
+      updates=(U.RECORD_FAILURE, U.USE_RETRY), effects=(E.RENEWAL_FAILED,)),
+    # Retry Now does not shift the dunning schedule, whatever its outcome.
+    T(S.PAST_DUE, ChargeFailed, (G.RETRY_NOW_CHARGE,), S.PAST_DUE,
+      updates=(U.RECORD_FAILURE,), effects=(E.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME)),
+    T(S.PAST_DUE, ChargeFailed, (G.PROVIDER_ERROR,), S.PAST_DUE, updates=(U.RECORD_FAILURE,)),
+    T(S.PAST_DUE, ChargeFailed, (), S.PAST_DUE, updates=(U.RECORD_FAILURE,),
+      effects=(E.RENEWAL_FAILED,)),
+    # Customers, sales and partners.
+    T(None, CustomerCancelled, (G.PARTNER,), reject=ErrorCode.MANAGED_BY_PARTNER),
+    T(S.CANCELLED, CustomerCancelled, (), S.CANCELLED),
+    T(S.ACTIVE, CustomerCancelled, (G.AUTO_RENEW_OFF,), S.ACTIVE),
+    T(S.ACTIVE, CustomerCancelled, (), S.ACTIVE, updates=(U.TURN_AUTO_RENEW_OFF,),
+      effects=(E.AUTO_RENEW_OFF,)),
+    T(S.PAST_DUE, CustomerCancelled, (), S.CANCELLED, updates=(U.CANCEL,),
+      cancel_reason=CancelReason.CANCELLED_BY_CUSTOMER, effects=(E.SUBSCRIPTION_CANCELLED,)),
+    T(None, CustomerResumed, (G.PARTNER,), reject=ErrorCode.MANAGED_BY_PARTNER),
+    T(S.CANCELLED, CustomerResumed, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    T(S.ACTIVE, CustomerResumed, (G.AUTO_RENEW_ON,), S.ACTIVE),
+    T(S.ACTIVE, CustomerResumed, (G.PERIOD_OVER,), reject=ErrorCode.PERIOD_ENDED),
+    T(S.ACTIVE, CustomerResumed, (), S.ACTIVE, updates=(U.TURN_AUTO_RENEW_ON,),
+      effects=(E.AUTO_RENEW_ON,)),
+    T(S.PAST_DUE, CustomerResumed, (), S.PAST_DUE),
+    T(None, RetryNowRequested, (G.PARTNER,), reject=ErrorCode.MANAGED_BY_PARTNER),
+    T(S.ACTIVE, RetryNowRequested, (), reject=ErrorCode.NO_ACTION_REQUIRED),
+    T(S.CANCELLED, RetryNowRequested, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    T(S.PAST_DUE, RetryNowRequested, (), S.PAST_DUE, effects=(ChargeKind.RETRY_NOW,)),
+    T(None, SalesChargeRequested, (G.PARTNER,), reject=ErrorCode.MANAGED_BY_PARTNER),
+    T(S.ACTIVE, SalesChargeRequested, (), reject=ErrorCode.NO_ACTION_REQUIRED),
+    T(S.CANCELLED, SalesChargeRequested, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    T(S.PAST_DUE, SalesChargeRequested, (), S.PAST_DUE, effects=(ChargeKind.SALES,)),
+    T(None, PaymentMethodUpdated, (G.PARTNER,), reject=ErrorCode.MANAGED_BY_PARTNER),
+    T(S.PAST_DUE, PaymentMethodUpdated, (), S.PAST_DUE,
+      effects=(ChargeKind.PAYMENT_METHOD_UPDATE,)),
+    T(S.ACTIVE, PaymentMethodUpdated, (), S.ACTIVE),
+    T(S.CANCELLED, PaymentMethodUpdated, (), S.CANCELLED),
+    T(None, PartnerExtended, (G.DIRECT,), reject=ErrorCode.NOT_PARTNER_MANAGED),
+    T(S.CANCELLED, PartnerExtended, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    T(S.ACTIVE, PartnerExtended, (), S.ACTIVE, updates=(U.PREPAY_CYCLE,)),
+)  # fmt: skip
+
+
+# --- Applying events --------------------------------------------------------------------------
+
+
+def find_transition(sub: Subscription, event: Event) -> Transition:
+    """The first row that applies; UnknownTransition when the table has none (a bug)."""
+    for row in TRANSITIONS:
+        if row.matches(sub, event):
+            return row
+    raise UnknownTransition(f"no transition for {type(event).__name__} in {sub.status}")
+
+
+def _details(sub: Subscription, event: Event | None) -> dict[str, str]:
+    """What emails, notices and audit entries say about this change, as plain strings."""
+    details = {
+        "subscription_id": sub.id,
+        "account_id": sub.account_id,
+        "plan_id": sub.plan_id,
+        "status": sub.status.value,
+        "period_end": format_instant(sub.period.end),
+    }
+    if isinstance(event, ChargeSucceeded | ChargeFailed):
+        details["charge_kind"] = event.kind.value
+        details["outcome"] = "succeeded" if isinstance(event, ChargeSucceeded) else "failed"
+    if isinstance(event, ChargeSucceeded):
+        details["amount"] = str(event.amount.amount)
+        details["currency"] = event.amount.currency.value
+    if sub.last_failure is not None and sub.status is not Status.ACTIVE:
+        details["reason"] = sub.last_failure.reason.value
+    if isinstance(event, ChargeFailed):
+        details["reason"] = event.reason.value
+    if sub.next_retry_at is not None:
+        details["next_retry_at"] = format_instant(sub.next_retry_at)
+    if sub.cancel_reason is not None:
+        details["cancel_reason"] = sub.cancel_reason.value
+    return details
+
+
+def _effect(spec: EffectSpec, sub: Subscription, details: Details) -> Effect:
+    if isinstance(spec, ChargeKind):
+        return Charge(spec, sub.next_cycle_price, sub.cycle + 1, sub.charge_attempts + 1)
+    if isinstance(spec, EmailTemplate):
+        return EmailCustomer(spec, details)
+    if isinstance(spec, SalesNotice):
+        return NotifySales(spec, details)
+    return NotifyPartner(spec, details)
+
+
+def apply(sub: Subscription, event: Event, schedule: DunningSchedule | None = None) -> Decision:
+    """Apply `event` to `sub`: the new state and the effects to carry out, or TransitionRejected."""
+    schedule = schedule or DEFAULT_SCHEDULE
+    row = find_transition(sub, event)
+    if row.reject is not None:
+        raise TransitionRejected(row.reject)
+    assert row.to is not None, "a row either rejects or names the status it leads to"
+    new = sub
+    for update in row.updates:
+        new = _UPDATES[update](new, event, schedule)
+    new = replace(new, status=row.to, cancel_reason=row.cancel_reason or new.cancel_reason)
+    details = _details(new, event)
+    effects = [_effect(spec, new, details) for spec in row.effects]
+    if new != sub:
+        effects.append(Audit(event.actor, event.name(), sub.status, new.status, event.at, details))
+    return Decision(new, tuple(effects))
+
+
+DEFAULT_SCHEDULE = DunningSchedule()
+
+
+def due_event(sub: Subscription, now: datetime, payment_method_id: str | None) -> Event | None:
+    """The scheduler event that is due for `sub` at `now`, or None when nothing is due."""
+    due = sub.due_at
+    if due is None or now < due:
+        return None
+    if sub.status is Status.PAST_DUE:
+        return RetryDue(at=now, payment_method_id=payment_method_id)
+    if now < sub.period.end:
+        return PartnerReminderDue(at=now)
+    return PeriodEnded(at=now)
+
+
+def open_subscription(
+    *,
+    subscription_id: str,
+    account_id: str,
+    plan_id: str,
+    cycle_months: int,
+    price: Money,
+    discount: Discount | None,
+    channel: Channel,
+    actor: Actor,
+    at: datetime,
+) -> Decision:
+    """A new subscription, active from `at`. Direct ones are bought (their first cycle charged
+    beforehand) with auto-renewal on; partner ones are not renewed by us."""
+    sub = Subscription(
+        id=subscription_id,
+        account_id=account_id,
+        plan_id=plan_id,
+        cycle_months=cycle_months,
+        price=price,
+        channel=channel,
+        anchor=instant(at),
+        auto_renew=channel is Channel.DIRECT,
+        discount=discount,
+    )
+    details = _details(sub, None)
+    effects: list[Effect] = []
+    if channel is Channel.DIRECT:
+        effects.append(EmailCustomer(E.PURCHASE_RECEIPT, details))
+    effects.append(Audit(actor, "opened", None, sub.status, sub.anchor, details))
+    return Decision(sub, tuple(effects))

@@ -1,0 +1,150 @@
+"""The subscription: its status, period, discount and dunning state, and what is due next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from billing.domain.billing_calendar import Period, billing_period
+from billing.domain.failures import FailureReason
+from billing.domain.money import Currency, Money
+from billing.domain.pricing import Discount, cycle_price
+
+PARTNER_REMINDER_LEAD = timedelta(days=7)
+"""Partners are reminded this long before a partner subscription's period ends."""
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELLED = "cancelled"
+
+
+class Channel(StrEnum):
+    DIRECT = "direct"
+    PARTNER = "partner"
+
+
+class CancelReason(StrEnum):
+    AUTO_RENEW_OFF = "auto_renew_off"
+    PAYMENT_FAILED = "payment_failed"
+    CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
+    PARTNER_NOT_RENEWED = "partner_not_renewed"
+
+
+class ChargeKind(StrEnum):
+    """Why money is being taken; every charge goes through the one charge operation."""
+
+    PURCHASE = "purchase"
+    RENEWAL = "renewal"
+    RETRY = "retry"
+    RETRY_NOW = "retry_now"
+    SALES = "sales"
+    PAYMENT_METHOD_UPDATE = "payment_method_update"
+
+    @property
+    def scheduled(self) -> bool:
+        """Started by the renewal schedule rather than by a person."""
+        return self in (ChargeKind.RENEWAL, ChargeKind.RETRY)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The last failed charge: why, when, and against which payment method."""
+
+    reason: FailureReason
+    at: datetime
+    payment_method_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One customer's plan. Only the state machine produces changed copies of it."""
+
+    id: str
+    account_id: str
+    plan_id: str
+    cycle_months: int
+    price: Money
+    """Full price of one cycle, fixed at purchase."""
+    channel: Channel
+    anchor: datetime
+    """Purchase instant: every period starts a whole number of cycles after it."""
+    status: Status = Status.ACTIVE
+    auto_renew: bool = True
+    cycle: int = 0
+    """Index of the current period (0 = the purchased one)."""
+    discount: Discount | None = None
+    charge_attempts: int = 0
+    """Charges tried for the next cycle so far; numbers the next attempt's idempotency key."""
+    failed_attempts: int = 0
+    """Declined charges since the last successful one."""
+    retries_left: int = 0
+    """Scheduled dunning retries still to run (past_due only)."""
+    first_failed_at: datetime | None = None
+    """When the renewal first failed: the dunning schedule counts from here."""
+    next_retry_at: datetime | None = None
+    provider_errors: int = 0
+    """Provider errors in a row on the scheduled charge, for the backoff."""
+    provider_retry_at: datetime | None = None
+    last_failure: Failure | None = None
+    partner_reminded: bool = False
+    partner_prepaid_cycles: int = 0
+    """Cycles a partner has extended the subscription by beyond the current one."""
+    cancelled_at: datetime | None = None
+    cancel_reason: CancelReason | None = None
+    version: int = 0
+    """Optimistic-lock version of the stored copy this state was read from (0: not stored yet)."""
+
+    @property
+    def currency(self) -> Currency:
+        return self.price.currency
+
+    @property
+    def period(self) -> Period:
+        return billing_period(self.anchor, self.cycle_months, self.cycle)
+
+    @property
+    def access(self) -> bool:
+        """Customers keep access while past due (the grace window)."""
+        return self.status is not Status.CANCELLED
+
+    @property
+    def due_at(self) -> datetime | None:
+        """When the renewal schedule must next look at this subscription; None when nothing is due.
+
+        This is the sparse due index: a subscription is in it exactly when this is not None.
+        """
+        if self.status is Status.CANCELLED:
+            return None
+        if self.provider_retry_at is not None:
+            return self.provider_retry_at
+        if self.status is Status.PAST_DUE:
+            return self.next_retry_at
+        end = self.period.end
+        if (
+            self.channel is Channel.PARTNER
+            and not self.partner_prepaid_cycles
+            and not self.partner_reminded
+        ):
+            return end - PARTNER_REMINDER_LEAD
+        return end
+
+    @property
+    def next_charge_at(self) -> datetime | None:
+        """When we will next charge the customer; None when no charge is coming."""
+        if self.channel is Channel.PARTNER or (
+            self.status is Status.ACTIVE and not self.auto_renew
+        ):
+            return None
+        return self.due_at
+
+    @property
+    def next_cycle_price(self) -> Money:
+        """What paying for the cycle after the current one costs."""
+        return cycle_price(self.price, self.discount, self.cycle + 1)
+
+    @property
+    def next_charge_amount(self) -> Money | None:
+        return None if self.next_charge_at is None else self.next_cycle_price

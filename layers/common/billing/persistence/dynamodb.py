@@ -1,0 +1,420 @@
+"""The DynamoDB adapter of `BillingRepository`, on PynamoDB.
+
+Every subscription write is one TransactWriteItems call: the subscription (optimistic lock on
+its version), the charge attempts, the audit entries (append-only) and, when the subscription
+opens or is cancelled, the account's pointer to its one open subscription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PutError,
+    PynamoDBException,
+    TransactWriteError,
+)
+from pynamodb.transactions import TransactWrite
+
+from billing.domain.accounts import (
+    Account,
+    BillingInfo,
+    Partner,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentProvider,
+)
+from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.failures import FailureReason
+from billing.domain.locales import Locale
+from billing.domain.money import Currency, Money
+from billing.domain.pricing import Discount
+from billing.domain.state_machine import Actor, Audit
+from billing.domain.subscription import (
+    CancelReason,
+    Channel,
+    ChargeKind,
+    Failure,
+    Status,
+    Subscription,
+)
+from billing.persistence.models import (
+    AccountRecord,
+    AuditEventRecord,
+    BillingInfoMap,
+    ChargeAttemptRecord,
+    DiscountMap,
+    FailureMap,
+    PartnerMap,
+    PaymentMethodMap,
+    SubscriptionRecord,
+    bind_tables,
+)
+from billing.persistence.repository import (
+    ConcurrentModification,
+    DueEntry,
+    NotFound,
+    StorageUnavailable,
+    SubscriptionChange,
+    SubscriptionExists,
+)
+from billing.settings import StorageSettings
+
+_CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+def due_shard(subscription_id: str, shards: int) -> str:
+    """The due-index partition a subscription is written to: stable, and spread evenly."""
+    digest = hashlib.sha256(subscription_id.encode()).digest()
+    return f"{int.from_bytes(digest[:8], 'big') % shards:03d}"
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except (DoesNotExist, TransactWriteError, PutError):
+        raise
+    except PynamoDBException as error:
+        raise StorageUnavailable(str(error)) from error
+
+
+class DynamoDBRepository:
+    def __init__(self, settings: StorageSettings) -> None:
+        self._settings = settings
+        bind_tables(settings)
+        self._connection = Connection(region=settings.region, host=settings.dynamodb_endpoint)
+
+    # --- accounts ---
+
+    def get_account(self, account_id: str) -> Account:
+        with _storage_errors():
+            try:
+                return _account(AccountRecord.get(account_id, consistent_read=True))
+            except DoesNotExist:
+                raise NotFound("Account") from None
+
+    def save_account(self, account: Account) -> Account:
+        record = _account_record(account)
+        with _storage_errors():
+            try:
+                record.save()
+            except PutError as error:
+                if error.cause_response_code == "ConditionalCheckFailedException":
+                    raise ConcurrentModification from error
+                raise StorageUnavailable(str(error)) from error
+        return replace(account, version=record.version)
+
+    # --- subscriptions ---
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        with _storage_errors():
+            try:
+                return _subscription(SubscriptionRecord.get(subscription_id, consistent_read=True))
+            except DoesNotExist:
+                raise NotFound("Subscription") from None
+
+    def subscriptions_of(self, account_id: str) -> list[Subscription]:
+        with _storage_errors():
+            records = SubscriptionRecord.account_index.query(account_id, scan_index_forward=False)
+            return [_subscription(record) for record in records]
+
+    def due_subscriptions(self, now: datetime) -> list[DueEntry]:
+        shards = [f"{shard:03d}" for shard in range(self._settings.due_index_shards)]
+        with ThreadPoolExecutor(max_workers=min(len(shards), 16)) as pool:
+            pages = pool.map(lambda shard: self._due_in_shard(shard, now), shards)
+            return [entry for page in pages for entry in page]
+
+    def _due_in_shard(self, shard: str, now: datetime) -> list[DueEntry]:
+        with _storage_errors():
+            return [
+                DueEntry(record.id, record.due_at)
+                for record in SubscriptionRecord.due_index.query(
+                    shard, SubscriptionRecord.due_at <= now
+                )
+                if record.due_at is not None
+            ]
+
+    def commit(self, change: SubscriptionChange) -> Subscription:
+        before, after = change.before, change.after
+        expected_version = 0 if before is None else before.version
+        record = _subscription_record(
+            replace(after, version=expected_version), self._settings.due_index_shards
+        )
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(record)
+                self._write_account_pointer(transaction, before, after)
+                for attempt in change.attempts:
+                    transaction.save(_attempt_record(attempt))
+                for index, entry in enumerate(change.audit):
+                    transaction.save(
+                        _audit_record(after.id, expected_version + 1, index, entry),
+                        condition=AuditEventRecord.seq.does_not_exist(),
+                    )
+        except TransactWriteError as error:
+            raise _transaction_error(error, before) from error
+        except PynamoDBException as error:
+            raise StorageUnavailable(str(error)) from error
+        return replace(after, version=expected_version + 1)
+
+    @staticmethod
+    def _write_account_pointer(
+        transaction: TransactWrite, before: Subscription | None, after: Subscription
+    ) -> None:
+        """Keep `Account.open_subscription_id` in step: set when a subscription opens, removed
+        when it is cancelled. Bumps the account's version so a stale account write fails."""
+        account = AccountRecord(after.account_id)
+        if before is None:
+            transaction.update(
+                account,
+                actions=[
+                    AccountRecord.open_subscription_id.set(after.id),
+                    AccountRecord.version.add(1),
+                ],
+                condition=AccountRecord.id.exists()
+                & AccountRecord.open_subscription_id.does_not_exist(),
+                add_version_condition=False,
+            )
+        elif before.status is not Status.CANCELLED and after.status is Status.CANCELLED:
+            transaction.update(
+                account,
+                actions=[AccountRecord.open_subscription_id.remove(), AccountRecord.version.add(1)],
+                condition=AccountRecord.open_subscription_id == after.id,
+                add_version_condition=False,
+            )
+
+    def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
+        with _storage_errors():
+            records = ChargeAttemptRecord.query(subscription_id, scan_index_forward=False)
+            return [_attempt(record) for record in records]
+
+    def audit_trail(self, subscription_id: str) -> list[Audit]:
+        with _storage_errors():
+            return [_audit(r) for r in AuditEventRecord.query(f"subscription#{subscription_id}")]
+
+
+def _transaction_error(error: TransactWriteError, before: Subscription | None) -> Exception:
+    """The domain error for a cancelled transaction; items are in the order they were added."""
+    reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
+    if before is None and len(reasons) > 1 and reasons[1] == _CONDITION_FAILED:
+        return SubscriptionExists()
+    if _CONDITION_FAILED in reasons:
+        return ConcurrentModification()
+    return StorageUnavailable(str(error))
+
+
+# --- mapping between domain objects and records ---------------------------------------------
+
+
+def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
+    due_at = sub.due_at
+    return SubscriptionRecord(
+        sub.id,
+        account_id=sub.account_id,
+        plan_id=sub.plan_id,
+        cycle_months=sub.cycle_months,
+        price=sub.price.amount,
+        currency=sub.currency.value,
+        channel=sub.channel.value,
+        anchor=sub.anchor,
+        status=sub.status.value,
+        auto_renew=sub.auto_renew,
+        cycle=sub.cycle,
+        discount=None
+        if sub.discount is None
+        else DiscountMap(
+            coupon=sub.discount.coupon,
+            amount_off=sub.discount.amount_off.amount,
+            cycles=sub.discount.cycles,
+        ),
+        charge_attempts=sub.charge_attempts,
+        failed_attempts=sub.failed_attempts,
+        retries_left=sub.retries_left,
+        first_failed_at=sub.first_failed_at,
+        next_retry_at=sub.next_retry_at,
+        provider_errors=sub.provider_errors,
+        provider_retry_at=sub.provider_retry_at,
+        last_failure=None
+        if sub.last_failure is None
+        else FailureMap(
+            reason=sub.last_failure.reason.value,
+            at=sub.last_failure.at,
+            payment_method_id=sub.last_failure.payment_method_id,
+        ),
+        partner_reminded=sub.partner_reminded,
+        partner_prepaid_cycles=sub.partner_prepaid_cycles,
+        cancelled_at=sub.cancelled_at,
+        cancel_reason=None if sub.cancel_reason is None else sub.cancel_reason.value,
+        due_shard=None if due_at is None else due_shard(sub.id, shards),
+        due_at=due_at,
+        version=sub.version or None,
+    )
+
+
+def _subscription(record: SubscriptionRecord) -> Subscription:
+    currency = Currency(record.currency)
+    failure = record.last_failure
+    return Subscription(
+        id=record.id,
+        account_id=record.account_id,
+        plan_id=record.plan_id,
+        cycle_months=int(record.cycle_months),
+        price=Money(int(record.price), currency),
+        channel=Channel(record.channel),
+        anchor=record.anchor,
+        status=Status(record.status),
+        auto_renew=record.auto_renew,
+        cycle=int(record.cycle),
+        discount=None
+        if record.discount is None
+        else Discount(
+            record.discount.coupon,
+            Money(int(record.discount.amount_off), currency),
+            int(record.discount.cycles),
+        ),
+        charge_attempts=int(record.charge_attempts),
+        failed_attempts=int(record.failed_attempts),
+        retries_left=int(record.retries_left),
+        first_failed_at=record.first_failed_at,
+        next_retry_at=record.next_retry_at,
+        provider_errors=int(record.provider_errors),
+        provider_retry_at=record.provider_retry_at,
+        last_failure=None
+        if failure is None
+        else Failure(FailureReason(failure.reason), failure.at, failure.payment_method_id),
+        partner_reminded=record.partner_reminded,
+        partner_prepaid_cycles=int(record.partner_prepaid_cycles),
+        cancelled_at=record.cancelled_at,
+        cancel_reason=None if record.cancel_reason is None else CancelReason(record.cancel_reason),
+        version=int(record.version or 0),
+    )
+
+
+def _attempt_key(cycle: int, attempt: int) -> str:
+    return f"c{cycle:05d}#a{attempt:03d}"
+
+
+def _attempt_record(attempt: ChargeAttempt) -> ChargeAttemptRecord:
+    return ChargeAttemptRecord(
+        attempt.subscription_id,
+        _attempt_key(attempt.cycle, attempt.attempt),
+        account_id=attempt.account_id,
+        cycle=attempt.cycle,
+        attempt=attempt.attempt,
+        kind=attempt.kind.value,
+        amount=attempt.amount.amount,
+        currency=attempt.amount.currency.value,
+        status=attempt.status.value,
+        created_at=attempt.created_at,
+        provider=None if attempt.provider is None else attempt.provider.value,
+        payment_method_id=attempt.payment_method_id,
+        provider_reference=attempt.provider_reference,
+        failure_reason=None if attempt.failure_reason is None else attempt.failure_reason.value,
+    )
+
+
+def _attempt(record: ChargeAttemptRecord) -> ChargeAttempt:
+    return ChargeAttempt(
+        subscription_id=record.subscription_id,
+        account_id=record.account_id,
+        cycle=int(record.cycle),
+        attempt=int(record.attempt),
+        kind=ChargeKind(record.kind),
+        amount=Money(int(record.amount), Currency(record.currency)),
+        status=ChargeStatus(record.status),
+        created_at=record.created_at,
+        provider=None if record.provider is None else PaymentProvider(record.provider),
+        payment_method_id=record.payment_method_id,
+        provider_reference=record.provider_reference,
+        failure_reason=None
+        if record.failure_reason is None
+        else FailureReason(record.failure_reason),
+    )
+
+
+def _audit_record(subscription_id: str, version: int, index: int, entry: Audit) -> AuditEventRecord:
+    return AuditEventRecord(
+        f"subscription#{subscription_id}",
+        f"{version:010d}#{index:02d}",
+        actor=entry.actor.value,
+        action=entry.action,
+        from_status=None if entry.from_status is None else entry.from_status.value,
+        to_status=entry.to_status.value,
+        at=entry.at,
+        details=dict(entry.details),
+    )
+
+
+def _audit(record: AuditEventRecord) -> Audit:
+    return Audit(
+        actor=Actor(record.actor),
+        action=record.action,
+        from_status=None if record.from_status is None else Status(record.from_status),
+        to_status=Status(record.to_status),
+        at=record.at,
+        details=dict(record.details.as_dict()),
+    )
+
+
+def _account_record(account: Account) -> AccountRecord:
+    partner, info, method = account.partner, account.billing_info, account.payment_method
+    return AccountRecord(
+        account.id,
+        email=account.email,
+        locale=account.locale.value,
+        domain_zone=account.domain_zone,
+        channel=account.channel.value,
+        partner=None if partner is None else PartnerMap(**_fields(partner)),
+        billing_info=None if info is None else BillingInfoMap(**_fields(info)),
+        payment_method=None
+        if method is None
+        else PaymentMethodMap(
+            **_fields(method) | {"provider": method.provider.value, "kind": method.kind.value}
+        ),
+        stripe_customer_id=account.stripe_customer_id,
+        open_subscription_id=account.open_subscription_id,
+        version=account.version or None,
+    )
+
+
+def _fields(value: Partner | BillingInfo | PaymentMethod) -> dict[str, object]:
+    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+
+
+def _account(record: AccountRecord) -> Account:
+    method = record.payment_method
+    return Account(
+        id=record.id,
+        email=record.email,
+        locale=Locale(record.locale),
+        domain_zone=record.domain_zone,
+        channel=Channel(record.channel),
+        partner=None if record.partner is None else Partner(**record.partner.as_dict()),
+        billing_info=None
+        if record.billing_info is None
+        else BillingInfo(**record.billing_info.as_dict()),
+        payment_method=None
+        if method is None
+        else PaymentMethod(
+            provider=PaymentProvider(method.provider),
+            kind=PaymentMethodKind(method.kind),
+            token=method.token,
+            brand=method.brand,
+            last4=method.last4,
+            exp_month=None if method.exp_month is None else int(method.exp_month),
+            exp_year=None if method.exp_year is None else int(method.exp_year),
+            paypal_email=method.paypal_email,
+            saved_at=method.saved_at,
+        ),
+        stripe_customer_id=record.stripe_customer_id,
+        open_subscription_id=record.open_subscription_id,
+        version=int(record.version or 0),
+    )

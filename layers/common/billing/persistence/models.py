@@ -1,0 +1,209 @@
+"""PynamoDB models of the four tables defined in ``template.yaml``.
+
+Table names and the endpoint are not known when these classes are defined: `bind_tables`
+sets them from `StorageSettings` before first use (once per Lambda process, once per test).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.constants import STRING
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from billing.domain.billing_calendar import format_instant, parse_instant
+from billing.settings import StorageSettings
+
+
+class InstantAttribute(Attribute[datetime]):
+    """A UTC instant stored as ``YYYY-MM-DDTHH:MM:SSZ``: readable, and sortable as a string."""
+
+    attr_type = STRING
+
+    def serialize(self, value: datetime) -> str:
+        return format_instant(value)
+
+    def deserialize(self, value: str) -> datetime:
+        return parse_instant(value)
+
+
+class DiscountMap(MapAttribute[str, Any]):
+    coupon = UnicodeAttribute()
+    amount_off = NumberAttribute()
+    cycles = NumberAttribute()
+
+
+class FailureMap(MapAttribute[str, Any]):
+    reason = UnicodeAttribute()
+    at = InstantAttribute()
+    payment_method_id = UnicodeAttribute(null=True)
+
+
+class DueIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
+    """Sparse and write-sharded: only subscriptions with something due carry its keys."""
+
+    class Meta:
+        index_name = "due-index"
+        projection = KeysOnlyProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = InstantAttribute(range_key=True)
+
+
+class AccountIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
+    """An account's subscriptions by purchase instant (purchase history)."""
+
+    class Meta:
+        index_name = "account-index"
+        projection = AllProjection()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    anchor = InstantAttribute(range_key=True)
+
+
+class SubscriptionRecord(Model):
+    class Meta:
+        table_name = "unbound-subscriptions"
+
+    id = UnicodeAttribute(hash_key=True)
+    account_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    cycle_months = NumberAttribute()
+    price = NumberAttribute()
+    currency = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    anchor = InstantAttribute()
+    status = UnicodeAttribute()
+    auto_renew = BooleanAttribute()
+    cycle = NumberAttribute()
+    discount = DiscountMap(null=True)
+    charge_attempts = NumberAttribute()
+    failed_attempts = NumberAttribute()
+    retries_left = NumberAttribute()
+    first_failed_at = InstantAttribute(null=True)
+    next_retry_at = InstantAttribute(null=True)
+    provider_errors = NumberAttribute()
+    provider_retry_at = InstantAttribute(null=True)
+    last_failure = FailureMap(null=True)
+    partner_reminded = BooleanAttribute()
+    partner_prepaid_cycles = NumberAttribute()
+    cancelled_at = InstantAttribute(null=True)
+    cancel_reason = UnicodeAttribute(null=True)
+    due_shard = UnicodeAttribute(null=True)
+    due_at = InstantAttribute(null=True)
+    version = VersionAttribute()
+
+    due_index = DueIndex()
+    account_index = AccountIndex()
+
+
+class ChargeAttemptRecord(Model):
+    class Meta:
+        table_name = "unbound-charge-attempts"
+
+    subscription_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    """``c<cycle>#a<attempt>``, zero-padded so that attempts sort oldest to newest."""
+    account_id = UnicodeAttribute()
+    cycle = NumberAttribute()
+    attempt = NumberAttribute()
+    kind = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = InstantAttribute()
+    provider = UnicodeAttribute(null=True)
+    payment_method_id = UnicodeAttribute(null=True)
+    provider_reference = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(null=True)
+
+
+class AuditEventRecord(Model):
+    """Append-only: written with a does-not-exist condition, never updated, never expires."""
+
+    class Meta:
+        table_name = "unbound-audit-events"
+
+    stream = UnicodeAttribute(hash_key=True)
+    """``subscription#<id>`` or ``account#<id>``."""
+    seq = UnicodeAttribute(range_key=True)
+    """The version the change produced, zero-padded, then the entry's index in that change."""
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    from_status = UnicodeAttribute(null=True)
+    to_status = UnicodeAttribute()
+    at = InstantAttribute()
+    details = MapAttribute[str, str]()
+
+
+class PartnerMap(MapAttribute[str, Any]):
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+
+
+class BillingInfoMap(MapAttribute[str, Any]):
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    address_line1 = UnicodeAttribute()
+    city = UnicodeAttribute()
+    country = UnicodeAttribute()
+    company = UnicodeAttribute(null=True)
+    address_line2 = UnicodeAttribute(null=True)
+    postal_code = UnicodeAttribute(null=True)
+    region = UnicodeAttribute(null=True)
+    vat_id = UnicodeAttribute(null=True)
+
+
+class PaymentMethodMap(MapAttribute[str, Any]):
+    provider = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    token = UnicodeAttribute()
+    brand = UnicodeAttribute(null=True)
+    last4 = UnicodeAttribute(null=True)
+    exp_month = NumberAttribute(null=True)
+    exp_year = NumberAttribute(null=True)
+    paypal_email = UnicodeAttribute(null=True)
+    saved_at = InstantAttribute(null=True)
+
+
+class AccountRecord(Model):
+    class Meta:
+        table_name = "unbound-accounts"
+
+    id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    domain_zone = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    partner = PartnerMap(null=True)
+    billing_info = BillingInfoMap(null=True)
+    payment_method = PaymentMethodMap(null=True)
+    stripe_customer_id = UnicodeAttribute(null=True)
+    open_subscription_id = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+
+def bind_tables(settings: StorageSettings) -> None:
+    """Point every model at the tables and endpoint of `settings` (drops cached connections)."""
+    bindings: tuple[tuple[type[Model], str], ...] = (
+        (AccountRecord, settings.accounts_table),
+        (SubscriptionRecord, settings.subscriptions_table),
+        (ChargeAttemptRecord, settings.charge_attempts_table),
+        (AuditEventRecord, settings.audit_events_table),
+    )
+    for model, table_name in bindings:
+        model.Meta.table_name = table_name
+        model.Meta.region = settings.region
+        model.Meta.host = settings.dynamodb_endpoint
+        model._connection = None

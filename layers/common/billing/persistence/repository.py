@@ -1,0 +1,85 @@
+"""What the billing operations need from storage, independent of DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from billing.domain.accounts import Account
+from billing.domain.charges import ChargeAttempt
+from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.state_machine import Audit
+from billing.domain.subscription import Subscription
+
+
+class NotFound(DomainError):
+    def __init__(self, what: str) -> None:
+        super().__init__(ErrorCode.NOT_FOUND, f"{what} not found.")
+
+
+class ConcurrentModification(DomainError):
+    """The stored copy changed since it was read: nothing of the change was written."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.CONCURRENT_MODIFICATION)
+
+
+class SubscriptionExists(DomainError):
+    """The account already has a subscription that is not cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.SUBSCRIPTION_EXISTS)
+
+
+class StorageUnavailable(Exception):
+    """Storage failed after the SDK's own retries (throttling, service errors)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionChange:
+    """One state change, written all or nothing: the new state (checked against the version
+    it was read at), the charge attempts it records and the audit entries it appends."""
+
+    before: Subscription | None
+    """The state as read; None when the subscription is being created."""
+    after: Subscription
+    attempts: Sequence[ChargeAttempt] = ()
+    audit: Sequence[Audit] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DueEntry:
+    subscription_id: str
+    due_at: datetime
+
+
+class BillingRepository(Protocol):
+    def get_account(self, account_id: str) -> Account: ...
+
+    def save_account(self, account: Account) -> Account:
+        """Create or replace an account; ConcurrentModification when its version is stale."""
+        ...
+
+    def get_subscription(self, subscription_id: str) -> Subscription: ...
+
+    def subscriptions_of(self, account_id: str) -> list[Subscription]:
+        """Purchase history: the account's subscriptions, newest first."""
+        ...
+
+    def due_subscriptions(self, now: datetime) -> list[DueEntry]:
+        """Every subscription with something due at or before `now`, across all shards."""
+        ...
+
+    def commit(self, change: SubscriptionChange) -> Subscription:
+        """Write `change` in one transaction; returns the state as stored (new version)."""
+        ...
+
+    def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
+        """A subscription's charge attempts, newest first."""
+        ...
+
+    def audit_trail(self, subscription_id: str) -> list[Audit]:
+        """A subscription's audit entries, oldest first."""
+        ...
