@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 _INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_INSTANT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def instant(value: datetime) -> datetime:
@@ -23,6 +25,9 @@ def format_instant(value: datetime) -> str:
 
 def parse_instant(text: str) -> datetime:
     """Parse the one instant format the product uses; anything else is a ValueError."""
+    # strptime alone also takes unpadded fields and a lower-case "z".
+    if not _INSTANT_PATTERN.fullmatch(text):
+        raise ValueError(f"time data {text!r} does not match format {_INSTANT_FORMAT!r}")
     return datetime.strptime(text, _INSTANT_FORMAT).replace(tzinfo=UTC)
 
 

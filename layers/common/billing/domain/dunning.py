@@ -38,7 +38,9 @@ class DunningSchedule:
 
     def retry_at(self, first_failed_at: datetime, retries_left: int) -> datetime | None:
         """When the next scheduled retry runs, given how many are left; None when none are."""
-        if retries_left <= 0:
+        if not 0 <= retries_left <= self.retries:
+            raise ValueError(f"{retries_left} retries left of a schedule of {self.retries}")
+        if retries_left == 0:
             return None
         return first_failed_at + timedelta(days=self.retry_days[self.retries - retries_left])
 

@@ -56,10 +56,11 @@ class Money:
         return self.amount <= other.amount
 
     def percent(self, percent: int) -> Money:
-        """`percent` % of this amount, rounded half up to the minor unit."""
-        if not 0 <= percent <= 100:
-            raise ValueError(f"percent must be within 0..100, got {percent}")
-        return Money((self.amount * percent + 50) // 100, self.currency)
+        """`percent` % of this amount, rounded half away from zero to the minor unit."""
+        if type(percent) is not int or not 0 <= percent <= 100:
+            raise ValueError(f"percent must be an integer within 0..100, got {percent!r}")
+        magnitude = (abs(self.amount) * percent + 50) // 100
+        return Money(-magnitude if self.amount < 0 else magnitude, self.currency)
 
     def display(self) -> str:
         """Plain rendering for messages, e.g. ``29.00 EUR``."""

@@ -7,6 +7,7 @@ the context it applies to (a missing column matches anything) and the one flow i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -101,10 +102,22 @@ def requested_method(current: PaymentMethodKind | None) -> RequestedChange:
     return RequestedChange.PAYPAL if current is PaymentMethodKind.PAYPAL else RequestedChange.CARD
 
 
+def _country(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and re.fullmatch(r"[A-Z]{2}", value)):
+        return value
+    raise ValueError(f"billing_country must be ISO 3166-1 alpha-2 in capitals, got {value!r}")
+
+
+def _auto_renew(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"auto_renew must be true, false or null, got {value!r}")
+
+
 _COLUMNS: Mapping[str, Any] = {
     "domain_zone": str,
-    "billing_country": lambda v: v,
-    "auto_renew": lambda v: v,
+    "billing_country": _country,
+    "auto_renew": _auto_renew,
     "current_method": lambda v: None if v is None else PaymentMethodKind(v),
     "channel": Channel,
     "requested": RequestedChange,

@@ -127,15 +127,31 @@ def _currency(value: str) -> Currency:
         raise CatalogueError(f"unknown currency {value!r}") from None
 
 
+def _cycle_length(value: Any, what: str) -> int:
+    if type(value) is not int or value not in CYCLE_LENGTHS:
+        raise CatalogueError(f"{what}: cycles of {value!r} months are not sold")
+    return value
+
+
+def _strings(values: Any, what: str) -> frozenset[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise CatalogueError(f"{what} must be a list of strings, got {values!r}")
+    return frozenset(values)
+
+
+def _unique(ids: list[str], what: str) -> None:
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise CatalogueError(f"duplicate {what}: {duplicates}")
+
+
 def _plan(raw: Mapping[str, Any]) -> Plan:
     prices: dict[Currency, dict[int, Money]] = {}
     for code, by_length in raw["prices"].items():
         currency = _currency(code)
         prices[currency] = {}
         for months, amount in by_length.items():
-            length = int(months)
-            if length not in CYCLE_LENGTHS:
-                raise CatalogueError(f"plan {raw['id']}: cycle of {months} months is not sold")
+            length = _cycle_length(int(months), f"plan {raw['id']}")
             prices[currency][length] = Money(_positive_int(amount, f"{raw['id']} price"), currency)
     return Plan(id=raw["id"], name=raw["name"], prices=prices)
 
@@ -158,8 +174,10 @@ def _coupon(raw: Mapping[str, Any]) -> Coupon:
             _currency(c): Money(_positive_int(a, f"{code} amount_off"), _currency(c))
             for c, a in amounts.items()
         },
-        plans=frozenset(raw["plans"]) if "plans" in raw else None,
-        cycle_months=frozenset(raw["cycle_months"]) if "cycle_months" in raw else None,
+        plans=_strings(raw["plans"], f"{code} plans") if "plans" in raw else None,
+        cycle_months=frozenset(_cycle_length(m, code) for m in raw["cycle_months"])
+        if "cycle_months" in raw
+        else None,
         valid_until=parse_instant(valid_until) if valid_until else None,
     )
 
@@ -170,8 +188,12 @@ def parse_catalogue(raw: Mapping[str, Any]) -> Catalogue:
         plans = [_plan(p) for p in raw["plans"]]
         coupons = [_coupon(c) for c in raw.get("coupons", [])]
         version = str(raw["version"])
-    except (KeyError, TypeError, AttributeError) as error:
+    except CatalogueError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise CatalogueError(f"malformed catalogue: {error!r}") from error
+    _unique([p.id for p in plans], "plans")
+    _unique([c.code for c in coupons], "coupons")
     unknown = {p for c in coupons for p in c.plans or ()} - {p.id for p in plans}
     if unknown:
         raise CatalogueError(f"coupons name unknown plans: {sorted(unknown)}")

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from pynamodb.connection import Connection
+from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import (
     DoesNotExist,
     PutError,
@@ -172,21 +173,22 @@ class DynamoDBRepository:
         """Keep `Account.open_subscription_id` in step: set when a subscription opens, removed
         when it is cancelled. Bumps the account's version so a stale account write fails."""
         account = AccountRecord(after.account_id)
+        # A known version makes PynamoDB add 1 to the stored one (no version condition: the
+        # pointer's own condition guards this write) instead of resetting it to 1.
+        account.version = 0
         if before is None:
             transaction.update(
                 account,
-                actions=[
-                    AccountRecord.open_subscription_id.set(after.id),
-                    AccountRecord.version.add(1),
-                ],
+                actions=[AccountRecord.open_subscription_id.set(after.id)],
                 condition=AccountRecord.id.exists()
                 & AccountRecord.open_subscription_id.does_not_exist(),
+                return_values=ALL_OLD,
                 add_version_condition=False,
             )
         elif before.status is not Status.CANCELLED and after.status is Status.CANCELLED:
             transaction.update(
                 account,
-                actions=[AccountRecord.open_subscription_id.remove(), AccountRecord.version.add(1)],
+                actions=[AccountRecord.open_subscription_id.remove()],
                 condition=AccountRecord.open_subscription_id == after.id,
                 add_version_condition=False,
             )
@@ -203,10 +205,12 @@ class DynamoDBRepository:
 
 def _transaction_error(error: TransactWriteError, before: Subscription | None) -> Exception:
     """The domain error for a cancelled transaction; items are in the order they were added."""
-    reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
-    if before is None and len(reasons) > 1 and reasons[1] == _CONDITION_FAILED:
-        return SubscriptionExists()
-    if _CONDITION_FAILED in reasons:
+    reasons = error.cancellation_reasons
+    codes = [reason.code if reason else None for reason in reasons]
+    if before is None and len(codes) > 1 and codes[1] == _CONDITION_FAILED:
+        account = reasons[1]
+        return SubscriptionExists() if account and account.raw_item else NotFound("Account")
+    if _CONDITION_FAILED in codes:
         return ConcurrentModification()
     return StorageUnavailable(str(error))
 
@@ -216,7 +220,7 @@ def _transaction_error(error: TransactWriteError, before: Subscription | None) -
 
 def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
     due_at = sub.due_at
-    return SubscriptionRecord(
+    record = SubscriptionRecord(
         sub.id,
         account_id=sub.account_id,
         plan_id=sub.plan_id,
@@ -255,8 +259,8 @@ def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
         cancel_reason=None if sub.cancel_reason is None else sub.cancel_reason.value,
         due_shard=None if due_at is None else due_shard(sub.id, shards),
         due_at=due_at,
-        version=sub.version or None,
     )
+    return _with_version(record, sub.version)
 
 
 def _subscription(record: SubscriptionRecord) -> Subscription:
@@ -366,7 +370,7 @@ def _audit(record: AuditEventRecord) -> Audit:
 
 def _account_record(account: Account) -> AccountRecord:
     partner, info, method = account.partner, account.billing_info, account.payment_method
-    return AccountRecord(
+    record = AccountRecord(
         account.id,
         email=account.email,
         locale=account.locale.value,
@@ -381,8 +385,15 @@ def _account_record(account: Account) -> AccountRecord:
         ),
         stripe_customer_id=account.stripe_customer_id,
         open_subscription_id=account.open_subscription_id,
-        version=account.version or None,
     )
+    return _with_version(record, account.version)
+
+
+def _with_version[R: (SubscriptionRecord, AccountRecord)](record: R, version: int) -> R:
+    """Version 0 means never stored: PynamoDB then writes only if the item does not exist."""
+    if version:
+        record.version = version
+    return record
 
 
 def _fields(value: Partner | BillingInfo | PaymentMethod) -> dict[str, object]:

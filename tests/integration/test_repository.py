@@ -1,0 +1,215 @@
+"""The DynamoDB repository against moto: round trips, optimistic locking, all-or-nothing writes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from billing.domain.accounts import (
+    Account,
+    BillingInfo,
+    Partner,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentProvider,
+)
+from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.failures import FailureReason
+from billing.domain.locales import Locale
+from billing.domain.state_machine import (
+    Audit,
+    ChargeFailed,
+    ChargeSucceeded,
+    CustomerCancelled,
+    Decision,
+    apply,
+)
+from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
+from billing.persistence.dynamodb import DynamoDBRepository
+from billing.persistence.repository import (
+    ConcurrentModification,
+    NotFound,
+    SubscriptionChange,
+    SubscriptionExists,
+)
+from tests.support.aws import DynamoDBRequests
+from tests.support.subscriptions import CARD, FIRST_END, PRICE, active, discounted
+
+ACCOUNT = Account(id="acct_1", email="ada@example.com", locale=Locale.FR, domain_zone="fr")
+
+
+def _opened(repository: DynamoDBRepository, sub: Subscription | None = None) -> Subscription:
+    repository.save_account(ACCOUNT)
+    sub = sub or active()
+    return repository.commit(SubscriptionChange(before=None, after=sub))
+
+
+def _attempt(sub: Subscription, status: ChargeStatus, attempt: int = 1) -> ChargeAttempt:
+    return ChargeAttempt(
+        subscription_id=sub.id,
+        account_id=sub.account_id,
+        cycle=sub.cycle + 1,
+        attempt=attempt,
+        kind=ChargeKind.RENEWAL,
+        amount=PRICE,
+        status=status,
+        created_at=FIRST_END,
+        provider=PaymentProvider.STRIPE,
+        payment_method_id=CARD,
+        provider_reference="pi_123" if status is ChargeStatus.SUCCEEDED else None,
+        failure_reason=FailureReason.CARD_DECLINED if status is ChargeStatus.FAILED else None,
+    )
+
+
+def _change(before: Subscription, decision: Decision, attempt: ChargeAttempt) -> SubscriptionChange:
+    return SubscriptionChange(before, decision.subscription, [attempt], decision.of_type(Audit))
+
+
+def test_subscription_round_trip(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository, discounted(cycles=2))
+    assert stored.version == 1
+    assert repository.get_subscription(stored.id) == stored
+    account = repository.get_account(ACCOUNT.id)
+    assert (account.open_subscription_id, account.version) == (stored.id, 2)
+
+
+def test_account_write_from_before_the_purchase_is_refused(repository: DynamoDBRepository) -> None:
+    read_before = repository.save_account(ACCOUNT)
+    repository.commit(SubscriptionChange(before=None, after=active()))
+    with pytest.raises(ConcurrentModification):
+        repository.save_account(replace(read_before, locale=Locale.EN))
+    assert repository.get_account(ACCOUNT.id).open_subscription_id == active().id
+
+
+def test_past_due_state_round_trips(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository)
+    failed = ChargeFailed(
+        at=FIRST_END,
+        kind=ChargeKind.RENEWAL,
+        reason=FailureReason.PAYMENT_METHOD_INVALID,
+        payment_method_id=CARD,
+    )
+    decision = apply(stored, failed)
+    saved = repository.commit(_change(stored, decision, _attempt(stored, ChargeStatus.FAILED)))
+    assert saved == replace(decision.subscription, version=2)
+    assert repository.get_subscription(stored.id) == saved
+
+
+def test_account_round_trip_and_stale_write(repository: DynamoDBRepository) -> None:
+    account = replace(
+        ACCOUNT,
+        channel=Channel.PARTNER,
+        partner=Partner("prt_1", "Reseller GmbH", "billing@reseller.example"),
+        billing_info=BillingInfo("Ada", "ada@example.com", "1 rue de la Paix", "Paris", "FR"),
+        payment_method=PaymentMethod(
+            PaymentProvider.STRIPE, PaymentMethodKind.CARD, "pm_1", "visa", "4242", 12, 2030
+        ),
+    )
+    saved = repository.save_account(account)
+    assert saved.version == 1
+    assert repository.get_account(account.id) == saved
+    repository.save_account(replace(saved, email="new@example.com"))
+    with pytest.raises(ConcurrentModification):
+        repository.save_account(replace(saved, email="stale@example.com"))
+    assert repository.get_account(account.id).email == "new@example.com"
+
+
+def test_unknown_ids_are_not_found(repository: DynamoDBRepository) -> None:
+    with pytest.raises(NotFound):
+        repository.get_subscription("sub_missing")
+    with pytest.raises(NotFound):
+        repository.get_account("acct_missing")
+
+
+def test_state_attempt_and_audit_are_written_in_one_transaction(
+    repository: DynamoDBRepository, dynamodb_requests: DynamoDBRequests
+) -> None:
+    stored = _opened(repository)
+    dynamodb_requests.clear()
+    decision = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
+    repository.commit(_change(stored, decision, _attempt(stored, ChargeStatus.SUCCEEDED)))
+    assert dynamodb_requests.operations == ["TransactWriteItems"]
+    [attempt] = repository.charge_attempts(stored.id)
+    assert (attempt.status, attempt.provider_reference, attempt.id) == (
+        ChargeStatus.SUCCEEDED,
+        "pi_123",
+        "sub_1.c00001.a001",
+    )
+    [audit] = repository.audit_trail(stored.id)
+    assert (audit.action, audit.from_status, audit.to_status) == (
+        "charge_succeeded",
+        Status.ACTIVE,
+        Status.ACTIVE,
+    )
+
+
+def test_optimistic_lock_conflict_writes_nothing(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository)
+    # Two workers read the same version; the scheduler's renewal commits first.
+    renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
+    winner = repository.commit(_change(stored, renewal, _attempt(stored, ChargeStatus.SUCCEEDED)))
+    declined = apply(
+        stored,
+        ChargeFailed(
+            at=FIRST_END,
+            kind=ChargeKind.RENEWAL,
+            reason=FailureReason.CARD_DECLINED,
+            payment_method_id=CARD,
+        ),
+    )
+    stale = _change(stored, declined, _attempt(stored, ChargeStatus.FAILED, attempt=2))
+    with pytest.raises(ConcurrentModification):
+        repository.commit(stale)
+    assert repository.get_subscription(stored.id) == winner
+    assert [a.attempt for a in repository.charge_attempts(stored.id)] == [1]
+    assert [a.action for a in repository.audit_trail(stored.id)] == ["charge_succeeded"]
+
+
+def test_audit_entries_are_append_only(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository)
+    off = apply(stored, CustomerCancelled(at=FIRST_END - timedelta(days=1)))
+    entry = off.of_type(Audit)
+    repository.commit(SubscriptionChange(stored, off.subscription, audit=entry))
+    # A writer that somehow holds the right version cannot overwrite an existing audit entry.
+    with pytest.raises(ConcurrentModification):
+        repository.commit(SubscriptionChange(stored, off.subscription, audit=entry))
+    assert len(repository.audit_trail(stored.id)) == 1
+
+
+def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> None:
+    first = _opened(repository)
+    second = replace(active(), id="sub_2", anchor=FIRST_END + timedelta(days=3))
+    with pytest.raises(SubscriptionExists):
+        repository.commit(SubscriptionChange(before=None, after=second))
+    with pytest.raises(NotFound):
+        repository.get_subscription("sub_2")
+    # Once the first is cancelled, the account may buy again.
+    failed = apply(
+        first,
+        ChargeFailed(
+            at=FIRST_END,
+            kind=ChargeKind.RENEWAL,
+            reason=FailureReason.CARD_DECLINED,
+            payment_method_id=CARD,
+        ),
+    )
+    past_due = repository.commit(SubscriptionChange(first, failed.subscription))
+    gone = apply(past_due, CustomerCancelled(at=FIRST_END + timedelta(hours=1)))
+    repository.commit(SubscriptionChange(past_due, gone.subscription, audit=gone.of_type(Audit)))
+    assert repository.get_account(ACCOUNT.id).open_subscription_id is None
+    repository.commit(SubscriptionChange(before=None, after=second))
+    assert repository.get_account(ACCOUNT.id).open_subscription_id == "sub_2"
+    history = repository.subscriptions_of(ACCOUNT.id)
+    assert [(s.id, s.status) for s in history] == [
+        ("sub_2", Status.ACTIVE),
+        ("sub_1", Status.CANCELLED),
+    ]
+
+
+def test_a_subscription_needs_an_existing_account(repository: DynamoDBRepository) -> None:
+    with pytest.raises(NotFound, match="Account"):
+        repository.commit(SubscriptionChange(before=None, after=replace(active(), account_id="x")))
+    with pytest.raises(NotFound):
+        repository.get_subscription(active().id)

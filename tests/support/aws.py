@@ -1,0 +1,110 @@
+"""AWS resources for tests, read from ``template.yaml`` (the one definition of every table),
+and a recorder of the DynamoDB requests botocore sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import botocore.handlers
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+TABLE_SETTINGS: Mapping[str, str] = {
+    "AccountsTable": "ACCOUNTS_TABLE",
+    "SubscriptionsTable": "SUBSCRIPTIONS_TABLE",
+    "ChargeAttemptsTable": "CHARGE_ATTEMPTS_TABLE",
+    "AuditEventsTable": "AUDIT_EVENTS_TABLE",
+}
+"""Which environment variable carries each table's name to the code."""
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form intrinsics (``!Ref X`` → ``{"Ref": "X"}``)."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+@cache
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)
+    return loaded
+
+
+def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template()["Resources"].items()
+        if resource["Type"] == kind
+    }
+
+
+_CREATE_TABLE_PROPERTIES = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "StreamSpecification",
+)
+
+
+def create_tables(client: Any, prefix: str = "") -> dict[str, str]:
+    """Create every table of the template with `client`; returns environment → table name."""
+    environment = {}
+    for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
+        properties = resource["Properties"]
+        name = f"{prefix}{logical_id}"
+        client.create_table(
+            TableName=name,
+            **{key: properties[key] for key in _CREATE_TABLE_PROPERTIES if key in properties},
+        )
+        environment[TABLE_SETTINGS[logical_id]] = name
+    return environment
+
+
+class DynamoDBRequests:
+    """Operation names of the DynamoDB requests sent while recording, in order."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.operations.append(model.name)
+
+    def count(self, operation: str) -> int:
+        return self.operations.count(operation)
+
+    def clear(self) -> None:
+        self.operations.clear()
+
+
+@contextmanager
+def record_dynamodb_requests() -> Iterator[DynamoDBRequests]:
+    """Record every DynamoDB call of every botocore session created meanwhile (PynamoDB makes
+    one per thread), through botocore's own ``before-call`` event."""
+    recorder = DynamoDBRequests()
+    handler = ("before-call.dynamodb", recorder)
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    try:
+        yield recorder
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(handler)

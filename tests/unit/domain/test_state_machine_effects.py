@@ -1,0 +1,372 @@
+"""The SPEC §2 lifecycle through the state machine: new states, charges, emails, notices, audit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing.domain.errors import TransitionRejected
+from billing.domain.failures import FailureReason
+from billing.domain.money import Currency, Money
+from billing.domain.state_machine import (
+    Actor,
+    Audit,
+    Charge,
+    ChargeFailed,
+    ChargeSucceeded,
+    CustomerCancelled,
+    CustomerResumed,
+    EmailCustomer,
+    EmailTemplate,
+    NotifyPartner,
+    NotifySales,
+    PartnerExtended,
+    PartnerNotice,
+    PartnerReminderDue,
+    PaymentMethodUpdated,
+    PeriodEnded,
+    RetryDue,
+    RetryNowRequested,
+    SalesNotice,
+    apply,
+    due_event,
+    open_subscription,
+)
+from billing.domain.subscription import CancelReason, Channel, ChargeKind, Status
+from tests.support.subscriptions import (
+    ANCHOR,
+    CARD,
+    FIRST_END,
+    PRICE,
+    active,
+    discounted,
+    partner,
+    past_due,
+)
+
+DAY = timedelta(days=1)
+SECOND_END = datetime(2026, 3, 31, 9, 30, tzinfo=UTC)
+"""The anchor day comes back after February's clamp."""
+
+
+def _emails(decision_effects: tuple[object, ...]) -> list[EmailTemplate]:
+    return [e.template for e in decision_effects if isinstance(e, EmailCustomer)]
+
+
+def test_purchase_opens_an_active_auto_renewing_subscription() -> None:
+    decision = open_subscription(
+        subscription_id="sub_9",
+        account_id="acct_9",
+        plan_id="basic",
+        cycle_months=12,
+        price=Money(46800, Currency.USD),
+        discount=None,
+        channel=Channel.DIRECT,
+        actor=Actor.CUSTOMER,
+        at=datetime(2028, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+    )
+    sub = decision.subscription
+    assert (sub.status, sub.auto_renew, sub.access, sub.cycle) == (Status.ACTIVE, True, True, 0)
+    assert sub.anchor == datetime(2028, 2, 29, 23, 59, 59, tzinfo=UTC)
+    assert sub.period.end == datetime(2029, 2, 28, 23, 59, 59, tzinfo=UTC)
+    assert sub.next_charge_at == sub.period.end
+    assert _emails(decision.effects) == [EmailTemplate.PURCHASE_RECEIPT]
+    [audit] = decision.of_type(Audit)
+    assert (audit.action, audit.from_status, audit.to_status) == ("opened", None, Status.ACTIVE)
+
+
+def test_partner_subscription_is_not_auto_renewed_and_not_charged() -> None:
+    sub = partner()
+    assert (sub.auto_renew, sub.next_charge_at, sub.next_charge_amount) == (False, None, None)
+    assert sub.due_at == FIRST_END - 7 * DAY
+
+
+def test_period_end_charges_the_full_price_for_the_next_cycle() -> None:
+    decision = apply(active(), PeriodEnded(at=FIRST_END))
+    assert decision.effects == (Charge(ChargeKind.RENEWAL, PRICE, cycle=1, attempt=1),)
+    assert decision.subscription == active()
+
+
+def test_successful_renewal_starts_the_next_period_at_the_old_end() -> None:
+    decision = apply(active(), ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
+    sub = decision.subscription
+    assert (sub.status, sub.cycle) == (Status.ACTIVE, 1)
+    assert (sub.period.start, sub.period.end) == (FIRST_END, SECOND_END)
+    assert _emails(decision.effects) == [EmailTemplate.RENEWAL_RECEIPT]
+    [audit] = decision.of_type(Audit)
+    assert (audit.actor, audit.action) == (Actor.PROVIDER, "charge_succeeded")
+    assert audit.details["amount"] == "4900"
+
+
+def test_discount_applies_to_its_cycles_then_renewals_are_full_price() -> None:
+    sub = discounted(cycles=2, amount_off=980)
+    charges = []
+    for _ in range(3):
+        [charge] = apply(sub, PeriodEnded(at=sub.period.end)).of_type(Charge)
+        charges.append((charge.cycle, charge.amount.amount))
+        sub = apply(
+            sub, ChargeSucceeded(at=sub.period.end, kind=ChargeKind.RENEWAL, amount=charge.amount)
+        ).subscription
+    assert charges == [(1, 3920), (2, 4900), (3, 4900)]
+
+
+def test_declined_renewal_goes_past_due_and_schedules_retries() -> None:
+    failed = ChargeFailed(
+        at=FIRST_END,
+        kind=ChargeKind.RENEWAL,
+        reason=FailureReason.INSUFFICIENT_FUNDS,
+        payment_method_id=CARD,
+    )
+    decision = apply(active(), failed)
+    sub = decision.subscription
+    assert (sub.status, sub.access, sub.failed_attempts, sub.retries_left) == (
+        Status.PAST_DUE,
+        True,
+        1,
+        4,
+    )
+    assert sub.next_retry_at == sub.next_charge_at == FIRST_END + DAY
+    assert sub.last_failure is not None
+    assert sub.last_failure.reason is FailureReason.INSUFFICIENT_FUNDS
+    [email] = decision.of_type(EmailCustomer)
+    assert email.template is EmailTemplate.RENEWAL_FAILED
+    assert email.details["reason"] == "insufficient_funds"
+    assert email.details["next_retry_at"] == "2026-03-01T09:30:00Z"
+
+
+def test_retries_run_on_the_schedule_and_the_last_failure_cancels() -> None:
+    sub = past_due()
+    retry_dates = []
+    decision = None
+    while sub.status is Status.PAST_DUE:
+        assert sub.next_retry_at is not None
+        retry_dates.append(sub.next_retry_at - FIRST_END)
+        event = due_event(sub, sub.next_retry_at, CARD)
+        assert isinstance(event, RetryDue)
+        [charge] = apply(sub, event).of_type(Charge)
+        assert (charge.kind, charge.amount) == (ChargeKind.RETRY, PRICE)
+        decision = apply(
+            sub,
+            ChargeFailed(
+                at=event.at,
+                kind=ChargeKind.RETRY,
+                reason=FailureReason.CARD_DECLINED,
+                payment_method_id=CARD,
+            ),
+        )
+        sub = decision.subscription
+    assert retry_dates == [DAY, 3 * DAY, 7 * DAY, 14 * DAY]
+    assert decision is not None
+    assert (sub.status, sub.cancel_reason, sub.access, sub.due_at) == (
+        Status.CANCELLED,
+        CancelReason.PAYMENT_FAILED,
+        False,
+        None,
+    )
+    assert _emails(decision.effects) == [EmailTemplate.CANCELLED_AFTER_FAILED_RETRIES]
+    [notice] = decision.of_type(NotifySales)
+    assert notice.notice is SalesNotice.CANCELLED_AFTER_FAILED_RETRIES
+
+
+def test_successful_retry_keeps_the_anchor() -> None:
+    sub = past_due()
+    paid = apply(
+        sub, ChargeSucceeded(at=FIRST_END + 3 * DAY, kind=ChargeKind.RETRY, amount=PRICE)
+    ).subscription
+    assert (paid.status, paid.period.start, paid.period.end) == (
+        Status.ACTIVE,
+        FIRST_END,
+        SECOND_END,
+    )
+    assert (paid.failed_attempts, paid.retries_left, paid.last_failure, paid.next_retry_at) == (
+        0,
+        0,
+        None,
+        None,
+    )
+
+
+def test_auto_renew_off_cancels_at_period_end_without_charging() -> None:
+    decision = apply(active(auto_renew=False), PeriodEnded(at=FIRST_END))
+    assert decision.subscription.cancel_reason is CancelReason.AUTO_RENEW_OFF
+    assert decision.of_type(Charge) == []
+
+
+def test_customer_cancel_turns_auto_renew_off_until_period_end() -> None:
+    decision = apply(active(), CustomerCancelled(at=FIRST_END - DAY))
+    sub = decision.subscription
+    assert (sub.status, sub.auto_renew, sub.next_charge_at, sub.due_at) == (
+        Status.ACTIVE,
+        False,
+        None,
+        FIRST_END,
+    )
+    assert _emails(decision.effects) == [EmailTemplate.AUTO_RENEW_OFF]
+    again = apply(sub, CustomerCancelled(at=FIRST_END - DAY))
+    assert again.subscription == sub
+    assert again.effects == ()
+
+
+def test_customer_resume_before_period_end() -> None:
+    decision = apply(active(auto_renew=False), CustomerResumed(at=FIRST_END - DAY))
+    assert decision.subscription.auto_renew
+    assert _emails(decision.effects) == [EmailTemplate.AUTO_RENEW_ON]
+
+
+def test_cancel_while_past_due_stops_retries() -> None:
+    decision = apply(past_due(), CustomerCancelled(at=FIRST_END + DAY))
+    sub = decision.subscription
+    assert (sub.status, sub.cancel_reason, sub.next_retry_at, sub.due_at) == (
+        Status.CANCELLED,
+        CancelReason.CANCELLED_BY_CUSTOMER,
+        None,
+        None,
+    )
+    assert sub.cancelled_at == FIRST_END + DAY
+
+
+def test_retry_now_does_not_shift_the_dunning_schedule() -> None:
+    sub = past_due()
+    [charge] = apply(sub, RetryNowRequested(at=FIRST_END + DAY / 2)).of_type(Charge)
+    assert (charge.kind, charge.attempt) == (ChargeKind.RETRY_NOW, 2)
+    decision = apply(
+        sub,
+        ChargeFailed(
+            at=FIRST_END + DAY / 2,
+            kind=ChargeKind.RETRY_NOW,
+            reason=FailureReason.CARD_DECLINED,
+            payment_method_id=CARD,
+        ),
+    )
+    after = decision.subscription
+    assert (after.next_retry_at, after.retries_left) == (sub.next_retry_at, sub.retries_left)
+    assert after.failed_attempts == 2
+    assert _emails(decision.effects) == [EmailTemplate.RETRY_NOW_RESULT]
+    [notice] = decision.of_type(NotifySales)
+    assert (notice.notice, notice.details["outcome"]) == (SalesNotice.RETRY_NOW_OUTCOME, "failed")
+
+
+def test_successful_retry_now_reactivates_and_tells_sales() -> None:
+    decision = apply(
+        past_due(), ChargeSucceeded(at=FIRST_END + DAY, kind=ChargeKind.RETRY_NOW, amount=PRICE)
+    )
+    assert decision.subscription.status is Status.ACTIVE
+    [notice] = decision.of_type(NotifySales)
+    assert notice.details["outcome"] == "succeeded"
+
+
+def test_provider_error_uses_no_attempt_emails_nobody_and_backs_off() -> None:
+    sub = active()
+    delays = []
+    for _ in range(3):
+        event = due_event(sub, sub.due_at or FIRST_END, CARD)
+        assert isinstance(event, PeriodEnded)
+        decision = apply(
+            sub,
+            ChargeFailed(
+                at=event.at,
+                kind=ChargeKind.RENEWAL,
+                reason=FailureReason.PROVIDER_ERROR,
+                payment_method_id=CARD,
+            ),
+        )
+        assert decision.of_type(EmailCustomer) == []
+        sub = decision.subscription
+        assert sub.due_at is not None
+        delays.append(sub.due_at - event.at)
+    assert (sub.status, sub.failed_attempts, sub.retries_left) == (Status.ACTIVE, 0, 0)
+    assert delays == [timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=20)]
+    assert sub.charge_attempts == 3, "each provider call had its own attempt key"
+
+
+def test_provider_error_on_a_scheduled_retry_keeps_that_retry() -> None:
+    sub = past_due()
+    decision = apply(
+        sub,
+        ChargeFailed(
+            at=FIRST_END + DAY,
+            kind=ChargeKind.RETRY,
+            reason=FailureReason.PROVIDER_ERROR,
+            payment_method_id=CARD,
+        ),
+    )
+    after = decision.subscription
+    assert (after.retries_left, after.failed_attempts) == (sub.retries_left, sub.failed_attempts)
+    assert after.due_at == FIRST_END + DAY + timedelta(minutes=5)
+    assert isinstance(due_event(after, after.due_at, CARD), RetryDue)
+    assert decision.of_type(EmailCustomer) == []
+
+
+def test_hard_decline_is_not_retried_on_the_same_method() -> None:
+    sub = past_due(FailureReason.PAYMENT_METHOD_INVALID)
+    skipped = apply(sub, RetryDue(at=FIRST_END + DAY, payment_method_id=CARD))
+    assert skipped.of_type(Charge) == []
+    assert skipped.subscription.retries_left == sub.retries_left - 1
+    assert _emails(skipped.effects) == [EmailTemplate.RENEWAL_FAILED]
+
+
+def test_hard_decline_is_retried_once_the_method_changed() -> None:
+    sub = past_due(FailureReason.PAYMENT_METHOD_INVALID)
+    [charge] = apply(sub, RetryDue(at=FIRST_END + DAY, payment_method_id="pm_new")).of_type(Charge)
+    assert charge.kind is ChargeKind.RETRY
+
+
+def test_new_payment_method_retries_past_due_at_once() -> None:
+    [charge] = apply(past_due(), PaymentMethodUpdated(at=FIRST_END + DAY / 4)).of_type(Charge)
+    assert (charge.kind, charge.cycle, charge.attempt) == (
+        ChargeKind.PAYMENT_METHOD_UPDATE,
+        1,
+        2,
+    )
+
+
+def test_partner_is_reminded_seven_days_before_the_end() -> None:
+    sub = partner()
+    event = due_event(sub, FIRST_END - 7 * DAY, None)
+    assert isinstance(event, PartnerReminderDue)
+    decision = apply(sub, event)
+    [notice] = decision.of_type(NotifyPartner)
+    assert notice.notice is PartnerNotice.RENEWAL_REMINDER
+    assert decision.subscription.due_at == FIRST_END
+
+
+def test_partner_subscription_lapses_when_not_extended() -> None:
+    sub = apply(partner(), PartnerReminderDue(at=FIRST_END - 7 * DAY)).subscription
+    event = due_event(sub, FIRST_END, None)
+    assert isinstance(event, PeriodEnded)
+    decision = apply(sub, event)
+    assert decision.subscription.cancel_reason is CancelReason.PARTNER_NOT_RENEWED
+    assert [n.notice for n in decision.of_type(NotifyPartner)] == [PartnerNotice.NOT_RENEWED]
+    assert decision.of_type(Charge) == []
+
+
+def test_partner_extension_carries_into_the_next_period() -> None:
+    sub = apply(partner(), PartnerExtended(at=FIRST_END - 2 * DAY)).subscription
+    assert sub.due_at == FIRST_END, "no reminder once extended"
+    renewed = apply(sub, PeriodEnded(at=FIRST_END))
+    assert renewed.of_type(Charge) == []
+    after = renewed.subscription
+    assert (after.cycle, after.partner_prepaid_cycles, after.partner_reminded) == (1, 0, False)
+    assert after.due_at == SECOND_END - 7 * DAY
+    [audit] = renewed.of_type(Audit)
+    assert audit.actor is Actor.SCHEDULER
+
+
+def test_due_event_is_none_before_anything_is_due() -> None:
+    assert due_event(active(), FIRST_END - timedelta(seconds=1), CARD) is None
+    assert due_event(replace(active(), status=Status.CANCELLED), FIRST_END, CARD) is None
+
+
+def test_rejection_carries_the_customer_message() -> None:
+    with pytest.raises(TransitionRejected) as rejected:
+        apply(active(), RetryNowRequested(at=ANCHOR))
+    assert rejected.value.message == "The due date has not arrived yet; no action is needed."
+
+
+def test_events_normalise_their_instant_to_utc_seconds() -> None:
+    event = PeriodEnded(at=datetime(2026, 2, 28, 10, 30, 0, 5, tzinfo=UTC) - timedelta(hours=1))
+    assert event.at == datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        PeriodEnded(at=datetime(2026, 2, 28, 9, 30))

@@ -1,0 +1,205 @@
+"""Every row of the transition table, each reached from a real lifecycle state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from billing.domain.errors import ErrorCode, TransitionRejected, UnknownTransition
+from billing.domain.failures import FailureReason
+from billing.domain.state_machine import (
+    TRANSITIONS,
+    ChargeFailed,
+    ChargeSucceeded,
+    CustomerCancelled,
+    CustomerResumed,
+    Event,
+    PartnerExtended,
+    PartnerReminderDue,
+    PaymentMethodUpdated,
+    PeriodEnded,
+    RetryDue,
+    RetryNowRequested,
+    SalesChargeRequested,
+    apply,
+    find_transition,
+)
+from billing.domain.subscription import ChargeKind, Status, Subscription
+from tests.support.subscriptions import (
+    CARD,
+    FIRST_END,
+    PRICE,
+    active,
+    cancelled,
+    partner,
+    past_due,
+)
+
+DAY = timedelta(days=1)
+HARD = FailureReason.PAYMENT_METHOD_INVALID
+SOFT = FailureReason.CARD_DECLINED
+PROVIDER = FailureReason.PROVIDER_ERROR
+
+
+def _ok(kind: ChargeKind, at_offset: timedelta = DAY) -> ChargeSucceeded:
+    return ChargeSucceeded(at=FIRST_END + at_offset, kind=kind, amount=PRICE)
+
+
+def _failed(kind: ChargeKind, reason: FailureReason, offset: timedelta = DAY) -> ChargeFailed:
+    return ChargeFailed(at=FIRST_END + offset, kind=kind, reason=reason, payment_method_id=CARD)
+
+
+def _last_retry(reason: FailureReason = SOFT) -> Subscription:
+    return replace(past_due(reason), retries_left=1)
+
+
+# (case id, state, event, expected status or rejection code)
+CASES: list[tuple[str, Subscription, Event, Status | ErrorCode]] = [
+    ("period_end_not_reached", active(), PeriodEnded(at=FIRST_END - timedelta(seconds=1)),
+     ErrorCode.NOT_DUE),
+    ("partner_period_not_over_at_reminder_time", partner(),
+     PeriodEnded(at=FIRST_END - 3 * DAY), ErrorCode.NOT_DUE),
+    ("partner_extended_starts_next_period", partner(partner_prepaid_cycles=1),
+     PeriodEnded(at=FIRST_END), Status.ACTIVE),
+    ("partner_not_extended_cancelled", partner(partner_reminded=True),
+     PeriodEnded(at=FIRST_END), Status.CANCELLED),
+    ("auto_renew_off_cancelled_at_period_end", active(auto_renew=False),
+     PeriodEnded(at=FIRST_END), Status.CANCELLED),
+    ("period_end_charges_renewal", active(), PeriodEnded(at=FIRST_END), Status.ACTIVE),
+    ("period_end_while_past_due_is_stale", past_due(), PeriodEnded(at=FIRST_END + 30 * DAY),
+     ErrorCode.NOT_DUE),
+    ("partner_reminder_too_early", partner(), PartnerReminderDue(at=FIRST_END - 8 * DAY),
+     ErrorCode.NOT_DUE),
+    ("partner_reminded_seven_days_before", partner(),
+     PartnerReminderDue(at=FIRST_END - 7 * DAY), Status.ACTIVE),
+    ("partner_reminder_for_direct_is_stale", active(), PartnerReminderDue(at=FIRST_END),
+     ErrorCode.NOT_DUE),
+    ("retry_before_its_date", past_due(), RetryDue(at=FIRST_END + DAY / 2, payment_method_id=CARD),
+     ErrorCode.NOT_DUE),
+    ("hard_decline_same_method_last_retry_cancels", _last_retry(HARD),
+     RetryDue(at=FIRST_END + 30 * DAY, payment_method_id=CARD), Status.CANCELLED),
+    ("hard_decline_same_method_skips_retry", past_due(HARD),
+     RetryDue(at=FIRST_END + DAY, payment_method_id=CARD), Status.PAST_DUE),
+    ("retry_due_charges", past_due(), RetryDue(at=FIRST_END + DAY, payment_method_id=CARD),
+     Status.PAST_DUE),
+    ("retry_due_while_active_is_stale", active(), RetryDue(at=FIRST_END, payment_method_id=CARD),
+     ErrorCode.NOT_DUE),
+    ("success_after_cancel", cancelled(), _ok(ChargeKind.RETRY), ErrorCode.SUBSCRIPTION_CANCELLED),
+    ("failure_after_cancel", cancelled(), _failed(ChargeKind.RETRY, SOFT),
+     ErrorCode.SUBSCRIPTION_CANCELLED),
+    ("renewal_succeeds", active(), _ok(ChargeKind.RENEWAL, timedelta(0)), Status.ACTIVE),
+    ("stale_success_while_active", active(), _ok(ChargeKind.RETRY_NOW, timedelta(0)),
+     ErrorCode.NO_ACTION_REQUIRED),
+    ("retry_now_succeeds", past_due(), _ok(ChargeKind.RETRY_NOW), Status.ACTIVE),
+    ("scheduled_retry_succeeds", past_due(), _ok(ChargeKind.RETRY), Status.ACTIVE),
+    ("renewal_provider_error_backs_off", active(),
+     _failed(ChargeKind.RENEWAL, PROVIDER, timedelta(0)), Status.ACTIVE),
+    ("renewal_declined_goes_past_due", active(),
+     _failed(ChargeKind.RENEWAL, SOFT, timedelta(0)), Status.PAST_DUE),
+    ("stale_failure_while_active", active(), _failed(ChargeKind.SALES, SOFT, timedelta(0)),
+     ErrorCode.NO_ACTION_REQUIRED),
+    ("retry_provider_error_backs_off", past_due(), _failed(ChargeKind.RETRY, PROVIDER),
+     Status.PAST_DUE),
+    ("last_retry_declined_cancels", _last_retry(), _failed(ChargeKind.RETRY, SOFT, 14 * DAY),
+     Status.CANCELLED),
+    ("retry_declined_retries_left", past_due(), _failed(ChargeKind.RETRY, SOFT),
+     Status.PAST_DUE),
+    ("retry_now_declined", past_due(), _failed(ChargeKind.RETRY_NOW, SOFT), Status.PAST_DUE),
+    ("sales_charge_provider_error", past_due(), _failed(ChargeKind.SALES, PROVIDER),
+     Status.PAST_DUE),
+    ("sales_charge_declined", past_due(), _failed(ChargeKind.SALES, SOFT), Status.PAST_DUE),
+    ("partner_customer_cannot_cancel", partner(), CustomerCancelled(at=FIRST_END - DAY),
+     ErrorCode.MANAGED_BY_PARTNER),
+    ("cancel_when_cancelled_is_idempotent", cancelled(), CustomerCancelled(at=FIRST_END + DAY),
+     Status.CANCELLED),
+    ("cancel_when_auto_renew_off_is_idempotent", active(auto_renew=False),
+     CustomerCancelled(at=FIRST_END - DAY), Status.ACTIVE),
+    ("cancel_active_turns_auto_renew_off", active(), CustomerCancelled(at=FIRST_END - DAY),
+     Status.ACTIVE),
+    ("cancel_past_due_cancels", past_due(), CustomerCancelled(at=FIRST_END + DAY),
+     Status.CANCELLED),
+    ("partner_customer_cannot_resume", partner(), CustomerResumed(at=FIRST_END - DAY),
+     ErrorCode.MANAGED_BY_PARTNER),
+    ("resume_cancelled", cancelled(), CustomerResumed(at=FIRST_END + DAY),
+     ErrorCode.SUBSCRIPTION_CANCELLED),
+    ("resume_when_auto_renew_on_is_idempotent", active(), CustomerResumed(at=FIRST_END - DAY),
+     Status.ACTIVE),
+    ("resume_after_period_end", active(auto_renew=False), CustomerResumed(at=FIRST_END),
+     ErrorCode.PERIOD_ENDED),
+    ("resume_before_period_end", active(auto_renew=False), CustomerResumed(at=FIRST_END - DAY),
+     Status.ACTIVE),
+    ("resume_past_due_is_idempotent", past_due(), CustomerResumed(at=FIRST_END + DAY),
+     Status.PAST_DUE),
+    ("partner_customer_cannot_retry", partner(), RetryNowRequested(at=FIRST_END),
+     ErrorCode.MANAGED_BY_PARTNER),
+    ("retry_now_when_active", active(), RetryNowRequested(at=FIRST_END - DAY),
+     ErrorCode.NO_ACTION_REQUIRED),
+    ("retry_now_when_cancelled", cancelled(), RetryNowRequested(at=FIRST_END + DAY),
+     ErrorCode.SUBSCRIPTION_CANCELLED),
+    ("retry_now_when_past_due", past_due(), RetryNowRequested(at=FIRST_END + DAY / 2),
+     Status.PAST_DUE),
+    ("sales_charge_partner", partner(), SalesChargeRequested(at=FIRST_END),
+     ErrorCode.MANAGED_BY_PARTNER),
+    ("sales_charge_active", active(), SalesChargeRequested(at=FIRST_END - DAY),
+     ErrorCode.NO_ACTION_REQUIRED),
+    ("sales_charge_cancelled", cancelled(), SalesChargeRequested(at=FIRST_END + DAY),
+     ErrorCode.SUBSCRIPTION_CANCELLED),
+    ("sales_charge_past_due", past_due(), SalesChargeRequested(at=FIRST_END + DAY),
+     Status.PAST_DUE),
+    ("partner_method_update", partner(), PaymentMethodUpdated(at=FIRST_END - DAY),
+     ErrorCode.MANAGED_BY_PARTNER),
+    ("method_update_retries_past_due", past_due(), PaymentMethodUpdated(at=FIRST_END + DAY),
+     Status.PAST_DUE),
+    ("method_update_active_nothing_to_retry", active(), PaymentMethodUpdated(at=FIRST_END),
+     Status.ACTIVE),
+    ("method_update_cancelled_nothing_to_retry", cancelled(),
+     PaymentMethodUpdated(at=FIRST_END + DAY), Status.CANCELLED),
+    ("extend_direct_subscription", active(), PartnerExtended(at=FIRST_END - DAY),
+     ErrorCode.NOT_PARTNER_MANAGED),
+    ("extend_cancelled_partner_subscription",
+     partner(status=Status.CANCELLED, auto_renew=False), PartnerExtended(at=FIRST_END),
+     ErrorCode.SUBSCRIPTION_CANCELLED),
+    ("partner_extends", partner(), PartnerExtended(at=FIRST_END - DAY), Status.ACTIVE),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("state", "event", "expected"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_transition(state: Subscription, event: Event, expected: Status | ErrorCode) -> None:
+    if isinstance(expected, ErrorCode):
+        with pytest.raises(TransitionRejected) as rejected:
+            apply(state, event)
+        assert rejected.value.code is expected
+    else:
+        assert apply(state, event).subscription.status is expected
+
+
+def test_cases_exercise_every_row_of_the_table() -> None:
+    exercised = {find_transition(state, event) for _, state, event, _ in CASES}
+    missing = [TRANSITIONS.index(row) for row in TRANSITIONS if row not in exercised]
+    assert missing == []
+
+
+def test_case_ids_are_unique() -> None:
+    assert len({case[0] for case in CASES}) == len(CASES)
+
+
+def test_rows_either_reject_or_lead_somewhere() -> None:
+    for row in TRANSITIONS:
+        assert (row.reject is None) != (row.to is None), row
+
+
+def test_rows_that_cancel_give_a_reason_and_others_do_not() -> None:
+    for row in TRANSITIONS:
+        cancels = row.to is Status.CANCELLED and row.status is not Status.CANCELLED
+        assert (row.cancel_reason is not None) == cancels, row
+
+
+def test_an_event_no_row_covers_is_a_programming_error() -> None:
+    class Unheard(Event):
+        pass
+
+    with pytest.raises(UnknownTransition):
+        apply(active(), Unheard(at=FIRST_END))
