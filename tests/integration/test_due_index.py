@@ -9,7 +9,6 @@ from billing.domain.accounts import Account
 from billing.domain.failures import FailureReason
 from billing.domain.state_machine import (
     Audit,
-    ChargeFailed,
     ChargeSucceeded,
     CustomerCancelled,
     apply,
@@ -19,7 +18,7 @@ from billing.persistence.dynamodb import DynamoDBRepository, due_shard
 from billing.persistence.repository import SubscriptionChange
 from billing.settings import StorageSettings
 from tests.support.aws import DynamoDBRequests
-from tests.support.subscriptions import ANCHOR, CARD, FIRST_END, PRICE, active
+from tests.support.subscriptions import ANCHOR, FIRST_END, PRICE, active, declined
 
 HOUR = timedelta(hours=1)
 
@@ -69,12 +68,7 @@ def test_subscription_leaves_the_index_when_nothing_is_due(repository: DynamoDBR
     cancel = apply(
         apply(
             cancelled,
-            ChargeFailed(
-                at=cancelled.period.end,
-                kind=ChargeKind.RENEWAL,
-                reason=FailureReason.CARD_DECLINED,
-                payment_method_id=CARD,
-            ),
+            declined(cancelled.period.end, ChargeKind.RENEWAL, FailureReason.CARD_DECLINED),
         ).subscription,
         CustomerCancelled(at=cancelled.period.end + HOUR),
     )
@@ -94,12 +88,7 @@ def test_due_moves_with_the_state(repository: DynamoDBRepository) -> None:
     repository.commit(SubscriptionChange(renewed, paid.subscription, audit=paid.of_type(Audit)))
     failed = apply(
         dunned,
-        ChargeFailed(
-            at=dunned.period.end,
-            kind=ChargeKind.RENEWAL,
-            reason=FailureReason.INSUFFICIENT_FUNDS,
-            payment_method_id=CARD,
-        ),
+        declined(dunned.period.end, ChargeKind.RENEWAL, FailureReason.INSUFFICIENT_FUNDS),
     )
     repository.commit(SubscriptionChange(dunned, failed.subscription, audit=failed.of_type(Audit)))
 

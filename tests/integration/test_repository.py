@@ -20,7 +20,6 @@ from billing.domain.failures import FailureReason
 from billing.domain.locales import Locale
 from billing.domain.state_machine import (
     Audit,
-    ChargeFailed,
     ChargeSucceeded,
     CustomerCancelled,
     Decision,
@@ -35,7 +34,7 @@ from billing.persistence.repository import (
     SubscriptionExists,
 )
 from tests.support.aws import DynamoDBRequests
-from tests.support.subscriptions import CARD, FIRST_END, PRICE, active, discounted
+from tests.support.subscriptions import CARD, FIRST_END, PRICE, active, declined, discounted
 
 ACCOUNT = Account(id="acct_1", email="ada@example.com", locale=Locale.FR, domain_zone="fr")
 
@@ -85,12 +84,7 @@ def test_account_write_from_before_the_purchase_is_refused(repository: DynamoDBR
 
 def test_past_due_state_round_trips(repository: DynamoDBRepository) -> None:
     stored = _opened(repository)
-    failed = ChargeFailed(
-        at=FIRST_END,
-        kind=ChargeKind.RENEWAL,
-        reason=FailureReason.PAYMENT_METHOD_INVALID,
-        payment_method_id=CARD,
-    )
+    failed = declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.PAYMENT_METHOD_INVALID)
     decision = apply(stored, failed)
     saved = repository.commit(_change(stored, decision, _attempt(stored, ChargeStatus.FAILED)))
     assert saved == replace(decision.subscription, version=2)
@@ -150,16 +144,8 @@ def test_optimistic_lock_conflict_writes_nothing(repository: DynamoDBRepository)
     # Two workers read the same version; the scheduler's renewal commits first.
     renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
     winner = repository.commit(_change(stored, renewal, _attempt(stored, ChargeStatus.SUCCEEDED)))
-    declined = apply(
-        stored,
-        ChargeFailed(
-            at=FIRST_END,
-            kind=ChargeKind.RENEWAL,
-            reason=FailureReason.CARD_DECLINED,
-            payment_method_id=CARD,
-        ),
-    )
-    stale = _change(stored, declined, _attempt(stored, ChargeStatus.FAILED, attempt=2))
+    decline = apply(stored, declined(FIRST_END))
+    stale = _change(stored, decline, _attempt(stored, ChargeStatus.FAILED, attempt=2))
     with pytest.raises(ConcurrentModification):
         repository.commit(stale)
     assert repository.get_subscription(stored.id) == winner
@@ -188,12 +174,7 @@ def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> No
     # Once the first is cancelled, the account may buy again.
     failed = apply(
         first,
-        ChargeFailed(
-            at=FIRST_END,
-            kind=ChargeKind.RENEWAL,
-            reason=FailureReason.CARD_DECLINED,
-            payment_method_id=CARD,
-        ),
+        declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.CARD_DECLINED),
     )
     past_due = repository.commit(SubscriptionChange(first, failed.subscription))
     gone = apply(past_due, CustomerCancelled(at=FIRST_END + timedelta(hours=1)))

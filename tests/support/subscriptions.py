@@ -26,20 +26,24 @@ PRICE = Money(4900, Currency.EUR)
 CARD = "pm_card_1"
 
 
-def active(**changes: Any) -> Subscription:
-    """A direct monthly subscription bought at ANCHOR, auto-renewing."""
+def _opened(channel: Channel, price: Money, changes: dict[str, Any]) -> Subscription:
     sub = open_subscription(
-        subscription_id="sub_1",
-        account_id="acct_1",
+        subscription_id="sub_1" if channel is Channel.DIRECT else "sub_p",
+        account_id="acct_1" if channel is Channel.DIRECT else "acct_p",
         plan_id="basic",
         cycle_months=1,
-        price=PRICE,
+        price=price,
         discount=None,
-        channel=Channel.DIRECT,
-        actor=Actor.CUSTOMER,
+        channel=channel,
+        actor=Actor.CUSTOMER if channel is Channel.DIRECT else Actor.PARTNER,
         at=ANCHOR,
     ).subscription
     return replace(sub, **changes)
+
+
+def active(**changes: Any) -> Subscription:
+    """A direct monthly subscription bought at ANCHOR, auto-renewing."""
+    return _opened(Channel.DIRECT, PRICE, changes)
 
 
 def discounted(cycles: int = 1, amount_off: int = 980) -> Subscription:
@@ -47,28 +51,24 @@ def discounted(cycles: int = 1, amount_off: int = 980) -> Subscription:
 
 
 def partner(**changes: Any) -> Subscription:
-    sub = open_subscription(
-        subscription_id="sub_p",
-        account_id="acct_p",
-        plan_id="standard",
-        cycle_months=1,
-        price=Money(9900, Currency.EUR),
-        discount=None,
-        channel=Channel.PARTNER,
-        actor=Actor.PARTNER,
-        at=ANCHOR,
-    ).subscription
-    return replace(sub, **changes)
+    """A monthly subscription sold by a partner at ANCHOR."""
+    return _opened(Channel.PARTNER, Money(9900, Currency.EUR), changes)
+
+
+def declined(
+    at: datetime,
+    kind: ChargeKind = ChargeKind.RENEWAL,
+    reason: FailureReason = FailureReason.CARD_DECLINED,
+    method: str | None = CARD,
+) -> ChargeFailed:
+    return ChargeFailed(at=at, kind=kind, reason=reason, payment_method_id=method)
 
 
 def past_due(
     reason: FailureReason = FailureReason.INSUFFICIENT_FUNDS, method: str | None = CARD
 ) -> Subscription:
     """Past due after the first renewal was declined at FIRST_END."""
-    failed = ChargeFailed(
-        at=FIRST_END, kind=ChargeKind.RENEWAL, reason=reason, payment_method_id=method
-    )
-    return apply(active(), failed).subscription
+    return apply(active(), declined(FIRST_END, reason=reason, method=method)).subscription
 
 
 def cancelled() -> Subscription:

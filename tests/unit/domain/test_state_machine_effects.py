@@ -14,7 +14,6 @@ from billing.domain.state_machine import (
     Actor,
     Audit,
     Charge,
-    ChargeFailed,
     ChargeSucceeded,
     CustomerCancelled,
     CustomerResumed,
@@ -41,6 +40,7 @@ from tests.support.subscriptions import (
     FIRST_END,
     PRICE,
     active,
+    declined,
     discounted,
     partner,
     past_due,
@@ -113,12 +113,7 @@ def test_discount_applies_to_its_cycles_then_renewals_are_full_price() -> None:
 
 
 def test_declined_renewal_goes_past_due_and_schedules_retries() -> None:
-    failed = ChargeFailed(
-        at=FIRST_END,
-        kind=ChargeKind.RENEWAL,
-        reason=FailureReason.INSUFFICIENT_FUNDS,
-        payment_method_id=CARD,
-    )
+    failed = declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.INSUFFICIENT_FUNDS)
     decision = apply(active(), failed)
     sub = decision.subscription
     assert (sub.status, sub.access, sub.failed_attempts, sub.retries_left) == (
@@ -149,12 +144,7 @@ def test_retries_run_on_the_schedule_and_the_last_failure_cancels() -> None:
         assert (charge.kind, charge.amount) == (ChargeKind.RETRY, PRICE)
         decision = apply(
             sub,
-            ChargeFailed(
-                at=event.at,
-                kind=ChargeKind.RETRY,
-                reason=FailureReason.CARD_DECLINED,
-                payment_method_id=CARD,
-            ),
+            declined(event.at, ChargeKind.RETRY, FailureReason.CARD_DECLINED),
         )
         sub = decision.subscription
     assert retry_dates == [DAY, 3 * DAY, 7 * DAY, 14 * DAY]
@@ -233,12 +223,7 @@ def test_retry_now_does_not_shift_the_dunning_schedule() -> None:
     assert (charge.kind, charge.attempt) == (ChargeKind.RETRY_NOW, 2)
     decision = apply(
         sub,
-        ChargeFailed(
-            at=FIRST_END + DAY / 2,
-            kind=ChargeKind.RETRY_NOW,
-            reason=FailureReason.CARD_DECLINED,
-            payment_method_id=CARD,
-        ),
+        declined(FIRST_END + DAY / 2, ChargeKind.RETRY_NOW, FailureReason.CARD_DECLINED),
     )
     after = decision.subscription
     assert (after.next_retry_at, after.retries_left) == (sub.next_retry_at, sub.retries_left)
@@ -265,12 +250,7 @@ def test_provider_error_uses_no_attempt_emails_nobody_and_backs_off() -> None:
         assert isinstance(event, PeriodEnded)
         decision = apply(
             sub,
-            ChargeFailed(
-                at=event.at,
-                kind=ChargeKind.RENEWAL,
-                reason=FailureReason.PROVIDER_ERROR,
-                payment_method_id=CARD,
-            ),
+            declined(event.at, ChargeKind.RENEWAL, FailureReason.PROVIDER_ERROR),
         )
         assert decision.of_type(EmailCustomer) == []
         sub = decision.subscription
@@ -285,12 +265,7 @@ def test_provider_error_on_a_scheduled_retry_keeps_that_retry() -> None:
     sub = past_due()
     decision = apply(
         sub,
-        ChargeFailed(
-            at=FIRST_END + DAY,
-            kind=ChargeKind.RETRY,
-            reason=FailureReason.PROVIDER_ERROR,
-            payment_method_id=CARD,
-        ),
+        declined(FIRST_END + DAY, ChargeKind.RETRY, FailureReason.PROVIDER_ERROR),
     )
     after = decision.subscription
     assert (after.retries_left, after.failed_attempts) == (sub.retries_left, sub.failed_attempts)

@@ -33,6 +33,7 @@ from tests.support.subscriptions import (
     PRICE,
     active,
     cancelled,
+    declined,
     partner,
     past_due,
 )
@@ -48,7 +49,7 @@ def _ok(kind: ChargeKind, at_offset: timedelta = DAY) -> ChargeSucceeded:
 
 
 def _failed(kind: ChargeKind, reason: FailureReason, offset: timedelta = DAY) -> ChargeFailed:
-    return ChargeFailed(at=FIRST_END + offset, kind=kind, reason=reason, payment_method_id=CARD)
+    return declined(FIRST_END + offset, kind, reason)
 
 
 def _last_retry(reason: FailureReason = SOFT) -> Subscription:
