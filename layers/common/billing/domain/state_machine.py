@@ -119,20 +119,6 @@ class PartnerExtended(Event):
     actor = Actor.PARTNER
 
 
-EVENT_TYPES: tuple[type[Event], ...] = (
-    PeriodEnded,
-    RetryDue,
-    PartnerReminderDue,
-    ChargeSucceeded,
-    ChargeFailed,
-    CustomerCancelled,
-    CustomerResumed,
-    RetryNowRequested,
-    SalesChargeRequested,
-    PaymentMethodUpdated,
-    PartnerExtended,
-)
-
 # --- Effects --------------------------------------------------------------------------------
 
 
