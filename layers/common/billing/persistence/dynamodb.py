@@ -79,10 +79,9 @@ def due_shard(subscription_id: str, shards: int) -> str:
 
 @contextmanager
 def _storage_errors() -> Iterator[None]:
+    """PynamoDB failures that no caller turned into a domain error: storage is unavailable."""
     try:
         yield
-    except (DoesNotExist, TransactWriteError, PutError):
-        raise
     except PynamoDBException as error:
         raise StorageUnavailable(str(error)) from error
 
@@ -110,7 +109,7 @@ class DynamoDBRepository:
             except PutError as error:
                 if error.cause_response_code == "ConditionalCheckFailedException":
                     raise ConcurrentModification from error
-                raise StorageUnavailable(str(error)) from error
+                raise
         return replace(account, version=record.version)
 
     # --- subscriptions ---
@@ -149,21 +148,20 @@ class DynamoDBRepository:
         record = _subscription_record(
             replace(after, version=expected_version), self._settings.due_index_shards
         )
-        try:
-            with TransactWrite(connection=self._connection) as transaction:
-                transaction.save(record)
-                self._write_account_pointer(transaction, before, after)
-                for attempt in change.attempts:
-                    transaction.save(_attempt_record(attempt))
-                for index, entry in enumerate(change.audit):
-                    transaction.save(
-                        _audit_record(after.id, expected_version + 1, index, entry),
-                        condition=AuditEventRecord.seq.does_not_exist(),
-                    )
-        except TransactWriteError as error:
-            raise _transaction_error(error, before) from error
-        except PynamoDBException as error:
-            raise StorageUnavailable(str(error)) from error
+        with _storage_errors():
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.save(record)
+                    self._write_account_pointer(transaction, before, after)
+                    for attempt in change.attempts:
+                        transaction.save(_attempt_record(attempt))
+                    for index, entry in enumerate(change.audit):
+                        transaction.save(
+                            _audit_record(after.id, expected_version + 1, index, entry),
+                            condition=AuditEventRecord.seq.does_not_exist(),
+                        )
+            except TransactWriteError as error:
+                raise _transaction_error(error, before) from error
         return replace(after, version=expected_version + 1)
 
     @staticmethod
