@@ -16,10 +16,10 @@ export SAM_CLI_TELEMETRY := 0
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements/dev.txt constraints.txt layers/common/pyproject.toml
+$(INSTALLED): requirements/dev.txt constraints.txt layers/common/pyproject.toml dev/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements/dev.txt -e layers/common
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements/dev.txt -e layers/common -e dev
 	touch $@
 
 install: $(INSTALLED)  ## create .venv with the layer (editable) and the dev tools

@@ -28,6 +28,10 @@ def _keys(schema: Sequence[Mapping[str, Any]]) -> set[tuple[str, str]]:
     return {(key["AttributeName"], key["KeyType"]) for key in schema}
 
 
+def _projection(projection: dict[str, Any]) -> tuple[str, list[str]]:
+    return projection["ProjectionType"], sorted(projection.get("NonKeyAttributes", []))
+
+
 @pytest.mark.parametrize("logical_id", sorted(MODELS))
 def test_model_matches_template(logical_id: str) -> None:
     properties: dict[str, Any] = resources_of_type("AWS::DynamoDB::Table")[logical_id]["Properties"]
@@ -37,11 +41,11 @@ def test_model_matches_template(logical_id: str) -> None:
         properties["AttributeDefinitions"], key=str
     )
     template_indexes = {
-        index["IndexName"]: (_keys(index["KeySchema"]), index["Projection"]["ProjectionType"])
+        index["IndexName"]: (_keys(index["KeySchema"]), _projection(index["Projection"]))
         for index in properties.get("GlobalSecondaryIndexes", [])
     }
     model_indexes = {
-        index["index_name"]: (_keys(index["key_schema"]), index["projection"]["ProjectionType"])
+        index["index_name"]: (_keys(index["key_schema"]), _projection(index["projection"]))
         for index in schema["global_secondary_indexes"]
     }
     assert model_indexes == template_indexes

@@ -1,11 +1,11 @@
-"""Where the shared layer finds its tables, read once from the environment."""
+"""What the shared layer reads from the environment: its tables and its payment providers."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class StorageSettings(BaseModel):
@@ -25,4 +25,33 @@ class StorageSettings(BaseModel):
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class ProviderSettings(BaseModel):
+    """Payment providers. In AWS the credentials come from Secrets Manager (`*_SECRET_NAME`);
+    in the local stack and tests they are set directly in the environment."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    stripe_secret_name: str | None = Field(default=None, alias="STRIPE_SECRET_NAME")
+    """A secret holding the Stripe secret key as plain text."""
+    stripe_api_key: SecretStr | None = Field(default=None, alias="STRIPE_API_KEY")
+    stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
+    """Only set off AWS (localstripe)."""
+    paypal_secret_name: str | None = Field(default=None, alias="PAYPAL_SECRET_NAME")
+    """A secret holding ``{"client_id": …, "client_secret": …}``."""
+    paypal_client_id: str | None = Field(default=None, alias="PAYPAL_CLIENT_ID")
+    paypal_client_secret: SecretStr | None = Field(default=None, alias="PAYPAL_CLIENT_SECRET")
+    paypal_api_base: str = Field(default="https://api-m.paypal.com", alias="PAYPAL_API_BASE")
+    paypal_return_url: str = Field(
+        default="http://127.0.0.1:3000/paypal/return", alias="PAYPAL_RETURN_URL"
+    )
+    paypal_cancel_url: str = Field(
+        default="http://127.0.0.1:3000/paypal/cancel", alias="PAYPAL_CANCEL_URL"
+    )
+    timeout_seconds: float = Field(default=20.0, alias="PROVIDER_TIMEOUT_SECONDS", gt=0, le=60)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ProviderSettings:
         return cls.model_validate(dict(os.environ if environ is None else environ))

@@ -62,9 +62,13 @@ class Money:
         magnitude = (abs(self.amount) * percent + 50) // 100
         return Money(-magnitude if self.amount < 0 else magnitude, self.currency)
 
-    def display(self) -> str:
-        """Plain rendering for messages, e.g. ``29.00 EUR``."""
+    def decimal(self) -> str:
+        """The amount in major units as providers' APIs write it, e.g. ``29.00``."""
         scale = 10**self.currency.minor_units
         sign = "-" if self.amount < 0 else ""
         whole, cents = divmod(abs(self.amount), scale)
-        return f"{sign}{whole}.{cents:0{self.currency.minor_units}d} {self.currency}"
+        return f"{sign}{whole}.{cents:0{self.currency.minor_units}d}"
+
+    def display(self) -> str:
+        """Plain rendering for messages, e.g. ``29.00 EUR``."""
+        return f"{self.decimal()} {self.currency}"

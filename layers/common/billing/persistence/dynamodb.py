@@ -22,7 +22,7 @@ from pynamodb.exceptions import (
     PynamoDBException,
     TransactWriteError,
 )
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from billing.domain.accounts import (
     Account,
@@ -59,6 +59,7 @@ from billing.persistence.models import (
     bind_tables,
 )
 from billing.persistence.repository import (
+    AttemptAlreadyClaimed,
     ConcurrentModification,
     DueEntry,
     NotFound,
@@ -121,6 +122,37 @@ class DynamoDBRepository:
             except DoesNotExist:
                 raise NotFound("Subscription") from None
 
+    def load(self, subscription_id: str, account_id: str) -> tuple[Subscription, Account]:
+        with _storage_errors():
+            with TransactGet(connection=self._connection) as transaction:
+                subscription = transaction.get(SubscriptionRecord, subscription_id)
+                account = transaction.get(AccountRecord, account_id)
+            try:
+                sub = _subscription(subscription.get())
+            except DoesNotExist:
+                raise NotFound("Subscription") from None
+            if sub.account_id != account_id:
+                raise NotFound("Subscription")
+            try:
+                return sub, _account(account.get())
+            except DoesNotExist:
+                raise NotFound("Account") from None
+
+    def claim(self, attempt: ChargeAttempt) -> None:
+        record = _attempt_record(attempt)
+        with _storage_errors():
+            try:
+                record.save(condition=ChargeAttemptRecord.key.does_not_exist())
+            except PutError as error:
+                if error.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+            else:
+                return
+            existing = ChargeAttemptRecord.get(
+                attempt.subscription_id, record.key, consistent_read=True
+            )
+        raise AttemptAlreadyClaimed(_attempt(existing))
+
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
         with _storage_errors():
             records = SubscriptionRecord.account_index.query(account_id, scan_index_forward=False)
@@ -135,7 +167,7 @@ class DynamoDBRepository:
     def _due_in_shard(self, shard: str, now: datetime) -> list[DueEntry]:
         with _storage_errors():
             return [
-                DueEntry(record.id, record.due_at)
+                DueEntry(record.id, record.account_id, record.due_at)
                 for record in SubscriptionRecord.due_index.query(
                     shard, SubscriptionRecord.due_at <= now
                 )

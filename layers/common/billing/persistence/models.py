@@ -18,7 +18,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.constants import STRING
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from billing.domain.billing_calendar import format_instant, parse_instant
@@ -54,7 +54,7 @@ class DueIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
 
     class Meta:
         index_name = "due-index"
-        projection = KeysOnlyProjection()
+        projection = IncludeProjection(["account_id"])
 
     due_shard = UnicodeAttribute(hash_key=True)
     due_at = InstantAttribute(range_key=True)

@@ -33,6 +33,14 @@ class SubscriptionExists(DomainError):
         super().__init__(ErrorCode.SUBSCRIPTION_EXISTS)
 
 
+class AttemptAlreadyClaimed(Exception):
+    """The attempt's key is taken: another caller is charging it, or already has."""
+
+    def __init__(self, existing: ChargeAttempt) -> None:
+        super().__init__(f"charge attempt {existing.id} is already claimed")
+        self.existing = existing
+
+
 class StorageUnavailable(Exception):
     """Storage failed after the SDK's own retries (throttling, service errors)."""
 
@@ -52,6 +60,7 @@ class SubscriptionChange:
 @dataclass(frozen=True, slots=True)
 class DueEntry:
     subscription_id: str
+    account_id: str
     due_at: datetime
 
 
@@ -63,6 +72,15 @@ class BillingRepository(Protocol):
         ...
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...
+
+    def load(self, subscription_id: str, account_id: str) -> tuple[Subscription, Account]:
+        """The subscription and its account, read together and consistently; NotFound when
+        either is missing or the subscription belongs to another account."""
+        ...
+
+    def claim(self, attempt: ChargeAttempt) -> None:
+        """Write `attempt` (pending) only if its key is free; AttemptAlreadyClaimed if not."""
+        ...
 
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
         """Purchase history: the account's subscriptions, newest first."""

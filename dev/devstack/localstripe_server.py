@@ -1,0 +1,94 @@
+"""localstripe, served on loopback, with the parts of Stripe's documented API our adapter uses
+that it lacks: idempotency keys, listing PaymentIntents by customer and creation time, and the
+`pm_card_authenticationRequired` test method. Run: ``python -m devstack.localstripe_server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aiohttp import web
+from localstripe import resources, server
+
+from devstack.faults import FaultInjector
+from devstack.idempotency import IdempotentRequests
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response(
+        {"error": {"type": "idempotency_error", "message": message}}, status=status
+    )
+
+
+class _AuthenticationRequiredCard(resources.PaymentMethod):  # type: ignore[misc]
+    """Stripe's `pm_card_authenticationRequired`: the issuer asks for 3-D Secure on every charge."""
+
+    def _requires_authentication(self) -> bool:
+        return True
+
+
+_canonical_test_article = resources.PaymentMethod._try_get_canonical_test_article
+
+
+def _test_article(cls: type, id: str) -> Any:  # noqa: A002 - localstripe's parameter name
+    if id == "pm_card_authenticationRequired":
+        method = _canonical_test_article("pm_card_visa")
+        method.__class__ = _AuthenticationRequiredCard
+        return method
+    return _canonical_test_article(id)
+
+
+def _list_payment_intents(
+    cls: type,
+    url: str,
+    *,
+    customer: str | None = None,
+    created: dict[str, str] | None = None,
+    limit: int | None = None,
+    starting_after: str | None = None,
+) -> Any:
+    """`GET /v1/payment_intents?customer=…&created[gte]=…`, newest first, as Stripe lists."""
+    listing = resources.List(url, limit=limit, starting_after=starting_after)
+    since = int((created or {}).get("gte", 0))
+    listing._list = sorted(
+        (
+            intent
+            for key, intent in resources.store.items()
+            if key.startswith("payment_intent:")
+            and (customer is None or intent.customer == customer)
+            and intent.created >= since
+        ),
+        key=lambda intent: intent.created,
+        reverse=True,
+    )
+    return listing
+
+
+def application() -> web.Application:
+    resources.PaymentMethod._try_get_canonical_test_article = classmethod(_test_article)
+    resources.PaymentIntent._api_list_all = classmethod(_list_payment_intents)
+    app: web.Application = server.app
+    # Our tests run many servers at once: keep each one's data in memory, not in a shared file.
+    app.middlewares[:] = [m for m in app.middlewares if m is not server.save_store_middleware]
+    app.middlewares.insert(0, IdempotentRequests("Idempotency-Key", _error).middleware)
+    FaultInjector(
+        control_prefix="/_config",
+        error_body=lambda status: {
+            "error": {"type": "api_error", "message": f"Injected fault {status}."}
+        },
+        idempotency_header="Idempotency-Key",
+    ).install(app)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8420)
+    args = parser.parse_args()
+    web.run_app(application(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

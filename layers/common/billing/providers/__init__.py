@@ -1,0 +1,1 @@
+"""Payment providers behind one interface: Stripe and PayPal adapters, and their shared retry."""

@@ -1,0 +1,272 @@
+"""The Stripe adapter: customers, SetupIntents, off-session PaymentIntents, decline mapping.
+
+The SDK's own retries are off (`max_network_retries=0`): `RetryPolicy` retries 429 and 5xx
+with the same idempotency key and honours `Retry-After`, which the SDK does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import stripe
+
+from billing.domain.accounts import (
+    Account,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentProvider,
+)
+from billing.domain.charges import ChargeStatus
+from billing.domain.failures import FailureReason
+from billing.providers.gateway import (
+    ChargeOutcome,
+    ChargeRequest,
+    OutcomeUnknown,
+    PaymentMethodRejected,
+    ProviderError,
+    ProviderUnavailable,
+    UpdateStart,
+)
+from billing.providers.retry import RetryPolicy, TransientFailure
+
+CHARGE_KEY = "charge_key"
+"""Metadata key holding our idempotency key on every PaymentIntent: how a charge is found again."""
+
+LOOKUP_SLACK = timedelta(minutes=10)
+"""Clock skew allowed between our claim time and Stripe's `created`."""
+
+_REASONS: Mapping[str, FailureReason] = {
+    # Retrying the same method cannot succeed: it must be replaced.
+    **dict.fromkeys(
+        (
+            "authentication_required",
+            "expired_card",
+            "incorrect_number",
+            "invalid_number",
+            "invalid_expiry_month",
+            "invalid_expiry_year",
+            "lost_card",
+            "stolen_card",
+            "pickup_card",
+            "restricted_card",
+            "fraudulent",
+            "security_violation",
+            "card_not_supported",
+            "invalid_account",
+            "new_account_information_available",
+            "revocation_of_authorization",
+            "revocation_of_all_authorizations",
+            "stop_payment_order",
+            "payment_intent_authentication_failure",
+        ),
+        FailureReason.PAYMENT_METHOD_INVALID,
+    ),
+    **dict.fromkeys(
+        ("insufficient_funds", "card_velocity_exceeded", "withdrawal_count_limit_exceeded"),
+        FailureReason.INSUFFICIENT_FUNDS,
+    ),
+    # The bank or Stripe failed to process: not the customer's doing.
+    **dict.fromkeys(
+        ("processing_error", "issuer_not_available", "try_again_later", "reenter_transaction"),
+        FailureReason.PROVIDER_ERROR,
+    ),
+}
+
+
+def failure_reason(code: str | None, decline_code: str | None) -> FailureReason:
+    """SPEC §2 reason for a Stripe error `code` and issuer `decline_code`; the decline code is
+    the more specific of the two. Anything unlisted is a soft decline."""
+    for candidate in (decline_code, code):
+        if candidate is not None and candidate in _REASONS:
+            return _REASONS[candidate]
+    return FailureReason.CARD_DECLINED
+
+
+class StripeGateway:
+    provider = PaymentProvider.STRIPE
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout: float = 20.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else {},
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+        self._retry = retry or RetryPolicy()
+
+    # --- customers and payment methods ---
+
+    def create_customer(self, account: Account) -> str:
+        customer = self._call(
+            lambda: self._client.v1.customers.create(
+                params={"email": account.email, "metadata": {"account_id": account.id}},
+                options={"idempotency_key": f"customer.{account.id}"},
+            )
+        )
+        return customer.id
+
+    def start_update(self, account: Account, customer: str | None) -> UpdateStart:
+        intent = self._call(
+            lambda: self._client.v1.setup_intents.create(
+                params={  # type: ignore[arg-type]
+                    "customer": self._customer(customer),
+                    "usage": "off_session",
+                    "payment_method_types": ["card"],
+                    "metadata": {"account_id": account.id},
+                }
+            )
+        )
+        return UpdateStart(self.provider, intent.id, client_secret=intent.client_secret)
+
+    def save_payment_method(self, customer: str | None, token: str) -> PaymentMethod:
+        """Attach `token` (a PaymentMethod id) and make it the default for future charges;
+        a card the issuer declines on attach is rejected with its failure reason."""
+        customer_id = self._customer(customer)
+        try:
+            method = self._call(
+                lambda: self._client.v1.payment_methods.attach(
+                    token, params={"customer": customer_id}
+                )
+            )
+        except stripe.CardError as error:
+            raise PaymentMethodRejected(
+                failure_reason(error.code, _decline_code(error)),
+                error.user_message or "",
+                error.code,
+            ) from error
+        except stripe.InvalidRequestError as error:
+            raise PaymentMethodRejected(
+                FailureReason.PAYMENT_METHOD_INVALID, error.user_message or "", error.code
+            ) from error
+        self._call(
+            lambda: self._client.v1.customers.update(
+                customer_id, params={"invoice_settings": {"default_payment_method": method.id}}
+            )
+        )
+        card = method.card
+        return PaymentMethod(
+            provider=self.provider,
+            kind=PaymentMethodKind.CARD,
+            token=method.id,
+            brand=card.brand if card else None,
+            last4=card.last4 if card else None,
+            exp_month=card.exp_month if card else None,
+            exp_year=card.exp_year if card else None,
+        )
+
+    # --- charges ---
+
+    def charge(self, request: ChargeRequest) -> ChargeOutcome:
+        params: dict[str, Any] = {
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.value.lower(),
+            "customer": self._customer(request.customer),
+            "payment_method": request.payment_method,
+            "off_session": True,
+            "confirm": True,
+            "metadata": {**request.metadata, CHARGE_KEY: request.key},
+        }
+        try:
+            intent = self._call(
+                lambda: self._client.v1.payment_intents.create(
+                    params=params,  # type: ignore[arg-type]
+                    options={"idempotency_key": request.key},
+                )
+            )
+        except stripe.CardError as error:
+            return ChargeOutcome.declined(
+                failure_reason(error.code, _decline_code(error)),
+                _decline_code(error) or error.code,
+                _intent_id(error),
+            )
+        except stripe.APIConnectionError as error:
+            raise OutcomeUnknown(f"no answer from Stripe: {error.user_message}") from error
+        return _outcome(intent)
+
+    def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:
+        """The PaymentIntent carrying our key in its metadata, among the customer's recent
+        ones: the list is strongly consistent, unlike Stripe's search."""
+        intents = self._call(
+            lambda: self._client.v1.payment_intents.list(
+                params={
+                    "customer": self._customer(request.customer),
+                    "created": {"gte": int((since - LOOKUP_SLACK).timestamp())},
+                    "limit": 100,
+                }
+            )
+        )
+        for intent in intents.auto_paging_iter():
+            if intent.metadata and intent.metadata.to_dict().get(CHARGE_KEY) == request.key:
+                return _outcome(intent)
+        return None
+
+    # --- plumbing ---
+
+    @staticmethod
+    def _customer(customer: str | None) -> str:
+        if not customer:
+            raise ProviderError("a Stripe charge or card needs the account's Stripe customer")
+        return customer
+
+    def _call[T](self, request: Callable[[], T]) -> T:
+        """`request()` under the retry policy; errors that are ours to fix are not retried."""
+
+        def attempt() -> T:
+            try:
+                return request()
+            except stripe.RateLimitError as error:
+                raise TransientFailure(429, str(error), _retry_after(error)) from error
+            except stripe.APIError as error:
+                status = error.http_status or 500
+                raise TransientFailure(status, str(error), _retry_after(error)) from error
+
+        try:
+            return self._retry.call(attempt)
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            raise ProviderUnavailable(
+                f"Stripe refused our credentials: {error}", error.code, maybe_processed=False
+            ) from error
+
+
+def _retry_after(error: stripe.StripeError) -> str | None:
+    return (error.headers or {}).get("Retry-After") or (error.headers or {}).get("retry-after")
+
+
+def _field(obj: object, name: str) -> Any:
+    """A field Stripe may leave out of an object (SDK objects raise AttributeError for those)."""
+    return getattr(obj, name, None) if obj is not None else None
+
+
+def _decline_code(error: stripe.StripeError) -> str | None:
+    code: str | None = _field(error.error, "decline_code")
+    return code
+
+
+def _intent_id(error: stripe.StripeError) -> str | None:
+    intent: str | None = _field(_field(error.error, "payment_intent"), "id")
+    return intent
+
+
+def _outcome(intent: stripe.PaymentIntent) -> ChargeOutcome:
+    """A PaymentIntent's status as an outcome. `requires_action` off-session means the bank
+    wants the customer present (3-D Secure): the saved method cannot be charged alone."""
+    if intent.status == "succeeded":
+        return ChargeOutcome.succeeded(intent.id)
+    if intent.status == "processing":
+        return ChargeOutcome(ChargeStatus.PENDING, intent.id)
+    if intent.status == "requires_action":
+        return ChargeOutcome.declined(
+            FailureReason.PAYMENT_METHOD_INVALID, "authentication_required", intent.id
+        )
+    error = _field(intent, "last_payment_error")
+    code, decline = _field(error, "code"), _field(error, "decline_code")
+    return ChargeOutcome.declined(failure_reason(code, decline), decline or code, intent.id)
