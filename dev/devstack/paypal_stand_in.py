@@ -100,6 +100,7 @@ class PayPal:
         app.router.add_post("/v2/checkout/orders/{id}/capture", self.capture_order)
         app.router.add_post("/_standin/approve/{id}", self.approve)
         app.router.add_get("/_standin/captures", self.captures)
+        app.router.add_delete("/_standin/tokens", self.revoke_tokens)
         return app
 
     @web.middleware
@@ -240,7 +241,7 @@ class PayPal:
             return _not_found("order")
         if order["status"] == "COMPLETED":
             return _unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured.")
-        body = await request.json() if request.can_read_body else {}
+        body = await request.json() if request.body_exists else {}
         vault_id = body.get("payment_source", {}).get("paypal", {}).get("vault_id")
         token = self.payment_tokens.get(vault_id or "")
         if token is None:
@@ -266,6 +267,11 @@ class PayPal:
             "paypal": token["payment_source"]["paypal"] | {"vault_id": vault_id}
         }
         return web.json_response(order, status=201)
+
+    async def revoke_tokens(self, request: web.Request) -> web.Response:
+        """Every access token expires at once, as they do after 9 hours at PayPal."""
+        self.tokens.clear()
+        return web.Response(status=204)
 
     async def captures(self, request: web.Request) -> web.Response:
         return web.json_response(

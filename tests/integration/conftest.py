@@ -1,4 +1,5 @@
-"""DynamoDB in moto (in-process), tables created from template.yaml, one set per test."""
+"""DynamoDB in moto (in-process), tables created from template.yaml, one set per test; the
+payment providers' stand-ins on loopback, one process each per session."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from moto import mock_aws
 
 from billing.persistence.dynamodb import DynamoDBRepository
+from billing.providers.paypal_gateway import PayPalGateway
+from billing.providers.retry import RetryPolicy
+from billing.providers.stripe_gateway import StripeGateway
 from billing.settings import StorageSettings
 from tests.support.aws import DynamoDBRequests, create_tables, record_dynamodb_requests
+from tests.support.stand_ins import StandIn, running
 
 
 @pytest.fixture
@@ -33,3 +39,61 @@ def repository(
     repository = DynamoDBRepository(storage_settings)
     dynamodb_requests.clear()
     return repository
+
+
+@pytest.fixture(scope="session")
+def _localstripe() -> Iterator[StandIn]:
+    with running("devstack.localstripe_server", control="/_config") as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="session")
+def _paypal() -> Iterator[StandIn]:
+    with running("devstack.paypal_stand_in", control="/_standin") as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def localstripe(_localstripe: StandIn) -> Iterator[StandIn]:
+    """localstripe for the session; faults and the request log are cleared after each test."""
+    yield _localstripe
+    _localstripe.reset()
+
+
+@pytest.fixture
+def paypal(_paypal: StandIn) -> Iterator[StandIn]:
+    """The PayPal stand-in for the session; faults and the request log cleared per test."""
+    yield _paypal
+    _paypal.reset()
+
+
+class Sleeps(list[float]):
+    """Stands in for `time.sleep` in retry policies: records the waits, waits for none."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def stripe_gateway(localstripe: StandIn, sleeps: Sleeps) -> StripeGateway:
+    return StripeGateway(
+        "sk_test_local", api_base=localstripe.url, timeout=1.0, retry=RetryPolicy(sleep=sleeps)
+    )
+
+
+@pytest.fixture
+def paypal_gateway(paypal: StandIn, sleeps: Sleeps) -> PayPalGateway:
+    return PayPalGateway(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        api_base=paypal.url,
+        return_url="http://127.0.0.1:3000/paypal/return",
+        cancel_url="http://127.0.0.1:3000/paypal/cancel",
+        timeout=1.0,
+        retry=RetryPolicy(sleep=sleeps),
+    )

@@ -3,7 +3,7 @@ and a recorder of the DynamoDB requests botocore sends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -98,13 +98,21 @@ class DynamoDBRequests:
 
 
 @contextmanager
-def record_dynamodb_requests() -> Iterator[DynamoDBRequests]:
-    """Record every DynamoDB call of every botocore session created meanwhile (PynamoDB makes
-    one per thread), through botocore's own ``before-call`` event."""
-    recorder = DynamoDBRequests()
-    handler = ("before-call.dynamodb", recorder)
-    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+def on_dynamodb_call(handler: Callable[..., None]) -> Iterator[None]:
+    """Call `handler(model=<operation model>, ...)` before every DynamoDB request of every
+    botocore session created meanwhile (PynamoDB makes one per thread), through botocore's own
+    ``before-call`` event. A handler that raises makes the request fail before it is sent."""
+    entry = ("before-call.dynamodb", handler)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
     try:
-        yield recorder
+        yield
     finally:
-        botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+
+@contextmanager
+def record_dynamodb_requests() -> Iterator[DynamoDBRequests]:
+    """Record the operation name of every DynamoDB request sent meanwhile."""
+    recorder = DynamoDBRequests()
+    with on_dynamodb_call(recorder):
+        yield recorder

@@ -199,17 +199,22 @@ class PayPalGateway:
         """A cached OAuth2 client-credentials token, renewed shortly before it expires."""
         with self._token_lock:
             if self._token is None or self._token[1] - TOKEN_MARGIN < time.monotonic():
-                answer = self._retry.call(
-                    lambda: self._request(
-                        "POST",
-                        "/v1/oauth2/token",
-                        body=b"grant_type=client_credentials",
-                        headers={
-                            **self._credentials,
-                            "Content-Type": "application/x-www-form-urlencoded",
-                        },
+                try:
+                    answer = self._retry.call(
+                        lambda: self._request(
+                            "POST",
+                            "/v1/oauth2/token",
+                            body=b"grant_type=client_credentials",
+                            headers={
+                                **self._credentials,
+                                "Content-Type": "application/x-www-form-urlencoded",
+                            },
+                        )
                     )
-                )
+                except PayPalRefused as refused:
+                    raise ProviderUnavailable(
+                        f"PayPal refused our credentials: {refused}", maybe_processed=False
+                    ) from refused
                 self._token = (
                     answer["access_token"],
                     time.monotonic() + float(answer.get("expires_in", 0)),
@@ -226,7 +231,14 @@ class PayPalGateway:
 
         def attempt() -> dict[str, Any]:
             auth = {"Authorization": f"Bearer {self._access_token()}"}
-            return self._request(method, path, body=body, headers=headers | auth)
+            try:
+                return self._request(method, path, body=body, headers=headers | auth)
+            except PayPalRefused as refused:
+                if refused.status != 401:
+                    raise
+                with self._token_lock:  # expired or revoked early: fetch a new one and retry
+                    self._token = None
+                raise TransientFailure(401, "access token refused") from refused
 
         return self._retry.call(attempt)
 
@@ -243,10 +255,6 @@ class PayPalGateway:
             raise OutcomeUnknown(f"no answer from PayPal: {error}") from error
         status = response.status
         data = response.json() if response.data else {}
-        if status == 401:
-            with self._token_lock:
-                self._token = None
-            raise TransientFailure(status, "access token refused")
         if status == 429 or status >= 500:
             raise TransientFailure(
                 status, str(data.get("name", status)), response.headers.get("Retry-After")

@@ -1,0 +1,207 @@
+"""The Stripe adapter through the official SDK against localstripe on loopback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from billing.domain.accounts import Account, PaymentMethodKind
+from billing.domain.charges import ChargeStatus
+from billing.domain.failures import FailureReason
+from billing.domain.money import Currency, Money
+from billing.providers.gateway import (
+    ChargeRequest,
+    OutcomeUnknown,
+    PaymentMethodRejected,
+    ProviderUnavailable,
+)
+from billing.providers.stripe_gateway import StripeGateway, failure_reason
+from tests.integration.conftest import Sleeps
+from tests.support.stand_ins import StandIn
+
+PRICE = Money(4900, Currency.EUR)
+
+
+def _customer(gateway: StripeGateway) -> str:
+    return gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="ada@example.com"))
+
+
+def _request(customer: str, method: str) -> ChargeRequest:
+    return ChargeRequest(
+        key=f"sub_{uuid4().hex[:8]}.c00001.a001",
+        amount=PRICE,
+        payment_method=method,
+        customer=customer,
+        description="basic, 1 month(s), period 1",
+    )
+
+
+def _saved(gateway: StripeGateway, test_method: str) -> ChargeRequest:
+    customer = _customer(gateway)
+    method = gateway.save_payment_method(customer, test_method)
+    return _request(customer, method.token)
+
+
+def test_a_saved_visa_is_charged(stripe_gateway: StripeGateway) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+
+    outcome = stripe_gateway.charge(request)
+
+    assert outcome.status is ChargeStatus.SUCCEEDED
+    assert outcome.reference is not None
+    assert outcome.reference.startswith("pi_")
+
+
+def test_saving_a_card_keeps_display_data_only(stripe_gateway: StripeGateway) -> None:
+    method = stripe_gateway.save_payment_method(_customer(stripe_gateway), "pm_card_visa")
+
+    assert method.kind is PaymentMethodKind.CARD
+    assert method.token.startswith("pm_")
+    assert method.token != "pm_card_visa"
+    assert (method.brand, method.last4, method.exp_month) == ("visa", "4242", 12)
+
+
+def test_a_card_declined_on_charge_is_a_soft_decline(stripe_gateway: StripeGateway) -> None:
+    request = _saved(stripe_gateway, "pm_card_chargeCustomerFail")
+
+    outcome = stripe_gateway.charge(request)
+
+    assert outcome.status is ChargeStatus.FAILED
+    assert outcome.failure_reason is FailureReason.CARD_DECLINED
+    assert outcome.provider_code == "card_declined"
+
+
+def test_a_card_declined_on_attach_is_rejected(stripe_gateway: StripeGateway) -> None:
+    with pytest.raises(PaymentMethodRejected) as rejected:
+        stripe_gateway.save_payment_method(_customer(stripe_gateway), "pm_card_visa_chargeDeclined")
+
+    assert rejected.value.reason is FailureReason.CARD_DECLINED
+    assert rejected.value.code == "card_declined"
+
+
+def test_authentication_required_makes_the_method_invalid(stripe_gateway: StripeGateway) -> None:
+    request = _saved(stripe_gateway, "pm_card_authenticationRequired")
+
+    outcome = stripe_gateway.charge(request)
+
+    assert outcome.status is ChargeStatus.FAILED
+    assert outcome.failure_reason is FailureReason.PAYMENT_METHOD_INVALID
+    assert outcome.provider_code == "authentication_required"
+
+
+def test_the_key_reaches_stripe_and_a_repeat_charges_once(
+    stripe_gateway: StripeGateway, localstripe: StandIn
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+
+    first = stripe_gateway.charge(request)
+    second = stripe_gateway.charge(request)
+
+    assert first == second
+    sent = localstripe.requests("POST", "/v1/payment_intents")
+    assert [r["idempotency_key"] for r in sent] == [request.key, request.key]
+    found = stripe_gateway.find_charge(request, datetime.now(UTC))
+    assert found == first
+
+
+def test_a_charge_never_made_is_not_found(stripe_gateway: StripeGateway) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+
+    assert stripe_gateway.find_charge(request, datetime.now(UTC)) is None
+
+
+def test_a_declined_charge_is_found_with_its_reason(stripe_gateway: StripeGateway) -> None:
+    request = _saved(stripe_gateway, "pm_card_chargeCustomerFail")
+    stripe_gateway.charge(request)
+
+    found = stripe_gateway.find_charge(request, datetime.now(UTC))
+
+    assert found is not None
+    assert found.failure_reason is FailureReason.CARD_DECLINED
+
+
+def test_rate_limits_are_retried_after_the_time_stripe_asks(
+    stripe_gateway: StripeGateway, localstripe: StandIn, sleeps: Sleeps
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+    localstripe.inject("POST", "/v1/payment_intents", status=429, retry_after="3", times=2)
+
+    outcome = stripe_gateway.charge(request)
+
+    assert outcome.status is ChargeStatus.SUCCEEDED
+    assert sleeps == [3.0, 3.0]
+    assert len(localstripe.requests("POST", "/v1/payment_intents")) == 3
+
+
+def test_server_errors_that_persist_make_stripe_unavailable(
+    stripe_gateway: StripeGateway, localstripe: StandIn, sleeps: Sleeps
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+    localstripe.inject("POST", "/v1/payment_intents", status=503, times=3)
+
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        stripe_gateway.charge(request)
+
+    assert unavailable.value.maybe_processed
+    assert len(sleeps) == 2
+    assert stripe_gateway.find_charge(request, datetime.now(UTC)) is None
+
+
+def test_persistent_rate_limits_cannot_have_charged(
+    stripe_gateway: StripeGateway, localstripe: StandIn
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+    localstripe.inject("POST", "/v1/payment_intents", status=429, times=3)
+
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        stripe_gateway.charge(request)
+
+    assert not unavailable.value.maybe_processed
+
+
+def test_a_timeout_is_an_unknown_outcome_and_the_charge_is_found_later(
+    stripe_gateway: StripeGateway, localstripe: StandIn
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+    localstripe.inject("POST", "/v1/payment_intents", delay=1.5, process_first=True)
+
+    with pytest.raises(OutcomeUnknown):
+        stripe_gateway.charge(request)
+
+    found = stripe_gateway.find_charge(request, datetime.now(UTC))
+    assert found is not None
+    assert found.status is ChargeStatus.SUCCEEDED
+
+
+def test_a_card_update_starts_with_a_setup_intent(stripe_gateway: StripeGateway) -> None:
+    account = Account(id="acct_update", email="ada@example.com")
+    start = stripe_gateway.start_update(account, stripe_gateway.create_customer(account))
+
+    assert start.reference.startswith("seti_")
+    assert start.client_secret is not None
+    assert start.client_secret.startswith(start.reference)
+
+
+@pytest.mark.parametrize(
+    ("code", "decline_code", "reason"),
+    [
+        ("card_declined", "insufficient_funds", FailureReason.INSUFFICIENT_FUNDS),
+        ("card_declined", "lost_card", FailureReason.PAYMENT_METHOD_INVALID),
+        ("expired_card", None, FailureReason.PAYMENT_METHOD_INVALID),
+        ("card_declined", "generic_decline", FailureReason.CARD_DECLINED),
+        ("processing_error", None, FailureReason.PROVIDER_ERROR),
+        ("card_declined", "card_velocity_exceeded", FailureReason.INSUFFICIENT_FUNDS),
+        (
+            "authentication_required",
+            "authentication_required",
+            FailureReason.PAYMENT_METHOD_INVALID,
+        ),
+        (None, None, FailureReason.CARD_DECLINED),
+    ],
+)
+def test_decline_codes_map_to_reasons(
+    code: str | None, decline_code: str | None, reason: FailureReason
+) -> None:
+    assert failure_reason(code, decline_code) is reason

@@ -1,0 +1,91 @@
+"""The payment providers' stand-ins, each started as its own process on a free loopback port,
+with helpers to inject faults into them and read back what they received."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+STARTUP_SECONDS = 20.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"stand-in exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"stand-in not listening on {port} after {STARTUP_SECONDS}s")
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A running stand-in: its base URL and its control routes (`<control>/faults`, …)."""
+
+    url: str
+    control: str
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def inject(self, method: str, path: str, **fault: Any) -> None:
+        """Queue a fault: `status` (with `retry_after`), `delay`, `process_first`, `times`."""
+        self._call("POST", f"{self.control}/faults", {"method": method, "path": path, **fault})
+
+    def reset(self) -> None:
+        self._call("DELETE", f"{self.control}/faults")
+
+    def requests(self, method: str, path: str) -> list[dict[str, Any]]:
+        """The requests received to `method path` (a prefix), oldest first."""
+        seen: list[dict[str, Any]] = self._call("GET", f"{self.control}/requests")
+        return [r for r in seen if r["method"] == method and r["path"].startswith(path)]
+
+    def delete(self, path: str) -> None:
+        self._call("DELETE", path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self._call("POST", path, body)
+
+    def get(self, path: str) -> Any:
+        return self._call("GET", path)
+
+
+@contextmanager
+def running(module: str, control: str) -> Iterator[StandIn]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_listening(process, port)
+        yield StandIn(f"http://127.0.0.1:{port}", control)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
