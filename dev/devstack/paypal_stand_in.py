@@ -72,16 +72,14 @@ class PayPal:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def application(self) -> web.Application:
-        app = web.Application(middlewares=[self.authenticate])
-        app.middlewares.insert(
-            0,
-            IdempotentRequests(
-                "PayPal-Request-Id",
-                lambda status, message: _problem(
-                    status, "DUPLICATE_REQUEST_ID", "DUPLICATE_REQUEST_ID", message
-                ),
-            ).middleware,
+        # Authentication comes first: a refused token is not an answer to remember.
+        idempotency = IdempotentRequests(
+            "PayPal-Request-Id",
+            lambda status, message: _problem(
+                status, "DUPLICATE_REQUEST_ID", "DUPLICATE_REQUEST_ID", message
+            ),
         )
+        app = web.Application(middlewares=[self.authenticate, idempotency.middleware])
         FaultInjector(
             control_prefix="/_standin",
             error_body=lambda status: {
