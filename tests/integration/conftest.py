@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from moto import mock_aws
 
 from billing.persistence.dynamodb import DynamoDBRepository
@@ -15,7 +14,14 @@ from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import StripeGateway
 from billing.settings import StorageSettings
-from tests.support.aws import DynamoDBRequests, create_tables, record_dynamodb_requests
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+from tests.support.aws import (
+    DynamoDBFaults,
+    DynamoDBRequests,
+    create_tables,
+    on_dynamodb_call,
+    record_dynamodb_requests,
+)
 from tests.support.stand_ins import StandIn, running
 
 
@@ -26,7 +32,15 @@ def dynamodb_requests() -> Iterator[DynamoDBRequests]:
 
 
 @pytest.fixture
-def storage_settings(dynamodb_requests: DynamoDBRequests) -> Iterator[StorageSettings]:
+def dynamodb_faults() -> Iterator[DynamoDBFaults]:
+    with on_dynamodb_call(faults := DynamoDBFaults()):
+        yield faults
+
+
+@pytest.fixture
+def storage_settings(
+    dynamodb_requests: DynamoDBRequests, dynamodb_faults: DynamoDBFaults
+) -> Iterator[StorageSettings]:
     with mock_aws():
         environment = create_tables(boto3.client("dynamodb", region_name="us-east-1"))
         yield StorageSettings.from_environment({**environment, "DUE_INDEX_SHARDS": "8"})

@@ -97,6 +97,19 @@ class DynamoDBRequests:
         self.operations.clear()
 
 
+class DynamoDBFaults:
+    """Actions to run before requests of a given operation, e.g. to raise (a crash) or to wait
+    on a barrier (a race). Each action runs on every such request until removed."""
+
+    def __init__(self) -> None:
+        self.before: dict[str, Callable[[], object]] = {}
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        action = self.before.get(model.name)
+        if action is not None:
+            action()
+
+
 @contextmanager
 def on_dynamodb_call(handler: Callable[..., None]) -> Iterator[None]:
     """Call `handler(model=<operation model>, ...)` before every DynamoDB request of every

@@ -32,6 +32,7 @@ from billing.domain.state_machine import (
     Effect,
     Event,
     apply,
+    due_event,
 )
 from billing.domain.subscription import Subscription
 from billing.persistence.repository import (
@@ -113,6 +114,10 @@ class ChargeOperation:
             return self._resume(sub, account, claimed.existing, now)
         effects = tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
         return self._charge(sub, account, attempt, effects)
+
+    def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
+        """Whatever the renewal schedule has due now: a renewal, a retry, a reminder."""
+        return self.run(subscription_id, account_id, _due)
 
     # --- steps ---
 
@@ -270,6 +275,11 @@ class ChargeOperation:
         )
         notices = tuple(e for e in decision.effects if not isinstance(e, Audit))
         return ChargeResult(stored, None, notices)
+
+
+def _due(sub: Subscription, account: Account, now: datetime) -> Event | None:
+    method = account.payment_method
+    return due_event(sub, now, None if method is None else method.token)
 
 
 def _request(sub: Subscription, account: Account, attempt: ChargeAttempt) -> ChargeRequest:

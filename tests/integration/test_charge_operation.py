@@ -1,0 +1,371 @@
+"""The charge operation end to end: moto DynamoDB, the real Stripe SDK against localstripe and
+the PayPal stand-in, with faults injected where they happen — in DynamoDB requests (crashes,
+races) and at the provider (timeouts, 429, 5xx)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from billing.charging import IN_FLIGHT, ChargeOperation, ChargeResult, RetryInProgress
+from billing.domain.accounts import Account, PaymentProvider
+from billing.domain.charges import ChargeStatus
+from billing.domain.errors import ErrorCode, TransitionRejected
+from billing.domain.failures import FailureReason
+from billing.domain.state_machine import EmailCustomer, EmailTemplate, Event, RetryNowRequested
+from billing.domain.subscription import Status, Subscription
+from billing.persistence.dynamodb import DynamoDBRepository
+from billing.persistence.repository import NotFound, SubscriptionChange
+from billing.providers.gateway import PaymentGateway
+from billing.providers.paypal_gateway import PayPalGateway
+from billing.providers.stripe_gateway import StripeGateway
+from tests.support.aws import DynamoDBFaults, DynamoDBRequests
+from tests.support.stand_ins import StandIn
+from tests.support.subscriptions import FIRST_END, active
+
+PAYMENT_INTENTS = ("POST", "/v1/payment_intents")
+
+
+@dataclass
+class Clock:
+    now: datetime = FIRST_END + timedelta(hours=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Crash(Exception):
+    """The process died here."""
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def operation(
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    paypal_gateway: PayPalGateway,
+    clock: Clock,
+) -> ChargeOperation:
+    gateways: dict[PaymentProvider, PaymentGateway] = {
+        PaymentProvider.STRIPE: stripe_gateway,
+        PaymentProvider.PAYPAL: paypal_gateway,
+    }
+    return ChargeOperation(repository, gateways, clock=clock)
+
+
+def _open(repository: DynamoDBRepository, account: Account) -> Subscription:
+    repository.save_account(account)
+    sub = replace(active(), id=f"sub_{uuid4().hex[:10]}", account_id=account.id)
+    return repository.commit(SubscriptionChange(before=None, after=sub))
+
+
+def _stripe_customer(
+    repository: DynamoDBRepository, gateway: StripeGateway, test_method: str = "pm_card_visa"
+) -> tuple[Subscription, Account]:
+    account = Account(id=f"acct_{uuid4().hex[:10]}", email="ada@example.com")
+    customer = gateway.create_customer(account)
+    method = gateway.save_payment_method(customer, test_method)
+    account = replace(account, stripe_customer_id=customer, payment_method=method)
+    return _open(repository, account), account
+
+
+def _charges_sent(localstripe: StandIn, sub: Subscription) -> list[str | None]:
+    return [
+        r["idempotency_key"]
+        for r in localstripe.requests(*PAYMENT_INTENTS)
+        if str(r["idempotency_key"]).startswith(sub.id)
+    ]
+
+
+def _retry_now(sub: Subscription, account: Account, now: datetime) -> Event:
+    return RetryNowRequested(at=now)
+
+
+def test_a_due_renewal_is_charged_and_the_period_advances(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+
+    result = operation.renew(sub.id, account.id)
+
+    assert result.subscription.status is Status.ACTIVE
+    assert result.subscription.period.start == FIRST_END
+    assert result.attempt is not None
+    [stored] = repository.charge_attempts(sub.id)
+    assert stored.status is ChargeStatus.SUCCEEDED
+    assert stored.provider_reference is not None
+    assert stored.provider_reference.startswith("pi_")
+    assert _charges_sent(localstripe, sub) == [stored.id]
+    assert repository.audit_trail(sub.id)[-1].action == "charge_succeeded"
+    assert EmailCustomer in {type(e) for e in result.effects}
+
+
+def test_one_successful_charge_costs_one_read_one_claim_one_transaction(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    dynamodb_requests: DynamoDBRequests,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    dynamodb_requests.clear()
+
+    operation.renew(sub.id, account.id)
+
+    assert dynamodb_requests.operations == ["TransactGetItems", "PutItem", "TransactWriteItems"]
+
+
+def test_a_declined_renewal_goes_past_due_and_tells_the_customer_why(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway, "pm_card_chargeCustomerFail")
+
+    result = operation.renew(sub.id, account.id)
+
+    assert result.subscription.status is Status.PAST_DUE
+    assert result.subscription.failed_attempts == 1
+    assert result.subscription.last_failure is not None
+    assert result.subscription.last_failure.reason is FailureReason.CARD_DECLINED
+    assert EmailCustomer(EmailTemplate.RENEWAL_FAILED, result.effects[0].details) in result.effects  # type: ignore[union-attr]
+    [stored] = repository.charge_attempts(sub.id)
+    assert (stored.status, stored.failure_reason) == (
+        ChargeStatus.FAILED,
+        FailureReason.CARD_DECLINED,
+    )
+
+
+def test_the_same_attempt_started_twice_at_once_charges_once(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    dynamodb_faults: DynamoDBFaults,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    # Both callers have read the subscription before either claims: the race is real.
+    both_read = threading.Barrier(2)
+    dynamodb_faults.before["PutItem"] = lambda: both_read.wait(timeout=10)
+
+    def attempt() -> ChargeResult | ErrorCode:
+        try:
+            return operation.renew(sub.id, account.id)
+        except RetryInProgress as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda _: attempt(), range(2)))
+
+    assert ErrorCode.RETRY_IN_PROGRESS in outcomes
+    [charged] = [o for o in outcomes if isinstance(o, ChargeResult)]
+    assert charged.subscription.cycle == 1
+    assert len(_charges_sent(localstripe, sub)) == 1
+    assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
+
+
+def _crash_once(faults: DynamoDBFaults, operation_name: str) -> None:
+    def crash() -> None:
+        del faults.before[operation_name]
+        raise Crash
+
+    faults.before[operation_name] = crash
+
+
+def test_a_crash_after_the_provider_call_is_reconciled_without_charging_again(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    dynamodb_faults: DynamoDBFaults,
+    clock: Clock,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    _crash_once(dynamodb_faults, "TransactWriteItems")
+
+    with pytest.raises(Crash):
+        operation.renew(sub.id, account.id)
+    [claimed] = repository.charge_attempts(sub.id)
+    assert claimed.status is ChargeStatus.PENDING
+    with pytest.raises(RetryInProgress):
+        operation.renew(sub.id, account.id)  # the crashed call might still be running
+    clock.now += IN_FLIGHT
+    result = operation.renew(sub.id, account.id)
+
+    assert result.subscription.status is Status.ACTIVE
+    assert result.subscription.cycle == 1
+    [settled] = repository.charge_attempts(sub.id)
+    assert settled.id == claimed.id
+    assert settled.status is ChargeStatus.SUCCEEDED
+    assert _charges_sent(localstripe, sub) == [claimed.id]
+    assert repository.get_subscription(sub.id) == result.subscription
+
+
+def test_a_provider_timeout_stays_pending_and_is_reconciled_without_a_new_charge(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    clock: Clock,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    localstripe.inject(*PAYMENT_INTENTS, delay=1.5, process_first=True)
+
+    pending = operation.renew(sub.id, account.id)
+
+    assert pending.attempt is not None
+    assert pending.attempt.status is ChargeStatus.PENDING
+    assert repository.get_subscription(sub.id) == sub
+    clock.now += IN_FLIGHT
+    settled = operation.renew(sub.id, account.id)
+    assert settled.subscription.cycle == 1
+    assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
+    assert len(_charges_sent(localstripe, sub)) == 1
+
+
+def test_a_charge_that_never_reached_the_provider_is_a_provider_error(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    clock: Clock,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    localstripe.inject(*PAYMENT_INTENTS, delay=1.5)  # times out before Stripe does anything
+
+    operation.renew(sub.id, account.id)
+    clock.now += IN_FLIGHT
+    result = operation.renew(sub.id, account.id)
+
+    assert result.subscription.status is Status.ACTIVE
+    assert result.subscription.provider_errors == 1
+    [attempt] = repository.charge_attempts(sub.id)
+    assert attempt.failure_reason is FailureReason.PROVIDER_ERROR
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_persistent_429_and_5xx_end_as_provider_error_without_using_a_dunning_attempt(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    status: int,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    localstripe.inject(*PAYMENT_INTENTS, status=status, times=3)
+
+    result = operation.renew(sub.id, account.id)
+
+    assert len(_charges_sent(localstripe, sub)) == 3
+    after = result.subscription
+    assert after.status is Status.ACTIVE
+    assert (after.failed_attempts, after.retries_left, after.provider_errors) == (0, 0, 1)
+    assert after.provider_retry_at is not None
+    assert result.effects == ()
+    [attempt] = repository.charge_attempts(sub.id)
+    assert attempt.failure_reason is FailureReason.PROVIDER_ERROR
+
+
+def test_a_provider_error_in_dunning_leaves_the_retries_left(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway, "pm_card_chargeCustomerFail")
+    dunned = operation.renew(sub.id, account.id).subscription
+    localstripe.inject(*PAYMENT_INTENTS, status=500, times=3)
+
+    result = operation.run(sub.id, account.id, _retry_now)
+
+    assert result.subscription.status is Status.PAST_DUE
+    assert result.subscription.retries_left == dunned.retries_left
+    assert result.subscription.failed_attempts == dunned.failed_attempts
+    assert [a.failure_reason for a in repository.charge_attempts(sub.id)] == [
+        FailureReason.PROVIDER_ERROR,
+        FailureReason.CARD_DECLINED,
+    ]
+
+
+def test_without_a_payment_method_nothing_is_sent_and_the_method_is_invalid(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    localstripe: StandIn,
+) -> None:
+    account = Account(id=f"acct_{uuid4().hex[:10]}", email="ada@example.com")
+    sub = _open(repository, account)
+
+    result = operation.renew(sub.id, account.id)
+
+    assert result.subscription.status is Status.PAST_DUE
+    assert result.subscription.last_failure is not None
+    assert result.subscription.last_failure.reason is FailureReason.PAYMENT_METHOD_INVALID
+    assert _charges_sent(localstripe, sub) == []
+
+
+def test_a_paypal_wallet_is_renewed(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    paypal_gateway: PayPalGateway,
+    paypal: StandIn,
+) -> None:
+    start = paypal_gateway.start_update(Account(id="acct", email="a@example.com"), None)
+    assert start.approval_url is not None
+    paypal.post(start.approval_url.removeprefix(paypal.url), {"email": "ada@example.com"})
+    method = paypal_gateway.save_payment_method(None, start.reference)
+    account = Account(id=f"acct_{uuid4().hex[:10]}", email="ada@example.com", payment_method=method)
+    sub = _open(repository, account)
+
+    result = operation.renew(sub.id, account.id)
+
+    assert result.subscription.cycle == 1
+    [attempt] = repository.charge_attempts(sub.id)
+    assert (attempt.provider, attempt.status) == (PaymentProvider.PAYPAL, ChargeStatus.SUCCEEDED)
+    captures = [c for c in paypal.get("/_standin/captures") if c["custom_id"] == attempt.id]
+    assert [c["id"] for c in captures] == [attempt.provider_reference]
+
+
+@pytest.mark.parametrize(
+    ("event_for", "code"),
+    [
+        (_retry_now, ErrorCode.NO_ACTION_REQUIRED),
+    ],
+)
+def test_a_refused_request_claims_nothing(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    event_for: Callable[[Subscription, Account, datetime], Event],
+    code: ErrorCode,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+
+    with pytest.raises(TransitionRejected) as refused:
+        operation.run(sub.id, account.id, event_for)
+
+    assert refused.value.code is code
+    assert repository.charge_attempts(sub.id) == []
+
+
+def test_another_accounts_subscription_is_not_found(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+) -> None:
+    sub, _ = _stripe_customer(repository, stripe_gateway)
+    _, other = _stripe_customer(repository, stripe_gateway)
+
+    with pytest.raises(NotFound):
+        operation.run(sub.id, other.id, _retry_now)
