@@ -16,18 +16,28 @@ import pytest
 from billing.charging import IN_FLIGHT, ChargeOperation, ChargeResult, RetryInProgress
 from billing.domain.accounts import Account, PaymentProvider
 from billing.domain.charges import ChargeStatus
-from billing.domain.errors import ErrorCode, TransitionRejected
+from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
-from billing.domain.state_machine import EmailCustomer, EmailTemplate, Event, RetryNowRequested
-from billing.domain.subscription import Status, Subscription
+from billing.domain.money import Currency, Money
+from billing.domain.pricing import Discount
+from billing.domain.state_machine import (
+    Actor,
+    Decision,
+    EmailCustomer,
+    EmailTemplate,
+    Event,
+    RetryNowRequested,
+    open_subscription,
+)
+from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
 from billing.persistence.dynamodb import DynamoDBRepository
-from billing.persistence.repository import NotFound, SubscriptionChange
+from billing.persistence.repository import NotFound, SubscriptionChange, SubscriptionExists
 from billing.providers.gateway import PaymentGateway
 from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.stripe_gateway import StripeGateway
 from tests.support.aws import DynamoDBFaults, DynamoDBRequests
 from tests.support.stand_ins import StandIn
-from tests.support.subscriptions import FIRST_END, active
+from tests.support.subscriptions import FIRST_END, PRICE, active
 
 PAYMENT_INTENTS = ("POST", "/v1/payment_intents")
 
@@ -64,18 +74,24 @@ def operation(
 
 
 def _open(repository: DynamoDBRepository, account: Account) -> Subscription:
+    """A subscription bought at ANCHOR by `account`, which is saved first."""
     repository.save_account(account)
     sub = replace(active(), id=f"sub_{uuid4().hex[:10]}", account_id=account.id)
     return repository.commit(SubscriptionChange(before=None, after=sub))
 
 
-def _stripe_customer(
-    repository: DynamoDBRepository, gateway: StripeGateway, test_method: str = "pm_card_visa"
-) -> tuple[Subscription, Account]:
+def _stripe_account(gateway: StripeGateway, test_method: str) -> Account:
+    """A new account with a Stripe customer and `test_method` saved as its card."""
     account = Account(id=f"acct_{uuid4().hex[:10]}", email="ada@example.com")
     customer = gateway.create_customer(account)
     method = gateway.save_payment_method(customer, test_method)
-    account = replace(account, stripe_customer_id=customer, payment_method=method)
+    return replace(account, stripe_customer_id=customer, payment_method=method)
+
+
+def _stripe_customer(
+    repository: DynamoDBRepository, gateway: StripeGateway, test_method: str = "pm_card_visa"
+) -> tuple[Subscription, Account]:
+    account = _stripe_account(gateway, test_method)
     return _open(repository, account), account
 
 
@@ -369,3 +385,101 @@ def test_another_accounts_subscription_is_not_found(
 
     with pytest.raises(NotFound):
         operation.run(sub.id, other.id, _retry_now)
+
+
+def _opening(account: Account, clock: Clock) -> Decision:
+    return open_subscription(
+        subscription_id=f"sub_{uuid4().hex[:10]}",
+        account_id=account.id,
+        plan_id="standard",
+        cycle_months=12,
+        price=PRICE,
+        discount=Discount("WELCOME20", Money(980, Currency.EUR), 1),
+        channel=Channel.DIRECT,
+        actor=Actor.CUSTOMER,
+        at=clock.now,
+    )
+
+
+def _buyer(
+    repository: DynamoDBRepository, gateway: StripeGateway, test_method: str = "pm_card_visa"
+) -> Account:
+    return repository.save_account(_stripe_account(gateway, test_method))
+
+
+def test_a_purchase_charges_the_discounted_first_cycle_and_opens_the_subscription(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    dynamodb_requests: DynamoDBRequests,
+    clock: Clock,
+) -> None:
+    account = _buyer(repository, stripe_gateway)
+    opening = _opening(account, clock)
+    dynamodb_requests.clear()
+
+    result = operation.purchase(opening)
+
+    assert dynamodb_requests.operations == ["GetItem", "PutItem", "TransactWriteItems"]
+    assert result.subscription.version == 1
+    assert repository.get_account(account.id).open_subscription_id == opening.subscription.id
+    [attempt] = repository.charge_attempts(opening.subscription.id)
+    assert (attempt.kind, attempt.status) == (ChargeKind.PURCHASE, ChargeStatus.SUCCEEDED)
+    assert attempt.amount == Money(3920, Currency.EUR)
+    assert [type(e) for e in result.effects] == [EmailCustomer]
+
+
+def test_a_declined_purchase_opens_nothing_and_records_the_attempt(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    clock: Clock,
+) -> None:
+    account = _buyer(repository, stripe_gateway, "pm_card_chargeCustomerFail")
+    opening = _opening(account, clock)
+
+    result = operation.purchase(opening)
+
+    assert result.attempt is not None
+    assert result.attempt.failure_reason is FailureReason.CARD_DECLINED
+    with pytest.raises(NotFound):
+        repository.get_subscription(opening.subscription.id)
+    assert repository.get_account(account.id).open_subscription_id is None
+    [attempt] = repository.charge_attempts(opening.subscription.id)
+    assert attempt.status is ChargeStatus.FAILED
+
+
+def test_a_repeated_purchase_is_not_charged_twice(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    clock: Clock,
+) -> None:
+    account = _buyer(repository, stripe_gateway)
+    opening = _opening(account, clock)
+    operation.purchase(opening)
+
+    with pytest.raises(RetryInProgress):
+        operation.purchase(opening)
+
+    assert len(_charges_sent(localstripe, opening.subscription)) == 1
+
+
+def test_a_purchase_needs_a_payment_method_and_no_open_subscription(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    clock: Clock,
+) -> None:
+    without_method = repository.save_account(Account(id="acct_nopm", email="a@example.com"))
+    with pytest.raises(DomainError) as refused:
+        operation.purchase(_opening(without_method, clock))
+    assert refused.value.code is ErrorCode.PAYMENT_METHOD_REQUIRED
+
+    account = _buyer(repository, stripe_gateway)
+    operation.purchase(_opening(account, clock))
+    second = _opening(account, clock)
+    with pytest.raises(SubscriptionExists):
+        operation.purchase(second)
+    assert repository.charge_attempts(second.subscription.id) == []

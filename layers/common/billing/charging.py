@@ -22,6 +22,8 @@ from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
+from billing.domain.money import Money
+from billing.domain.pricing import cycle_price
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
     Audit,
@@ -34,12 +36,13 @@ from billing.domain.state_machine import (
     apply,
     due_event,
 )
-from billing.domain.subscription import Subscription
+from billing.domain.subscription import ChargeKind, Subscription
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
     BillingRepository,
     ConcurrentModification,
     SubscriptionChange,
+    SubscriptionExists,
 )
 from billing.providers.gateway import (
     ChargeOutcome,
@@ -107,61 +110,93 @@ class ChargeOperation:
         charges = decision.of_type(Charge)
         if not charges:
             return self._commit_decision(sub, decision)
-        attempt = self._attempt(sub, account, charges[0], now)
-        try:
-            self._repository.claim(attempt)
-        except AttemptAlreadyClaimed as claimed:
-            return self._resume(sub, account, claimed.existing, now)
-        effects = tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
-        return self._charge(sub, account, attempt, effects)
+        charge = charges[0]
+        attempt = _attempt(
+            account,
+            subscription_id=sub.id,
+            kind=charge.kind,
+            amount=charge.amount,
+            cycle=charge.cycle,
+            number=charge.attempt,
+            now=now,
+        )
+        effects = _notices(decision)
+        attempt, outcome = self._take(sub, account, attempt, now)
+        if outcome is None:
+            return ChargeResult(sub, attempt, effects)
+        return self._settle(sub, attempt, outcome, effects)
 
     def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
         """Whatever the renewal schedule has due now: a renewal, a retry, a reminder."""
         return self.run(subscription_id, account_id, _due)
 
+    def purchase(self, opened: Decision) -> ChargeResult:
+        """Buy: charge the first cycle of the subscription `open_subscription` built, and open it
+        only if the charge succeeded (state, attempt and audit in one transaction). A decline
+        opens nothing and records the failed attempt. A repeated purchase (same subscription id)
+        finds its first attempt instead of charging again.
+
+        Raises SubscriptionExists, NotFound, RetryInProgress and, without a saved payment
+        method, DomainError(payment_method_required).
+        """
+        now = instant(self._clock())
+        sub = opened.subscription
+        account = self._repository.get_account(sub.account_id)
+        if account.open_subscription_id not in (None, sub.id):
+            raise SubscriptionExists
+        if account.payment_method is None:
+            raise DomainError(ErrorCode.PAYMENT_METHOD_REQUIRED)
+        first = _attempt(
+            account,
+            subscription_id=sub.id,
+            kind=ChargeKind.PURCHASE,
+            amount=cycle_price(sub.price, sub.discount, 0),
+            cycle=0,
+            number=1,
+            now=now,
+        )
+        attempt, outcome = self._take(sub, account, first, now)
+        if outcome is None or outcome.status is ChargeStatus.PENDING:
+            return ChargeResult(sub, attempt)
+        settled = _settled(attempt, outcome)
+        if outcome.status is ChargeStatus.FAILED:
+            self._repository.record_attempt(settled)
+            return ChargeResult(sub, settled)
+        stored = self._repository.commit(
+            SubscriptionChange(None, sub, attempts=(settled,), audit=opened.of_type(Audit))
+        )
+        return ChargeResult(stored, settled, _notices(opened))
+
     # --- steps ---
 
-    def _attempt(
-        self, sub: Subscription, account: Account, charge: Charge, now: datetime
-    ) -> ChargeAttempt:
-        method = account.payment_method
-        return ChargeAttempt(
-            subscription_id=sub.id,
-            account_id=account.id,
-            cycle=charge.cycle,
-            attempt=charge.attempt,
-            kind=charge.kind,
-            amount=charge.amount,
-            status=ChargeStatus.PENDING,
-            created_at=now,
-            provider=None if method is None else method.provider,
-            payment_method_id=None if method is None else method.token,
-        )
+    def _take(
+        self, sub: Subscription, account: Account, attempt: ChargeAttempt, now: datetime
+    ) -> tuple[ChargeAttempt, ChargeOutcome | None]:
+        """Claim `attempt` and charge it; or, when its key is taken by an abandoned pending
+        attempt, look that one up. The outcome is None while it is unknown."""
+        try:
+            self._repository.claim(attempt)
+        except AttemptAlreadyClaimed as claimed:
+            existing = claimed.existing
+            abandoned = now - existing.created_at >= self._in_flight
+            if existing.status is not ChargeStatus.PENDING or not abandoned:
+                raise RetryInProgress from None
+            return existing, self._look_up(sub, account, existing)
+        return attempt, self._charge(sub, account, attempt)
 
     def _charge(
-        self,
-        sub: Subscription,
-        account: Account,
-        attempt: ChargeAttempt,
-        effects: tuple[Effect, ...] = (),
-    ) -> ChargeResult:
+        self, sub: Subscription, account: Account, attempt: ChargeAttempt
+    ) -> ChargeOutcome | None:
         if attempt.provider is None or attempt.payment_method_id is None:
-            missing = ChargeOutcome.declined(
-                FailureReason.PAYMENT_METHOD_INVALID, "no_payment_method"
-            )
-            return self._settle(sub, attempt, missing, effects)
+            return ChargeOutcome.declined(FailureReason.PAYMENT_METHOD_INVALID, "no_payment_method")
         gateway = self._gateways[attempt.provider]
         request = _request(sub, account, attempt)
-        outcome: ChargeOutcome | None
         try:
-            outcome = gateway.charge(request)
+            return gateway.charge(request)
         except OutcomeUnknown:
-            outcome = None
+            return None
         except ProviderUnavailable as unavailable:
-            outcome = self._after_unavailable(gateway, request, attempt, unavailable)
-        if outcome is None:
-            return ChargeResult(sub, attempt, effects)
-        return self._settle(sub, attempt, outcome, effects)
+            return self._after_unavailable(gateway, request, attempt, unavailable)
 
     @staticmethod
     def _after_unavailable(
@@ -180,32 +215,21 @@ class ChargeOperation:
         except ProviderError:
             return None
 
-    def _resume(
-        self, sub: Subscription, account: Account, existing: ChargeAttempt, now: datetime
-    ) -> ChargeResult:
-        """The attempt's key was already claimed: wait for it, or reconcile it once abandoned."""
-        if (
-            existing.status is not ChargeStatus.PENDING
-            or now - existing.created_at < self._in_flight
-        ):
-            raise RetryInProgress
-        return self.reconcile(sub, account, existing)
-
-    def reconcile(
+    def _look_up(
         self, sub: Subscription, account: Account, pending: ChargeAttempt
-    ) -> ChargeResult:
-        """Settle an abandoned pending attempt from what the provider did, without charging."""
-        if pending.provider is None:
-            raise ProviderError(f"pending attempt {pending.id} names no provider")
+    ) -> ChargeOutcome | None:
+        """What the provider did with an abandoned pending attempt, without charging. Not found
+        means the request never reached it: nothing was taken, nobody is to blame."""
+        if pending.provider is None or pending.payment_method_id is None:
+            return None
         gateway = self._gateways[pending.provider]
         try:
-            outcome = gateway.find_charge(_request(sub, account, pending), pending.created_at)
+            found = gateway.find_charge(_request(sub, account, pending), pending.created_at)
         except ProviderError:
-            return ChargeResult(sub, pending)
-        if outcome is None:
-            # The request never reached the provider: nothing was taken, nobody is to blame.
-            outcome = ChargeOutcome.declined(FailureReason.PROVIDER_ERROR, "not_found_at_provider")
-        return self._settle(sub, pending, outcome)
+            return None
+        return found or ChargeOutcome.declined(
+            FailureReason.PROVIDER_ERROR, "not_found_at_provider"
+        )
 
     def _settle(
         self,
@@ -219,12 +243,7 @@ class ChargeOperation:
         if outcome.status is ChargeStatus.PENDING:
             return ChargeResult(sub, attempt, effects)
         now = instant(self._clock())
-        settled = replace(
-            attempt,
-            status=outcome.status,
-            provider_reference=outcome.reference,
-            failure_reason=outcome.failure_reason,
-        )
+        settled = _settled(attempt, outcome)
         event: Event
         if outcome.status is ChargeStatus.SUCCEEDED:
             event = ChargeSucceeded(at=now, kind=attempt.kind, amount=attempt.amount)
@@ -263,8 +282,7 @@ class ChargeOperation:
                 audit=decision.of_type(Audit),
             )
         )
-        notices = tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
-        return ChargeResult(stored, attempt, effects + notices)
+        return ChargeResult(stored, attempt, effects + _notices(decision))
 
     def _commit_decision(self, sub: Subscription, decision: Decision) -> ChargeResult:
         audit = decision.of_type(Audit)
@@ -273,8 +291,47 @@ class ChargeOperation:
             if audit
             else sub
         )
-        notices = tuple(e for e in decision.effects if not isinstance(e, Audit))
-        return ChargeResult(stored, None, notices)
+        return ChargeResult(stored, None, _notices(decision))
+
+
+def _attempt(
+    account: Account,
+    *,
+    subscription_id: str,
+    kind: ChargeKind,
+    amount: Money,
+    cycle: int,
+    number: int,
+    now: datetime,
+) -> ChargeAttempt:
+    """A pending attempt against the account's current payment method."""
+    method = account.payment_method
+    return ChargeAttempt(
+        subscription_id=subscription_id,
+        account_id=account.id,
+        cycle=cycle,
+        attempt=number,
+        kind=kind,
+        amount=amount,
+        status=ChargeStatus.PENDING,
+        created_at=now,
+        provider=None if method is None else method.provider,
+        payment_method_id=None if method is None else method.token,
+    )
+
+
+def _notices(decision: Decision) -> tuple[Effect, ...]:
+    """The emails and notices a decision calls for: what is left once charged and audited."""
+    return tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
+
+
+def _settled(attempt: ChargeAttempt, outcome: ChargeOutcome) -> ChargeAttempt:
+    return replace(
+        attempt,
+        status=outcome.status,
+        provider_reference=outcome.reference,
+        failure_reason=outcome.failure_reason,
+    )
 
 
 def _due(sub: Subscription, account: Account, now: datetime) -> Event | None:

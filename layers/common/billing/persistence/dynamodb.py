@@ -153,6 +153,10 @@ class DynamoDBRepository:
             )
         raise AttemptAlreadyClaimed(_attempt(existing))
 
+    def record_attempt(self, attempt: ChargeAttempt) -> None:
+        with _storage_errors():
+            _attempt_record(attempt).save()
+
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
         with _storage_errors():
             records = SubscriptionRecord.account_index.query(account_id, scan_index_forward=False)

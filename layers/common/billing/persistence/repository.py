@@ -82,6 +82,10 @@ class BillingRepository(Protocol):
         """Write `attempt` (pending) only if its key is free; AttemptAlreadyClaimed if not."""
         ...
 
+    def record_attempt(self, attempt: ChargeAttempt) -> None:
+        """Settle an attempt that changes no subscription (a declined purchase)."""
+        ...
+
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
         """Purchase history: the account's subscriptions, newest first."""
         ...
