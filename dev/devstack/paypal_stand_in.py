@@ -69,6 +69,8 @@ class PayPal:
     tokens: set[str] = field(default_factory=set)
     setup_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     payment_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    funding: dict[str, str] = field(default_factory=dict)
+    """How captures against each setup or payment token end: the payer's approval decides."""
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def application(self) -> web.Application:
@@ -147,12 +149,7 @@ class PayPal:
         body = await request.json()
         paypal = body.get("payment_source", {}).get("paypal")
         if not isinstance(paypal, dict):
-            return _problem(
-                400,
-                "INVALID_REQUEST",
-                "MISSING_REQUIRED_PARAMETER",
-                "payment_source.paypal is required.",
-            )
+            return _missing("payment_source.paypal is required.")
         token: dict[str, Any] = {
             "id": _id(),
             "customer": {"id": body.get("customer", {}).get("id") or _id("CUS")},
@@ -172,14 +169,11 @@ class PayPal:
     async def approve(self, request: web.Request) -> web.Response:
         token = self.setup_tokens.get(request.match_info["id"])
         if token is None:
-            return _problem(
-                404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Unknown setup token."
-            )
+            return _not_found("setup token")
         body = await request.json()
         token["status"] = "APPROVED"
-        token["payment_source"]["paypal"].update(
-            email_address=body["email"], payer_id=_id("P"), funding=body.get("funding", "ok")
-        )
+        token["payment_source"]["paypal"].update(email_address=body["email"], payer_id=_id("P"))
+        self.funding[token["id"]] = body.get("funding", "ok")
         return web.json_response({"id": token["id"], "status": token["status"]})
 
     async def create_payment_token(self, request: web.Request) -> web.Response:
@@ -187,29 +181,25 @@ class PayPal:
         source = body.get("payment_source", {}).get("token", {})
         setup = self.setup_tokens.get(source.get("id", ""))
         if source.get("type") != "SETUP_TOKEN" or setup is None:
-            return _problem(
-                404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Unknown setup token."
-            )
+            return _not_found("setup token")
         if setup["status"] != "APPROVED":
             return _unprocessable(
                 "SETUP_TOKEN_NOT_APPROVED", "The payer has not approved the setup token."
             )
-        wallet = dict(setup["payment_source"]["paypal"])
         token = {
             "id": _id(),
             "customer": setup["customer"],
-            "payment_source": {"paypal": {k: v for k, v in wallet.items() if k != "funding"}},
+            "payment_source": {"paypal": dict(setup["payment_source"]["paypal"])},
         }
-        self.payment_tokens[token["id"]] = {**token, "funding": wallet["funding"]}
+        self.payment_tokens[token["id"]] = token
+        self.funding[token["id"]] = self.funding[setup["id"]]
         return web.json_response(token, status=201)
 
     async def get_payment_token(self, request: web.Request) -> web.Response:
         token = self.payment_tokens.get(request.match_info["id"])
         if token is None:
-            return _problem(
-                404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Unknown payment token."
-            )
-        return web.json_response({k: v for k, v in token.items() if k != "funding"})
+            return _not_found("payment token")
+        return web.json_response(token)
 
     # --- Orders v2 ---
 
@@ -217,12 +207,7 @@ class PayPal:
         body = await request.json()
         units = body.get("purchase_units")
         if body.get("intent") != "CAPTURE" or not units or "amount" not in units[0]:
-            return _problem(
-                400,
-                "INVALID_REQUEST",
-                "MISSING_REQUIRED_PARAMETER",
-                "intent and purchase_units[0].amount are required.",
-            )
+            return _missing("intent and purchase_units[0].amount are required.")
         order = {"id": _id(), "intent": "CAPTURE", "status": "CREATED", "purchase_units": units}
         self.orders[order["id"]] = order
         return web.json_response(order, status=201)
@@ -244,7 +229,7 @@ class PayPal:
         token = self.payment_tokens.get(vault_id or "")
         if token is None:
             return _unprocessable("INVALID_RESOURCE_ID", "Unknown vault_id.")
-        refusal = _REFUSALS.get(token["funding"])
+        refusal = _REFUSALS.get(self.funding[token["id"]])
         if refusal is not None:
             return _unprocessable(*refusal)
         unit = order["purchase_units"][0]
