@@ -22,6 +22,7 @@ from tests.support.aws import (
     on_dynamodb_call,
     record_dynamodb_requests,
 )
+from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn, running
 
 
@@ -79,13 +80,6 @@ def paypal(_paypal: StandIn) -> Iterator[StandIn]:
     """The PayPal stand-in for the session; faults and the request log cleared per test."""
     yield _paypal
     _paypal.reset()
-
-
-class Sleeps(list[float]):
-    """Stands in for `time.sleep` in retry policies: records the waits, waits for none."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture

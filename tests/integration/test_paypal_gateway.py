@@ -18,7 +18,7 @@ from billing.providers.gateway import (
     ProviderUnavailable,
 )
 from billing.providers.paypal_gateway import PayPalGateway
-from tests.integration.conftest import Sleeps
+from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn
 
 PRICE = Money(2990, Currency.USD)

@@ -18,7 +18,7 @@ from billing.providers.gateway import (
     ProviderUnavailable,
 )
 from billing.providers.stripe_gateway import StripeGateway, failure_reason
-from tests.integration.conftest import Sleeps
+from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn
 
 PRICE = Money(4900, Currency.EUR)

@@ -10,11 +10,7 @@ import pytest
 
 from billing.providers.gateway import ProviderUnavailable
 from billing.providers.retry import RetryPolicy, TransientFailure
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+from tests.support.sleeps import Sleeps
 
 
 def _failing(statuses: list[int], retry_after: str | None = None) -> Callable[[], str]:
