@@ -156,7 +156,7 @@ class ChargeOperation:
             now=now,
         )
         attempt, outcome = self._take(sub, account, first, now)
-        if outcome is None or outcome.status is ChargeStatus.PENDING:
+        if outcome is None:
             return ChargeResult(sub, attempt)
         settled = _settled(attempt, outcome)
         if outcome.status is ChargeStatus.FAILED:
@@ -173,7 +173,8 @@ class ChargeOperation:
         self, sub: Subscription, account: Account, attempt: ChargeAttempt, now: datetime
     ) -> tuple[ChargeAttempt, ChargeOutcome | None]:
         """Claim `attempt` and charge it; or, when its key is taken by an abandoned pending
-        attempt, look that one up. The outcome is None while it is unknown."""
+        attempt, look that one up. The outcome is None while it is unknown (no answer, or the
+        provider still processing): the attempt then stays pending."""
         try:
             self._repository.claim(attempt)
         except AttemptAlreadyClaimed as claimed:
@@ -181,8 +182,12 @@ class ChargeOperation:
             abandoned = now - existing.created_at >= self._in_flight
             if existing.status is not ChargeStatus.PENDING or not abandoned:
                 raise RetryInProgress from None
-            return existing, self._look_up(sub, account, existing)
-        return attempt, self._charge(sub, account, attempt)
+            attempt, outcome = existing, self._look_up(sub, account, existing)
+        else:
+            outcome = self._charge(sub, account, attempt)
+        if outcome is not None and outcome.status is ChargeStatus.PENDING:
+            outcome = None
+        return attempt, outcome
 
     def _charge(
         self, sub: Subscription, account: Account, attempt: ChargeAttempt
@@ -240,8 +245,6 @@ class ChargeOperation:
     ) -> ChargeResult:
         """Write the outcome: state, attempt and audit in one transaction, re-applied to fresh
         state if another change won the race meanwhile. Money taken is always recorded."""
-        if outcome.status is ChargeStatus.PENDING:
-            return ChargeResult(sub, attempt, effects)
         now = instant(self._clock())
         settled = _settled(attempt, outcome)
         event: Event
