@@ -25,6 +25,17 @@ class ErrorCode(StrEnum):
     UNKNOWN_COUPON = "unknown_coupon"
     CONCURRENT_MODIFICATION = "concurrent_modification"
     NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    INVALID_FIELDS = "invalid_fields"
+    CONTACT_SALES = "contact_sales"
+    PAYMENT_METHOD_REJECTED = "payment_method_rejected"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    PAYMENT_PENDING = "payment_pending"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    REQUEST_IN_PROGRESS = "request_in_progress"
+    INTERNAL_ERROR = "internal_error"
 
 
 DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
@@ -43,6 +54,24 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.UNKNOWN_COUPON: "This coupon does not exist or does not apply to this plan.",
     ErrorCode.CONCURRENT_MODIFICATION: "The subscription changed meanwhile; try again.",
     ErrorCode.NOT_FOUND: "Not found.",
+    ErrorCode.UNAUTHORIZED: "Sign in first: the request has no valid token.",
+    ErrorCode.FORBIDDEN: "Your role does not allow this request.",
+    ErrorCode.INVALID_FIELDS: "Some fields are invalid; see details.",
+    ErrorCode.CONTACT_SALES: "This change goes through our sales team; contact them.",
+    ErrorCode.PAYMENT_METHOD_REJECTED: "The payment provider refused this payment method.",
+    ErrorCode.PROVIDER_UNAVAILABLE: "The payment provider is not answering; try again shortly.",
+    ErrorCode.PAYMENT_PENDING: (
+        "The payment provider has not confirmed the payment yet; "
+        "repeat the request with the same Idempotency-Key in a few minutes."
+    ),
+    ErrorCode.SERVICE_UNAVAILABLE: "The service is briefly unavailable; try again shortly.",
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: (
+        "This Idempotency-Key was already used for a different request."
+    ),
+    ErrorCode.REQUEST_IN_PROGRESS: (
+        "A request with this Idempotency-Key is still being processed; try again shortly."
+    ),
+    ErrorCode.INTERNAL_ERROR: "Something went wrong on our side; it has been logged.",
 }
 
 

@@ -133,6 +133,8 @@ class EmailTemplate(StrEnum):
     AUTO_RENEW_ON = "auto_renew_on"
     CANCELLED_AFTER_FAILED_RETRIES = "cancelled_after_failed_retries"
     SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    PAYMENT_METHOD_UPDATED = "payment_method_updated"
+    BILLING_INFO_UPDATED = "billing_info_updated"
 
 
 class SalesNotice(StrEnum):

@@ -1,0 +1,1 @@
+"""Customer emails (SES), sales and partner notices (SNS/SES) for the effects of a change."""
