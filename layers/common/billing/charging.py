@@ -72,6 +72,7 @@ class ChargeResult:
     emails and notices to send; audit entries are already written."""
 
     subscription: Subscription
+    account: Account
     attempt: ChargeAttempt | None
     effects: tuple[Effect, ...] = ()
 
@@ -98,19 +99,35 @@ class ChargeOperation:
 
     def run(self, subscription_id: str, account_id: str, event_for: EventFor) -> ChargeResult:
         """Apply the event `event_for` builds and carry out the charge it calls for, if any.
+        A change without a charge that lost a race to another writer is re-applied to fresh
+        state. Functions that never charge pass no gateways.
 
         Raises TransitionRejected (the state machine's refusals), RetryInProgress, NotFound.
         """
         now = instant(self._clock())
-        sub, account = self._repository.load(subscription_id, account_id)
-        event = event_for(sub, account, now)
-        if event is None:
-            return ChargeResult(sub, None)
-        decision = apply(sub, event, self._schedule)
-        charges = decision.of_type(Charge)
-        if not charges:
-            return self._commit_decision(sub, decision)
-        charge = charges[0]
+        for _ in range(COMMIT_TRIES):
+            sub, account = self._repository.load(subscription_id, account_id)
+            event = event_for(sub, account, now)
+            if event is None:
+                return ChargeResult(sub, account, None)
+            decision = apply(sub, event, self._schedule)
+            charges = decision.of_type(Charge)
+            if charges:
+                return self._carry_out(sub, account, charges[0], decision, now)
+            try:
+                return self._commit_decision(sub, account, decision)
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification
+
+    def _carry_out(
+        self,
+        sub: Subscription,
+        account: Account,
+        charge: Charge,
+        decision: Decision,
+        now: datetime,
+    ) -> ChargeResult:
         attempt = _attempt(
             account,
             subscription_id=sub.id,
@@ -123,8 +140,8 @@ class ChargeOperation:
         effects = _notices(decision)
         attempt, outcome = self._take(sub, account, attempt, now)
         if outcome is None:
-            return ChargeResult(sub, attempt, effects)
-        return self._settle(sub, attempt, outcome, effects)
+            return ChargeResult(sub, account, attempt, effects)
+        return self._settle(sub, account, attempt, outcome, effects)
 
     def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
         """Whatever the renewal schedule has due now: a renewal, a retry, a reminder."""
@@ -157,15 +174,15 @@ class ChargeOperation:
         )
         attempt, outcome = self._take(sub, account, first, now)
         if outcome is None:
-            return ChargeResult(sub, attempt)
+            return ChargeResult(sub, account, attempt)
         settled = _settled(attempt, outcome)
         if outcome.status is ChargeStatus.FAILED:
             self._repository.record_attempt(settled)
-            return ChargeResult(sub, settled)
+            return ChargeResult(sub, account, settled)
         stored = self._repository.commit(
             SubscriptionChange(None, sub, attempts=(settled,), audit=opened.of_type(Audit))
         )
-        return ChargeResult(stored, settled, _notices(opened))
+        return ChargeResult(stored, account, settled, _notices(opened))
 
     # --- steps ---
 
@@ -239,6 +256,7 @@ class ChargeOperation:
     def _settle(
         self,
         sub: Subscription,
+        account: Account,
         attempt: ChargeAttempt,
         outcome: ChargeOutcome,
         effects: tuple[Effect, ...] = (),
@@ -260,14 +278,15 @@ class ChargeOperation:
             )
         for _ in range(COMMIT_TRIES - 1):
             try:
-                return self._commit_outcome(sub, settled, event, effects)
+                return self._commit_outcome(sub, account, settled, event, effects)
             except ConcurrentModification:
                 sub = self._repository.get_subscription(sub.id)
-        return self._commit_outcome(sub, settled, event, effects)
+        return self._commit_outcome(sub, account, settled, event, effects)
 
     def _commit_outcome(
         self,
         sub: Subscription,
+        account: Account,
         attempt: ChargeAttempt,
         event: Event,
         effects: tuple[Effect, ...],
@@ -285,16 +304,18 @@ class ChargeOperation:
                 audit=decision.of_type(Audit),
             )
         )
-        return ChargeResult(stored, attempt, effects + _notices(decision))
+        return ChargeResult(stored, account, attempt, effects + _notices(decision))
 
-    def _commit_decision(self, sub: Subscription, decision: Decision) -> ChargeResult:
+    def _commit_decision(
+        self, sub: Subscription, account: Account, decision: Decision
+    ) -> ChargeResult:
         audit = decision.of_type(Audit)
         stored = (
             self._repository.commit(SubscriptionChange(sub, decision.subscription, audit=audit))
             if audit
             else sub
         )
-        return ChargeResult(stored, None, _notices(decision))
+        return ChargeResult(stored, account, None, _notices(decision))
 
 
 def _attempt(

@@ -276,6 +276,7 @@ class Update(Enum):
     TURN_AUTO_RENEW_ON = "turn_auto_renew_on"
     MARK_REMINDED = "mark_reminded"
     PREPAY_CYCLE = "prepay_cycle"
+    REQUEST_FOLLOW_UP = "request_follow_up"
 
 
 def _without_dunning(s: Subscription) -> Subscription:
@@ -286,6 +287,7 @@ def _without_dunning(s: Subscription) -> Subscription:
         next_retry_at=None,
         provider_errors=0,
         provider_retry_at=None,
+        retry_now_requested_at=None,
     )
 
 
@@ -360,6 +362,7 @@ _UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subsc
     Update.PREPAY_CYCLE: lambda s, e, p: replace(
         s, partner_prepaid_cycles=s.partner_prepaid_cycles + 1
     ),
+    Update.REQUEST_FOLLOW_UP: lambda s, e, p: replace(s, retry_now_requested_at=e.at),
 }
 
 # --- The transition table ---------------------------------------------------------------------
@@ -439,7 +442,8 @@ TRANSITIONS: tuple[Transition, ...] = (
       updates=(U.RECORD_FAILURE, U.USE_RETRY), effects=(E.RENEWAL_FAILED,)),
     # Retry Now does not shift the dunning schedule, whatever its outcome.
     T(S.PAST_DUE, ChargeFailed, (G.RETRY_NOW_CHARGE,), S.PAST_DUE,
-      updates=(U.RECORD_FAILURE,), effects=(E.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME)),
+      updates=(U.RECORD_FAILURE, U.REQUEST_FOLLOW_UP),
+      effects=(E.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME)),
     T(S.PAST_DUE, ChargeFailed, (G.PROVIDER_ERROR,), S.PAST_DUE, updates=(U.RECORD_FAILURE,)),
     T(S.PAST_DUE, ChargeFailed, (), S.PAST_DUE, updates=(U.RECORD_FAILURE,),
       effects=(E.RENEWAL_FAILED,)),

@@ -89,6 +89,9 @@ class Subscription:
     """Provider errors in a row on the scheduled charge, for the backoff."""
     provider_retry_at: datetime | None = None
     last_failure: Failure | None = None
+    retry_now_requested_at: datetime | None = None
+    """A Retry Now that failed and that sales should follow up; cleared when the subscription
+    leaves past_due (paid or cancelled)."""
     partner_reminded: bool = False
     partner_prepaid_cycles: int = 0
     """Cycles a partner has extended the subscription by beyond the current one."""

@@ -70,6 +70,8 @@ from billing.persistence.repository import (
 from billing.settings import StorageSettings
 
 _CONDITION_FAILED = "ConditionalCheckFailed"
+RETRY_NOW_FOLLOW_UP = "retry_now"
+"""The one partition of the follow-up index: few subscriptions are in it at any time."""
 
 
 def due_shard(subscription_id: str, shards: int) -> str:
@@ -160,6 +162,13 @@ class DynamoDBRepository:
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
         with _storage_errors():
             records = SubscriptionRecord.account_index.query(account_id, scan_index_forward=False)
+            return [_subscription(record) for record in records]
+
+    def retry_requests(self) -> list[Subscription]:
+        with _storage_errors():
+            records = SubscriptionRecord.follow_up_index.query(
+                RETRY_NOW_FOLLOW_UP, scan_index_forward=False
+            )
             return [_subscription(record) for record in records]
 
     def due_subscriptions(self, now: datetime) -> list[DueEntry]:
@@ -287,6 +296,8 @@ def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
             at=sub.last_failure.at,
             payment_method_id=sub.last_failure.payment_method_id,
         ),
+        retry_now_requested_at=sub.retry_now_requested_at,
+        follow_up=None if sub.retry_now_requested_at is None else RETRY_NOW_FOLLOW_UP,
         partner_reminded=sub.partner_reminded,
         partner_prepaid_cycles=sub.partner_prepaid_cycles,
         cancelled_at=sub.cancelled_at,
@@ -328,6 +339,7 @@ def _subscription(record: SubscriptionRecord) -> Subscription:
         last_failure=None
         if failure is None
         else Failure(FailureReason(failure.reason), failure.at, failure.payment_method_id),
+        retry_now_requested_at=record.retry_now_requested_at,
         partner_reminded=record.partner_reminded,
         partner_prepaid_cycles=int(record.partner_prepaid_cycles),
         cancelled_at=record.cancelled_at,

@@ -71,6 +71,17 @@ class AccountIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
     anchor = InstantAttribute(range_key=True)
 
 
+class FollowUpIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
+    """Sparse: past-due subscriptions whose Retry Now failed, for sales to follow up."""
+
+    class Meta:
+        index_name = "follow-up-index"
+        projection = AllProjection()
+
+    follow_up = UnicodeAttribute(hash_key=True)
+    retry_now_requested_at = InstantAttribute(range_key=True)
+
+
 class SubscriptionRecord(Model):
     class Meta:
         table_name = "unbound-subscriptions"
@@ -95,6 +106,8 @@ class SubscriptionRecord(Model):
     provider_errors = NumberAttribute()
     provider_retry_at = InstantAttribute(null=True)
     last_failure = FailureMap(null=True)
+    retry_now_requested_at = InstantAttribute(null=True)
+    follow_up = UnicodeAttribute(null=True)
     partner_reminded = BooleanAttribute()
     partner_prepaid_cycles = NumberAttribute()
     cancelled_at = InstantAttribute(null=True)
@@ -105,6 +118,7 @@ class SubscriptionRecord(Model):
 
     due_index = DueIndex()
     account_index = AccountIndex()
+    follow_up_index = FollowUpIndex()
 
 
 class ChargeAttemptRecord(Model):

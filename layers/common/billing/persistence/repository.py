@@ -90,6 +90,10 @@ class BillingRepository(Protocol):
         """Purchase history: the account's subscriptions, newest first."""
         ...
 
+    def retry_requests(self) -> list[Subscription]:
+        """Past-due subscriptions whose Retry Now failed, most recent request first."""
+        ...
+
     def due_subscriptions(self, now: datetime) -> list[DueEntry]:
         """Every subscription with something due at or before `now`, across all shards."""
         ...
