@@ -55,3 +55,23 @@ class ProviderSettings(BaseModel):
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ProviderSettings:
         return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class NotificationSettings(BaseModel):
+    """Where customer and partner emails come from (SES) and where sales notices go (SNS).
+
+    Off AWS, boto3 reaches moto server through ``AWS_ENDPOINT_URL_SES`` / ``AWS_ENDPOINT_URL_SNS``.
+    """
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    email_sender: str = Field(alias="EMAIL_SENDER", min_length=3, pattern=r"@")
+    """The SES-verified From address, e.g. ``Billing <billing@example.com>``."""
+    sales_topic_arn: str = Field(alias="SALES_TOPIC_ARN", pattern=r"^arn:aws[\w-]*:sns:")
+    ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
+    """SES configuration set for delivery, bounce and complaint events; none by default."""
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> NotificationSettings:
+        return cls.model_validate(dict(os.environ if environ is None else environ))

@@ -19,7 +19,7 @@ from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import ErrorCode, TransitionRejected, UnknownTransition
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
-from billing.domain.pricing import Discount
+from billing.domain.pricing import Discount, cycle_price
 from billing.domain.subscription import (
     CancelReason,
     Channel,
@@ -589,6 +589,8 @@ def open_subscription(
     details = _details(sub, None)
     effects: list[Effect] = []
     if channel is Channel.DIRECT:
-        effects.append(EmailCustomer(E.PURCHASE_RECEIPT, details))
+        paid = cycle_price(price, discount, 0)
+        receipt = {**details, "amount": str(paid.amount), "currency": paid.currency.value}
+        effects.append(EmailCustomer(E.PURCHASE_RECEIPT, receipt))
     effects.append(Audit(actor, "opened", None, sub.status, sub.anchor, details))
     return Decision(sub, tuple(effects))

@@ -1,0 +1,601 @@
+"""The words of customer and partner emails in every locale, and how an effect's details become
+readable text: amounts, UTC dates, plan names, failure reasons with the action to take.
+
+Wordings are `string.Template` text over the details, plus these readable values derived from
+them: ``plan`` (from plan_id), ``amount`` (from amount and currency), ``period_end`` and
+``next_retry_at`` (as dates), ``reason`` (the plain message) and ``action`` (what to do).
+A placeholder the details cannot fill raises KeyError: a template asking for a key its producer
+does not provide is a bug.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from string import Template
+
+from billing.domain.accounts import Account, BillingInfo, PaymentMethod, PaymentMethodKind
+from billing.domain.billing_calendar import parse_instant
+from billing.domain.failures import FailureReason, explain
+from billing.domain.locales import Locale
+from billing.domain.money import Currency, Money
+from billing.domain.pricing import default_catalogue
+from billing.domain.state_machine import Details, EmailCustomer, EmailTemplate, PartnerNotice
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """A line written only when the details carry `key`, e.g. an amount or a retry date."""
+
+    key: str
+    text: str
+
+
+Line = str | If
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """One email's words: a subject and the body's lines ("" is a blank line)."""
+
+    subject: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ByDetail:
+    """Wordings chosen by the value of one detail, e.g. a Retry Now's outcome."""
+
+    key: str
+    wordings: Mapping[str, Wording]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What every email of a locale opens and closes with."""
+
+    opening: tuple[Line, ...]
+    closing: tuple[Line, ...]
+
+
+# --- Readable values ----------------------------------------------------------------------------
+
+_MONTHS: Mapping[Locale, tuple[str, ...]] = {
+    Locale.EN: (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+    Locale.FR: (
+        "janvier", "février", "mars", "avril", "mai", "juin",
+        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+    ),
+}  # fmt: skip
+
+_NUMBER_MARKS: Mapping[Locale, tuple[str, str]] = {
+    Locale.EN: (",", "."),
+    Locale.FR: ("\u202f", ","),
+}
+"""(thousands separator, decimal mark); French groups thousands with a narrow no-break space."""
+
+_INSTANT_KEYS = ("period_end", "next_retry_at")
+
+
+def readable_instant(at: datetime, locale: Locale) -> str:
+    """A UTC instant as customers read it: ``28 February 2026, 09:30 UTC``."""
+    day = "1er" if locale is Locale.FR and at.day == 1 else str(at.day)
+    return f"{day} {_MONTHS[locale][at.month - 1]} {at.year}, {at:%H:%M} UTC"
+
+
+def readable_amount(money: Money, locale: Locale) -> str:
+    """Minor units in the locale's notation with the currency code: ``1,234.50 EUR``."""
+    thousands, decimal_mark = _NUMBER_MARKS[locale]
+    digits = money.currency.minor_units
+    whole, minor = divmod(abs(money.amount), 10**digits)
+    text = f"{whole:,}".replace(",", thousands)
+    if digits:
+        text += f"{decimal_mark}{minor:0{digits}d}"
+    sign = "-" if money.amount < 0 else ""
+    return f"{sign}{text} {money.currency}"
+
+
+def _plan_name(plan_id: str) -> str:
+    # A plan withdrawn from the catalogue since the purchase keeps its id as its name.
+    plan = default_catalogue().plans.get(plan_id)
+    return plan_id if plan is None else plan.name
+
+
+def _readable(details: Details, locale: Locale) -> dict[str, str]:
+    values = dict(details)
+    for key in _INSTANT_KEYS:
+        if key in details:
+            values[key] = readable_instant(parse_instant(details[key]), locale)
+    if "plan_id" in details:
+        values["plan"] = _plan_name(details["plan_id"])
+    if "amount" in details:
+        money = Money(int(details["amount"]), Currency(details["currency"]))
+        values["amount"] = readable_amount(money, locale)
+    if "reason" in details:
+        explanation = explain(FailureReason(details["reason"]), locale)
+        values["reason"] = explanation.message
+        values["action"] = explanation.action_text
+    return values
+
+
+# --- Customer emails ----------------------------------------------------------------------------
+
+T = EmailTemplate
+W = Wording
+
+CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
+    Locale.EN: {
+        T.PURCHASE_RECEIPT: W(
+            "Your ${plan} subscription is active",
+            (
+                "Thank you for your purchase: your ${plan} subscription is now active.",
+                "Amount charged: ${amount}.",
+                "",
+                "Your current period runs until ${period_end}. The subscription then renews "
+                "automatically for the same length and is charged to your saved payment method. "
+                "You can turn automatic renewal off at any time before that date.",
+            ),
+        ),
+        T.RENEWAL_RECEIPT: W(
+            "Payment received: your ${plan} subscription is renewed",
+            (
+                "We received your payment of ${amount} for your ${plan} subscription.",
+                "",
+                "Your subscription is renewed until ${period_end}. Thank you for staying with us.",
+            ),
+        ),
+        T.RENEWAL_FAILED: W(
+            "We could not renew your ${plan} subscription",
+            (
+                "We could not take the payment to renew your ${plan} subscription.",
+                "",
+                "Why: ${reason}",
+                "What to do: ${action}",
+                "",
+                If(
+                    "next_retry_at",
+                    "We will try again on ${next_retry_at}; your subscription "
+                    "stays available until then. Once your payment method is sorted out, you can "
+                    "also press Retry Now instead of waiting.",
+                ),
+            ),
+        ),
+        T.RETRY_NOW_RESULT: ByDetail(
+            "outcome",
+            {
+                "succeeded": W(
+                    "Retry Now: payment received, your ${plan} subscription is active",
+                    (
+                        "Thank you: your payment of ${amount} went through.",
+                        "",
+                        "Your ${plan} subscription is active again and renewed until "
+                        "${period_end}. There is nothing more to do.",
+                    ),
+                ),
+                "failed": W(
+                    "Retry Now: the payment for your ${plan} subscription did not go through",
+                    (
+                        "You asked us to try the payment for your ${plan} subscription again, "
+                        "but it did not go through.",
+                        "",
+                        "Why: ${reason}",
+                        "What to do: ${action}",
+                        "",
+                        If(
+                            "next_retry_at",
+                            "The scheduled retries are unchanged: the next one is on "
+                            "${next_retry_at}, and your subscription stays available until then.",
+                        ),
+                        "Our sales team has been told and may contact you to help.",
+                    ),
+                ),
+            },
+        ),
+        T.AUTO_RENEW_OFF: W(
+            "Automatic renewal is off for your ${plan} subscription",
+            (
+                "As you asked, automatic renewal is now off for your ${plan} subscription: "
+                "nothing more will be charged.",
+                "",
+                "Your subscription stays active until ${period_end} and ends then.",
+                "",
+                "Changed your mind? Turn automatic renewal back on before that date and your "
+                "subscription continues without interruption.",
+            ),
+        ),
+        T.AUTO_RENEW_ON: W(
+            "Automatic renewal is back on for your ${plan} subscription",
+            (
+                "Automatic renewal is on again for your ${plan} subscription.",
+                "",
+                "It renews on ${period_end} for the same length and is charged to your saved "
+                "payment method. You can turn automatic renewal off again at any time before then.",
+            ),
+        ),
+        T.CANCELLED_AFTER_FAILED_RETRIES: W(
+            "Your ${plan} subscription has been cancelled",
+            (
+                "We tried several times to take the payment for your ${plan} subscription, "
+                "without success. It has now been cancelled and you no longer have access to it.",
+                "",
+                "Why the last attempt failed: ${reason}",
+                "",
+                "Nothing more will be charged for this subscription. To use the service again, "
+                "please make a new purchase.",
+            ),
+        ),
+        T.SUBSCRIPTION_CANCELLED: W(
+            "Your ${plan} subscription is cancelled",
+            (
+                "As you asked, your ${plan} subscription is cancelled: we will not try to charge "
+                "for it again, and you no longer have access to it.",
+                "",
+                "You are welcome back at any time with a new purchase.",
+            ),
+        ),
+        T.PAYMENT_METHOD_UPDATED: W(
+            "Your payment method has been updated",
+            (
+                "The payment method saved on your account is now: ${payment_method}.",
+                If("payment_method_expiry", "It expires at the end of ${payment_method_expiry}."),
+                "",
+                "Your next renewals will be charged to it. If a renewal is overdue, we try it "
+                "again with this payment method right away.",
+                "",
+                "If you did not make this change, please contact us at once.",
+            ),
+        ),
+        T.BILLING_INFO_UPDATED: W(
+            "Your billing information has been updated",
+            (
+                "Your billing information has been updated. Your next invoices will show:",
+                "",
+                "Name: ${billing_name}",
+                If("billing_company", "Company: ${billing_company}"),
+                "Address: ${billing_address}",
+                "Invoice email: ${billing_email}",
+                If("billing_vat_id", "VAT ID: ${billing_vat_id}"),
+                "",
+                "If you did not make this change, please contact us at once.",
+            ),
+        ),
+    },
+    Locale.FR: {
+        T.PURCHASE_RECEIPT: W(
+            "Votre abonnement ${plan} est actif",
+            (
+                "Merci pour votre achat : votre abonnement ${plan} est désormais actif.",
+                "Montant débité : ${amount}.",
+                "",
+                "Votre période en cours se termine le ${period_end}. L'abonnement sera ensuite "
+                "renouvelé automatiquement pour la même durée et débité sur votre mode de paiement "
+                "enregistré. Vous pouvez désactiver le renouvellement automatique à tout moment "
+                "avant cette date.",
+            ),
+        ),
+        T.RENEWAL_RECEIPT: W(
+            "Paiement reçu : votre abonnement ${plan} est renouvelé",
+            (
+                "Nous avons bien reçu votre paiement de ${amount} pour votre abonnement ${plan}.",
+                "",
+                "Votre abonnement est renouvelé jusqu'au ${period_end}. Merci de votre fidélité.",
+            ),
+        ),
+        T.RENEWAL_FAILED: W(
+            "Le renouvellement de votre abonnement ${plan} a échoué",
+            (
+                "Nous n'avons pas pu prélever le paiement du renouvellement de votre abonnement "
+                "${plan}.",
+                "",
+                "Motif : ${reason}",
+                "Que faire : ${action}",
+                "",
+                If(
+                    "next_retry_at",
+                    "Nous réessaierons le ${next_retry_at} ; votre abonnement "
+                    "reste accessible d'ici là. Une fois votre mode de paiement réglé, vous pouvez "
+                    "aussi cliquer sur Retry Now sans attendre.",
+                ),
+            ),
+        ),
+        T.RETRY_NOW_RESULT: ByDetail(
+            "outcome",
+            {
+                "succeeded": W(
+                    "Retry Now : paiement reçu, votre abonnement ${plan} est actif",
+                    (
+                        "Merci : votre paiement de ${amount} a bien été accepté.",
+                        "",
+                        "Votre abonnement ${plan} est de nouveau actif et renouvelé jusqu'au "
+                        "${period_end}. Vous n'avez rien d'autre à faire.",
+                    ),
+                ),
+                "failed": W(
+                    "Retry Now : le paiement de votre abonnement ${plan} n'a pas abouti",
+                    (
+                        "Vous nous avez demandé de retenter le paiement de votre abonnement "
+                        "${plan}, mais il n'a pas abouti.",
+                        "",
+                        "Motif : ${reason}",
+                        "Que faire : ${action}",
+                        "",
+                        If(
+                            "next_retry_at",
+                            "Les nouvelles tentatives prévues restent inchangées : la "
+                            "prochaine aura lieu le ${next_retry_at}, et votre abonnement reste "
+                            "accessible d'ici là.",
+                        ),
+                        "Notre équipe commerciale en a été informée et pourra vous contacter "
+                        "pour vous aider.",
+                    ),
+                ),
+            },
+        ),
+        T.AUTO_RENEW_OFF: W(
+            "Le renouvellement automatique de votre abonnement ${plan} est désactivé",
+            (
+                "Comme vous l'avez demandé, le renouvellement automatique de votre abonnement "
+                "${plan} est désactivé : plus rien ne sera débité.",
+                "",
+                "Votre abonnement reste actif jusqu'au ${period_end} et prendra fin à cette date.",
+                "",
+                "Vous avez changé d'avis ? Réactivez le renouvellement automatique avant cette "
+                "date et votre abonnement continuera sans interruption.",
+            ),
+        ),
+        T.AUTO_RENEW_ON: W(
+            "Le renouvellement automatique de votre abonnement ${plan} est réactivé",
+            (
+                "Le renouvellement automatique de votre abonnement ${plan} est de nouveau activé.",
+                "",
+                "Le ${period_end}, il sera renouvelé pour la même durée et débité sur votre mode "
+                "de paiement enregistré. Vous pouvez le désactiver à nouveau à tout moment avant "
+                "cette date.",
+            ),
+        ),
+        T.CANCELLED_AFTER_FAILED_RETRIES: W(
+            "Votre abonnement ${plan} a été résilié",
+            (
+                "Nous avons tenté plusieurs fois de prélever le paiement de votre abonnement "
+                "${plan}, sans succès. Il est désormais résilié et vous n'y avez plus accès.",
+                "",
+                "Motif du dernier échec : ${reason}",
+                "",
+                "Plus rien ne sera débité pour cet abonnement. Pour utiliser à nouveau le service, "
+                "effectuez un nouvel achat.",
+            ),
+        ),
+        T.SUBSCRIPTION_CANCELLED: W(
+            "Votre abonnement ${plan} est résilié",
+            (
+                "Comme vous l'avez demandé, votre abonnement ${plan} est résilié : nous ne "
+                "tenterons plus de le prélever et vous n'y avez plus accès.",
+                "",
+                "Vous pourrez revenir à tout moment en effectuant un nouvel achat.",
+            ),
+        ),
+        T.PAYMENT_METHOD_UPDATED: W(
+            "Votre mode de paiement a été mis à jour",
+            (
+                "Le mode de paiement enregistré sur votre compte est désormais : "
+                "${payment_method}.",
+                If("payment_method_expiry", "Il expire fin ${payment_method_expiry}."),
+                "",
+                "Vos prochains renouvellements y seront débités. Si un renouvellement est en "
+                "retard, nous le retentons aussitôt avec ce mode de paiement.",
+                "",
+                "Si vous n'êtes pas à l'origine de cette modification, contactez-nous sans tarder.",
+            ),
+        ),
+        T.BILLING_INFO_UPDATED: W(
+            "Vos informations de facturation ont été mises à jour",
+            (
+                "Vos informations de facturation ont été mises à jour. Vos prochaines factures "
+                "indiqueront :",
+                "",
+                "Nom : ${billing_name}",
+                If("billing_company", "Société : ${billing_company}"),
+                "Adresse : ${billing_address}",
+                "E-mail de facturation : ${billing_email}",
+                If("billing_vat_id", "Numéro de TVA : ${billing_vat_id}"),
+                "",
+                "Si vous n'êtes pas à l'origine de cette modification, contactez-nous sans tarder.",
+            ),
+        ),
+    },
+}
+
+_CUSTOMER_FRAMES: Mapping[Locale, Frame] = {
+    Locale.EN: Frame(
+        opening=("Hello,", ""),
+        closing=(
+            "",
+            "Best regards,",
+            "The billing team",
+            "",
+            If("subscription_id", "Subscription reference: ${subscription_id}"),
+        ),
+    ),
+    Locale.FR: Frame(
+        opening=("Bonjour,", ""),
+        closing=(
+            "",
+            "Cordialement,",
+            "L'équipe facturation",
+            "",
+            If("subscription_id", "Référence de l'abonnement : ${subscription_id}"),
+        ),
+    ),
+}
+
+# --- Partner emails -----------------------------------------------------------------------------
+
+PARTNER_EMAILS: Mapping[Locale, Mapping[PartnerNotice, Wording]] = {
+    Locale.EN: {
+        PartnerNotice.RENEWAL_REMINDER: W(
+            "Reminder: subscription ${subscription_id} ends on ${period_end}",
+            (
+                "The ${plan} subscription ${subscription_id} (account ${account_id}) that you "
+                "manage ends on ${period_end}.",
+                If("customer_email", "Customer: ${customer_email}"),
+                "",
+                "To keep your customer's access, extend it by one cycle before that date. "
+                "If it is not extended, it is cancelled when the period ends.",
+            ),
+        ),
+        PartnerNotice.NOT_RENEWED: W(
+            "Subscription ${subscription_id} was not renewed",
+            (
+                "The ${plan} subscription ${subscription_id} (account ${account_id}) that you "
+                "manage was not extended before its period ended on ${period_end}. It has been "
+                "cancelled and your customer no longer has access.",
+                If("customer_email", "Customer: ${customer_email}"),
+                "",
+                "To restore access, create a new subscription for this customer.",
+            ),
+        ),
+    },
+    Locale.FR: {
+        PartnerNotice.RENEWAL_REMINDER: W(
+            "Rappel : l'abonnement ${subscription_id} se termine le ${period_end}",
+            (
+                "L'abonnement ${plan} ${subscription_id} (compte ${account_id}) que vous gérez se "
+                "termine le ${period_end}.",
+                If("customer_email", "Client : ${customer_email}"),
+                "",
+                "Pour que votre client garde son accès, prolongez-le d'un cycle avant cette date. "
+                "Sans prolongation, il sera résilié à la fin de la période.",
+            ),
+        ),
+        PartnerNotice.NOT_RENEWED: W(
+            "L'abonnement ${subscription_id} n'a pas été renouvelé",
+            (
+                "L'abonnement ${plan} ${subscription_id} (compte ${account_id}) que vous gérez "
+                "n'a pas été prolongé avant la fin de sa période, le ${period_end}. Il a été "
+                "résilié et votre client n'y a plus accès.",
+                If("customer_email", "Client : ${customer_email}"),
+                "",
+                "Pour rétablir l'accès, créez un nouvel abonnement pour ce client.",
+            ),
+        ),
+    },
+}
+
+_PARTNER_FRAMES: Mapping[Locale, Frame] = {
+    Locale.EN: Frame(opening=("Hello,", ""), closing=("", "The billing team")),
+    Locale.FR: Frame(opening=("Bonjour,", ""), closing=("", "L'équipe facturation")),
+}
+
+# --- Rendering ----------------------------------------------------------------------------------
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    return Template(text).substitute(values)
+
+
+def _body(lines: tuple[Line, ...], values: Mapping[str, str]) -> str:
+    written = [
+        _fill(line.text if isinstance(line, If) else line, values)
+        for line in lines
+        if not isinstance(line, If) or line.key in values
+    ]
+    # A left-out line may leave two blank lines side by side.
+    return _BLANK_RUNS.sub("\n\n", "\n".join(written)).strip() + "\n"
+
+
+def _written(wording: Wording, frame: Frame, values: Mapping[str, str]) -> RenderedEmail:
+    return RenderedEmail(
+        subject=_fill(wording.subject, values),
+        text=_body(frame.opening + wording.lines + frame.closing, values),
+    )
+
+
+def render(template: EmailTemplate, locale: Locale, details: Details) -> RenderedEmail:
+    """The customer email `template` in `locale`; KeyError when `details` lack a key it uses."""
+    wording = CUSTOMER_EMAILS[locale][template]
+    if isinstance(wording, ByDetail):
+        wording = wording.wordings[details[wording.key]]
+    return _written(wording, _CUSTOMER_FRAMES[locale], _readable(details, locale))
+
+
+def render_partner(
+    notice: PartnerNotice, details: Details, locale: Locale = Locale.EN
+) -> RenderedEmail:
+    """The email to the partner managing a subscription. `details` may add ``customer_email``."""
+    return _written(
+        PARTNER_EMAILS[locale][notice], _PARTNER_FRAMES[locale], _readable(details, locale)
+    )
+
+
+# --- Account-level emails -----------------------------------------------------------------------
+
+_CARD_BRANDS: Mapping[str, str] = {
+    "amex": "American Express",
+    "cartes_bancaires": "Cartes Bancaires",
+    "diners": "Diners Club",
+    "discover": "Discover",
+    "jcb": "JCB",
+    "mastercard": "Mastercard",
+    "unionpay": "UnionPay",
+    "visa": "Visa",
+}
+"""Display names of Stripe's card brand codes."""
+
+
+def _method_label(method: PaymentMethod) -> str:
+    """``Visa •••• 4242`` or ``PayPal (payer@example.com)``: display data only."""
+    if method.kind is PaymentMethodKind.PAYPAL:
+        return f"PayPal ({method.paypal_email})" if method.paypal_email else "PayPal"
+    brand = method.brand or "card"
+    parts = [_CARD_BRANDS.get(brand.lower(), brand.title())]
+    if method.last4:
+        parts.append(f"•••• {method.last4}")
+    return " ".join(parts)
+
+
+def payment_method_updated(account: Account) -> EmailCustomer:
+    """The confirmation that `account`'s new payment method is saved."""
+    method = account.payment_method
+    if method is None:
+        raise ValueError(f"account {account.id} has no payment method to confirm")
+    details = {"account_id": account.id, "payment_method": _method_label(method)}
+    if method.exp_month is not None and method.exp_year is not None:
+        details["payment_method_expiry"] = f"{method.exp_month:02d}/{method.exp_year}"
+    return EmailCustomer(EmailTemplate.PAYMENT_METHOD_UPDATED, details)
+
+
+def _address(info: BillingInfo) -> str:
+    city = " ".join(part for part in (info.postal_code, info.city) if part)
+    parts = (info.address_line1, info.address_line2, city, info.region, info.country)
+    return ", ".join(part for part in parts if part)
+
+
+def billing_info_updated(account: Account) -> EmailCustomer:
+    """The confirmation of `account`'s new billing information, showing what invoices will say."""
+    info = account.billing_info
+    if info is None:
+        raise ValueError(f"account {account.id} has no billing information to confirm")
+    details = {
+        "account_id": account.id,
+        "billing_name": info.name,
+        "billing_address": _address(info),
+        "billing_email": info.email,
+    }
+    if info.company:
+        details["billing_company"] = info.company
+    if info.vat_id:
+        details["billing_vat_id"] = info.vat_id
+    return EmailCustomer(EmailTemplate.BILLING_INFO_UPDATED, details)
