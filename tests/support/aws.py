@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import botocore.handlers
-import yaml
+
+from devstack.template import load_template
+from devstack.template import resources_of_type as of_type
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -19,42 +21,18 @@ TABLE_SETTINGS: Mapping[str, str] = {
     "SubscriptionsTable": "SUBSCRIPTIONS_TABLE",
     "ChargeAttemptsTable": "CHARGE_ATTEMPTS_TABLE",
     "AuditEventsTable": "AUDIT_EVENTS_TABLE",
+    "IdempotencyTable": "IDEMPOTENCY_TABLE",
 }
 """Which environment variable carries each table's name to the code."""
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form intrinsics (``!Ref X`` → ``{"Ref": "X"}``)."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
 @cache
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)
-    return loaded
+    return load_template(TEMPLATE)
 
 
 def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
-    return {
-        name: resource
-        for name, resource in template()["Resources"].items()
-        if resource["Type"] == kind
-    }
+    return of_type(template(), kind)
 
 
 _CREATE_TABLE_PROPERTIES = (
