@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -79,11 +79,15 @@ class DomainError(Exception):
     """A request the domain refuses, with the code and plain message shown to the caller."""
 
     def __init__(
-        self, code: ErrorCode, message: str | None = None, details: Mapping[str, Any] | None = None
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        details: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self.code = code
         self.message = message or DEFAULT_MESSAGES[code]
-        self.details = dict(details or {})
+        self.details = details
+        """What the caller needs to act: e.g. one entry per invalid field, a retry time."""
         super().__init__(f"{code}: {self.message}")
 
 
