@@ -9,19 +9,26 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from billing.api import wiring
 from billing.persistence.dynamodb import DynamoDBRepository
+from billing.providers.configured import configured_gateways
 from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import StripeGateway
 from billing.settings import StorageSettings
+from devstack.api_gateway import LocalApiGateway, routes_from_template
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+from devstack.tokens import TokenIssuer, generate_secret
+from tests.support.api import Api, Clock
 from tests.support.aws import (
     DynamoDBFaults,
     DynamoDBRequests,
     create_tables,
     on_dynamodb_call,
     record_dynamodb_requests,
+    template,
 )
+from tests.support.notifications import open_outbox
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn, running
 
@@ -39,12 +46,18 @@ def dynamodb_faults() -> Iterator[DynamoDBFaults]:
 
 
 @pytest.fixture
-def storage_settings(
+def aws_environment(
     dynamodb_requests: DynamoDBRequests, dynamodb_faults: DynamoDBFaults
-) -> Iterator[StorageSettings]:
+) -> Iterator[dict[str, str]]:
+    """moto (in-process) for the test, with every table of the template; their settings."""
     with mock_aws():
         environment = create_tables(boto3.client("dynamodb", region_name="us-east-1"))
-        yield StorageSettings.from_environment({**environment, "DUE_INDEX_SHARDS": "8"})
+        yield {**environment, "DUE_INDEX_SHARDS": "8"}
+
+
+@pytest.fixture
+def storage_settings(aws_environment: dict[str, str]) -> StorageSettings:
+    return StorageSettings.from_environment(aws_environment)
 
 
 @pytest.fixture
@@ -105,3 +118,41 @@ def paypal_gateway(paypal: StandIn, sleeps: Sleeps) -> PayPalGateway:
         timeout=1.0,
         retry=RetryPolicy(sleep=sleeps),
     )
+
+
+SENDER = "billing@example.com"
+
+
+@pytest.fixture
+def api(
+    aws_environment: dict[str, str],
+    localstripe: StandIn,
+    paypal: StandIn,
+    dynamodb_requests: DynamoDBRequests,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Api]:
+    """The whole HTTP API in-process: local API Gateway, real handlers, moto, localstripe and
+    the PayPal stand-in, with the handlers' clock under the test's control."""
+    outbox = open_outbox(SENDER)
+    environment = aws_environment | {
+        "EMAIL_SENDER": SENDER,
+        "SALES_TOPIC_ARN": outbox.settings.sales_topic_arn,
+        "STRIPE_API_KEY": "sk_test_local",
+        "STRIPE_API_BASE": localstripe.url,
+        "PAYPAL_CLIENT_ID": CLIENT_ID,
+        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
+        "PAYPAL_API_BASE": paypal.url,
+        "PROVIDER_TIMEOUT_SECONDS": "2",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    clock = Clock()
+    monkeypatch.setattr(wiring, "clock", clock)
+    wiring.reset()
+    configured_gateways.cache_clear()
+    issuer = TokenIssuer(generate_secret(), clock=clock)
+    gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
+    dynamodb_requests.clear()
+    yield Api(gateway, issuer, outbox, clock)
+    wiring.reset()
+    configured_gateways.cache_clear()

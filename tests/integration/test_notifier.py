@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -37,9 +36,9 @@ from billing.domain.subscription import Channel, ChargeKind
 from billing.notifications.emails import render
 from billing.notifications.sender import Delivery, DeliveryKind, Notifier, sales_subject
 from billing.settings import NotificationSettings
+from tests.support.notifications import REGION, Outbox, open_outbox, subscribe_queue
 from tests.support.subscriptions import FIRST_END, PRICE, declined, partner, past_due
 
-REGION = "us-east-1"
 SENDER = "billing@example.com"
 CUSTOMER = Account(id="acct_1", email="camille@example.fr", locale=Locale.FR)
 PARTNER = Partner(id="partner_1", name="Reseller Ltd", email="renewals@reseller.example")
@@ -48,55 +47,10 @@ PARTNER_CUSTOMER = Account(
 )
 
 
-@dataclass(frozen=True)
-class Outbox:
-    """Where moto keeps what was sent: SES's sent messages and the sales team's queue."""
-
-    settings: NotificationSettings
-    sqs: Any
-    sales_queue_url: str
-
-    @property
-    def emails(self) -> list[Any]:
-        # SES v2 send_email is served by moto's SES (v1) backend, which records it here.
-        messages: list[Any] = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
-        return messages
-
-    def sales_messages(self) -> list[dict[str, Any]]:
-        received = self.sqs.receive_message(
-            QueueUrl=self.sales_queue_url,
-            MaxNumberOfMessages=10,
-            MessageAttributeNames=["All"],
-        )
-        return received.get("Messages", [])  # type: ignore[no-any-return]
-
-
-def _subscribe_queue(sns: Any, sqs: Any, topic_arn: str, name: str, **attributes: str) -> str:
-    queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true", **attributes},
-    )
-    return queue_url
-
-
 @pytest.fixture
 def outbox() -> Iterator[Outbox]:
     with mock_aws():
-        boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=SENDER)
-        sns = boto3.client("sns", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        topic_arn = sns.create_topic(Name="sales-notices")["TopicArn"]
-        queue_url = _subscribe_queue(sns, sqs, topic_arn, "sales-follow-up")
-        settings = NotificationSettings.from_environment(
-            {"EMAIL_SENDER": SENDER, "SALES_TOPIC_ARN": topic_arn}
-        )
-        yield Outbox(settings, sqs, queue_url)
+        yield open_outbox(SENDER)
 
 
 def _retry_now_declined() -> Decision:
@@ -162,7 +116,7 @@ def test_the_sales_notice_arrives_as_json_with_attributes_to_filter_on(outbox: O
 
 def test_sales_can_subscribe_to_failed_outcomes_only(outbox: Outbox) -> None:
     sns = boto3.client("sns", region_name=REGION)
-    failed_only = _subscribe_queue(
+    failed_only = subscribe_queue(
         sns,
         outbox.sqs,
         outbox.settings.sales_topic_arn,

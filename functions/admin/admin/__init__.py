@@ -1,0 +1,1 @@
+"""Admin, partner and sales routes: accounts, partner subscriptions, follow-ups."""

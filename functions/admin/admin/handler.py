@@ -1,0 +1,125 @@
+"""Routes for admins, partners and sales: accounts, partner-managed subscriptions and their
+extension, and the Retry Now requests sales follows up."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from billing.api import wiring
+from billing.api.bodies import AccountBody, PartnerSubscriptionBody
+from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.idempotency import idempotency_key
+from billing.api.views import AccountView, Page, SubscriptionView
+from billing.domain.accounts import Partner
+from billing.domain.errors import ErrorCode
+from billing.operations.accounts import AccountAdmin, AccountProfile
+from billing.operations.actions import SubscriptionActions
+from billing.operations.subscriptions import Order
+
+router = api_router()
+
+
+def _admin() -> AccountAdmin:
+    return AccountAdmin(wiring.repository(), clock=wiring.now)
+
+
+def _actions() -> SubscriptionActions:
+    # Partners and sales change subscriptions here without charging: no payment gateway.
+    return SubscriptionActions(wiring.repository(), wiring.charge_operation({}), wiring.notifier())
+
+
+@router.put(
+    "/admin/accounts/<account_id>",
+    summary="Create or update an account: email, locale, domain zone, channel, partner",
+    responses=documented(200, AccountView, ErrorCode.FORBIDDEN, ErrorCode.CONCURRENT_MODIFICATION),
+)
+def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) -> Response[Any]:
+    def saved(who: Caller) -> Response[Any]:
+        partner = body.partner
+        account, created = _admin().put_account(
+            account_id,
+            AccountProfile(
+                email=body.email,
+                locale=body.locale,
+                domain_zone=body.domain_zone,
+                channel=body.channel,
+                partner=None
+                if partner is None
+                else Partner(partner.id, partner.name, partner.email),
+            ),
+        )
+        return ok(AccountView.of(account), 201 if created else 200)
+
+    return wiring.respond(router, saved, "admin")
+
+
+@router.post(
+    "/admin/accounts/<account_id>/subscriptions",
+    summary="Open a partner-managed subscription (never charged by us)",
+    responses=documented(
+        201,
+        SubscriptionView,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.NOT_PARTNER_MANAGED,
+        ErrorCode.SUBSCRIPTION_EXISTS,
+    ),
+)
+def partner_subscription(
+    account_id: ResourceId, body: Annotated[PartnerSubscriptionBody, Body()]
+) -> Response[Any]:
+    def opened(who: Caller) -> Response[Any]:
+        partner_id = None if who.in_group("admin") else who.partner_id or ""
+        key = idempotency_key(router.current_event)
+        seed = uuid.uuid4().hex if key is None else f"{who.account_id}:{account_id}:{key}"
+        sub = _admin().open_partner_subscription(
+            account_id,
+            partner_id,
+            Order(body.plan_id, body.cycle_months, body.currency),
+            f"sub_{hashlib.sha256(seed.encode()).hexdigest()[:24]}",
+        )
+        return ok(SubscriptionView.of(sub, wiring.repository().get_account(account_id).locale), 201)
+
+    return wiring.respond(router, opened, "admin", "partner")
+
+
+@router.post(
+    "/admin/subscriptions/<subscription_id>/extend",
+    summary="A partner extends its customer's subscription by one cycle",
+    responses=documented(
+        200,
+        SubscriptionView,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.NOT_PARTNER_MANAGED,
+        ErrorCode.SUBSCRIPTION_CANCELLED,
+    ),
+)
+def extend(subscription_id: ResourceId) -> Response[Any]:
+    def extended(who: Caller) -> Response[Any]:
+        partner_id = None if who.in_group("admin") else who.partner_id or ""
+        result = _actions().extend(subscription_id, partner_id)
+        return ok(SubscriptionView.of(result.subscription, result.account.locale))
+
+    return wiring.respond(router, extended, "partner", "admin")
+
+
+@router.get(
+    "/admin/retry-requests",
+    summary="Past-due subscriptions whose Retry Now failed, for sales to follow up",
+    responses=documented(200, Page[SubscriptionView], ErrorCode.FORBIDDEN),
+)
+def retry_requests() -> Response[Any]:
+    wiring.current_caller(router, "sales")
+    # Sales reads in English: the follow-up list is not shown to customers.
+    from billing.domain.locales import Locale  # noqa: PLC0415
+
+    return ok([SubscriptionView.of(sub, Locale.EN) for sub in _actions().retry_requests()])
+
+
+lambda_handler = entry_point(router)

@@ -1,0 +1,1 @@
+"""Cancelling and resuming auto-renewal."""

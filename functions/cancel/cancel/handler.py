@@ -1,0 +1,56 @@
+"""POST /subscriptions/{id}/cancel and /resume: auto-renewal off or back on (SPEC §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from billing.api import wiring
+from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.views import SubscriptionView
+from billing.domain.errors import ErrorCode
+from billing.operations.actions import SubscriptionActions
+
+router = api_router()
+
+
+def _actions() -> SubscriptionActions:
+    # Cancelling never charges: no payment gateway, so no payment SDK in this function.
+    return SubscriptionActions(wiring.repository(), wiring.charge_operation({}), wiring.notifier())
+
+
+@router.post(
+    "/subscriptions/<subscription_id>/cancel",
+    summary="Turn auto-renewal off (active) or cancel now (past due); repeats change nothing",
+    responses=documented(200, SubscriptionView, ErrorCode.NOT_FOUND, ErrorCode.MANAGED_BY_PARTNER),
+)
+def cancel(subscription_id: ResourceId) -> Response[Any]:
+    def cancelled(who: Caller) -> Response[Any]:
+        result = _actions().cancel(who.account_id, subscription_id)
+        return ok(SubscriptionView.of(result.subscription, result.account.locale))
+
+    return wiring.respond(router, cancelled)
+
+
+@router.post(
+    "/subscriptions/<subscription_id>/resume",
+    summary="Turn auto-renewal back on before the period ends",
+    responses=documented(
+        200,
+        SubscriptionView,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.MANAGED_BY_PARTNER,
+        ErrorCode.SUBSCRIPTION_CANCELLED,
+        ErrorCode.PERIOD_ENDED,
+    ),
+)
+def resume(subscription_id: ResourceId) -> Response[Any]:
+    def resumed(who: Caller) -> Response[Any]:
+        result = _actions().resume(who.account_id, subscription_id)
+        return ok(SubscriptionView.of(result.subscription, result.account.locale))
+
+    return wiring.respond(router, resumed)
+
+
+lambda_handler = entry_point(router)

@@ -1,0 +1,1 @@
+"""Retry Now (customers) and the manual recharge (sales)."""

@@ -1,0 +1,1 @@
+"""Plans, purchase history, buying, and reading one subscription, its payments and events."""

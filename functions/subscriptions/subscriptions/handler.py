@@ -1,0 +1,121 @@
+"""The catalogue, purchase history, buying a plan, and one subscription with its payments and
+audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from billing.api import wiring
+from billing.api.bodies import PurchaseBody
+from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.idempotency import idempotency_key
+from billing.api.views import AttemptView, AuditView, CatalogueView, Page, SubscriptionView
+from billing.domain.errors import ErrorCode
+from billing.domain.pricing import default_catalogue
+from billing.operations.subscriptions import Order, Purchases, SubscriptionReads
+from billing.providers.configured import configured_gateways
+
+router = api_router()
+
+
+def _reads() -> SubscriptionReads:
+    return SubscriptionReads(wiring.repository())
+
+
+@router.get(
+    "/plans",
+    summary="The catalogue: every plan's price per cycle length and currency",
+    responses=documented(200, CatalogueView),
+)
+def plans() -> Response[Any]:
+    return ok(CatalogueView.of(default_catalogue()))
+
+
+@router.get(
+    "/subscriptions",
+    summary="Purchase history: the account's subscriptions, newest first",
+    responses=documented(200, Page[SubscriptionView], ErrorCode.NOT_FOUND),
+)
+def history() -> Response[Any]:
+    account, subscriptions = _reads().history(wiring.current_caller(router).account_id)
+    return ok([SubscriptionView.of(sub, account.locale) for sub in subscriptions])
+
+
+def _subscription_id(who: Caller) -> str:
+    """The new subscription's id: derived from the Idempotency-Key, so that a repeated
+    purchase meets its own first charge instead of buying twice."""
+    event = router.current_event
+    key = idempotency_key(event)
+    if key is None:
+        return f"sub_{uuid.uuid4().hex[:24]}"
+    return f"sub_{hashlib.sha256(f'{who.account_id}:{key}'.encode()).hexdigest()[:24]}"
+
+
+@router.post(
+    "/subscriptions",
+    summary="Buy a plan: the first cycle (with the coupon's discount) is charged at once",
+    responses=documented(
+        201,
+        SubscriptionView,
+        ErrorCode.PAYMENT_DECLINED,
+        ErrorCode.PAYMENT_METHOD_REQUIRED,
+        ErrorCode.SUBSCRIPTION_EXISTS,
+        ErrorCode.MANAGED_BY_PARTNER,
+        ErrorCode.UNKNOWN_PLAN,
+        ErrorCode.PAYMENT_PENDING,
+    ),
+)
+def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
+    def bought(who: Caller) -> Response[Any]:
+        purchases = Purchases(
+            wiring.repository(),
+            wiring.charge_operation(configured_gateways()),
+            wiring.notifier(),
+            clock=wiring.now,
+        )
+        result = purchases.purchase(
+            who.account_id,
+            Order(order.plan_id, order.cycle_months, order.currency, order.coupon),
+            _subscription_id(who),
+        )
+        return ok(SubscriptionView.of(result.subscription, result.account.locale), 201)
+
+    return wiring.respond(router, bought)
+
+
+@router.get(
+    "/subscriptions/<subscription_id>",
+    summary="One subscription of the account",
+    responses=documented(200, SubscriptionView, ErrorCode.NOT_FOUND),
+)
+def subscription(subscription_id: ResourceId) -> Response[Any]:
+    sub, account = _reads().one(wiring.current_caller(router).account_id, subscription_id)
+    return ok(SubscriptionView.of(sub, account.locale))
+
+
+@router.get(
+    "/subscriptions/<subscription_id>/payments",
+    summary="The subscription's charge attempts, newest first",
+    responses=documented(200, Page[AttemptView], ErrorCode.NOT_FOUND),
+)
+def payments(subscription_id: ResourceId) -> Response[Any]:
+    attempts = _reads().payments(wiring.current_caller(router).account_id, subscription_id)
+    return ok([AttemptView.of(attempt) for attempt in attempts])
+
+
+@router.get(
+    "/subscriptions/<subscription_id>/events",
+    summary="The subscription's audit trail, oldest first",
+    responses=documented(200, Page[AuditView], ErrorCode.NOT_FOUND),
+)
+def events(subscription_id: ResourceId) -> Response[Any]:
+    trail = _reads().events(wiring.current_caller(router).account_id, subscription_id)
+    return ok([AuditView.of(entry) for entry in trail])
+
+
+lambda_handler = entry_point(router)

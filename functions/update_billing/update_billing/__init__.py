@@ -1,0 +1,1 @@
+"""Billing information and payment methods."""

@@ -1,0 +1,125 @@
+"""Billing information and payment methods (SPEC §2, seed 001): the overview, the billing form,
+starting and completing a payment-method update, and the retry of a past-due subscription."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from billing.api import wiring
+from billing.api.billing_form import BillingForm
+from billing.api.bodies import PaymentMethodBody, SetupBody, StripeMethodBody
+from billing.api.http import Caller, api_router, documented, entry_point, ok
+from billing.api.views import (
+    BillingInfoView,
+    BillingView,
+    ChargedSubscriptionView,
+    MethodUpdateView,
+    PaymentMethodView,
+    SavedMethodView,
+)
+from billing.domain.errors import ErrorCode
+from billing.notifications.emails import billing_info_updated, payment_method_updated
+from billing.operations.billing_profile import BillingProfile
+from billing.providers.configured import configured_gateways
+
+router = api_router()
+
+
+def _profile(*, with_gateways: bool = False) -> BillingProfile:
+    gateways = configured_gateways() if with_gateways else {}
+    return BillingProfile(
+        wiring.repository(),
+        wiring.notifier(),
+        payment_method_updated=payment_method_updated,
+        billing_info_updated=billing_info_updated,
+        clock=wiring.now,
+        charging=wiring.charge_operation(gateways),
+        gateways=gateways,
+    )
+
+
+@router.get(
+    "/account/billing",
+    summary="Billing information, the payment method on file and how to update it",
+    responses=documented(200, BillingView, ErrorCode.NOT_FOUND),
+)
+def billing() -> Response[Any]:
+    overview = _profile().overview(wiring.current_caller(router).account_id)
+    return ok(BillingView.of(overview.account, overview.update))
+
+
+@router.put(
+    "/account/billing-info",
+    summary="The billing form; a new country or VAT ID goes through sales",
+    responses=documented(
+        200,
+        BillingInfoView,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.CONTACT_SALES,
+        ErrorCode.MANAGED_BY_PARTNER,
+    ),
+)
+def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
+    def saved(who: Caller) -> Response[Any]:
+        account = _profile().update_info(who.account_id, form.to_billing_info())
+        view = BillingInfoView.of(account.billing_info)
+        assert view is not None
+        return ok(view)
+
+    return wiring.respond(router, saved)
+
+
+@router.post(
+    "/account/payment-method/setup",
+    summary="Start a payment-method update: a card-form client secret, a PayPal approval URL, "
+    "or whom to contact",
+    responses=documented(200, MethodUpdateView, ErrorCode.NOT_FOUND),
+)
+def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
+    def started(who: Caller) -> Response[Any]:
+        method = None if choice is None else choice.method
+        start = _profile(with_gateways=True).start_update(who.account_id, method)
+        return ok(MethodUpdateView.of(start.update, start.account, start.start))
+
+    return wiring.respond(router, started)
+
+
+@router.put(
+    "/account/payment-method",
+    summary="Save the card or PayPal account the customer approved; a past-due subscription "
+    "is retried with it at once",
+    responses=documented(
+        200,
+        SavedMethodView,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.PAYMENT_METHOD_REJECTED,
+        ErrorCode.CONTACT_SALES,
+        ErrorCode.MANAGED_BY_PARTNER,
+    ),
+)
+def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any]:
+    def saved(who: Caller) -> Response[Any]:
+        token = (
+            method.payment_method_id
+            if isinstance(method, StripeMethodBody)
+            else method.setup_token_id
+        )
+        result = _profile(with_gateways=True).save_method(who.account_id, method.provider, token)
+        refused = result.retry_refused
+        return ok(
+            SavedMethodView(
+                payment_method=PaymentMethodView.of(result.account.payment_method),
+                retried=None
+                if result.retried is None
+                else ChargedSubscriptionView.of_result(result.retried),
+                retry_refused=None if refused is None else refused.code.value,
+            )
+        )
+
+    return wiring.respond(router, saved)
+
+
+lambda_handler = entry_point(router)

@@ -1,0 +1,266 @@
+"""The resolver every API function uses: request validation, the caller from the Cognito
+claims, and one error shape for every failure (SPEC §4)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from billing.domain.errors import DEFAULT_MESSAGES, DomainError, ErrorCode
+from billing.persistence.repository import StorageUnavailable
+from billing.providers.gateway import ProviderError
+
+logger = Logger(service="billing-api")
+
+STATUS: Mapping[ErrorCode, int] = {
+    ErrorCode.NO_ACTION_REQUIRED: 409,
+    ErrorCode.SUBSCRIPTION_CANCELLED: 409,
+    ErrorCode.MANAGED_BY_PARTNER: 409,
+    ErrorCode.NOT_PARTNER_MANAGED: 409,
+    ErrorCode.PERIOD_ENDED: 409,
+    ErrorCode.NOT_DUE: 409,
+    ErrorCode.RETRY_IN_PROGRESS: 409,
+    ErrorCode.TOO_MANY_RETRIES: 429,
+    ErrorCode.PAYMENT_METHOD_REQUIRED: 409,
+    ErrorCode.PAYMENT_DECLINED: 402,
+    ErrorCode.SUBSCRIPTION_EXISTS: 409,
+    ErrorCode.UNKNOWN_PLAN: 422,
+    ErrorCode.UNKNOWN_COUPON: 422,
+    ErrorCode.CONCURRENT_MODIFICATION: 409,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.INVALID_FIELDS: 422,
+    ErrorCode.CONTACT_SALES: 409,
+    ErrorCode.PAYMENT_METHOD_REJECTED: 402,
+    ErrorCode.PROVIDER_UNAVAILABLE: 503,
+    ErrorCode.PAYMENT_PENDING: 503,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.REQUEST_IN_PROGRESS: 409,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+"""The HTTP status of every error code."""
+
+TRANSIENT: frozenset[ErrorCode] = frozenset(
+    {
+        ErrorCode.RETRY_IN_PROGRESS,
+        ErrorCode.CONCURRENT_MODIFICATION,
+        ErrorCode.TOO_MANY_RETRIES,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        ErrorCode.PAYMENT_PENDING,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        ErrorCode.REQUEST_IN_PROGRESS,
+        ErrorCode.INTERNAL_ERROR,
+    }
+)
+"""Answers that say "not now" rather than "no": a repeat with the same Idempotency-Key runs
+the request again instead of getting this answer back."""
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+"""What an id in a path can look like; anything else cannot exist, so it is answered 404."""
+
+ResourceId = Annotated[str, Path(pattern=ID_PATTERN, max_length=100)]
+
+JSON = "application/json"
+
+
+def json_response(
+    status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> Response[Any]:
+    return Response(status, JSON, json.dumps(body, separators=(",", ":")), dict(headers or {}))
+
+
+def error_body(code: ErrorCode, message: str | None = None, details: Any = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code.value,
+            "message": message or DEFAULT_MESSAGES[code],
+            "details": details,
+        }
+    }
+
+
+def error_response(error: DomainError) -> Response[Any]:
+    status = STATUS[error.code]
+    headers = {"Retry-After": "60"} if status == 503 else {}
+    return json_response(
+        status, error_body(error.code, error.message, error.details or None), headers
+    )
+
+
+def _field(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location[1:]) or str(location[0])
+
+
+def invalid_fields(errors: Iterable[Mapping[str, Any]]) -> DomainError:
+    """One entry per field, the first problem found with it, in the SPEC §4 shape."""
+    details: dict[str, dict[str, str]] = {}
+    for error in errors:
+        field = _field(error["loc"]) if error["loc"] else "body"
+        code = "invalid_json" if error["type"] == "json_invalid" else error["type"]
+        details.setdefault(field, {"field": field, "code": code, "message": error["msg"]})
+    return DomainError(ErrorCode.INVALID_FIELDS, details=list(details.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, from the claims API Gateway's Cognito authorizer verified."""
+
+    account_id: str
+    groups: frozenset[str]
+    partner_id: str | None = None
+
+    def require(self, *roles: str) -> None:
+        """Forbidden unless the caller is in one of `roles`."""
+        if not self.groups.intersection(roles):
+            raise DomainError(ErrorCode.FORBIDDEN, details={"required_roles": sorted(roles)})
+
+    def in_group(self, role: str) -> bool:
+        return role in self.groups
+
+
+def _groups(claim: Any) -> frozenset[str]:
+    """`cognito:groups` as a list, or as API Gateway renders a list claim into a string:
+    ``admin,sales`` or ``[admin sales]``."""
+    if isinstance(claim, list):
+        return frozenset(str(group) for group in claim)
+    if not isinstance(claim, str):
+        return frozenset()
+    return frozenset(claim.strip("[]").replace(",", " ").split())
+
+
+def caller(event: APIGatewayProxyEvent) -> Caller:
+    """The caller of an authorised route; unauthorized when the claims carry no account."""
+    context: dict[str, Any] = event.raw_event.get("requestContext") or {}
+    authorizer: dict[str, Any] = context.get("authorizer") or {}
+    claims: dict[str, Any] = authorizer.get("claims") or {}
+    account_id = claims.get("custom:account_id")
+    if not isinstance(account_id, str) or not account_id:
+        raise DomainError(ErrorCode.UNAUTHORIZED)
+    partner_id = claims.get("custom:partner_id")
+    return Caller(
+        account_id=account_id,
+        groups=_groups(claims.get("cognito:groups")),
+        partner_id=partner_id if isinstance(partner_id, str) and partner_id else None,
+    )
+
+
+_TRANSLATED: tuple[tuple[type[Exception], ErrorCode], ...] = (
+    (ProviderError, ErrorCode.PROVIDER_UNAVAILABLE),
+    (StorageUnavailable, ErrorCode.SERVICE_UNAVAILABLE),
+    (IdempotencyAlreadyInProgressError, ErrorCode.REQUEST_IN_PROGRESS),
+    (IdempotencyValidationError, ErrorCode.IDEMPOTENCY_KEY_REUSED),
+    (IdempotencyPersistenceLayerError, ErrorCode.SERVICE_UNAVAILABLE),
+)
+"""Failures of the parts behind the API, as the caller sees them."""
+
+
+def _as_domain_error(error: Exception) -> DomainError:
+    if isinstance(error, DomainError):
+        return error
+    if isinstance(error, RequestValidationError):
+        errors = error.errors()
+        if any(e["loc"] and e["loc"][0] == "path" for e in errors):
+            return DomainError(ErrorCode.NOT_FOUND)
+        return invalid_fields(errors)
+    for kind, code in _TRANSLATED:
+        if isinstance(error, kind):
+            logger.warning("request failed", extra={"error": repr(error), "code": code.value})
+            return DomainError(code)
+    logger.exception("unhandled error")
+    return DomainError(ErrorCode.INTERNAL_ERROR)
+
+
+def answer_error(error: Exception) -> Response[Any]:
+    """The SPEC §4 answer to any exception a route raised."""
+    return error_response(_as_domain_error(error))
+
+
+def api(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
+    """A resolver with request validation and the SPEC §4 error shape for every failure."""
+    app = APIGatewayRestResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+    app.exception_handler(
+        [DomainError, RequestValidationError, *(kind for kind, _ in _TRANSLATED), Exception]
+    )(answer_error)
+    app.not_found(lambda _: error_response(DomainError(ErrorCode.NOT_FOUND, "No such route.")))
+    return app
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorView(BaseModel):
+    """Every error, whatever its status: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+def documented(status: int, model: type[BaseModel] | None, *errors: ErrorCode) -> dict[int, Any]:
+    """The OpenAPI `responses` of a route: its success and the errors it documents (plus the
+    ones any route may answer)."""
+    responses: dict[int, Any] = {
+        status: {"description": "Success"}
+        if model is None
+        else {"description": "Success", "content": {JSON: {"model": model}}}
+    }
+    for code in (
+        *errors,
+        ErrorCode.UNAUTHORIZED,
+        ErrorCode.INVALID_FIELDS,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    ):
+        entry = responses.setdefault(
+            STATUS[code], {"description": "", "content": {JSON: {"model": ErrorView}}}
+        )
+        entry["description"] = ", ".join(filter(None, (entry["description"], code.value)))
+    return responses
+
+
+def ok(model: BaseModel | Sequence[BaseModel], status: int = 200) -> Response[Any]:
+    """A success answer; lists are answered as ``{"items": [...]}``."""
+    if isinstance(model, BaseModel):
+        return json_response(status, model.model_dump(mode="json"))
+    return json_response(status, {"items": [item.model_dump(mode="json") for item in model]})
+
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def entry_point(*routers: APIGatewayRouter) -> Handler:
+    """The Lambda handler of an API function: its routes, logged with the request's
+    correlation id."""
+    app = api(*routers)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+def api_router() -> APIGatewayRouter:
+    """The routes of one API function, included into its resolver by `entry_point`."""
+    return APIGatewayRouter()  # type: ignore[no-untyped-call]

@@ -1,0 +1,365 @@
+"""What the API answers with: the SPEC §4 shapes of subscriptions, attempts, audit entries,
+plans and billing information, built from domain objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from billing.charging import ChargeResult
+from billing.domain.accounts import Account, BillingInfo, PaymentMethod
+from billing.domain.billing_calendar import format_instant
+from billing.domain.charges import ChargeAttempt
+from billing.domain.failures import explain
+from billing.domain.locales import Locale
+from billing.domain.payment_update import UpdateDecision
+from billing.domain.pricing import Catalogue
+from billing.domain.state_machine import Audit
+from billing.domain.subscription import Subscription
+from billing.providers.gateway import UpdateStart
+
+
+def _instant(value: Any) -> str | None:
+    return None if value is None else format_instant(value)
+
+
+class FailureView(BaseModel):
+    reason: str
+    message: str
+    action: str
+    action_text: str
+    at: str
+
+
+class DiscountView(BaseModel):
+    coupon: str
+    amount_off: int
+    cycles: int
+
+
+class SubscriptionView(BaseModel):
+    id: str
+    account_id: str
+    plan_id: str
+    cycle_months: int
+    currency: str
+    price: int
+    status: str
+    auto_renew: bool
+    channel: str
+    access: bool
+    current_period_start: str
+    current_period_end: str
+    next_charge_at: str | None
+    next_charge_amount: int | None
+    failed_attempts: int
+    retries_left: int
+    last_failure: FailureView | None
+    cancelled_at: str | None
+    cancel_reason: str | None
+    discount: DiscountView | None
+
+    @classmethod
+    def of(cls, sub: Subscription, locale: Locale) -> SubscriptionView:
+        failure = sub.last_failure
+        explained = None if failure is None else explain(failure.reason, locale)
+        amount = sub.next_charge_amount
+        period = sub.period
+        return cls(
+            id=sub.id,
+            account_id=sub.account_id,
+            plan_id=sub.plan_id,
+            cycle_months=sub.cycle_months,
+            currency=sub.currency.value,
+            price=sub.price.amount,
+            status=sub.status.value,
+            auto_renew=sub.auto_renew,
+            channel=sub.channel.value,
+            access=sub.access,
+            current_period_start=format_instant(period.start),
+            current_period_end=format_instant(period.end),
+            next_charge_at=_instant(sub.next_charge_at),
+            next_charge_amount=None if amount is None else amount.amount,
+            failed_attempts=sub.failed_attempts,
+            retries_left=sub.retries_left,
+            last_failure=None
+            if failure is None or explained is None
+            else FailureView(
+                reason=failure.reason.value,
+                message=explained.message,
+                action=explained.action.value,
+                action_text=explained.action_text,
+                at=format_instant(failure.at),
+            ),
+            cancelled_at=_instant(sub.cancelled_at),
+            cancel_reason=None if sub.cancel_reason is None else sub.cancel_reason.value,
+            discount=None
+            if sub.discount is None
+            else DiscountView(
+                coupon=sub.discount.coupon,
+                amount_off=sub.discount.amount_off.amount,
+                cycles=sub.discount.cycles,
+            ),
+        )
+
+
+class AttemptView(BaseModel):
+    id: str
+    subscription_id: str
+    kind: str
+    amount: int
+    currency: str
+    status: str
+    failure_reason: str | None
+    provider: str | None
+    provider_reference: str | None
+    created_at: str
+
+    @classmethod
+    def of(cls, attempt: ChargeAttempt) -> AttemptView:
+        return cls(
+            id=attempt.id,
+            subscription_id=attempt.subscription_id,
+            kind=attempt.kind.value,
+            amount=attempt.amount.amount,
+            currency=attempt.amount.currency.value,
+            status=attempt.status.value,
+            failure_reason=None if attempt.failure_reason is None else attempt.failure_reason.value,
+            provider=None if attempt.provider is None else attempt.provider.value,
+            provider_reference=attempt.provider_reference,
+            created_at=format_instant(attempt.created_at),
+        )
+
+
+class AttemptOutcome(BaseModel):
+    """The outcome of the attempt a Retry Now or a sales recharge made."""
+
+    status: str
+    failure_reason: str | None
+    message: str | None
+    action: str | None
+
+
+class ChargedSubscriptionView(SubscriptionView):
+    """The subscription after Retry Now or a sales recharge, with the attempt it made."""
+
+    attempt: AttemptOutcome | None
+
+    @classmethod
+    def of_result(cls, result: ChargeResult) -> ChargedSubscriptionView:
+        view = SubscriptionView.of(result.subscription, result.account.locale)
+        attempt = result.attempt
+        outcome = None
+        if attempt is not None:
+            reason = attempt.failure_reason
+            explained = None if reason is None else explain(reason, result.account.locale)
+            outcome = AttemptOutcome(
+                status=attempt.status.value,
+                failure_reason=None if reason is None else reason.value,
+                message=None if explained is None else explained.message,
+                action=None if explained is None else explained.action_text,
+            )
+        return cls(**view.model_dump(), attempt=outcome)
+
+
+class AuditView(BaseModel):
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    at: str
+    details: dict[str, str]
+
+    @classmethod
+    def of(cls, entry: Audit) -> AuditView:
+        return cls(
+            actor=entry.actor.value,
+            action=entry.action,
+            from_status=None if entry.from_status is None else entry.from_status.value,
+            to_status=entry.to_status.value,
+            at=format_instant(entry.at),
+            details=dict(entry.details),
+        )
+
+
+class PlanView(BaseModel):
+    id: str
+    name: str
+    prices: dict[str, dict[str, int]]
+    """Currency → cycle length in months → price of one cycle in minor units."""
+
+
+class CatalogueView(BaseModel):
+    version: str
+    items: list[PlanView]
+
+    @classmethod
+    def of(cls, catalogue: Catalogue) -> CatalogueView:
+        return cls(
+            version=catalogue.version,
+            items=[
+                PlanView(
+                    id=plan.id,
+                    name=plan.name,
+                    prices={
+                        currency.value: {str(months): price.amount for months, price in by.items()}
+                        for currency, by in plan.prices.items()
+                    },
+                )
+                for plan in catalogue.plans.values()
+            ],
+        )
+
+
+class PaymentMethodView(BaseModel):
+    """Display data only: the provider's token stays on our side."""
+
+    provider: str
+    kind: str
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+    paypal_email: str | None
+
+    @classmethod
+    def of(cls, method: PaymentMethod | None) -> PaymentMethodView | None:
+        if method is None:
+            return None
+        return cls(
+            provider=method.provider.value,
+            kind=method.kind.value,
+            brand=method.brand,
+            last4=method.last4,
+            exp_month=method.exp_month,
+            exp_year=method.exp_year,
+            paypal_email=method.paypal_email,
+        )
+
+
+class BillingInfoView(BaseModel):
+    name: str
+    company: str | None
+    email: str
+    address_line1: str
+    address_line2: str | None
+    city: str
+    postal_code: str | None
+    region: str | None
+    country: str
+    vat_id: str | None
+
+    @classmethod
+    def of(cls, info: BillingInfo | None) -> BillingInfoView | None:
+        if info is None:
+            return None
+        return cls(
+            name=info.name,
+            company=info.company,
+            email=info.email,
+            address_line1=info.address_line1,
+            address_line2=info.address_line2,
+            city=info.city,
+            postal_code=info.postal_code,
+            region=info.region,
+            country=info.country,
+            vat_id=info.vat_id,
+        )
+
+
+class UpdateFlowView(BaseModel):
+    flow: str
+    rule: str
+    why: str
+
+    @classmethod
+    def of(cls, decision: UpdateDecision) -> UpdateFlowView:
+        return cls(flow=decision.flow.value, rule=decision.rule_id, why=decision.why)
+
+
+class PartnerContactView(BaseModel):
+    id: str
+    name: str
+    email: str
+
+
+class BillingView(BaseModel):
+    billing_info: BillingInfoView | None
+    payment_method: PaymentMethodView | None
+    update_flow: UpdateFlowView
+
+    @classmethod
+    def of(cls, account: Account, decision: UpdateDecision) -> BillingView:
+        return cls(
+            billing_info=BillingInfoView.of(account.billing_info),
+            payment_method=PaymentMethodView.of(account.payment_method),
+            update_flow=UpdateFlowView.of(decision),
+        )
+
+
+class MethodUpdateView(BaseModel):
+    """How to go on with a payment-method update: complete it on the frontend with the client
+    secret or the approval URL, or contact the partner or sales."""
+
+    flow: str
+    why: str
+    provider: str | None
+    reference: str | None
+    client_secret: str | None
+    approval_url: str | None
+    partner: PartnerContactView | None
+
+    @classmethod
+    def of(
+        cls, decision: UpdateDecision, account: Account, start: UpdateStart | None
+    ) -> MethodUpdateView:
+        partner = account.partner
+        return cls(
+            flow=decision.flow.value,
+            why=decision.why,
+            provider=None if start is None else start.provider.value,
+            reference=None if start is None else start.reference,
+            client_secret=None if start is None else start.client_secret,
+            approval_url=None if start is None else start.approval_url,
+            partner=None
+            if partner is None
+            else PartnerContactView(id=partner.id, name=partner.name, email=partner.email),
+        )
+
+
+class SavedMethodView(BaseModel):
+    payment_method: PaymentMethodView | None
+    retried: ChargedSubscriptionView | None
+    """The past-due subscription retried at once with the new method, if any."""
+    retry_refused: str | None
+    """Why that retry did not run, as an error code (e.g. retry_in_progress)."""
+
+
+class AccountView(BaseModel):
+    id: str
+    email: str
+    locale: str
+    domain_zone: str
+    channel: str
+    partner: PartnerContactView | None
+    open_subscription_id: str | None
+
+    @classmethod
+    def of(cls, account: Account) -> AccountView:
+        partner = account.partner
+        return cls(
+            id=account.id,
+            email=account.email,
+            locale=account.locale.value,
+            domain_zone=account.domain_zone,
+            channel=account.channel.value,
+            partner=None
+            if partner is None
+            else PartnerContactView(id=partner.id, name=partner.name, email=partner.email),
+            open_subscription_id=account.open_subscription_id,
+        )
+
+
+class Page[T](BaseModel):
+    items: list[T]

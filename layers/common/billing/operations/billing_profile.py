@@ -1,0 +1,252 @@
+"""An account's billing information and payment method: reading them, the billing form, and
+saving a new card or PayPal account through the flow the rules table chooses (SPEC §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from billing.charging import ChargeOperation, ChargeResult
+from billing.domain.accounts import (
+    Account,
+    BillingInfo,
+    PaymentMethodKind,
+    PaymentProvider,
+)
+from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.failures import explain
+from billing.domain.payment_update import (
+    RequestedChange,
+    UpdateContext,
+    UpdateDecision,
+    UpdateFlow,
+    choose_flow,
+    requested_method,
+)
+from billing.domain.state_machine import EmailCustomer, PaymentMethodUpdated
+from billing.domain.subscription import Status, Subscription
+from billing.operations import Notifications
+from billing.operations.subscriptions import partner_contact
+from billing.persistence.repository import BillingRepository, ConcurrentModification
+from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
+
+AccountEmail = Callable[[Account], EmailCustomer]
+"""Builds the account-level email (payment method or billing info updated) for an account."""
+
+_PROVIDER_FOR: Mapping[UpdateFlow, PaymentProvider] = {
+    UpdateFlow.CARD_FORM: PaymentProvider.STRIPE,
+    UpdateFlow.PAYPAL_APPROVAL: PaymentProvider.PAYPAL,
+}
+_CHANGE_FOR: Mapping[PaymentProvider, RequestedChange] = {
+    PaymentProvider.STRIPE: RequestedChange.CARD,
+    PaymentProvider.PAYPAL: RequestedChange.PAYPAL,
+}
+SAVE_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BillingOverview:
+    account: Account
+    update: UpdateDecision
+    """The flow that applies to updating the current payment method."""
+
+
+@dataclass(frozen=True, slots=True)
+class MethodUpdateStart:
+    update: UpdateDecision
+    account: Account
+    start: UpdateStart | None = None
+    """Set for self-service flows: the client secret or the approval URL."""
+
+
+@dataclass(frozen=True, slots=True)
+class SavedMethod:
+    account: Account
+    retried: ChargeResult | None = None
+    """The immediate retry of a past-due subscription with the new method, if there was one."""
+    retry_refused: DomainError | None = None
+    """Why that retry did not run (e.g. another attempt in flight)."""
+
+
+class BillingProfile:
+    def __init__(
+        self,
+        repository: BillingRepository,
+        notifications: Notifications,
+        *,
+        payment_method_updated: AccountEmail,
+        billing_info_updated: AccountEmail,
+        clock: Callable[[], datetime],
+        charging: ChargeOperation | None = None,
+        gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
+    ) -> None:
+        self._repository = repository
+        self._notifications = notifications
+        self._payment_method_updated = payment_method_updated
+        self._billing_info_updated = billing_info_updated
+        self._clock = clock
+        self._charging = charging
+        self._gateways = gateways or {}
+
+    # --- reading ---
+
+    def overview(self, account_id: str) -> BillingOverview:
+        account = self._repository.get_account(account_id)
+        current = None if account.payment_method is None else account.payment_method.kind
+        return BillingOverview(account, self._decide(account, requested_method(current)))
+
+    # --- the billing form ---
+
+    def update_info(self, account_id: str, info: BillingInfo) -> Account:
+        """Save the form. A new country or VAT ID goes through sales, as the rules say."""
+        for _ in range(SAVE_TRIES):
+            account = self._repository.get_account(account_id)
+            self._check_info_change(account, info)
+            try:
+                saved = self._repository.save_account(replace(account, billing_info=info))
+            except ConcurrentModification:
+                continue
+            self._notifications.deliver(saved, [self._billing_info_updated(saved)])
+            return saved
+        raise ConcurrentModification
+
+    def _check_info_change(self, account: Account, info: BillingInfo) -> None:
+        old = account.billing_info
+        sensitive = (
+            []
+            if old is None
+            else [
+                change
+                for change, differs in (
+                    (RequestedChange.BILLING_COUNTRY, old.country != info.country),
+                    (RequestedChange.VAT_ID, old.vat_id != info.vat_id),
+                )
+                if differs
+            ]
+        )
+        current = None if account.payment_method is None else account.payment_method.kind
+        for change in sensitive or [requested_method(current)]:
+            self._allow(account, self._decide(account, change))
+
+    # --- payment methods ---
+
+    def start_update(self, account_id: str, method: PaymentMethodKind | None) -> MethodUpdateStart:
+        """Begin saving a new method: a client secret, an approval URL, or whom to contact."""
+        account = self._repository.get_account(account_id)
+        current = None if account.payment_method is None else account.payment_method.kind
+        wanted = requested_method(current) if method is None else _CHANGE_FOR[_provider(method)]
+        decision = self._decide(account, wanted)
+        provider = _PROVIDER_FOR.get(decision.flow)
+        if provider is None:
+            return MethodUpdateStart(decision, account)
+        account, customer = self._customer(account, provider)
+        start = self._gateways[provider].start_update(account, customer)
+        return MethodUpdateStart(decision, account, start)
+
+    def save_method(self, account_id: str, provider: PaymentProvider, token: str) -> SavedMethod:
+        """Verify and save the method the customer approved, then retry a past-due
+        subscription with it at once (one attempt, the same lock as Retry Now)."""
+        account = self._repository.get_account(account_id)
+        decision = self._decide(account, _CHANGE_FOR[provider])
+        self._allow(account, decision)
+        if _PROVIDER_FOR[decision.flow] is not provider:
+            raise DomainError(
+                ErrorCode.INVALID_FIELDS,
+                details=[{"field": "provider", "code": "unavailable", "message": decision.why}],
+            )
+        account, customer = self._customer(account, provider)
+        try:
+            method = self._gateways[provider].save_payment_method(customer, token)
+        except PaymentMethodRejected as rejected:
+            explanation = explain(rejected.reason, account.locale)
+            raise DomainError(
+                ErrorCode.PAYMENT_METHOD_REJECTED,
+                explanation.message,
+                {
+                    "reason": rejected.reason.value,
+                    "action": explanation.action.value,
+                    "action_text": explanation.action_text,
+                },
+            ) from None
+        method = replace(method, saved_at=self._clock())
+        account = self._save(account_id, lambda a: replace(a, payment_method=method))
+        self._notifications.deliver(account, [self._payment_method_updated(account)])
+        return self._retry_past_due(account)
+
+    def _retry_past_due(self, account: Account) -> SavedMethod:
+        sub_id = account.open_subscription_id
+        if sub_id is None or self._charging is None:
+            return SavedMethod(account)
+        try:
+            result = self._charging.run(sub_id, account.id, _when_past_due)
+        except DomainError as refused:
+            return SavedMethod(account, retry_refused=refused)
+        self._notifications.deliver(result.account, result.effects)
+        return SavedMethod(result.account, result if result.attempt is not None else None)
+
+    # --- shared steps ---
+
+    def _customer(self, account: Account, provider: PaymentProvider) -> tuple[Account, str | None]:
+        """The provider's customer for the account, created and saved on first use (Stripe)."""
+        if provider is not PaymentProvider.STRIPE:
+            return account, None
+        if account.stripe_customer_id is not None:
+            return account, account.stripe_customer_id
+        customer = self._gateways[provider].create_customer(account)
+        saved = self._save(account.id, lambda a: replace(a, stripe_customer_id=customer))
+        return saved, customer
+
+    def _save(self, account_id: str, change: Callable[[Account], Account]) -> Account:
+        for _ in range(SAVE_TRIES):
+            try:
+                return self._repository.save_account(
+                    change(self._repository.get_account(account_id))
+                )
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification
+
+    def _decide(self, account: Account, requested: RequestedChange) -> UpdateDecision:
+        open_sub = self._open_subscription(account)
+        return choose_flow(
+            UpdateContext(
+                domain_zone=account.domain_zone,
+                billing_country=None
+                if account.billing_info is None
+                else account.billing_info.country,
+                auto_renew=None if open_sub is None else open_sub.auto_renew,
+                current_method=None
+                if account.payment_method is None
+                else account.payment_method.kind,
+                channel=account.channel,
+                requested=requested,
+            )
+        )
+
+    def _open_subscription(self, account: Account) -> Subscription | None:
+        if account.open_subscription_id is None:
+            return None
+        return self._repository.get_subscription(account.open_subscription_id)
+
+    @staticmethod
+    def _allow(account: Account, decision: UpdateDecision) -> None:
+        """Refuse a self-service change the rules send to the partner or to sales."""
+        if decision.flow is UpdateFlow.CONTACT_PARTNER:
+            raise DomainError(ErrorCode.MANAGED_BY_PARTNER, details=partner_contact(account))
+        if decision.flow is UpdateFlow.CONTACT_SALES:
+            raise DomainError(
+                ErrorCode.CONTACT_SALES,
+                decision.why,
+                {"rule": decision.rule_id, "why": decision.why},
+            )
+
+
+def _provider(kind: PaymentMethodKind) -> PaymentProvider:
+    return PaymentProvider.PAYPAL if kind is PaymentMethodKind.PAYPAL else PaymentProvider.STRIPE
+
+
+def _when_past_due(
+    sub: Subscription, account: Account, now: datetime
+) -> PaymentMethodUpdated | None:
+    return PaymentMethodUpdated(at=now) if sub.status is Status.PAST_DUE else None

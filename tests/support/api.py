@@ -1,0 +1,119 @@
+"""The HTTP API as clients see it, in-process: the local API Gateway (routes from
+template.yaml, Cognito-shaped claims from development tokens) in front of the real handlers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from devstack.api_gateway import GatewayResponse, LocalApiGateway
+from devstack.tokens import TokenIssuer
+from tests.support.notifications import Outbox
+
+START = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
+"""The first purchase of most tests: a month-end anchor."""
+
+
+@dataclass
+class Clock:
+    """The time every handler reads (billing.api.wiring.clock) and tokens are checked against."""
+
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass(frozen=True)
+class Client:
+    """Requests with one caller's token (or none)."""
+
+    gateway: LocalApiGateway
+    token: str | None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: str | None = None,
+    ) -> GatewayResponse:
+        sent = dict(headers or {})
+        if self.token is not None:
+            sent["Authorization"] = f"Bearer {self.token}"
+        if key is not None:
+            sent["Idempotency-Key"] = key
+        if body is not None or raw is not None:
+            sent.setdefault("Content-Type", "application/json")
+        payload = raw if raw is not None else None if body is None else json.dumps(body)
+        return self.gateway.invoke(method, path, headers=sent, body=payload)
+
+    def get(self, path: str, **options: Any) -> GatewayResponse:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, body: Any = None, **options: Any) -> GatewayResponse:
+        return self.request("POST", path, body, **options)
+
+    def put(self, path: str, body: Any = None, **options: Any) -> GatewayResponse:
+        return self.request("PUT", path, body, **options)
+
+
+@dataclass
+class Api:
+    gateway: LocalApiGateway
+    issuer: TokenIssuer
+    outbox: Outbox
+    clock: Clock
+    _keys: int = field(default=0)
+
+    def customer(self, account_id: str) -> Client:
+        return Client(self.gateway, self.issuer.issue(account_id))
+
+    def staff(self, role: str, *, partner_id: str | None = None) -> Client:
+        return Client(self.gateway, self.issuer.issue(f"{role}-1", [role], partner_id=partner_id))
+
+    @property
+    def anonymous(self) -> Client:
+        return Client(self.gateway, None)
+
+    def open_account(
+        self,
+        account_id: str,
+        *,
+        locale: str = "en",
+        domain_zone: str = "com",
+        partner: dict[str, str] | None = None,
+    ) -> Client:
+        """An account created by an admin; returns its customer's client."""
+        body: dict[str, Any] = {
+            "email": f"{account_id}@example.com",
+            "locale": locale,
+            "domain_zone": domain_zone,
+        }
+        if partner is not None:
+            body |= {"channel": "partner", "partner": partner}
+        created = self.staff("admin").put(f"/admin/accounts/{account_id}", body)
+        assert created.status == 201, created.body
+        return self.customer(account_id)
+
+    def save_card(self, client: Client, payment_method: str = "pm_card_visa") -> GatewayResponse:
+        """The card-form flow: start (SetupIntent) then save the PaymentMethod it produced."""
+        started = client.post("/account/payment-method/setup", {"method": "card"})
+        assert started.status == 200, started.body
+        return client.put(
+            "/account/payment-method", {"provider": "stripe", "payment_method_id": payment_method}
+        )
+
+    def buy(self, client: Client, **order: Any) -> GatewayResponse:
+        self._keys += 1
+        body = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"} | order
+        return client.post("/subscriptions", body, key=f"purchase-{self._keys}")
