@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from billing.api import wiring
+from billing.charging import ChargeResult
+from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse, LocalApiGateway
 from devstack.tokens import TokenIssuer
 from tests.support.notifications import Outbox
@@ -117,3 +120,29 @@ class Api:
         self._keys += 1
         body = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"} | order
         return client.post("/subscriptions", body, key=f"purchase-{self._keys}")
+
+    def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
+        """What the renewal schedule does for one subscription at the clock's time: the
+        charge operation's renewal, then its emails and notices."""
+        result = wiring.charge_operation(configured_gateways()).renew(subscription_id, account_id)
+        wiring.notifier().deliver(result.account, result.effects)
+        return result
+
+    def subscribed(self, account_id: str, **order: Any) -> tuple[Client, str]:
+        """An account that bought a monthly plan with a working card at START."""
+        client = self.open_account(account_id)
+        assert self.save_card(client).status == 200
+        bought = self.buy(client, **order)
+        assert bought.status == 201, bought.body
+        return client, str(bought.json()["id"])
+
+    def past_due(self, account_id: str) -> tuple[Client, str]:
+        """An account whose first renewal was declined (card_declined): past due since the
+        end of its first period, the clock at that instant."""
+        client, sub_id = self.subscribed(account_id)
+        assert self.save_card(client, "pm_card_chargeCustomerFail").status == 200
+        self.clock.now = datetime.fromisoformat(
+            client.get(f"/subscriptions/{sub_id}").json()["current_period_end"]
+        )
+        assert self.renew(sub_id, account_id).subscription.status.value == "past_due"
+        return client, sub_id
