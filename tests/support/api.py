@@ -4,6 +4,7 @@ template.yaml, Cognito-shaped claims from development tokens) in front of the re
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,10 +36,10 @@ class Clock:
 
 @dataclass(frozen=True)
 class Client:
-    """Requests with one caller's token (or none)."""
+    """Requests as one caller, each with a token fresh at the clock's time (or none)."""
 
     gateway: LocalApiGateway
-    token: str | None
+    sign_in: Callable[[], str] | None
 
     def request(
         self,
@@ -51,8 +52,8 @@ class Client:
         raw: str | None = None,
     ) -> GatewayResponse:
         sent = dict(headers or {})
-        if self.token is not None:
-            sent["Authorization"] = f"Bearer {self.token}"
+        if self.sign_in is not None:
+            sent.setdefault("Authorization", f"Bearer {self.sign_in()}")
         if key is not None:
             sent["Idempotency-Key"] = key
         if body is not None or raw is not None:
@@ -79,10 +80,12 @@ class Api:
     _keys: int = field(default=0)
 
     def customer(self, account_id: str) -> Client:
-        return Client(self.gateway, self.issuer.issue(account_id))
+        return Client(self.gateway, lambda: self.issuer.issue(account_id))
 
     def staff(self, role: str, *, partner_id: str | None = None) -> Client:
-        return Client(self.gateway, self.issuer.issue(f"{role}-1", [role], partner_id=partner_id))
+        return Client(
+            self.gateway, lambda: self.issuer.issue(f"{role}-1", [role], partner_id=partner_id)
+        )
 
     @property
     def anonymous(self) -> Client:
