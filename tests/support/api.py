@@ -4,6 +4,7 @@ template.yaml, Cognito-shaped claims from development tokens) in front of the re
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,9 @@ class Client:
 
     gateway: LocalApiGateway
     sign_in: Callable[[], str] | None
+    key_suffix: str = ""
+    """Appended to every Idempotency-Key: subscription ids derive from the key, and localstripe
+    (one per test session) would otherwise see one test's charge keys again in the next."""
 
     def request(
         self,
@@ -55,7 +59,7 @@ class Client:
         if self.sign_in is not None:
             sent.setdefault("Authorization", f"Bearer {self.sign_in()}")
         if key is not None:
-            sent["Idempotency-Key"] = key
+            sent["Idempotency-Key"] = key + self.key_suffix
         if body is not None or raw is not None:
             sent.setdefault("Content-Type", "application/json")
         payload = raw if raw is not None else None if body is None else json.dumps(body)
@@ -77,19 +81,22 @@ class Api:
     issuer: TokenIssuer
     outbox: Outbox
     clock: Clock
+    key_suffix: str = field(default_factory=lambda: f"-{uuid.uuid4().hex[:8]}")
     _keys: int = field(default=0)
 
     def customer(self, account_id: str) -> Client:
-        return Client(self.gateway, lambda: self.issuer.issue(account_id))
+        return Client(self.gateway, lambda: self.issuer.issue(account_id), self.key_suffix)
 
     def staff(self, role: str, *, partner_id: str | None = None) -> Client:
         return Client(
-            self.gateway, lambda: self.issuer.issue(f"{role}-1", [role], partner_id=partner_id)
+            self.gateway,
+            lambda: self.issuer.issue(f"{role}-1", [role], partner_id=partner_id),
+            self.key_suffix,
         )
 
     @property
     def anonymous(self) -> Client:
-        return Client(self.gateway, None)
+        return Client(self.gateway, None, self.key_suffix)
 
     def open_account(
         self,

@@ -1,0 +1,211 @@
+"""Plans, buying, purchase history, one subscription, its payments and audit trail (SPEC §4),
+through the local API Gateway and the real handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.api import Api
+from tests.support.stand_ins import StandIn
+
+
+def _error(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error"}
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    return error
+
+
+def test_the_catalogue_is_public(api: Api) -> None:
+    plans = api.anonymous.get("/plans")
+
+    assert plans.status == 200
+    basic = next(plan for plan in plans.json()["items"] if plan["id"] == "basic")
+    assert basic["prices"]["EUR"] == {"1": 4900, "3": 13900, "12": 46800}
+
+
+def test_a_purchase_with_a_coupon_charges_the_discounted_first_cycle_only(
+    api: Api, localstripe: StandIn
+) -> None:
+    customer = api.open_account("acct_1", locale="fr")
+    api.save_card(customer)
+
+    bought = api.buy(customer, plan_id="standard", cycle_months=3, coupon="welcome20")
+
+    assert bought.status == 201
+    sub = bought.json()
+    assert sub | {"id": None} == {
+        "id": None,
+        "account_id": "acct_1",
+        "plan_id": "standard",
+        "cycle_months": 3,
+        "currency": "EUR",
+        "price": 27900,
+        "status": "active",
+        "auto_renew": True,
+        "channel": "direct",
+        "access": True,
+        "current_period_start": "2026-01-31T09:30:00Z",
+        "current_period_end": "2026-04-30T09:30:00Z",
+        "next_charge_at": "2026-04-30T09:30:00Z",
+        "next_charge_amount": 27900,
+        "failed_attempts": 0,
+        "retries_left": 0,
+        "last_failure": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "discount": {"coupon": "WELCOME20", "amount_off": 5580, "cycles": 1},
+    }
+    [payment] = customer.get(f"/subscriptions/{sub['id']}/payments").json()["items"]
+    assert (payment["kind"], payment["amount"], payment["status"]) == (
+        "purchase",
+        22320,
+        "succeeded",
+    )
+    assert payment["provider_reference"].startswith("pi_")
+    [receipt] = [e for e in api.outbox.emails_to("acct_1@example.com") if "actif" in e.subject]
+    assert "223,20 EUR" in receipt.body
+
+
+def test_a_repeated_purchase_answers_the_first_response_and_charges_once(
+    api: Api, localstripe: StandIn
+) -> None:
+    customer = api.open_account("acct_1")
+    api.save_card(customer)
+    order = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
+
+    first = customer.post("/subscriptions", order, key="buy-once")
+    again = customer.post("/subscriptions", order, key="buy-once")
+
+    assert (first.status, again.status) == (201, 201)
+    assert again.json() == first.json()
+    assert len(localstripe.requests("POST", "/v1/payment_intents")) == 1
+    assert len(customer.get("/subscriptions").json()["items"]) == 1
+
+
+def test_the_same_key_for_another_order_is_refused(api: Api) -> None:
+    customer = api.open_account("acct_1")
+    api.save_card(customer)
+    customer.post(
+        "/subscriptions", {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}, key="k"
+    )
+
+    reused = customer.post(
+        "/subscriptions", {"plan_id": "basic", "cycle_months": 12, "currency": "EUR"}, key="k"
+    )
+
+    assert reused.status == 422
+    assert _error(reused)["code"] == "idempotency_key_reused"
+
+
+def test_a_declined_purchase_answers_402_with_the_reason_and_opens_nothing(api: Api) -> None:
+    customer = api.open_account("acct_1")
+    api.save_card(customer, "pm_card_chargeCustomerFail")
+
+    declined = api.buy(customer)
+
+    assert declined.status == 402
+    error = _error(declined)
+    assert error["code"] == "payment_declined"
+    assert error["details"]["reason"] == "card_declined"
+    assert error["details"]["action"] == "contact_bank_or_update_payment_method"
+    assert customer.get("/subscriptions").json()["items"] == []
+
+
+def test_purchase_refusals(api: Api) -> None:
+    customer = api.open_account("acct_1")
+
+    no_method = api.buy(customer)
+    api.save_card(customer)
+    unknown_plan = api.buy(customer, plan_id="platinum")
+    unknown_length = api.buy(customer, plan_id="basic", currency="USD", coupon="PRO3X50")
+    assert api.buy(customer).status == 201
+    second = api.buy(customer)
+
+    assert (no_method.status, _error(no_method)["code"]) == (409, "payment_method_required")
+    assert (unknown_plan.status, _error(unknown_plan)["code"]) == (422, "unknown_plan")
+    assert (unknown_length.status, _error(unknown_length)["code"]) == (422, "unknown_coupon")
+    assert (second.status, _error(second)["code"]) == (409, "subscription_exists")
+    assert len(customer.get("/subscriptions").json()["items"]) == 1
+
+
+def test_a_partner_customer_cannot_buy_directly(api: Api) -> None:
+    partner = {"id": "partner_1", "name": "Reseller Ltd", "email": "desk@reseller.example"}
+    customer = api.open_account("acct_p", partner=partner)
+
+    refused = api.buy(customer)
+
+    assert refused.status == 409
+    error = _error(refused)
+    assert error["code"] == "managed_by_partner"
+    assert error["details"]["partner"] == partner
+
+
+def test_invalid_order_fields_each_get_an_entry(api: Api) -> None:
+    customer = api.open_account("acct_1")
+
+    invalid = customer.post(
+        "/subscriptions", {"plan_id": "", "cycle_months": 2, "currency": "XXX", "extra": 1}
+    )
+
+    assert invalid.status == 422
+    error = _error(invalid)
+    assert error["code"] == "invalid_fields"
+    assert {entry["field"] for entry in error["details"]} == {
+        "plan_id",
+        "cycle_months",
+        "currency",
+        "extra",
+    }
+
+
+def test_an_unanswered_charge_is_pending_and_is_not_charged_again(
+    api: Api, localstripe: StandIn
+) -> None:
+    customer = api.open_account("acct_1")
+    api.save_card(customer)
+    localstripe.inject("POST", "/v1/payment_intents", delay=3.0, times=1)
+
+    pending = customer.post(
+        "/subscriptions", {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}, key="slow"
+    )
+
+    assert pending.status == 503
+    assert _error(pending)["code"] == "payment_pending"
+    assert customer.get("/subscriptions").json()["items"] == []
+
+
+def test_history_is_newest_first_and_reads_are_the_accounts_own(api: Api) -> None:
+    customer, first = api.subscribed("acct_1")
+    customer.post(f"/subscriptions/{first}/cancel")
+    api.clock.advance(days=40)
+    api.renew(first, "acct_1")  # auto-renewal off: cancelled at period end
+    second = api.buy(customer).json()["id"]
+
+    history = customer.get("/subscriptions").json()["items"]
+
+    assert [sub["id"] for sub in history] == [second, first]
+    assert [sub["status"] for sub in history] == ["active", "cancelled"]
+    assert history[1]["cancel_reason"] == "auto_renew_off"
+    one = customer.get(f"/subscriptions/{first}")
+    assert one.status == 200
+    assert one.json() == history[1]
+    trail = customer.get(f"/subscriptions/{first}/events").json()["items"]
+    assert [(e["actor"], e["action"], e["to_status"]) for e in trail] == [
+        ("customer", "opened", "active"),
+        ("customer", "customer_cancelled", "active"),
+        ("scheduler", "period_ended", "cancelled"),
+    ]
+
+
+def test_unknown_subscriptions_and_routes_are_not_found(api: Api) -> None:
+    customer = api.open_account("acct_1")
+
+    for path in ("/subscriptions/sub_missing", "/subscriptions/sub_missing/payments"):
+        missing = customer.get(path)
+        assert (missing.status, _error(missing)["code"]) == (404, "not_found")
+    no_route = customer.get("/subscriptions/sub_missing/nothing-here")
+    assert (no_route.status, _error(no_route)["code"]) == (404, "not_found")
+    unknown_account = api.customer("acct_nobody").get("/subscriptions")
+    assert (unknown_account.status, _error(unknown_account)["code"]) == (404, "not_found")
