@@ -19,6 +19,7 @@ from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.locales import Locale
 from billing.domain.state_machine import (
+    Actor,
     Audit,
     ChargeSucceeded,
     CustomerCancelled,
@@ -164,11 +165,16 @@ def test_audit_entries_are_append_only(repository: DynamoDBRepository) -> None:
     assert len(repository.audit_trail(stored.id)) == 1
 
 
+def _opening(sub: Subscription) -> Audit:
+    return Audit(Actor.CUSTOMER, "opened", None, Status.ACTIVE, sub.anchor, {})
+
+
 def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> None:
     first = _opened(repository)
     second = replace(active(), id="sub_2", anchor=FIRST_END + timedelta(days=3))
     with pytest.raises(SubscriptionExists):
-        repository.commit(SubscriptionChange(before=None, after=second))
+        # With its audit entry, as opening writes it: the account's item is then not second.
+        repository.commit(SubscriptionChange(before=None, after=second, audit=[_opening(second)]))
     with pytest.raises(NotFound):
         repository.get_subscription("sub_2")
     # Once the first is cancelled, the account may buy again.
@@ -190,7 +196,8 @@ def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> No
 
 
 def test_a_subscription_needs_an_existing_account(repository: DynamoDBRepository) -> None:
+    orphan = replace(active(), account_id="x")
     with pytest.raises(NotFound, match="Account"):
-        repository.commit(SubscriptionChange(before=None, after=replace(active(), account_id="x")))
+        repository.commit(SubscriptionChange(before=None, after=orphan, audit=[_opening(orphan)]))
     with pytest.raises(NotFound):
         repository.get_subscription(active().id)

@@ -21,6 +21,24 @@ START = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
 """The first purchase of most tests: a month-end anchor."""
 
 
+def fresh_account_id(name: str) -> str:
+    """A fresh account id: localstripe lives for the whole session and replays requests whose
+    idempotency keys (derived from account ids) it has seen before."""
+    return f"{name}-{uuid.uuid4().hex[:10]}"
+
+
+def expect_error(response: GatewayResponse, status: int, code: str) -> dict[str, Any]:
+    """The SPEC §4 error body of `response`, checked to have `status` and `code`."""
+    assert response.status == status, response.body
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error"}
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert error["message"]
+    return error
+
+
 @dataclass
 class Clock:
     """The time every handler reads (billing.api.wiring.clock) and tokens are checked against."""

@@ -247,11 +247,12 @@ class DynamoDBRepository:
 
 
 def _transaction_error(error: TransactWriteError, before: Subscription | None) -> Exception:
-    """The domain error for a cancelled transaction; items are in the order they were added."""
+    """The domain error for a cancelled transaction. PynamoDB sends puts before updates, so
+    when a subscription opens, the account pointer's update is the last item."""
     reasons = error.cancellation_reasons
     codes = [reason.code if reason else None for reason in reasons]
-    if before is None and len(codes) > 1 and codes[1] == _CONDITION_FAILED:
-        account = reasons[1]
+    if before is None and codes and codes[-1] == _CONDITION_FAILED:
+        account = reasons[-1]
         return SubscriptionExists() if account and account.raw_item else NotFound("Account")
     if _CONDITION_FAILED in codes:
         return ConcurrentModification()
