@@ -209,3 +209,14 @@ def test_unknown_subscriptions_and_routes_are_not_found(api: Api) -> None:
     assert (no_route.status, _error(no_route)["code"]) == (404, "not_found")
     unknown_account = api.customer("acct_nobody").get("/subscriptions")
     assert (unknown_account.status, _error(unknown_account)["code"]) == (404, "not_found")
+
+
+def test_a_body_that_is_not_json_is_one_invalid_body_entry(api: Api) -> None:
+    customer = api.open_account("acct_1")
+
+    broken = customer.request("POST", "/subscriptions", raw='{"plan_id": "basic",')
+
+    assert broken.status == 422
+    assert _error(broken)["details"] == [
+        {"field": "body", "code": "invalid_json", "message": "JSON decode error"}
+    ]

@@ -114,8 +114,9 @@ def invalid_fields(errors: Iterable[Mapping[str, Any]]) -> DomainError:
     """One entry per field, the first problem found with it, in the SPEC §4 shape."""
     details: dict[str, dict[str, str]] = {}
     for error in errors:
-        field = _field(error["loc"]) if error["loc"] else "body"
-        code = "invalid_json" if error["type"] == "json_invalid" else error["type"]
+        malformed = error["type"] == "json_invalid"  # its location is a character offset
+        field = "body" if malformed or not error["loc"] else _field(error["loc"])
+        code = "invalid_json" if malformed else error["type"]
         details.setdefault(field, {"field": field, "code": code, "message": error["msg"]})
     return DomainError(ErrorCode.INVALID_FIELDS, details=list(details.values()))
 
