@@ -10,7 +10,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.logging import correlation_paths
@@ -48,6 +51,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.INVALID_FIELDS: 422,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.CONTACT_SALES: 409,
     ErrorCode.PAYMENT_METHOD_REJECTED: 402,
     ErrorCode.PROVIDER_UNAVAILABLE: 503,
@@ -170,6 +174,7 @@ _TRANSLATED: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (IdempotencyAlreadyInProgressError, ErrorCode.REQUEST_IN_PROGRESS),
     (IdempotencyValidationError, ErrorCode.IDEMPOTENCY_KEY_REUSED),
     (IdempotencyPersistenceLayerError, ErrorCode.SERVICE_UNAVAILABLE),
+    (RequestUnsupportedContentType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
 )
 """Failures of the parts behind the API, as the caller sees them."""
 
@@ -182,6 +187,14 @@ def _as_domain_error(error: Exception) -> DomainError:
         if any(e["loc"] and e["loc"][0] == "path" for e in errors):
             return DomainError(ErrorCode.NOT_FOUND)
         return invalid_fields(errors)
+    if isinstance(error, RecursionError):
+        # JSON nested deeper than the parser goes: bad input, not a bug of ours.
+        return DomainError(
+            ErrorCode.INVALID_FIELDS,
+            details=[
+                {"field": "body", "code": "too_deep", "message": "The body is nested too deeply."}
+            ],
+        )
     for kind, code in _TRANSLATED:
         if isinstance(error, kind):
             logger.warning("request failed", extra={"error": repr(error), "code": code.value})
@@ -201,7 +214,13 @@ def api(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
     for router in routers:
         app.include_router(router)
     app.exception_handler(
-        [DomainError, RequestValidationError, *(kind for kind, _ in _TRANSLATED), Exception]
+        [
+            DomainError,
+            RequestValidationError,
+            RecursionError,
+            *(kind for kind, _ in _TRANSLATED),
+            Exception,
+        ]
     )(answer_error)
     app.not_found(lambda _: error_response(DomainError(ErrorCode.NOT_FOUND, "No such route.")))
     return app

@@ -3,7 +3,6 @@ first response, a request still running answers 409, a key reused for another bo
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -44,13 +43,6 @@ def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
             ],
         )
     return key
-
-
-def _body(event: APIGatewayProxyEvent) -> Any:
-    try:
-        return None if not event.body else json.loads(event.body)
-    except ValueError:
-        return event.body
 
 
 class IdempotentRequests:
@@ -106,7 +98,8 @@ class IdempotentRequests:
                 "method": event.http_method,
                 "path": event.path,
                 "key": key,
-                "body": _body(event),
+                # The body as sent: parsing it again here would only add a way to fail.
+                "body": event.body,
             }
         )
         return Response(stored["status"], JSON, stored["body"])

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     INVALID_FIELDS = "invalid_fields"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     CONTACT_SALES = "contact_sales"
     PAYMENT_METHOD_REJECTED = "payment_method_rejected"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
@@ -57,6 +58,7 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.UNAUTHORIZED: "Sign in first: the request has no valid token.",
     ErrorCode.FORBIDDEN: "Your role does not allow this request.",
     ErrorCode.INVALID_FIELDS: "Some fields are invalid; see details.",
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: "Send the body as JSON (Content-Type: application/json).",
     ErrorCode.CONTACT_SALES: "This change goes through our sales team; contact them.",
     ErrorCode.PAYMENT_METHOD_REJECTED: "The payment provider refused this payment method.",
     ErrorCode.PROVIDER_UNAVAILABLE: "The payment provider is not answering; try again shortly.",
