@@ -12,6 +12,8 @@ from typing import Any
 
 from billing.api import wiring
 from billing.charging import ChargeResult
+from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.subscription import ChargeKind
 from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse, LocalApiGateway
 from devstack.tokens import TokenIssuer
@@ -174,3 +176,24 @@ class Api:
         )
         assert self.renew(sub_id, account_id).subscription.status.value == "past_due"
         return client, sub_id
+
+    def claim_next_attempt(self, subscription_id: str, account_id: str) -> ChargeAttempt:
+        """Another caller (the scheduler's retry) has claimed the subscription's next charge
+        attempt, at the clock's time, and is still waiting on the provider."""
+        repository = wiring.repository()
+        sub = repository.get_subscription(subscription_id)
+        method = repository.get_account(account_id).payment_method
+        attempt = ChargeAttempt(
+            subscription_id=subscription_id,
+            account_id=account_id,
+            cycle=sub.cycle + 1,
+            attempt=sub.charge_attempts + 1,
+            kind=ChargeKind.RETRY,
+            amount=sub.next_cycle_price,
+            status=ChargeStatus.PENDING,
+            created_at=self.clock.now,
+            provider=None if method is None else method.provider,
+            payment_method_id=None if method is None else method.token,
+        )
+        repository.claim(attempt)
+        return attempt

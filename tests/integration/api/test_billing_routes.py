@@ -10,23 +10,11 @@ from typing import Any
 import pytest
 
 from billing.api import wiring
-from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.subscription import ChargeKind
+from billing.api.billing_form import EXAMPLE
 from tests.support.api import Api, Client, expect_error, fresh_account_id
 from tests.support.stand_ins import StandIn
 
-FORM: dict[str, Any] = {
-    "name": "Camille Martin",
-    "company": "Atelier Lumière SARL",
-    "email": "billing@atelier-lumiere.fr",
-    "address_line1": "12 rue de la Paix",
-    "address_line2": "Bâtiment B",
-    "city": "Paris",
-    "postal_code": "75002",
-    "region": None,
-    "country": "FR",
-    "vat_id": "FR40303265045",
-}
+FORM: dict[str, Any] = dict(EXAMPLE)
 """A valid French billing form, as normalised and answered back."""
 
 PARTNER = {"id": "reseller-7", "name": "Reseller Seven", "email": "desk@reseller7.example"}
@@ -538,23 +526,9 @@ def test_a_new_card_while_another_attempt_is_in_flight_is_saved_without_a_retry(
     account_id = fresh_account_id("in-flight")
     customer, sub_id = api.past_due(account_id)
     repository = wiring.repository()
-    sub = repository.get_subscription(sub_id)
     account = repository.get_account(account_id)
     assert account.payment_method is not None
-    repository.claim(
-        ChargeAttempt(
-            subscription_id=sub_id,
-            account_id=account_id,
-            cycle=sub.cycle + 1,
-            attempt=sub.charge_attempts + 1,
-            kind=ChargeKind.RETRY,
-            amount=sub.next_cycle_price,
-            status=ChargeStatus.PENDING,
-            created_at=api.clock.now,
-            provider=account.payment_method.provider,
-            payment_method_id=account.payment_method.token,
-        )
-    )
+    api.claim_next_attempt(sub_id, account_id)
     attempts_before = customer.get(f"/subscriptions/{sub_id}/payments").json()["items"]
 
     saved = api.save_card(customer)

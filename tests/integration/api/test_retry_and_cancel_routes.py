@@ -9,8 +9,6 @@ from typing import Any
 
 from billing.api import wiring
 from billing.domain.accounts import PaymentProvider
-from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.subscription import ChargeKind
 from billing.providers.configured import configured_gateways
 from tests.support.api import Api
 from tests.support.stand_ins import StandIn
@@ -118,21 +116,8 @@ def test_a_retry_while_another_attempt_is_in_flight_is_refused(
     api: Api, localstripe: StandIn
 ) -> None:
     customer, sub_id = api.past_due("acct_1")
-    repository = wiring.repository()
-    sub = repository.get_subscription(sub_id)
     # The scheduler's retry has claimed the next attempt and is waiting on the provider.
-    repository.claim(
-        ChargeAttempt(
-            subscription_id=sub_id,
-            account_id="acct_1",
-            cycle=sub.cycle + 1,
-            attempt=sub.charge_attempts + 1,
-            kind=ChargeKind.RETRY,
-            amount=sub.price,
-            status=ChargeStatus.PENDING,
-            created_at=api.clock.now,
-        )
-    )
+    api.claim_next_attempt(sub_id, "acct_1")
     charges_before = len(localstripe.requests("POST", "/v1/payment_intents"))
 
     refused = customer.post(f"/subscriptions/{sub_id}/retry")

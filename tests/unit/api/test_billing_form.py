@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from billing.api.billing_form import BillingForm
+from billing.api.billing_form import EXAMPLE, BillingForm
 from billing.domain.accounts import BillingInfo
 
 TEXT_FIELDS = [
@@ -28,18 +28,7 @@ TEXT_FIELDS = [
 
 def _form(**changes: Any) -> dict[str, Any]:
     """A valid form of a French company; tests change one thing at a time."""
-    body: dict[str, Any] = {
-        "name": "Camille Martin",
-        "company": "Atelier Lumière SARL",
-        "email": "billing@atelier-lumiere.fr",
-        "address_line1": "12 rue de la Paix",
-        "address_line2": "Bâtiment B",
-        "city": "Paris",
-        "postal_code": "75002",
-        "region": None,
-        "country": "FR",
-        "vat_id": "FR40303265045",
-    }
+    body: dict[str, Any] = dict(EXAMPLE)
     body.update(changes)
     return body
 

@@ -87,7 +87,8 @@ PostalCode = Annotated[str, Field(max_length=20), _Printable, _Blank]
 Region = Annotated[str, Field(max_length=100), _Printable, _Blank]
 VatId = Annotated[str, Field(max_length=40), _Printable, _Blank]
 
-_EXAMPLE: dict[str, JsonValue] = {
+EXAMPLE: dict[str, JsonValue] = {
+    # A valid French company; also the form the tests start from.
     "country": "FR",
     "name": "Camille Martin",
     "company": "Atelier Lumière SARL",
@@ -108,7 +109,7 @@ class BillingForm(BaseModel):
         extra="forbid",
         str_strip_whitespace=True,
         frozen=True,
-        json_schema_extra={"examples": [_EXAMPLE]},
+        json_schema_extra={"examples": [EXAMPLE]},
     )
 
     # First, because the postal code, region and VAT ID validators read the validated country.

@@ -52,6 +52,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.INVALID_FIELDS: 422,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.BAD_REQUEST: 400,
     ErrorCode.CONTACT_SALES: 409,
     ErrorCode.PAYMENT_METHOD_REJECTED: 402,
     ErrorCode.PROVIDER_UNAVAILABLE: 503,

@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     INVALID_FIELDS = "invalid_fields"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    BAD_REQUEST = "bad_request"
+    """API Gateway's own refusals of a request (template.yaml GatewayResponses)."""
     CONTACT_SALES = "contact_sales"
     PAYMENT_METHOD_REJECTED = "payment_method_rejected"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
@@ -59,6 +61,7 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.FORBIDDEN: "Your role does not allow this request.",
     ErrorCode.INVALID_FIELDS: "Some fields are invalid; see details.",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "Send the body as JSON (Content-Type: application/json).",
+    ErrorCode.BAD_REQUEST: "The request could not be accepted.",
     ErrorCode.CONTACT_SALES: "This change goes through our sales team; contact them.",
     ErrorCode.PAYMENT_METHOD_REJECTED: "The payment provider refused this payment method.",
     ErrorCode.PROVIDER_UNAVAILABLE: "The payment provider is not answering; try again shortly.",
