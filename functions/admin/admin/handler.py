@@ -3,8 +3,6 @@ extension, and the Retry Now requests sales follows up."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,10 +11,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing.api import wiring
 from billing.api.bodies import AccountBody, PartnerSubscriptionBody
 from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
-from billing.api.idempotency import idempotency_key
+from billing.api.idempotency import new_subscription_id
 from billing.api.views import AccountView, Page, SubscriptionView
 from billing.domain.accounts import Partner
 from billing.domain.errors import ErrorCode
+from billing.domain.locales import Locale
 from billing.operations.accounts import AccountAdmin, AccountProfile
 from billing.operations.actions import SubscriptionActions
 from billing.operations.subscriptions import Order
@@ -75,13 +74,11 @@ def partner_subscription(
 ) -> Response[Any]:
     def opened(who: Caller) -> Response[Any]:
         partner_id = None if who.in_group("admin") else who.partner_id or ""
-        key = idempotency_key(router.current_event)
-        seed = uuid.uuid4().hex if key is None else f"{who.account_id}:{account_id}:{key}"
         sub = _admin().open_partner_subscription(
             account_id,
             partner_id,
             Order(body.plan_id, body.cycle_months, body.currency),
-            f"sub_{hashlib.sha256(seed.encode()).hexdigest()[:24]}",
+            new_subscription_id(router.current_event, who.account_id, account_id),
         )
         return ok(SubscriptionView.of(sub, wiring.repository().get_account(account_id).locale), 201)
 
@@ -117,8 +114,6 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
 def retry_requests() -> Response[Any]:
     wiring.current_caller(router, "sales")
     # Sales reads in English: the follow-up list is not shown to customers.
-    from billing.domain.locales import Locale  # noqa: PLC0415
-
     return ok([SubscriptionView.of(sub, Locale.EN) for sub in _actions().retry_requests()])
 
 

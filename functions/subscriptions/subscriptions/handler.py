@@ -3,8 +3,6 @@ audit trail."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing.api import wiring
 from billing.api.bodies import PurchaseBody
 from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
-from billing.api.idempotency import idempotency_key
+from billing.api.idempotency import new_subscription_id
 from billing.api.views import AttemptView, AuditView, CatalogueView, Page, SubscriptionView
 from billing.domain.errors import ErrorCode
 from billing.domain.pricing import default_catalogue
@@ -46,16 +44,6 @@ def history() -> Response[Any]:
     return ok([SubscriptionView.of(sub, account.locale) for sub in subscriptions])
 
 
-def _subscription_id(who: Caller) -> str:
-    """The new subscription's id: derived from the Idempotency-Key, so that a repeated
-    purchase meets its own first charge instead of buying twice."""
-    event = router.current_event
-    key = idempotency_key(event)
-    if key is None:
-        return f"sub_{uuid.uuid4().hex[:24]}"
-    return f"sub_{hashlib.sha256(f'{who.account_id}:{key}'.encode()).hexdigest()[:24]}"
-
-
 @router.post(
     "/subscriptions",
     summary="Buy a plan: the first cycle (with the coupon's discount) is charged at once",
@@ -81,7 +69,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
         result = purchases.purchase(
             who.account_id,
             Order(order.plan_id, order.cycle_months, order.currency, order.coupon),
-            _subscription_id(who),
+            new_subscription_id(router.current_event, who.account_id),
         )
         return ok(SubscriptionView.of(result.subscription, result.account.locale), 201)
 

@@ -3,7 +3,9 @@ first response, a request still running answers 409, a key reused for another bo
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -43,6 +45,15 @@ def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
             ],
         )
     return key
+
+
+def new_subscription_id(event: APIGatewayProxyEvent, *scope: str) -> str:
+    """The id of a subscription a request opens: derived from its Idempotency-Key and `scope`
+    (who asks, for whom), so that a repeat meets its own first charge instead of buying twice;
+    random without a key."""
+    key = idempotency_key(event)
+    seed = uuid.uuid4().hex if key is None else ":".join((*scope, key))
+    return f"sub_{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
 
 
 class IdempotentRequests:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from billing.charging import ChargeResult
-from billing.domain.accounts import Account, BillingInfo, PaymentMethod
+from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt
 from billing.domain.failures import explain
@@ -283,6 +283,12 @@ class PartnerContactView(BaseModel):
     name: str
     email: str
 
+    @classmethod
+    def of(cls, partner: Partner | None) -> PartnerContactView | None:
+        if partner is None:
+            return None
+        return cls(id=partner.id, name=partner.name, email=partner.email)
+
 
 class BillingView(BaseModel):
     billing_info: BillingInfoView | None
@@ -314,7 +320,6 @@ class MethodUpdateView(BaseModel):
     def of(
         cls, decision: UpdateDecision, account: Account, start: UpdateStart | None
     ) -> MethodUpdateView:
-        partner = account.partner
         return cls(
             flow=decision.flow.value,
             why=decision.why,
@@ -322,9 +327,7 @@ class MethodUpdateView(BaseModel):
             reference=None if start is None else start.reference,
             client_secret=None if start is None else start.client_secret,
             approval_url=None if start is None else start.approval_url,
-            partner=None
-            if partner is None
-            else PartnerContactView(id=partner.id, name=partner.name, email=partner.email),
+            partner=PartnerContactView.of(account.partner),
         )
 
 
@@ -347,16 +350,13 @@ class AccountView(BaseModel):
 
     @classmethod
     def of(cls, account: Account) -> AccountView:
-        partner = account.partner
         return cls(
             id=account.id,
             email=account.email,
             locale=account.locale.value,
             domain_zone=account.domain_zone,
             channel=account.channel.value,
-            partner=None
-            if partner is None
-            else PartnerContactView(id=partner.id, name=partner.name, email=partner.email),
+            partner=PartnerContactView.of(account.partner),
             open_subscription_id=account.open_subscription_id,
         )
 

@@ -74,3 +74,7 @@ class Account:
     open_subscription_id: str | None = None
     """The account's one subscription that is not cancelled, if any."""
     version: int = 0
+
+    @property
+    def payment_method_kind(self) -> PaymentMethodKind | None:
+        return None if self.payment_method is None else self.payment_method.kind

@@ -93,23 +93,22 @@ class BillingProfile:
 
     def overview(self, account_id: str) -> BillingOverview:
         account = self._repository.get_account(account_id)
-        current = None if account.payment_method is None else account.payment_method.kind
-        return BillingOverview(account, self._decide(account, requested_method(current)))
+        return BillingOverview(
+            account, self._decide(account, requested_method(account.payment_method_kind))
+        )
 
     # --- the billing form ---
 
     def update_info(self, account_id: str, info: BillingInfo) -> Account:
         """Save the form. A new country or VAT ID goes through sales, as the rules say."""
-        for _ in range(SAVE_TRIES):
-            account = self._repository.get_account(account_id)
+
+        def filled_in(account: Account) -> Account:
             self._check_info_change(account, info)
-            try:
-                saved = self._repository.save_account(replace(account, billing_info=info))
-            except ConcurrentModification:
-                continue
-            self._notifications.deliver(saved, [self._billing_info_updated(saved)])
-            return saved
-        raise ConcurrentModification
+            return replace(account, billing_info=info)
+
+        saved = self._save(account_id, filled_in)
+        self._notifications.deliver(saved, [self._billing_info_updated(saved)])
+        return saved
 
     def _check_info_change(self, account: Account, info: BillingInfo) -> None:
         old = account.billing_info
@@ -125,8 +124,7 @@ class BillingProfile:
                 if differs
             ]
         )
-        current = None if account.payment_method is None else account.payment_method.kind
-        for change in sensitive or [requested_method(current)]:
+        for change in sensitive or [requested_method(account.payment_method_kind)]:
             self._allow(account, self._decide(account, change))
 
     # --- payment methods ---
@@ -134,8 +132,11 @@ class BillingProfile:
     def start_update(self, account_id: str, method: PaymentMethodKind | None) -> MethodUpdateStart:
         """Begin saving a new method: a client secret, an approval URL, or whom to contact."""
         account = self._repository.get_account(account_id)
-        current = None if account.payment_method is None else account.payment_method.kind
-        wanted = requested_method(current) if method is None else _CHANGE_FOR[_provider(method)]
+        wanted = (
+            requested_method(account.payment_method_kind)
+            if method is None
+            else _CHANGE_FOR[_provider(method)]
+        )
         decision = self._decide(account, wanted)
         provider = _PROVIDER_FOR.get(decision.flow)
         if provider is None:
@@ -198,6 +199,8 @@ class BillingProfile:
         return saved, customer
 
     def _save(self, account_id: str, change: Callable[[Account], Account]) -> Account:
+        """Read, change and save the account, again from a fresh read after a lost race;
+        `change` may refuse by raising."""
         for _ in range(SAVE_TRIES):
             try:
                 return self._repository.save_account(
@@ -216,9 +219,7 @@ class BillingProfile:
                 if account.billing_info is None
                 else account.billing_info.country,
                 auto_renew=None if open_sub is None else open_sub.auto_renew,
-                current_method=None
-                if account.payment_method is None
-                else account.payment_method.kind,
+                current_method=account.payment_method_kind,
                 channel=account.channel,
                 requested=requested,
             )
