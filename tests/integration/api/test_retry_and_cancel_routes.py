@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from billing.api import wiring
 from billing.domain.accounts import PaymentProvider
 from billing.providers.configured import configured_gateways
-from tests.support.api import Api
+from tests.support.api import Api, expect_error
 from tests.support.stand_ins import StandIn
-
-
-def _code(response: Any) -> tuple[int, str]:
-    return response.status, response.json()["error"]["code"]
 
 
 def _working_card_saved_quietly(api: Api, account_id: str) -> None:
@@ -85,12 +80,11 @@ def test_retry_now_is_for_past_due_subscriptions_only(api: Api) -> None:
     cancelled_client, cancelled = api.past_due("acct_2")
     cancelled_client.post(f"/subscriptions/{cancelled}/cancel")
 
-    assert _code(customer.post(f"/subscriptions/{active}/retry")) == (409, "no_action_required")
-    assert _code(cancelled_client.post(f"/subscriptions/{cancelled}/retry")) == (
-        409,
-        "subscription_cancelled",
+    expect_error(customer.post(f"/subscriptions/{active}/retry"), 409, "no_action_required")
+    expect_error(
+        cancelled_client.post(f"/subscriptions/{cancelled}/retry"), 409, "subscription_cancelled"
     )
-    assert _code(customer.post("/subscriptions/sub_unknown/retry")) == (404, "not_found")
+    expect_error(customer.post("/subscriptions/sub_unknown/retry"), 404, "not_found")
 
 
 def test_at_most_three_retry_now_per_day(api: Api, localstripe: StandIn) -> None:
@@ -106,7 +100,7 @@ def test_at_most_three_retry_now_per_day(api: Api, localstripe: StandIn) -> None
     next_day = customer.post(f"/subscriptions/{sub_id}/retry")
 
     assert answers == [200, 200, 200, 429]
-    assert _code(refused) == (429, "too_many_retries")
+    expect_error(refused, 429, "too_many_retries")
     assert refused.json()["error"]["details"]["retry_after"] == "2026-03-01T09:40:00Z"
     assert len(localstripe.requests("POST", "/v1/payment_intents")) - charges_before == 4
     assert next_day.status == 200
@@ -122,7 +116,7 @@ def test_a_retry_while_another_attempt_is_in_flight_is_refused(
 
     refused = customer.post(f"/subscriptions/{sub_id}/retry")
 
-    assert _code(refused) == (409, "retry_in_progress")
+    expect_error(refused, 409, "retry_in_progress")
     assert len(localstripe.requests("POST", "/v1/payment_intents")) == charges_before
     assert api.staff("sales").post(f"/admin/subscriptions/{sub_id}/charge").status == 409
 
@@ -178,10 +172,7 @@ def test_cancelling_a_past_due_subscription_ends_it_and_stops_retries(api: Api) 
         False,
     )
     assert (body["next_charge_at"], body["retries_left"]) == (None, 0)
-    assert _code(customer.post(f"/subscriptions/{sub_id}/resume")) == (
-        409,
-        "subscription_cancelled",
-    )
+    expect_error(customer.post(f"/subscriptions/{sub_id}/resume"), 409, "subscription_cancelled")
 
 
 def test_resume_after_the_period_ended_is_refused(api: Api) -> None:
@@ -189,5 +180,5 @@ def test_resume_after_the_period_ended_is_refused(api: Api) -> None:
     customer.post(f"/subscriptions/{sub_id}/cancel")
     api.clock.now += timedelta(days=28, minutes=1)
 
-    assert _code(customer.post(f"/subscriptions/{sub_id}/resume")) == (409, "period_ended")
+    expect_error(customer.post(f"/subscriptions/{sub_id}/resume"), 409, "period_ended")
     assert customer.get(f"/subscriptions/{sub_id}").json()["auto_renew"] is False

@@ -3,18 +3,8 @@ through the local API Gateway and the real handlers."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.support.api import Api
+from tests.support.api import Api, expect_error
 from tests.support.stand_ins import StandIn
-
-
-def _error(response: Any) -> dict[str, Any]:
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error"}
-    error: dict[str, Any] = body["error"]
-    assert set(error) == {"code", "message", "details"}
-    return error
 
 
 def test_the_catalogue_is_public(api: Api) -> None:
@@ -95,8 +85,7 @@ def test_the_same_key_for_another_order_is_refused(api: Api) -> None:
         "/subscriptions", {"plan_id": "basic", "cycle_months": 12, "currency": "EUR"}, key="k"
     )
 
-    assert reused.status == 422
-    assert _error(reused)["code"] == "idempotency_key_reused"
+    expect_error(reused, 422, "idempotency_key_reused")
 
 
 def test_a_declined_purchase_answers_402_with_the_reason_and_opens_nothing(api: Api) -> None:
@@ -105,9 +94,7 @@ def test_a_declined_purchase_answers_402_with_the_reason_and_opens_nothing(api: 
 
     declined = api.buy(customer)
 
-    assert declined.status == 402
-    error = _error(declined)
-    assert error["code"] == "payment_declined"
+    error = expect_error(declined, 402, "payment_declined")
     assert error["details"]["reason"] == "card_declined"
     assert error["details"]["action"] == "contact_bank_or_update_payment_method"
     assert customer.get("/subscriptions").json()["items"] == []
@@ -123,10 +110,10 @@ def test_purchase_refusals(api: Api) -> None:
     assert api.buy(customer).status == 201
     second = api.buy(customer)
 
-    assert (no_method.status, _error(no_method)["code"]) == (409, "payment_method_required")
-    assert (unknown_plan.status, _error(unknown_plan)["code"]) == (422, "unknown_plan")
-    assert (unknown_length.status, _error(unknown_length)["code"]) == (422, "unknown_coupon")
-    assert (second.status, _error(second)["code"]) == (409, "subscription_exists")
+    expect_error(no_method, 409, "payment_method_required")
+    expect_error(unknown_plan, 422, "unknown_plan")
+    expect_error(unknown_length, 422, "unknown_coupon")
+    expect_error(second, 409, "subscription_exists")
     assert len(customer.get("/subscriptions").json()["items"]) == 1
 
 
@@ -136,9 +123,7 @@ def test_a_partner_customer_cannot_buy_directly(api: Api) -> None:
 
     refused = api.buy(customer)
 
-    assert refused.status == 409
-    error = _error(refused)
-    assert error["code"] == "managed_by_partner"
+    error = expect_error(refused, 409, "managed_by_partner")
     assert error["details"]["partner"] == partner
 
 
@@ -149,9 +134,7 @@ def test_invalid_order_fields_each_get_an_entry(api: Api) -> None:
         "/subscriptions", {"plan_id": "", "cycle_months": 2, "currency": "XXX", "extra": 1}
     )
 
-    assert invalid.status == 422
-    error = _error(invalid)
-    assert error["code"] == "invalid_fields"
+    error = expect_error(invalid, 422, "invalid_fields")
     assert {entry["field"] for entry in error["details"]} == {
         "plan_id",
         "cycle_months",
@@ -171,8 +154,7 @@ def test_an_unanswered_charge_is_pending_and_is_not_charged_again(
         "/subscriptions", {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}, key="slow"
     )
 
-    assert pending.status == 503
-    assert _error(pending)["code"] == "payment_pending"
+    expect_error(pending, 503, "payment_pending")
     assert customer.get("/subscriptions").json()["items"] == []
 
 
@@ -204,11 +186,11 @@ def test_unknown_subscriptions_and_routes_are_not_found(api: Api) -> None:
 
     for path in ("/subscriptions/sub_missing", "/subscriptions/sub_missing/payments"):
         missing = customer.get(path)
-        assert (missing.status, _error(missing)["code"]) == (404, "not_found")
+        expect_error(missing, 404, "not_found")
     no_route = customer.get("/subscriptions/sub_missing/nothing-here")
-    assert (no_route.status, _error(no_route)["code"]) == (404, "not_found")
+    expect_error(no_route, 404, "not_found")
     unknown_account = api.customer("acct_nobody").get("/subscriptions")
-    assert (unknown_account.status, _error(unknown_account)["code"]) == (404, "not_found")
+    expect_error(unknown_account, 404, "not_found")
 
 
 def test_a_body_that_is_not_json_is_one_invalid_body_entry(api: Api) -> None:
@@ -216,7 +198,6 @@ def test_a_body_that_is_not_json_is_one_invalid_body_entry(api: Api) -> None:
 
     broken = customer.request("POST", "/subscriptions", raw='{"plan_id": "basic",')
 
-    assert broken.status == 422
-    assert _error(broken)["details"] == [
+    assert expect_error(broken, 422, "invalid_fields")["details"] == [
         {"field": "body", "code": "invalid_json", "message": "JSON decode error"}
     ]
