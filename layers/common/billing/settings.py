@@ -1,17 +1,27 @@
-"""What the shared layer reads from the environment: its tables and its payment providers."""
+"""What the shared layer reads from the environment: tables, payment providers, notifications
+and the idempotency store."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
-class StorageSettings(BaseModel):
-    """DynamoDB tables (names set by ``template.yaml``) and the due index's shard count."""
+class EnvironmentSettings(BaseModel):
+    """Settings read once from environment variables, named by each field's alias."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class StorageSettings(EnvironmentSettings):
+    """DynamoDB tables (names set by ``template.yaml``) and the due index's shard count."""
 
     accounts_table: str = Field(alias="ACCOUNTS_TABLE", min_length=3)
     subscriptions_table: str = Field(alias="SUBSCRIPTIONS_TABLE", min_length=3)
@@ -23,16 +33,10 @@ class StorageSettings(BaseModel):
     dynamodb_endpoint: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
     """Only set off AWS (moto server in the local stack)."""
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> StorageSettings:
-        return cls.model_validate(dict(os.environ if environ is None else environ))
 
-
-class ProviderSettings(BaseModel):
+class ProviderSettings(EnvironmentSettings):
     """Payment providers. In AWS the credentials come from Secrets Manager (`*_SECRET_NAME`);
     in the local stack and tests they are set directly in the environment."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     stripe_secret_name: str | None = Field(default=None, alias="STRIPE_SECRET_NAME")
     """A secret holding the Stripe secret key as plain text."""
@@ -52,18 +56,12 @@ class ProviderSettings(BaseModel):
     )
     timeout_seconds: float = Field(default=20.0, alias="PROVIDER_TIMEOUT_SECONDS", gt=0, le=60)
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ProviderSettings:
-        return cls.model_validate(dict(os.environ if environ is None else environ))
 
-
-class NotificationSettings(BaseModel):
+class NotificationSettings(EnvironmentSettings):
     """Where customer and partner emails come from (SES) and where sales notices go (SNS).
 
     Off AWS, boto3 reaches moto server through ``AWS_ENDPOINT_URL_SES`` / ``AWS_ENDPOINT_URL_SNS``.
     """
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     email_sender: str = Field(alias="EMAIL_SENDER", min_length=3, pattern=r"@")
     """The SES-verified From address, e.g. ``Billing <billing@example.com>``."""
@@ -72,6 +70,8 @@ class NotificationSettings(BaseModel):
     """SES configuration set for delivery, bounce and complaint events; none by default."""
     region: str = Field(default="us-east-1", alias="AWS_REGION")
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> NotificationSettings:
-        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+class IdempotencySettings(EnvironmentSettings):
+    """Where Powertools Idempotency keeps the first answer to each Idempotency-Key."""
+
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)

@@ -3,7 +3,6 @@ and on first use: a boto3 client made at import time would escape moto in tests.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -13,7 +12,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from pydantic import BaseModel, ConfigDict, Field
 
 from billing.api.http import Caller, caller
 from billing.api.idempotency import IdempotentRequests
@@ -22,14 +20,7 @@ from billing.domain.accounts import PaymentProvider
 from billing.notifications.sender import Notifier
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.providers.gateway import PaymentGateway
-from billing.settings import NotificationSettings, StorageSettings
-
-
-class IdempotencySettings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
-
+from billing.settings import IdempotencySettings, NotificationSettings, StorageSettings
 
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 """Where this process reads the time; the local stack points it at its shared clock."""
@@ -51,7 +42,7 @@ def notifier() -> Notifier:
 
 @cache
 def idempotent_requests() -> IdempotentRequests:
-    settings = IdempotencySettings.model_validate(dict(os.environ))
+    settings = IdempotencySettings.from_environment()
     return IdempotentRequests(DynamoDBPersistenceLayer(table_name=settings.idempotency_table))
 
 
