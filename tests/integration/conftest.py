@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from billing import runtime
 from billing.api import wiring
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.providers.configured import configured_gateways
@@ -147,7 +148,7 @@ def api(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     clock = Clock()
-    monkeypatch.setattr(wiring, "clock", clock)
+    monkeypatch.setattr(runtime, "clock", clock)
     wiring.reset()
     configured_gateways.cache_clear()
     issuer = TokenIssuer(generate_secret(), clock=clock)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.api import wiring
+from billing import runtime
 from billing.charging import ChargeResult
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.subscription import ChargeKind
@@ -43,7 +43,7 @@ def expect_error(response: GatewayResponse, status: int, code: str) -> dict[str,
 
 @dataclass
 class Clock:
-    """The time every handler reads (billing.api.wiring.clock) and tokens are checked against."""
+    """The time every handler reads (billing.runtime.clock) and tokens are checked against."""
 
     now: datetime = START
 
@@ -154,8 +154,8 @@ class Api:
     def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
         """What the renewal schedule does for one subscription at the clock's time: the
         charge operation's renewal, then its emails and notices."""
-        result = wiring.charge_operation(configured_gateways()).renew(subscription_id, account_id)
-        wiring.notifier().deliver(result.account, result.effects)
+        result = runtime.charge_operation(configured_gateways()).renew(subscription_id, account_id)
+        runtime.notifier().deliver(result.account, result.effects)
         return result
 
     def subscribed(self, account_id: str, **order: Any) -> tuple[Client, str]:
@@ -180,7 +180,7 @@ class Api:
     def claim_next_attempt(self, subscription_id: str, account_id: str) -> ChargeAttempt:
         """Another caller (the scheduler's retry) has claimed the subscription's next charge
         attempt, at the clock's time, and is still waiting on the provider."""
-        repository = wiring.repository()
+        repository = runtime.repository()
         sub = repository.get_subscription(subscription_id)
         method = repository.get_account(account_id).payment_method
         attempt = ChargeAttempt(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from billing import runtime
 from billing.api import wiring
 from billing.api.bodies import AccountBody, PartnerSubscriptionBody
 from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
@@ -24,12 +25,14 @@ router = api_router()
 
 
 def _admin() -> AccountAdmin:
-    return AccountAdmin(wiring.repository(), clock=wiring.now)
+    return AccountAdmin(runtime.repository(), clock=runtime.now)
 
 
 def _actions() -> SubscriptionActions:
     # Partners and sales change subscriptions here without charging: no payment gateway.
-    return SubscriptionActions(wiring.repository(), wiring.charge_operation({}), wiring.notifier())
+    return SubscriptionActions(
+        runtime.repository(), runtime.charge_operation({}), runtime.notifier()
+    )
 
 
 @router.put(
@@ -80,7 +83,9 @@ def partner_subscription(
             Order(body.plan_id, body.cycle_months, body.currency),
             new_subscription_id(router.current_event, who.account_id, account_id),
         )
-        return ok(SubscriptionView.of(sub, wiring.repository().get_account(account_id).locale), 201)
+        return ok(
+            SubscriptionView.of(sub, runtime.repository().get_account(account_id).locale), 201
+        )
 
     return wiring.respond(router, opened, "admin", "partner")
 

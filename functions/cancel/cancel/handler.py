@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from billing import runtime
 from billing.api import wiring
 from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
 from billing.api.views import SubscriptionView
@@ -17,7 +18,9 @@ router = api_router()
 
 def _actions() -> SubscriptionActions:
     # Cancelling never charges: no payment gateway, so no payment SDK in this function.
-    return SubscriptionActions(wiring.repository(), wiring.charge_operation({}), wiring.notifier())
+    return SubscriptionActions(
+        runtime.repository(), runtime.charge_operation({}), runtime.notifier()
+    )
 
 
 @router.post(

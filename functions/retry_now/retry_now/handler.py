@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from billing import runtime
 from billing.api import wiring
 from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
 from billing.api.views import ChargedSubscriptionView
@@ -28,7 +29,7 @@ _REFUSALS = (
 
 def _actions() -> SubscriptionActions:
     return SubscriptionActions(
-        wiring.repository(), wiring.charge_operation(configured_gateways()), wiring.notifier()
+        runtime.repository(), runtime.charge_operation(configured_gateways()), runtime.notifier()
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from billing import runtime
 from billing.api import wiring
 from billing.api.bodies import PurchaseBody
 from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
@@ -22,7 +23,7 @@ router = api_router()
 
 
 def _reads() -> SubscriptionReads:
-    return SubscriptionReads(wiring.repository())
+    return SubscriptionReads(runtime.repository())
 
 
 @router.get(
@@ -61,10 +62,10 @@ def history() -> Response[Any]:
 def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
     def bought(who: Caller) -> Response[Any]:
         purchases = Purchases(
-            wiring.repository(),
-            wiring.charge_operation(configured_gateways()),
-            wiring.notifier(),
-            clock=wiring.now,
+            runtime.repository(),
+            runtime.charge_operation(configured_gateways()),
+            runtime.notifier(),
+            clock=runtime.now,
         )
         result = purchases.purchase(
             who.account_id,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from billing import runtime
 from billing.api import wiring
 from billing.api.billing_form import BillingForm
 from billing.api.bodies import PaymentMethodBody, SetupBody, StripeMethodBody
@@ -31,12 +32,12 @@ router = api_router()
 def _profile(*, with_gateways: bool = False) -> BillingProfile:
     gateways = configured_gateways() if with_gateways else {}
     return BillingProfile(
-        wiring.repository(),
-        wiring.notifier(),
+        runtime.repository(),
+        runtime.notifier(),
         payment_method_updated=payment_method_updated,
         billing_info_updated=billing_info_updated,
-        clock=wiring.now,
-        charging=wiring.charge_operation(gateways),
+        clock=runtime.now,
+        charging=runtime.charge_operation(gateways),
         gateways=gateways,
     )
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from billing.api import wiring
+from billing import runtime
 from billing.domain.accounts import PaymentProvider
 from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse
@@ -92,7 +92,7 @@ def test_an_admin_creates_an_account_then_updates_it_keeping_billing_info_and_ca
         "open_subscription_id": None,
     }
     assert _ok(customer.get("/account/billing")) == billing_before
-    account = wiring.repository().get_account(account_id)
+    account = runtime.repository().get_account(account_id)
     assert account.payment_method is not None
     assert account.stripe_customer_id is not None
 
@@ -156,7 +156,7 @@ def test_the_channel_cannot_change_while_a_subscription_is_open(api: Api) -> Non
 
     expect_error(refused, 409, "subscription_exists")
     assert _ok(customer.get("/account/billing")) == billing_before
-    account = wiring.repository().get_account(account_id)
+    account = runtime.repository().get_account(account_id)
     assert (account.channel.value, account.partner) == ("direct", None)
 
     same_channel = admin.put(
@@ -231,7 +231,7 @@ def test_a_second_open_partner_subscription_is_refused_as_subscription_exists(ap
     # Fails today: 409 concurrent_modification (see _transaction_error in persistence/dynamodb.py).
     expect_error(second, 409, "subscription_exists")
     assert _ok(customer.get("/subscriptions"))["items"] == [first]
-    assert wiring.repository().get_account(account_id).open_subscription_id == first["id"]
+    assert runtime.repository().get_account(account_id).open_subscription_id == first["id"]
 
 
 def test_who_may_open_a_partner_subscription(api: Api) -> None:
@@ -418,7 +418,7 @@ def test_sales_sees_past_due_subscriptions_whose_retry_now_failed_newest_first(a
 def _swap_in_a_working_card(account_id: str) -> None:
     """The account's card now works, saved without the automatic retry a customer's update
     makes (as if the customer's bank lifted the block)."""
-    repository = wiring.repository()
+    repository = runtime.repository()
     account = repository.get_account(account_id)
     assert account.stripe_customer_id is not None
     method = configured_gateways()[PaymentProvider.STRIPE].save_payment_method(

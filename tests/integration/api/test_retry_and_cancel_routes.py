@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from billing.api import wiring
+from billing import runtime
 from billing.domain.accounts import PaymentProvider
 from billing.providers.configured import configured_gateways
 from tests.support.api import Api, expect_error
@@ -16,7 +16,7 @@ from tests.support.stand_ins import StandIn
 def _working_card_saved_quietly(api: Api, account_id: str) -> None:
     """The customer's card works again, without the retry a saved method triggers: as when
     their bank lifted a block."""
-    repository = wiring.repository()
+    repository = runtime.repository()
     account = repository.get_account(account_id)
     stripe = configured_gateways()[PaymentProvider.STRIPE]
     method = stripe.save_payment_method(account.stripe_customer_id, "pm_card_visa")

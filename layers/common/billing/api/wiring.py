@@ -1,10 +1,8 @@
-"""The parts API functions are built from, made once per Lambda process from the environment
-and on first use: a boto3 client made at import time would escape moto in tests."""
+"""What API functions add to the runtime's parts: Idempotency-Key handling and the caller."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -13,31 +11,10 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from billing import runtime
 from billing.api.http import Caller, caller
 from billing.api.idempotency import IdempotentRequests
-from billing.charging import ChargeOperation
-from billing.domain.accounts import PaymentProvider
-from billing.notifications.sender import Notifier
-from billing.persistence.dynamodb import DynamoDBRepository
-from billing.providers.gateway import PaymentGateway
-from billing.settings import IdempotencySettings, NotificationSettings, StorageSettings
-
-clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-"""Where this process reads the time; the local stack points it at its shared clock."""
-
-
-def now() -> datetime:
-    return clock()
-
-
-@cache
-def repository() -> DynamoDBRepository:
-    return DynamoDBRepository(StorageSettings.from_environment())
-
-
-@cache
-def notifier() -> Notifier:
-    return Notifier(NotificationSettings.from_environment())
+from billing.settings import IdempotencySettings
 
 
 @cache
@@ -46,14 +23,10 @@ def idempotent_requests() -> IdempotentRequests:
     return IdempotentRequests(DynamoDBPersistenceLayer(table_name=settings.idempotency_table))
 
 
-def charge_operation(gateways: Mapping[PaymentProvider, PaymentGateway]) -> ChargeOperation:
-    return ChargeOperation(repository(), gateways, clock=now)
-
-
 def reset() -> None:
-    """Forget every part made so far (tests change the environment between cases)."""
-    for factory in (repository, notifier, idempotent_requests):
-        factory.cache_clear()
+    """Forget every part made so far, the API's and the runtime's."""
+    runtime.reset()
+    idempotent_requests.cache_clear()
 
 
 def current_caller(router: APIGatewayRouter, *roles: str) -> Caller:
