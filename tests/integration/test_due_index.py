@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from billing.domain.accounts import Account
 from billing.domain.failures import FailureReason
@@ -14,8 +14,8 @@ from billing.domain.state_machine import (
     apply,
 )
 from billing.domain.subscription import ChargeKind, Subscription
-from billing.persistence.dynamodb import DynamoDBRepository, due_shard
-from billing.persistence.repository import SubscriptionChange
+from billing.persistence.dynamodb import DynamoDBRepository, index_shard
+from billing.persistence.repository import DueEntry, SubscriptionChange
 from billing.settings import StorageSettings
 from tests.support.aws import DynamoDBRequests
 from tests.support.subscriptions import ANCHOR, FIRST_END, PRICE, active, declined
@@ -34,31 +34,36 @@ def _seed(repository: DynamoDBRepository, count: int) -> list[Subscription]:
     return subs
 
 
+def _due(repository: DynamoDBRepository, now: datetime) -> list[DueEntry]:
+    """What a renewal run at `now` finds, across every shard."""
+    return [entry for shard in repository.shards() for entry in repository.due_in_shard(shard, now)]
+
+
 def test_due_returns_exactly_what_is_due_across_all_shards(
     repository: DynamoDBRepository,
     storage_settings: StorageSettings,
     dynamodb_requests: DynamoDBRequests,
 ) -> None:
     subs = _seed(repository, 40)
-    shards_used = {due_shard(s.id, storage_settings.due_index_shards) for s in subs}
+    shards_used = {index_shard(s.id, storage_settings.due_index_shards) for s in subs}
     assert len(shards_used) == storage_settings.due_index_shards, "the seed spans every shard"
     now = FIRST_END + 9 * HOUR + timedelta(minutes=30)
     dynamodb_requests.clear()
 
-    due = repository.due_subscriptions(now)
+    found = _due(repository, now)
 
     expected = {s.id for s in subs if s.period.end <= now}
     assert len(expected) == 10
-    assert {entry.subscription_id for entry in due} == expected
-    assert all(entry.due_at <= now for entry in due)
+    assert {entry.subscription_id for entry in found} == expected
+    assert all(entry.due_at <= now for entry in found)
     assert dynamodb_requests.count("Scan") == 0
     assert dynamodb_requests.operations == ["Query"] * storage_settings.due_index_shards
 
 
 def test_due_boundary_is_inclusive(repository: DynamoDBRepository) -> None:
     [sub] = _seed(repository, 1)
-    assert repository.due_subscriptions(FIRST_END - timedelta(seconds=1)) == []
-    assert [e.subscription_id for e in repository.due_subscriptions(FIRST_END)] == [sub.id]
+    assert _due(repository, FIRST_END - timedelta(seconds=1)) == []
+    assert [e.subscription_id for e in _due(repository, FIRST_END)] == [sub.id]
 
 
 def test_subscription_leaves_the_index_when_nothing_is_due(repository: DynamoDBRepository) -> None:
@@ -75,7 +80,7 @@ def test_subscription_leaves_the_index_when_nothing_is_due(repository: DynamoDBR
     repository.commit(
         SubscriptionChange(cancelled, cancel.subscription, audit=cancel.of_type(Audit))
     )
-    entries = {e.subscription_id: e.due_at for e in repository.due_subscriptions(far_future)}
+    entries = {e.subscription_id: e.due_at for e in _due(repository, far_future)}
     assert cancelled.id not in entries, "a cancelled subscription has nothing due"
     assert entries == {renewed.id: renewed.period.end, dunned.id: dunned.period.end}
 
@@ -92,9 +97,9 @@ def test_due_moves_with_the_state(repository: DynamoDBRepository) -> None:
     )
     repository.commit(SubscriptionChange(dunned, failed.subscription, audit=failed.of_type(Audit)))
 
-    just_after = {e.subscription_id for e in repository.due_subscriptions(FIRST_END + 2 * HOUR)}
+    just_after = {e.subscription_id for e in _due(repository, FIRST_END + 2 * HOUR)}
     assert just_after == set(), "renewed is due next month, the retry tomorrow"
-    next_day = repository.due_subscriptions(dunned.period.end + timedelta(days=1))
+    next_day = _due(repository, dunned.period.end + timedelta(days=1))
     assert [(e.subscription_id, e.due_at) for e in next_day] == [
         (dunned.id, dunned.period.end + timedelta(days=1))
     ]

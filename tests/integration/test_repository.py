@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -29,8 +29,10 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import (
+    AttemptAlreadySettled,
     ConcurrentModification,
     NotFound,
+    PendingEntry,
     SubscriptionChange,
     SubscriptionExists,
 )
@@ -63,7 +65,11 @@ def _attempt(sub: Subscription, status: ChargeStatus, attempt: int = 1) -> Charg
     )
 
 
-def _change(before: Subscription, decision: Decision, attempt: ChargeAttempt) -> SubscriptionChange:
+def _change(
+    repository: DynamoDBRepository, before: Subscription, decision: Decision, attempt: ChargeAttempt
+) -> SubscriptionChange:
+    """The change that settles `attempt`, claimed (pending) first as every charge is."""
+    repository.claim(replace(attempt, status=ChargeStatus.PENDING, failure_reason=None))
     return SubscriptionChange(before, decision.subscription, [attempt], decision.of_type(Audit))
 
 
@@ -87,7 +93,9 @@ def test_past_due_state_round_trips(repository: DynamoDBRepository) -> None:
     stored = _opened(repository)
     failed = declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.PAYMENT_METHOD_INVALID)
     decision = apply(stored, failed)
-    saved = repository.commit(_change(stored, decision, _attempt(stored, ChargeStatus.FAILED)))
+    saved = repository.commit(
+        _change(repository, stored, decision, _attempt(stored, ChargeStatus.FAILED))
+    )
     assert saved == replace(decision.subscription, version=2)
     assert repository.get_subscription(stored.id) == saved
 
@@ -122,9 +130,10 @@ def test_state_attempt_and_audit_are_written_in_one_transaction(
     repository: DynamoDBRepository, dynamodb_requests: DynamoDBRequests
 ) -> None:
     stored = _opened(repository)
-    dynamodb_requests.clear()
     decision = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    repository.commit(_change(stored, decision, _attempt(stored, ChargeStatus.SUCCEEDED)))
+    change = _change(repository, stored, decision, _attempt(stored, ChargeStatus.SUCCEEDED))
+    dynamodb_requests.clear()
+    repository.commit(change)
     assert dynamodb_requests.operations == ["TransactWriteItems"]
     [attempt] = repository.charge_attempts(stored.id)
     assert (attempt.status, attempt.provider_reference, attempt.id) == (
@@ -144,14 +153,54 @@ def test_optimistic_lock_conflict_writes_nothing(repository: DynamoDBRepository)
     stored = _opened(repository)
     # Two workers read the same version; the scheduler's renewal commits first.
     renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    winner = repository.commit(_change(stored, renewal, _attempt(stored, ChargeStatus.SUCCEEDED)))
+    winner = repository.commit(
+        _change(repository, stored, renewal, _attempt(stored, ChargeStatus.SUCCEEDED))
+    )
     decline = apply(stored, declined(FIRST_END))
-    stale = _change(stored, decline, _attempt(stored, ChargeStatus.FAILED, attempt=2))
+    stale = _change(repository, stored, decline, _attempt(stored, ChargeStatus.FAILED, attempt=2))
     with pytest.raises(ConcurrentModification):
         repository.commit(stale)
     assert repository.get_subscription(stored.id) == winner
-    assert [a.attempt for a in repository.charge_attempts(stored.id)] == [1]
+    assert [(a.attempt, a.status) for a in repository.charge_attempts(stored.id)] == [
+        (2, ChargeStatus.PENDING),
+        (1, ChargeStatus.SUCCEEDED),
+    ]
     assert [a.action for a in repository.audit_trail(stored.id)] == ["charge_succeeded"]
+
+
+def test_an_attempt_is_settled_once(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository)
+    renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
+    succeeded = _attempt(stored, ChargeStatus.SUCCEEDED)
+    winner = repository.commit(_change(repository, stored, renewal, succeeded))
+    # A second caller that looked the same charge up settles it again, against fresh state.
+    again = apply(winner, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
+    with pytest.raises(AttemptAlreadySettled):
+        repository.commit(SubscriptionChange(winner, again.subscription, [succeeded]))
+    assert repository.get_subscription(stored.id) == winner
+
+
+def test_pending_attempts_are_indexed_until_settled(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository)
+    claimed = _attempt(stored, ChargeStatus.PENDING)
+    repository.claim(claimed)
+
+    def pending(before: datetime) -> list[PendingEntry]:
+        shards = repository.shards()
+        return [e for shard in shards for e in repository.pending_in_shard(shard, before)]
+
+    assert pending(FIRST_END) == [], "claimed at FIRST_END: not before it"
+    [entry] = pending(FIRST_END + timedelta(seconds=1))
+    assert entry == PendingEntry(
+        stored.id, stored.account_id, claimed.cycle, 1, ChargeKind.RENEWAL, FIRST_END
+    )
+    assert repository.get_attempt(stored.id, entry.cycle, entry.attempt) == claimed
+    renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
+    settled = replace(claimed, status=ChargeStatus.SUCCEEDED, provider_reference="pi_1")
+    repository.commit(SubscriptionChange(stored, renewal.subscription, [settled]))
+    assert pending(FIRST_END + timedelta(days=1)) == []
+    with pytest.raises(NotFound):
+        repository.get_attempt(stored.id, entry.cycle, 2)
 
 
 def test_audit_entries_are_append_only(repository: DynamoDBRepository) -> None:

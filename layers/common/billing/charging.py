@@ -39,6 +39,7 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import ChargeKind, Subscription
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
+    AttemptAlreadySettled,
     BillingRepository,
     ConcurrentModification,
     SubscriptionChange,
@@ -147,6 +148,22 @@ class ChargeOperation:
         """Whatever the renewal schedule has due now: a renewal, a retry, a reminder."""
         return self.run(subscription_id, account_id, _due)
 
+    def reconcile(
+        self, subscription_id: str, account_id: str, cycle: int, number: int
+    ) -> ChargeResult:
+        """Settle an attempt its caller left pending (a crash, a timeout) by looking the charge
+        up, never by charging again. Nothing is done while the attempt may still be in flight,
+        once it is settled, or while the provider cannot say (it stays pending)."""
+        now = instant(self._clock())
+        sub, account = self._repository.load(subscription_id, account_id)
+        attempt = self._repository.get_attempt(subscription_id, cycle, number)
+        if attempt.status is not ChargeStatus.PENDING or now - attempt.created_at < self._in_flight:
+            return ChargeResult(sub, account, None)
+        outcome = _known(self._look_up(sub, account, attempt))
+        if outcome is None:
+            return ChargeResult(sub, account, attempt)
+        return self._settle(sub, account, attempt, outcome)
+
     def purchase(self, opened: Decision) -> ChargeResult:
         """Buy: charge the first cycle of the subscription `open_subscription` built, and open it
         only if the charge succeeded (state, attempt and audit in one transaction). A decline
@@ -202,9 +219,7 @@ class ChargeOperation:
             attempt, outcome = existing, self._look_up(sub, account, existing)
         else:
             outcome = self._charge(sub, account, attempt)
-        if outcome is not None and outcome.status is ChargeStatus.PENDING:
-            outcome = None
-        return attempt, outcome
+        return attempt, _known(outcome)
 
     def _charge(
         self, sub: Subscription, account: Account, attempt: ChargeAttempt
@@ -276,12 +291,17 @@ class ChargeOperation:
                 reason=outcome.failure_reason,
                 payment_method_id=attempt.payment_method_id,
             )
-        for _ in range(COMMIT_TRIES - 1):
-            try:
-                return self._commit_outcome(sub, account, settled, event, effects)
-            except ConcurrentModification:
-                sub = self._repository.get_subscription(sub.id)
-        return self._commit_outcome(sub, account, settled, event, effects)
+        try:
+            for _ in range(COMMIT_TRIES - 1):
+                try:
+                    return self._commit_outcome(sub, account, settled, event, effects)
+                except ConcurrentModification:
+                    sub = self._repository.get_subscription(sub.id)
+            return self._commit_outcome(sub, account, settled, event, effects)
+        except AttemptAlreadySettled:
+            # Another caller looked the same charge up and wrote it first; its state stands
+            # and it sent the notices.
+            return ChargeResult(self._repository.get_subscription(sub.id), account, settled)
 
     def _commit_outcome(
         self,
@@ -347,6 +367,13 @@ def _attempt(
 def _notices(decision: Decision) -> tuple[Effect, ...]:
     """The emails and notices a decision calls for: what is left once charged and audited."""
     return tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
+
+
+def _known(outcome: ChargeOutcome | None) -> ChargeOutcome | None:
+    """The outcome if it is final; None while the provider is still processing it."""
+    if outcome is None or outcome.status is ChargeStatus.PENDING:
+        return None
+    return outcome
 
 
 def _settled(attempt: ChargeAttempt, outcome: ChargeOutcome) -> ChargeAttempt:

@@ -8,8 +8,7 @@ opens or is cancelled, the account's pointer to its one open subscription.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -60,9 +59,11 @@ from billing.persistence.models import (
 )
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
+    AttemptAlreadySettled,
     ConcurrentModification,
     DueEntry,
     NotFound,
+    PendingEntry,
     StorageUnavailable,
     SubscriptionChange,
     SubscriptionExists,
@@ -74,8 +75,8 @@ RETRY_NOW_FOLLOW_UP = "retry_now"
 """The one partition of the follow-up index: few subscriptions are in it at any time."""
 
 
-def due_shard(subscription_id: str, shards: int) -> str:
-    """The due-index partition a subscription is written to: stable, and spread evenly."""
+def index_shard(subscription_id: str, shards: int) -> str:
+    """The due- and pending-index partition of a subscription: stable, and spread evenly."""
     digest = hashlib.sha256(subscription_id.encode()).digest()
     return f"{int.from_bytes(digest[:8], 'big') % shards:03d}"
 
@@ -141,7 +142,7 @@ class DynamoDBRepository:
                 raise NotFound("Account") from None
 
     def claim(self, attempt: ChargeAttempt) -> None:
-        record = _attempt_record(attempt)
+        record = self._attempt_record(attempt)
         with _storage_errors():
             try:
                 record.save(condition=ChargeAttemptRecord.key.does_not_exist())
@@ -157,7 +158,18 @@ class DynamoDBRepository:
 
     def record_attempt(self, attempt: ChargeAttempt) -> None:
         with _storage_errors():
-            _attempt_record(attempt).save()
+            self._attempt_record(attempt).save()
+
+    def get_attempt(self, subscription_id: str, cycle: int, attempt: int) -> ChargeAttempt:
+        with _storage_errors():
+            try:
+                return _attempt(
+                    ChargeAttemptRecord.get(
+                        subscription_id, _attempt_key(cycle, attempt), consistent_read=True
+                    )
+                )
+            except DoesNotExist:
+                raise NotFound("Charge attempt") from None
 
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
         with _storage_errors():
@@ -171,21 +183,31 @@ class DynamoDBRepository:
             )
             return [_subscription(record) for record in records]
 
-    def due_subscriptions(self, now: datetime) -> list[DueEntry]:
-        shards = [f"{shard:03d}" for shard in range(self._settings.due_index_shards)]
-        with ThreadPoolExecutor(max_workers=min(len(shards), 16)) as pool:
-            pages = pool.map(lambda shard: self._due_in_shard(shard, now), shards)
-            return [entry for page in pages for entry in page]
+    def shards(self) -> Sequence[str]:
+        return [f"{shard:03d}" for shard in range(self._settings.due_index_shards)]
 
-    def _due_in_shard(self, shard: str, now: datetime) -> list[DueEntry]:
+    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
         with _storage_errors():
-            return [
-                DueEntry(record.id, record.account_id, record.due_at)
-                for record in SubscriptionRecord.due_index.query(
-                    shard, SubscriptionRecord.due_at <= now
+            for record in SubscriptionRecord.due_index.query(
+                shard, SubscriptionRecord.due_at <= now
+            ):
+                if record.due_at is not None:
+                    yield DueEntry(record.id, record.account_id, record.due_at)
+
+    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
+        with _storage_errors():
+            for record in ChargeAttemptRecord.pending_index.query(
+                shard, ChargeAttemptRecord.created_at < claimed_before
+            ):
+                cycle, attempt = _attempt_numbers(record.key)
+                yield PendingEntry(
+                    subscription_id=record.subscription_id,
+                    account_id=record.account_id,
+                    cycle=cycle,
+                    attempt=attempt,
+                    kind=ChargeKind(record.kind),
+                    created_at=record.created_at,
                 )
-                if record.due_at is not None
-            ]
 
     def commit(self, change: SubscriptionChange) -> Subscription:
         before, after = change.before, change.after
@@ -199,14 +221,19 @@ class DynamoDBRepository:
                     transaction.save(record)
                     self._write_account_pointer(transaction, before, after)
                     for attempt in change.attempts:
-                        transaction.save(_attempt_record(attempt))
+                        # Settled once: a second settler of the same attempt (two callers
+                        # reconciling it) must not apply its outcome to the state again.
+                        transaction.save(
+                            self._attempt_record(attempt),
+                            condition=ChargeAttemptRecord.status == ChargeStatus.PENDING.value,
+                        )
                     for index, entry in enumerate(change.audit):
                         transaction.save(
                             _audit_record(after.id, expected_version + 1, index, entry),
                             condition=AuditEventRecord.seq.does_not_exist(),
                         )
             except TransactWriteError as error:
-                raise _transaction_error(error, before) from error
+                raise _transaction_error(error, change) from error
         return replace(after, version=expected_version + 1)
 
     @staticmethod
@@ -236,6 +263,9 @@ class DynamoDBRepository:
                 add_version_condition=False,
             )
 
+    def _attempt_record(self, attempt: ChargeAttempt) -> ChargeAttemptRecord:
+        return _attempt_record(attempt, self._settings.due_index_shards)
+
     def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
         with _storage_errors():
             records = ChargeAttemptRecord.query(subscription_id, scan_index_forward=False)
@@ -246,14 +276,16 @@ class DynamoDBRepository:
             return [_audit(r) for r in AuditEventRecord.query(f"subscription#{subscription_id}")]
 
 
-def _transaction_error(error: TransactWriteError, before: Subscription | None) -> Exception:
-    """The domain error for a cancelled transaction. PynamoDB sends puts before updates, so
-    when a subscription opens, the account pointer's update is the last item."""
+def _transaction_error(error: TransactWriteError, change: SubscriptionChange) -> Exception:
+    """The domain error for a cancelled transaction. PynamoDB sends puts before updates: the
+    subscription, then its attempts, then audit entries, then the account pointer's update."""
     reasons = error.cancellation_reasons
     codes = [reason.code if reason else None for reason in reasons]
-    if before is None and codes and codes[-1] == _CONDITION_FAILED:
+    if change.before is None and codes and codes[-1] == _CONDITION_FAILED:
         account = reasons[-1]
         return SubscriptionExists() if account and account.raw_item else NotFound("Account")
+    if _CONDITION_FAILED in codes[1 : 1 + len(change.attempts)]:
+        return AttemptAlreadySettled()
     if _CONDITION_FAILED in codes:
         return ConcurrentModification()
     return StorageUnavailable(str(error))
@@ -303,7 +335,7 @@ def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
         partner_prepaid_cycles=sub.partner_prepaid_cycles,
         cancelled_at=sub.cancelled_at,
         cancel_reason=None if sub.cancel_reason is None else sub.cancel_reason.value,
-        due_shard=None if due_at is None else due_shard(sub.id, shards),
+        due_shard=None if due_at is None else index_shard(sub.id, shards),
         due_at=due_at,
     )
     return _with_version(record, sub.version)
@@ -353,7 +385,13 @@ def _attempt_key(cycle: int, attempt: int) -> str:
     return f"c{cycle:05d}#a{attempt:03d}"
 
 
-def _attempt_record(attempt: ChargeAttempt) -> ChargeAttemptRecord:
+def _attempt_numbers(key: str) -> tuple[int, int]:
+    cycle, attempt = key.split("#")
+    return int(cycle.removeprefix("c")), int(attempt.removeprefix("a"))
+
+
+def _attempt_record(attempt: ChargeAttempt, shards: int) -> ChargeAttemptRecord:
+    pending = attempt.status is ChargeStatus.PENDING
     return ChargeAttemptRecord(
         attempt.subscription_id,
         _attempt_key(attempt.cycle, attempt.attempt),
@@ -369,6 +407,7 @@ def _attempt_record(attempt: ChargeAttempt) -> ChargeAttemptRecord:
         payment_method_id=attempt.payment_method_id,
         provider_reference=attempt.provider_reference,
         failure_reason=None if attempt.failure_reason is None else attempt.failure_reason.value,
+        pending_shard=index_shard(attempt.subscription_id, shards) if pending else None,
     )
 
 

@@ -121,6 +121,17 @@ class SubscriptionRecord(Model):
     follow_up_index = FollowUpIndex()
 
 
+class PendingIndex(GlobalSecondaryIndex["ChargeAttemptRecord"]):
+    """Sparse and write-sharded: only attempts whose outcome is not known yet carry its keys."""
+
+    class Meta:
+        index_name = "pending-index"
+        projection = IncludeProjection(["account_id", "kind"])
+
+    pending_shard = UnicodeAttribute(hash_key=True)
+    created_at = InstantAttribute(range_key=True)
+
+
 class ChargeAttemptRecord(Model):
     class Meta:
         table_name = "unbound-charge-attempts"
@@ -140,6 +151,9 @@ class ChargeAttemptRecord(Model):
     payment_method_id = UnicodeAttribute(null=True)
     provider_reference = UnicodeAttribute(null=True)
     failure_reason = UnicodeAttribute(null=True)
+    pending_shard = UnicodeAttribute(null=True)
+
+    pending_index = PendingIndex()
 
 
 class AuditEventRecord(Model):

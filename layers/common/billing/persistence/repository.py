@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -11,7 +11,7 @@ from billing.domain.accounts import Account
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.state_machine import Audit
-from billing.domain.subscription import Subscription
+from billing.domain.subscription import ChargeKind, Subscription
 
 
 class NotFound(DomainError):
@@ -41,6 +41,10 @@ class AttemptAlreadyClaimed(Exception):
         self.existing = existing
 
 
+class AttemptAlreadySettled(Exception):
+    """Another caller wrote this attempt's outcome first: nothing of this change was written."""
+
+
 class StorageUnavailable(Exception):
     """Storage failed after the SDK's own retries (throttling, service errors)."""
 
@@ -62,6 +66,18 @@ class DueEntry:
     subscription_id: str
     account_id: str
     due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """A charge attempt whose outcome is not known yet."""
+
+    subscription_id: str
+    account_id: str
+    cycle: int
+    attempt: int
+    kind: ChargeKind
+    created_at: datetime
 
 
 class BillingRepository(Protocol):
@@ -94,12 +110,26 @@ class BillingRepository(Protocol):
         """Past-due subscriptions whose Retry Now failed, most recent request first."""
         ...
 
-    def due_subscriptions(self, now: datetime) -> list[DueEntry]:
-        """Every subscription with something due at or before `now`, across all shards."""
+    def shards(self) -> Sequence[str]:
+        """The partitions of the due and pending indexes: a renewal run reads them all."""
+        ...
+
+    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
+        """The subscriptions of `shard` with something due at or before `now`, page by page."""
+        ...
+
+    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
+        """The attempts of `shard` claimed before `claimed_before` and still pending."""
+        ...
+
+    def get_attempt(self, subscription_id: str, cycle: int, attempt: int) -> ChargeAttempt:
+        """One charge attempt; NotFound when it was never claimed."""
         ...
 
     def commit(self, change: SubscriptionChange) -> Subscription:
-        """Write `change` in one transaction; returns the state as stored (new version)."""
+        """Write `change` in one transaction; returns the state as stored (new version).
+        The attempts it settles must still be pending: AttemptAlreadySettled if one is not,
+        ConcurrentModification if the subscription changed since it was read."""
         ...
 
     def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
