@@ -29,6 +29,8 @@ CHARGES: Mapping[str, bool] = {
     "CancelFunction": False,
     "UpdateBillingFunction": True,
     "AdminFunction": False,
+    "RenewalDispatcherFunction": False,
+    "RenewalWorkerFunction": True,
 }
 """Whether each function of the template may charge or save a payment method. A new function
 must be added here, so that someone decides whether it may load a payment SDK."""

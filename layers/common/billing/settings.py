@@ -1,5 +1,5 @@
-"""What the shared layer reads from the environment: tables, payment providers, notifications
-and the idempotency store."""
+"""What the shared layer reads from the environment: tables, payment providers, notifications,
+the idempotency store, the renewal queue and metrics."""
 
 from __future__ import annotations
 
@@ -75,3 +75,17 @@ class IdempotencySettings(EnvironmentSettings):
     """Where Powertools Idempotency keeps the first answer to each Idempotency-Key."""
 
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
+
+
+class RenewalSettings(EnvironmentSettings):
+    """The queue the renewal run fans out through."""
+
+    renewal_queue_url: str = Field(alias="RENEWAL_QUEUE_URL", pattern=r"^https?://")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+
+class MetricsSettings(EnvironmentSettings):
+    """Where metrics go: Powertools' own variables, with the template's values as defaults."""
+
+    namespace: str = Field(default="SubscriptionBilling", alias="POWERTOOLS_METRICS_NAMESPACE")
+    service: str = Field(default="billing", alias="POWERTOOLS_SERVICE_NAME")

@@ -1,0 +1,1 @@
+"""The renewal run: the scheduled dispatcher and the SQS worker."""

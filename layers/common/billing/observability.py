@@ -1,0 +1,33 @@
+"""Metrics, published as CloudWatch embedded-metric-format lines through Powertools.
+
+Each metric is its own EMF line (`single_metric`), so that it carries only its own dimensions
+and concurrent batches in one process never share a buffer.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from billing.settings import MetricsSettings
+
+
+@cache
+def _settings() -> MetricsSettings:
+    return MetricsSettings.from_environment()
+
+
+def publish(
+    name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str
+) -> None:
+    settings = _settings()
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        namespace=settings.namespace,
+        default_dimensions={"service": settings.service},
+    ) as metric:
+        for dimension, dimension_value in dimensions.items():
+            metric.add_dimension(dimension, dimension_value)
