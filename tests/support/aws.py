@@ -1,5 +1,5 @@
-"""AWS resources for tests, read from ``template.yaml`` (the one definition of every table),
-and a recorder of the DynamoDB requests botocore sends."""
+"""AWS resources for tests, created from ``template.yaml`` (the one definition of every table)
+by ``devstack.resources``, and a recorder of the DynamoDB requests botocore sends."""
 
 from __future__ import annotations
 
@@ -11,19 +11,11 @@ from typing import Any
 
 import botocore.handlers
 
+from devstack import resources
 from devstack.template import load_template
 from devstack.template import resources_of_type as of_type
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-TABLE_SETTINGS: Mapping[str, str] = {
-    "AccountsTable": "ACCOUNTS_TABLE",
-    "SubscriptionsTable": "SUBSCRIPTIONS_TABLE",
-    "ChargeAttemptsTable": "CHARGE_ATTEMPTS_TABLE",
-    "AuditEventsTable": "AUDIT_EVENTS_TABLE",
-    "IdempotencyTable": "IDEMPOTENCY_TABLE",
-}
-"""Which environment variable carries each table's name to the code."""
 
 
 @cache
@@ -35,28 +27,16 @@ def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
     return of_type(template(), kind)
 
 
-_CREATE_TABLE_PROPERTIES = (
-    "AttributeDefinitions",
-    "KeySchema",
-    "BillingMode",
-    "GlobalSecondaryIndexes",
-    "LocalSecondaryIndexes",
-    "StreamSpecification",
-)
+TABLE_SETTINGS: Mapping[str, str] = {
+    logical_id: variable for variable, logical_id in resources.table_variables(template()).items()
+}
+"""Which environment variable carries each table's name to the code (``!Ref`` in template.yaml)."""
 
 
 def create_tables(client: Any, prefix: str = "") -> dict[str, str]:
     """Create every table of the template with `client`; returns environment → table name."""
-    environment = {}
-    for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
-        properties = resource["Properties"]
-        name = f"{prefix}{logical_id}"
-        client.create_table(
-            TableName=name,
-            **{key: properties[key] for key in _CREATE_TABLE_PROPERTIES if key in properties},
-        )
-        environment[TABLE_SETTINGS[logical_id]] = name
-    return environment
+    tables = resources.create_tables(template(), client, prefix)
+    return {variable: tables[logical_id].name for logical_id, variable in TABLE_SETTINGS.items()}
 
 
 class DynamoDBRequests:

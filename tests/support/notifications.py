@@ -1,19 +1,48 @@
-"""What moto received for sending: SES's sent emails and the sales team's SNS topic, read
-through an SQS queue subscribed to it."""
+"""What moto received for sending, in-process or in moto server: SES's sent emails and the sales
+team's SNS topic, read through an SQS queue subscribed to it."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
+from moto.ses.models import Message, ses_backends
 
 from billing.settings import NotificationSettings
 
 REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """An email SES accepted, as moto records it (the same attributes as moto's own record)."""
+
+    id: str
+    source: str
+    destinations: dict[str, list[str]]
+    """``{"ToAddresses": [...]}``, and ``CcAddresses`` / ``BccAddresses`` when there were any."""
+    subject: str
+    body: str
+    """The text body."""
+
+    @classmethod
+    def recorded(cls, message: Mapping[str, Any]) -> SentEmail:
+        return cls(
+            id=message["id"],
+            source=message["source"],
+            destinations={key: list(value) for key, value in message["destinations"].items()},
+            subject=message["subject"],
+            body=message["body"],
+        )
+
+    @property
+    def recipients(self) -> list[str]:
+        return [address for addresses in self.destinations.values() for address in addresses]
 
 
 @dataclass(frozen=True)
@@ -25,13 +54,15 @@ class Outbox:
     sales_queue_url: str
 
     @property
-    def emails(self) -> list[Any]:
-        # SES v2 send_email is served by moto's SES (v1) backend, which records it here.
-        messages: list[Any] = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
-        return messages
+    def emails(self) -> list[SentEmail]:
+        """Every email sent, oldest first."""
+        # SES v2 send_email is served by moto's SES (v1) backend, which records it here; raw
+        # and templated sends (which the code does not make) are recorded as other classes.
+        sent = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+        return [SentEmail.recorded(vars(m)) for m in sent if isinstance(m, Message)]
 
-    def emails_to(self, address: str) -> list[Any]:
-        return [m for m in self.emails if address in m.destinations["ToAddresses"]]
+    def emails_to(self, address: str) -> list[SentEmail]:
+        return [email for email in self.emails if address in email.recipients]
 
     def sales_messages(self) -> list[dict[str, Any]]:
         received = self.sqs.receive_message(
@@ -60,14 +91,52 @@ def subscribe_queue(sns: Any, sqs: Any, topic_arn: str, name: str, **attributes:
     return queue_url
 
 
-def open_outbox(sender: str) -> Outbox:
-    """A verified sender and a sales topic with a queue on it, in the active moto mock."""
-    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity=sender)
-    sns = boto3.client("sns", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    topic_arn = sns.create_topic(Name="sales-notices")["TopicArn"]
-    queue_url = subscribe_queue(sns, sqs, topic_arn, "sales-follow-up")
+@dataclass(frozen=True)
+class ServerOutbox(Outbox):
+    """The same, for a moto server at `endpoint_url`."""
+
+    endpoint_url: str
+
+    @property
+    def emails(self) -> list[SentEmail]:
+        """Every email the server sent, oldest first, whatever its account or region."""
+        # moto server has no SES route listing sent emails; /moto-api/data.json lists every
+        # instance of every moto model (its dashboard's data), in creation order.
+        with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json", timeout=10) as r:
+            models: dict[str, Any] = json.load(r)
+        return [SentEmail.recorded(message) for message in models.get("ses", {}).get("Message", [])]
+
+
+def _sales_follow_up(
+    clients: Mapping[str, Any], sender: str, topic_arn: str | None
+) -> tuple[NotificationSettings, str]:
+    """A verified sender and a queue on the sales topic (a new one unless `topic_arn` is given):
+    the notification settings for them, and the queue's URL."""
+    clients["sesv2"].create_email_identity(EmailIdentity=sender)
+    if topic_arn is None:
+        topic_arn = str(clients["sns"].create_topic(Name="sales-notices")["TopicArn"])
+    queue_url = subscribe_queue(clients["sns"], clients["sqs"], topic_arn, "sales-follow-up")
     settings = NotificationSettings.from_environment(
         {"EMAIL_SENDER": sender, "SALES_TOPIC_ARN": topic_arn}
     )
-    return Outbox(settings, sqs, queue_url)
+    return settings, queue_url
+
+
+def open_outbox(sender: str) -> Outbox:
+    """A verified sender and a sales topic with a queue on it, in the active moto mock."""
+    clients = {name: boto3.client(name, region_name=REGION) for name in ("sesv2", "sns", "sqs")}
+    settings, queue_url = _sales_follow_up(clients, sender, None)
+    return Outbox(settings, clients["sqs"], queue_url)
+
+
+def open_server_outbox(
+    endpoint_url: str, sender: str, sales_topic_arn: str | None = None
+) -> ServerOutbox:
+    """A verified sender and a queue on the sales topic (`sales_topic_arn`, e.g. the template's
+    ``SalesTopic``, or a new one), in the moto server at `endpoint_url`."""
+    clients = {
+        name: boto3.client(name, region_name=REGION, endpoint_url=endpoint_url)
+        for name in ("sesv2", "sns", "sqs")
+    }
+    settings, queue_url = _sales_follow_up(clients, sender, sales_topic_arn)
+    return ServerOutbox(settings, clients["sqs"], queue_url, endpoint_url)

@@ -1,5 +1,5 @@
-"""The payment providers' stand-ins, each started as its own process on a free loopback port,
-with helpers to inject faults into them and read back what they received."""
+"""The payment providers' stand-ins (and other local servers), each started as its own process on
+a free loopback port, with helpers to inject faults into them and read back what they received."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +28,13 @@ def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"stand-in exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"stand-in not listening on {port} after {STARTUP_SECONDS}s")
+    raise RuntimeError(f"{process.args!r} not listening on {port} after {STARTUP_SECONDS}s")
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,22 @@ class StandIn:
 
 
 @contextmanager
-def running(module: str, control: str) -> Iterator[StandIn]:
+def listening(command: Callable[[int], Sequence[str]]) -> Iterator[int]:
+    """Run `command(port)` on a free loopback port until the block ends; yields the port once
+    something listens on it."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_until_listening(process, port)
-        yield StandIn(f"http://127.0.0.1:{port}", control)
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextmanager
+def running(module: str, control: str) -> Iterator[StandIn]:
+    with listening(
+        lambda port: [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
+    ) as port:
+        yield StandIn(f"http://127.0.0.1:{port}", control)

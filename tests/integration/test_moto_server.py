@@ -1,0 +1,161 @@
+"""moto server as the local stack runs it: every resource of template.yaml created in it, the
+renewal queue drained with its redrive policy, and what was sent read back over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from billing.domain.accounts import Account
+from billing.domain.state_machine import EmailCustomer, EmailTemplate, apply
+from billing.domain.subscription import ChargeKind
+from billing.notifications.emails import render
+from billing.notifications.sender import DeliveryKind, Notifier
+from billing.settings import NotificationSettings, StorageSettings
+from devstack.event_sources import SqsPoller, sqs_event_sources
+from devstack.resources import LocalResources, create_resources, environment
+from devstack.template import resources_of_type
+from tests.support.aws import template
+from tests.support.moto_server import MotoServer, moto_server
+from tests.support.notifications import SentEmail, open_server_outbox
+from tests.support.subscriptions import FIRST_END, declined, past_due
+
+SENDER = "billing@example.com"
+CUSTOMER = Account(id="acct_1", email="camille@example.fr")
+
+
+@pytest.fixture(scope="module")
+def _server() -> Iterator[MotoServer]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def server(_server: MotoServer) -> Iterator[MotoServer]:
+    """moto server for the module, emptied after each test."""
+    yield _server
+    _server.reset()
+
+
+@pytest.fixture
+def stack(server: MotoServer) -> LocalResources:
+    return create_resources(
+        template(),
+        dynamodb=server.client("dynamodb"),
+        sqs=server.client("sqs"),
+        sns=server.client("sns"),
+        prefix="local-",
+    )
+
+
+def test_every_table_queue_and_topic_of_the_template_is_created(
+    server: MotoServer, stack: LocalResources
+) -> None:
+    tables = resources_of_type(template(), "AWS::DynamoDB::Table")
+    queues = resources_of_type(template(), "AWS::SQS::Queue")
+    topics = resources_of_type(template(), "AWS::SNS::Topic")
+    sqs = server.client("sqs")
+
+    assert sorted(server.client("dynamodb").list_tables()["TableNames"]) == sorted(
+        f"local-{logical_id}" for logical_id in tables
+    )
+    assert sorted(sqs.list_queues()["QueueUrls"]) == sorted(
+        f"{server.url}/123456789012/local-{logical_id}" for logical_id in queues
+    )
+    assert sorted(t["TopicArn"] for t in server.client("sns").list_topics()["Topics"]) == sorted(
+        f"arn:aws:sns:us-east-1:123456789012:local-{logical_id}" for logical_id in topics
+    )
+    renewal = sqs.get_queue_attributes(
+        QueueUrl=stack.queues["RenewalQueue"].url, AttributeNames=["All"]
+    )["Attributes"]
+    assert json.loads(renewal["RedrivePolicy"]) == {
+        "deadLetterTargetArn": stack.queues["RenewalDeadLetterQueue"].arn,
+        "maxReceiveCount": 5,
+    }
+    # What the functions are given is what their settings models accept.
+    worker = environment(template(), "RenewalWorkerFunction", stack)
+    assert StorageSettings.from_environment(worker).subscriptions_table == (
+        "local-SubscriptionsTable"
+    )
+    assert NotificationSettings.from_environment(worker).sales_topic_arn == (
+        stack.topics["SalesTopic"].arn
+    )
+    dispatcher = environment(template(), "RenewalDispatcherFunction", stack)
+    assert dispatcher["RENEWAL_QUEUE_URL"] == stack.queues["RenewalQueue"].url
+
+
+def test_the_renewal_queue_drains_and_redrives_after_five_receives(
+    server: MotoServer, stack: LocalResources
+) -> None:
+    sqs = server.client("sqs")
+    queue = stack.queues["RenewalQueue"]
+    for body in ("sub_ok", "sub_poison"):
+        sqs.send_message(QueueUrl=queue.url, MessageBody=body)
+    received: list[str] = []
+
+    def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        received.extend(record["body"] for record in event["Records"])
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]}
+                for r in event["Records"]
+                if "poison" in r["body"]
+            ]
+        }
+
+    [source] = sqs_event_sources(template())
+    report = SqsPoller(sqs, queue.url, worker, source).drain(concurrency=2)
+
+    assert received.count("sub_ok") == 1
+    assert received.count("sub_poison") == 5
+    assert (report.received, report.deleted, report.failed_items, report.drained) == (
+        6,
+        1,
+        5,
+        True,
+    )
+    dead_letters = sqs.receive_message(
+        QueueUrl=stack.queues["RenewalDeadLetterQueue"].url, MaxNumberOfMessages=10
+    )["Messages"]
+    assert [m["Body"] for m in dead_letters] == ["sub_poison"]
+
+
+def test_the_server_outbox_reads_emails_and_sales_notices(
+    server: MotoServer, stack: LocalResources
+) -> None:
+    outbox = open_server_outbox(server.url, SENDER, stack.topics["SalesTopic"].arn)
+    settings = NotificationSettings.from_environment(
+        environment(template(), "RetryNowFunction", stack)
+    )
+    assert outbox.settings == settings
+    decision = apply(past_due(), declined(FIRST_END + timedelta(hours=2), ChargeKind.RETRY_NOW))
+    [email] = decision.of_type(EmailCustomer)
+    notifier = Notifier(settings, ses=server.client("sesv2"), sns=server.client("sns"))
+
+    deliveries = notifier.deliver(CUSTOMER, decision.effects)
+
+    assert {d.kind for d in deliveries} == {DeliveryKind.CUSTOMER_EMAIL, DeliveryKind.SALES_NOTICE}
+    [sent] = outbox.emails
+    assert isinstance(sent, SentEmail)
+    assert sent.source == SENDER
+    assert sent.destinations == {"ToAddresses": [CUSTOMER.email]}
+    assert sent.recipients == [CUSTOMER.email]
+    expected = render(EmailTemplate.RETRY_NOW_RESULT, CUSTOMER.locale, email.details)
+    assert (sent.subject, sent.body) == (expected.subject, expected.text)
+    assert sent.id == next(
+        d.message_id for d in deliveries if d.kind is DeliveryKind.CUSTOMER_EMAIL
+    )
+    assert outbox.emails_to(CUSTOMER.email) == [sent]
+    assert outbox.emails_to("someone.else@example.com") == []
+    [notice] = outbox.sales_notices()
+    assert notice["notice"] == "retry_now_outcome"
+    assert notice["details"] == dict(email.details)
+
+    server.reset()
+
+    assert outbox.emails == []
+    assert server.client("dynamodb").list_tables()["TableNames"] == []
