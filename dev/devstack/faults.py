@@ -1,8 +1,9 @@
 """Faults a test asks a stand-in to inject, and the requests the stand-in saw.
 
-`POST <control>/faults` queues a fault for requests matching a method and path prefix: an error
-status (with `Retry-After`), or a slow answer given before or after the request is processed,
-so a client can time out on a charge that happened. `GET <control>/requests` lists what came
+`POST <control>/faults` queues a fault for requests matching a method, a path prefix and
+optionally a text in the body: an error status (with `Retry-After` and a chosen body), or a slow
+answer given before or after the request is processed, so a client can time out on a charge
+that happened. `GET <control>/requests` lists what came
 in, with the idempotency header, so tests can check the key reached the provider.
 """
 
@@ -30,10 +31,17 @@ class Fault:
     process_first: bool = False
     """Delay after the request was processed: the client times out on work that was done."""
     times: int = 1
+    body: dict[str, object] | None = None
+    """The error body to answer with instead of the stand-in's generic one (e.g. a card error)."""
+    body_contains: str | None = None
+    """Only requests whose body holds this text, e.g. one subscription's id in the metadata."""
 
-    def matches(self, request: web.Request) -> bool:
+    def matches(self, request: web.Request, text: str) -> bool:
         return (
-            self.times > 0 and request.method == self.method and request.path.startswith(self.path)
+            self.times > 0
+            and request.method == self.method
+            and request.path.startswith(self.path)
+            and (self.body_contains is None or self.body_contains in text)
         )
 
 
@@ -63,7 +71,9 @@ class FaultInjector:
                 "idempotency_key": request.headers.get(self.idempotency_header),
             }
         )
-        fault = next((f for f in self.faults if f.matches(request)), None)
+        # aiohttp keeps the body it read, so the handler can still read it.
+        text = await request.text() if request.can_read_body else ""
+        fault = next((f for f in self.faults if f.matches(request, text)), None)
         if fault is None:
             return await handler(request)
         fault.times -= 1
@@ -75,9 +85,8 @@ class FaultInjector:
         if fault.status is None:
             return await handler(request)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-        return web.json_response(
-            self.error_body(fault.status), status=fault.status, headers=headers
-        )
+        body = fault.body if fault.body is not None else self.error_body(fault.status)
+        return web.json_response(body, status=fault.status, headers=headers)
 
     async def _add_fault(self, request: web.Request) -> web.Response:
         spec = await request.json()

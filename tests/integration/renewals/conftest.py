@@ -1,0 +1,107 @@
+"""The renewal run and the HTTP API in this process, against moto server (DynamoDB, SQS, SES,
+SNS, every resource created from template.yaml), localstripe and the PayPal stand-in, with one
+clock for handlers, dispatcher and worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from billing import runtime
+from billing.api import wiring
+from billing.providers.configured import configured_gateways
+from devstack.api_gateway import LocalApiGateway, routes_from_template
+from devstack.event_sources import poller_for
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+from devstack.resources import LocalResources, create_resources, environment
+from devstack.tokens import TokenIssuer, generate_secret
+from tests.support.api import Api, Clock
+from tests.support.aws import template
+from tests.support.moto_server import MotoServer, moto_server
+from tests.support.notifications import open_server_outbox
+from tests.support.renewals import DISPATCHER, WORKER, RenewalSchedule
+from tests.support.stand_ins import StandIn
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[MotoServer]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def moto(_moto_server: MotoServer) -> Iterator[MotoServer]:
+    """moto server for the session, emptied after each test."""
+    yield _moto_server
+    _moto_server.reset()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@dataclass(frozen=True)
+class Stack:
+    resources: LocalResources
+    environment: dict[str, str]
+
+
+@pytest.fixture
+def stack(
+    moto: MotoServer,
+    localstripe: StandIn,
+    paypal: StandIn,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Stack]:
+    """Every template resource in moto server; the functions' environment as Lambda would set
+    it (payment providers set directly, as in the local stack); the runtime's clock."""
+    resources = create_resources(
+        template(),
+        dynamodb=moto.client("dynamodb"),
+        sqs=moto.client("sqs"),
+        sns=moto.client("sns"),
+    )
+    variables = {
+        **environment(template(), DISPATCHER, resources),
+        **environment(template(), WORKER, resources),
+        "AWS_ENDPOINT_URL": moto.url,
+        "DYNAMODB_ENDPOINT_URL": moto.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STRIPE_API_KEY": "sk_test_local",
+        "STRIPE_API_BASE": localstripe.url,
+        "PAYPAL_CLIENT_ID": CLIENT_ID,
+        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
+        "PAYPAL_API_BASE": paypal.url,
+        "PROVIDER_TIMEOUT_SECONDS": "2",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(runtime, "clock", clock)
+    wiring.reset()
+    configured_gateways.cache_clear()
+    yield Stack(resources, variables)
+    wiring.reset()
+    configured_gateways.cache_clear()
+
+
+@pytest.fixture
+def schedule(moto: MotoServer, stack: Stack, clock: Clock) -> RenewalSchedule:
+    return RenewalSchedule(
+        poller_for(template(), WORKER, moto.client("sqs"), stack.resources), clock
+    )
+
+
+@pytest.fixture
+def api(moto: MotoServer, stack: Stack, clock: Clock) -> Api:
+    outbox = open_server_outbox(
+        moto.url, stack.environment["EMAIL_SENDER"], stack.environment["SALES_TOPIC_ARN"]
+    )
+    issuer = TokenIssuer(generate_secret(), clock=clock)
+    gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
+    return Api(gateway, issuer, outbox, clock)

@@ -1,0 +1,51 @@
+"""The renewal run as it happens in AWS, in this process against moto server: the dispatcher's
+handler invoked as the schedule invokes it, then the renewal queue drained by Lambda's SQS
+poller (the template's batch size, partial batch responses, redelivery, redrive)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from devstack.api_gateway import LocalLambdaContext, import_handler
+from devstack.event_sources import DrainReport, SqsPoller
+from tests.support.aws import resources_of_type
+
+DISPATCHER = "RenewalDispatcherFunction"
+WORKER = "RenewalWorkerFunction"
+SCHEDULED_EVENT: dict[str, Any] = {}
+"""What EventBridge Scheduler sends without an Input: the dispatcher reads only the clock."""
+
+
+@dataclass(frozen=True)
+class RenewalRun:
+    queued: dict[str, int]
+    """The dispatcher's report: due, pending, old_pending, backlog."""
+    drained: DrainReport
+
+
+@dataclass
+class RenewalSchedule:
+    poller: SqsPoller
+    clock: Callable[[], datetime]
+    concurrency: int = 2
+    """Workers draining the queue at once, as MaximumConcurrency allows in AWS."""
+
+    def dispatch(self) -> dict[str, int]:
+        handler = resources_of_type("AWS::Serverless::Function")[DISPATCHER]["Properties"]
+        report: dict[str, int] = import_handler(handler["Handler"])(
+            SCHEDULED_EVENT, LocalLambdaContext.for_function(DISPATCHER)
+        )
+        return report
+
+    def drain(self) -> DrainReport:
+        drained = self.poller.drain(concurrency=self.concurrency)
+        assert drained.drained, drained
+        assert not drained.handler_errors, drained.handler_errors
+        return drained
+
+    def run(self) -> RenewalRun:
+        """One scheduled run at the clock's time, its queue drained."""
+        return RenewalRun(self.dispatch(), self.drain())
