@@ -65,12 +65,19 @@ def _list_payment_intents(
     return listing
 
 
+def _keep_in_memory(store: resources.Store) -> None:
+    """Replaces `Store.dump_to_disk`: the store lives as long as the process."""
+
+
 def application() -> web.Application:
     resources.PaymentMethod._try_get_canonical_test_article = classmethod(_test_article)
     resources.PaymentIntent._api_list_all = classmethod(_list_payment_intents)
     app: web.Application = server.app
     # Our tests run many servers at once: keep each one's data in memory, not in a shared file.
+    # localstripe also pickles its whole store on every write, which makes each request slower
+    # than the last: thousands of renewals in one run would spend their time writing that file.
     app.middlewares[:] = [m for m in app.middlewares if m is not server.save_store_middleware]
+    resources.Store.dump_to_disk = _keep_in_memory
     app.middlewares.insert(0, IdempotentRequests("Idempotency-Key", _error).middleware)
     FaultInjector(
         control_prefix="/_config",

@@ -29,6 +29,7 @@ from tests.support.aws import (
     record_dynamodb_requests,
     template,
 )
+from tests.support.moto_server import MotoServer, moto_server
 from tests.support.notifications import open_outbox
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn, running
@@ -94,6 +95,19 @@ def paypal(_paypal: StandIn) -> Iterator[StandIn]:
     """The PayPal stand-in for the session; faults and the request log cleared per test."""
     yield _paypal
     _paypal.reset()
+
+
+@pytest.fixture(scope="session")
+def _moto_server() -> Iterator[MotoServer]:
+    with moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def moto(_moto_server: MotoServer) -> Iterator[MotoServer]:
+    """moto server (as the local stack runs it) for the session, emptied after each test."""
+    yield _moto_server
+    _moto_server.reset()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ renewal queue drained with its redrive policy, and what was sent read back over 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from devstack.event_sources import SqsPoller, sqs_event_sources
 from devstack.resources import LocalResources, create_resources, environment
 from devstack.template import resources_of_type
 from tests.support.aws import template
-from tests.support.moto_server import MotoServer, moto_server
+from tests.support.moto_server import MotoServer
 from tests.support.notifications import SentEmail, open_server_outbox
 from tests.support.subscriptions import FIRST_END, declined, past_due
 
@@ -28,45 +27,32 @@ SENDER = "billing@example.com"
 CUSTOMER = Account(id="acct_1", email="camille@example.fr")
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[MotoServer]:
-    with moto_server() as server:
-        yield server
-
-
 @pytest.fixture
-def server(_server: MotoServer) -> Iterator[MotoServer]:
-    """moto server for the module, emptied after each test."""
-    yield _server
-    _server.reset()
-
-
-@pytest.fixture
-def stack(server: MotoServer) -> LocalResources:
+def stack(moto: MotoServer) -> LocalResources:
     return create_resources(
         template(),
-        dynamodb=server.client("dynamodb"),
-        sqs=server.client("sqs"),
-        sns=server.client("sns"),
+        dynamodb=moto.client("dynamodb"),
+        sqs=moto.client("sqs"),
+        sns=moto.client("sns"),
         prefix="local-",
     )
 
 
 def test_every_table_queue_and_topic_of_the_template_is_created(
-    server: MotoServer, stack: LocalResources
+    moto: MotoServer, stack: LocalResources
 ) -> None:
     tables = resources_of_type(template(), "AWS::DynamoDB::Table")
     queues = resources_of_type(template(), "AWS::SQS::Queue")
     topics = resources_of_type(template(), "AWS::SNS::Topic")
-    sqs = server.client("sqs")
+    sqs = moto.client("sqs")
 
-    assert sorted(server.client("dynamodb").list_tables()["TableNames"]) == sorted(
+    assert sorted(moto.client("dynamodb").list_tables()["TableNames"]) == sorted(
         f"local-{logical_id}" for logical_id in tables
     )
     assert sorted(sqs.list_queues()["QueueUrls"]) == sorted(
-        f"{server.url}/123456789012/local-{logical_id}" for logical_id in queues
+        f"{moto.url}/123456789012/local-{logical_id}" for logical_id in queues
     )
-    assert sorted(t["TopicArn"] for t in server.client("sns").list_topics()["Topics"]) == sorted(
+    assert sorted(t["TopicArn"] for t in moto.client("sns").list_topics()["Topics"]) == sorted(
         f"arn:aws:sns:us-east-1:123456789012:local-{logical_id}" for logical_id in topics
     )
     renewal = sqs.get_queue_attributes(
@@ -89,9 +75,9 @@ def test_every_table_queue_and_topic_of_the_template_is_created(
 
 
 def test_the_renewal_queue_drains_and_redrives_after_five_receives(
-    server: MotoServer, stack: LocalResources
+    moto: MotoServer, stack: LocalResources
 ) -> None:
-    sqs = server.client("sqs")
+    sqs = moto.client("sqs")
     queue = stack.queues["RenewalQueue"]
     for body in ("sub_ok", "sub_poison"):
         sqs.send_message(QueueUrl=queue.url, MessageBody=body)
@@ -125,16 +111,16 @@ def test_the_renewal_queue_drains_and_redrives_after_five_receives(
 
 
 def test_the_server_outbox_reads_emails_and_sales_notices(
-    server: MotoServer, stack: LocalResources
+    moto: MotoServer, stack: LocalResources
 ) -> None:
-    outbox = open_server_outbox(server.url, SENDER, stack.topics["SalesTopic"].arn)
+    outbox = open_server_outbox(moto.url, SENDER, stack.topics["SalesTopic"].arn)
     settings = NotificationSettings.from_environment(
         environment(template(), "RetryNowFunction", stack)
     )
     assert outbox.settings == settings
     decision = apply(past_due(), declined(FIRST_END + timedelta(hours=2), ChargeKind.RETRY_NOW))
     [email] = decision.of_type(EmailCustomer)
-    notifier = Notifier(settings, ses=server.client("sesv2"), sns=server.client("sns"))
+    notifier = Notifier(settings, ses=moto.client("sesv2"), sns=moto.client("sns"))
 
     deliveries = notifier.deliver(CUSTOMER, decision.effects)
 
@@ -155,7 +141,7 @@ def test_the_server_outbox_reads_emails_and_sales_notices(
     assert notice["notice"] == "retry_now_outcome"
     assert notice["details"] == dict(email.details)
 
-    server.reset()
+    moto.reset()
 
     assert outbox.emails == []
-    assert server.client("dynamodb").list_tables()["TableNames"] == []
+    assert moto.client("dynamodb").list_tables()["TableNames"] == []

@@ -34,8 +34,11 @@ class MotoServer:
 
 @contextmanager
 def moto_server() -> Iterator[MotoServer]:
-    """``python -m moto.server`` on loopback until the block ends."""
+    """moto server (as `devstack.moto_server` runs it) on loopback until the block ends."""
     with listening(
-        lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        lambda port: [
+            sys.executable,
+            *("-m", "devstack.moto_server", "--host", "127.0.0.1", "--port", str(port)),
+        ]
     ) as port:
         yield MotoServer(f"http://127.0.0.1:{port}")

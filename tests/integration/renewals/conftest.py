@@ -19,23 +19,10 @@ from devstack.resources import LocalResources, create_resources, environment
 from devstack.tokens import TokenIssuer, generate_secret
 from tests.support.api import Api, Clock
 from tests.support.aws import template
-from tests.support.moto_server import MotoServer, moto_server
+from tests.support.moto_server import MotoServer
 from tests.support.notifications import open_server_outbox
 from tests.support.renewals import DISPATCHER, WORKER, RenewalSchedule
 from tests.support.stand_ins import StandIn
-
-
-@pytest.fixture(scope="session")
-def _moto_server() -> Iterator[MotoServer]:
-    with moto_server() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(_moto_server: MotoServer) -> Iterator[MotoServer]:
-    """moto server for the session, emptied after each test."""
-    yield _moto_server
-    _moto_server.reset()
 
 
 @pytest.fixture

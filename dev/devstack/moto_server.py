@@ -1,0 +1,174 @@
+"""moto server as the tests and the local stack run it: one request at a time, DynamoDB
+transactions rolled back item by item, and SQS receives that do not recount the queue.
+
+moto's backends are not thread-safe, and its server is: two transactions at once can corrupt a
+table. Two of its costs also grow with the data, which a renewal run of thousands would feel:
+before every transaction moto copies each table the transaction touches, so that it can put
+them back on failure (here the items a transaction names are copied instead, and put back if it
+fails); and for every message sent or considered by a receive, it computes all the queue's
+attributes, which counts every message, only to read one setting (here the counts are skipped
+while a message is sent, and a receive reads the retention period alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import moto.dynamodb.models as dynamodb_models
+from moto.core.utils import unix_time
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.sqs.models import Message, Queue, SQSBackend
+from werkzeug.serving import run_simple
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _TablesByReference:
+    """Stands in for `copy` inside moto's DynamoDB backend: the 'copy' of a table it keeps for a
+    rollback is the table itself; `_transact_write_items` restores the items instead."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+_Saved = tuple[Table, DynamoType, DynamoType | None, Item | None]
+
+
+def _saved(backend: DynamoDBBackend, transact_item: dict[str, Any]) -> _Saved | None:
+    """The item a transaction's entry names, as it is now (None: absent)."""
+    _, operation = next(iter(transact_item.items()))
+    table = backend.tables.get(operation.get("TableName"))
+    key = operation.get("Item") or operation.get("Key") or {}
+    if table is None or table.hash_key_attr not in key:
+        return None
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = None
+    if table.range_key_attr is not None:
+        if table.range_key_attr not in key:
+            return None
+        range_value = DynamoType(key[table.range_key_attr])
+    current = table.get_item(hash_value, range_value)
+    return table, hash_value, range_value, copy.deepcopy(current)
+
+
+def _restore(saved: _Saved) -> None:
+    table, hash_value, range_value, item = saved
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            # moto keys a table without a range key like this too (its own type: ignore).
+            table.items[hash_value] = item  # type: ignore[assignment]
+    elif item is None:
+        table.items[hash_value].pop(range_value, None)
+    else:
+        table.items[hash_value][range_value] = item
+
+
+_moto_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    saved = [entry for item in transact_items if (entry := _saved(self, item)) is not None]
+    try:
+        _moto_transact_write_items(self, transact_items)
+    except Exception:
+        for entry in reversed(saved):
+            _restore(entry)
+        raise
+
+
+def _within_retention(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    # moto sets queue attributes with setattr, under their snake_case names.
+    retention = int(getattr(self.get_queue(queue_name), "message_retention_period"))  # noqa: B009
+    return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+
+_counting = contextvars.ContextVar("counting", default=True)
+_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+def _counted(name: str) -> property:
+    count = getattr(Queue, name)
+
+    def get(queue: Queue) -> int:
+        return int(count.fget(queue)) if _counting.get() else 0
+
+    return property(get)
+
+
+_moto_send_message = SQSBackend.send_message
+
+
+def _send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Message:
+    # moto reads the queue's attributes here only for ContentBasedDeduplication.
+    token = _counting.set(False)
+    try:
+        return _moto_send_message(self, *args, **kwargs)
+    finally:
+        _counting.reset(token)
+
+
+def _one_at_a_time(app: WsgiApp) -> WsgiApp:
+    lock = threading.Lock()
+
+    def serialized(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with lock:
+            response = app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
+
+    return serialized
+
+
+def application() -> WsgiApp:
+    """moto's server application, patched as the module docstring says."""
+    dynamodb_models.copy = _TablesByReference  # type: ignore[attr-defined,assignment]
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
+    SQSBackend.send_message = _send_message  # type: ignore[method-assign]
+    for name in _COUNTS:
+        setattr(Queue, name, _counted(name))
+    return _one_at_a_time(DomainDispatcherApplication(create_backend_app))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    # A log line per request costs about a millisecond; errors are still logged.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    run_simple(
+        args.host,
+        args.port,
+        application(),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()
