@@ -4,9 +4,11 @@ poller (the template's batch size, partial batch responses, redelivery, redrive)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from devstack.api_gateway import LocalLambdaContext, import_handler
@@ -15,8 +17,11 @@ from tests.support.aws import resources_of_type
 
 DISPATCHER = "RenewalDispatcherFunction"
 WORKER = "RenewalWorkerFunction"
-SCHEDULED_EVENT: dict[str, Any] = {}
-"""What EventBridge Scheduler sends without an Input: the dispatcher reads only the clock."""
+SCHEDULED_EVENT: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[2] / "events/renew/scheduled_run.json").read_text()
+)
+"""What EventBridge Scheduler sends when the schedule has no Input (events/renew/README.md);
+the dispatcher reads only the clock."""
 
 
 @dataclass(frozen=True)

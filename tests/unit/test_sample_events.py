@@ -1,9 +1,13 @@
 """The sample events in events/: REST proxy events of routes template.yaml declares, with the
-claims where the Cognito authorizer puts them; those that need no AWS are answered by the real
-handler in the SPEC §4 shape."""
+claims where the Cognito authorizer puts them, those that need no AWS answered by the real
+handler in the SPEC §4 shape; and the renewal run's events, checked offline against the template,
+Powertools' parser models and the code that reads them: the EventBridge Scheduler invocation of
+the dispatcher and an SQS batch of the worker (events/renew/README.md says where their shapes
+come from)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -11,14 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsModel
 
 from billing.api.http import STATUS
 from billing.domain.errors import ErrorCode
+from billing.renewals import DueMessage, PendingMessage, parse_message
 from devstack.api_gateway import LocalLambdaContext, Route, import_handler, routes_from_template
+from devstack.event_sources import sqs_record
 from tests.support.aws import TEMPLATE, resources_of_type, template
 
 EVENTS = TEMPLATE.parent / "events"
 EVENT_FILES = sorted(path.relative_to(EVENTS).as_posix() for path in EVENTS.rglob("*.json"))
+
+SCHEDULER_EVENTS: Mapping[str, str] = {"renew/scheduled_run.json": "RenewalDispatcherFunction"}
+"""EventBridge Scheduler invocations, and the function whose ``ScheduleV2`` event sends them."""
+QUEUE_EVENTS: Mapping[str, str] = {"renew/queued_renewals.json": "RenewalWorkerFunction"}
+"""SQS batches, and the function whose ``SQS`` event sends them."""
+API_EVENT_FILES = [name for name in EVENT_FILES if name not in {**SCHEDULER_EVENTS, **QUEUE_EVENTS}]
+"""Every other sample: a REST proxy event of a route."""
 
 ANSWERED_WITHOUT_AWS: Mapping[str, int] = {
     "subscriptions/plans.json": 200,
@@ -82,7 +97,7 @@ def _response_headers(answer: Mapping[str, Any]) -> dict[str, str]:
 
 
 def test_every_api_function_has_a_sample_event() -> None:
-    folders = {name.split("/", maxsplit=1)[0] for name in EVENT_FILES}
+    folders = {name.split("/", maxsplit=1)[0] for name in API_EVENT_FILES}
 
     missing = {_function_folder(route.function) for route in _routes().values()} - folders
 
@@ -90,13 +105,13 @@ def test_every_api_function_has_a_sample_event() -> None:
 
 
 def test_events_answered_without_aws_are_sample_events() -> None:
-    assert set(ANSWERED_WITHOUT_AWS) <= set(EVENT_FILES)
+    assert set(ANSWERED_WITHOUT_AWS) <= set(API_EVENT_FILES)
 
 
-@pytest.mark.parametrize("name", EVENT_FILES)
+@pytest.mark.parametrize("name", API_EVENT_FILES)
 def test_sample_is_a_rest_proxy_event_of_a_route_in_the_template(name: str) -> None:
     event = _load(name)
-    assert set(event) == _PROXY_EVENT_KEYS, "only API Gateway REST proxy events so far"
+    assert set(event) == _PROXY_EVENT_KEYS, "not a REST proxy event (nor a renewal run event)"
 
     route = _route_of(name, event)
 
@@ -114,7 +129,7 @@ def test_sample_is_a_rest_proxy_event_of_a_route_in_the_template(name: str) -> N
     assert event["isBase64Encoded"] is False
 
 
-@pytest.mark.parametrize("name", EVENT_FILES)
+@pytest.mark.parametrize("name", API_EVENT_FILES)
 def test_sample_headers_are_the_last_of_their_repeated_values(name: str) -> None:
     event = _load(name)
 
@@ -123,7 +138,7 @@ def test_sample_headers_are_the_last_of_their_repeated_values(name: str) -> None
     assert (event["headers"] or {}) == {header: values[-1] for header, values in multi.items()}
 
 
-@pytest.mark.parametrize("name", EVENT_FILES)
+@pytest.mark.parametrize("name", API_EVENT_FILES)
 def test_sample_body_is_json_text_when_it_says_so(name: str) -> None:
     event = _load(name)
     headers = {header.lower(): value for header, value in (event["headers"] or {}).items()}
@@ -136,7 +151,7 @@ def test_sample_body_is_json_text_when_it_says_so(name: str) -> None:
         json.loads(event["body"])
 
 
-@pytest.mark.parametrize("name", EVENT_FILES)
+@pytest.mark.parametrize("name", API_EVENT_FILES)
 def test_sample_claims_are_where_the_cognito_authorizer_puts_them(name: str) -> None:
     event = _load(name)
     route = _route_of(name, event)
@@ -177,3 +192,139 @@ def test_real_handler_answers_the_sample_in_the_spec_shape(name: str, status: in
     assert isinstance(error["message"], str)
     assert error["message"]
     assert STATUS[ErrorCode(error["code"])] == status
+
+
+# --- The renewal run's events ------------------------------------------------------------------
+
+_SCHEDULER_EVENT_KEYS = {
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+}
+_SECOND_PRECISION_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_QUEUE_ARN = re.compile(r"^arn:aws:sqs:(?P<region>[a-z0-9-]+):\d{12}:(?P<name>[A-Za-z0-9_-]+)$")
+
+
+def _events_of_type(function: str, kind: str) -> dict[str, dict[str, Any]]:
+    """The function's template events of type `kind`, by name, with their properties."""
+    properties = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
+    return {
+        name: event.get("Properties") or {}
+        for name, event in (properties.get("Events") or {}).items()
+        if event["Type"] == kind
+    }
+
+
+def _functions_with(kind: str) -> set[str]:
+    return {
+        function
+        for function in resources_of_type("AWS::Serverless::Function")
+        if _events_of_type(function, kind)
+    }
+
+
+def test_every_scheduled_or_queue_function_has_a_sample_event() -> None:
+    assert _functions_with("ScheduleV2") <= set(SCHEDULER_EVENTS.values())
+    assert _functions_with("SQS") <= set(QUEUE_EVENTS.values())
+    assert {**SCHEDULER_EVENTS, **QUEUE_EVENTS}.keys() <= set(EVENT_FILES)
+
+
+@pytest.mark.parametrize(
+    ("name", "function", "kind"),
+    [(name, function, "ScheduleV2") for name, function in SCHEDULER_EVENTS.items()]
+    + [(name, function, "SQS") for name, function in QUEUE_EVENTS.items()],
+)
+def test_renewal_sample_is_in_its_function_folder(name: str, function: str, kind: str) -> None:
+    assert _events_of_type(function, kind), f"{function} has no {kind} event"
+
+    assert name.split("/", maxsplit=1)[0] == _function_folder(function)
+
+
+@pytest.mark.parametrize(("name", "function"), sorted(SCHEDULER_EVENTS.items()))
+def test_scheduler_sample_is_the_default_notification_of_the_template_schedule(
+    name: str, function: str
+) -> None:
+    event = _load(name)
+    [(event_name, schedule)] = _events_of_type(function, "ScheduleV2").items()
+    assert "Input" not in schedule, "with an Input, Scheduler sends the Input instead"
+
+    parsed = EventBridgeModel.model_validate(event)
+
+    assert set(event) == _SCHEDULER_EVENT_KEYS
+    assert (parsed.source, parsed.detail_type, parsed.version) == (
+        "aws.scheduler",
+        "Scheduled Event",
+        "0",
+    )
+    # The default notification carries its (empty) detail as JSON text, not as an object.
+    assert event["detail"] == "{}"
+    assert parsed.detail == {}
+    assert _SECOND_PRECISION_UTC.fullmatch(event["time"]), event["time"]
+    # SAM names the schedule after its logical id, in the default group, unless told otherwise;
+    # with OmitName, CloudFormation generates the name.
+    group = schedule.get("GroupName", "default")
+    schedule_name = (
+        r"[\w.-]+"
+        if schedule.get("OmitName")
+        else re.escape(schedule.get("Name", f"{function}{event_name}"))
+    )
+    [resource] = parsed.resources
+    assert re.fullmatch(
+        rf"arn:aws:scheduler:{parsed.region}:{parsed.account}:schedule/{group}/{schedule_name}",
+        resource,
+    ), resource
+
+
+def _as_received(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ReceiveMessage entry a record was made from (the inverse of `sqs_record`)."""
+    assert not record["messageAttributes"], "the dispatcher sends no message attributes"
+    return {
+        "MessageId": record["messageId"],
+        "ReceiptHandle": record["receiptHandle"],
+        "Body": record["body"],
+        "Attributes": record["attributes"],
+        "MD5OfBody": record["md5OfBody"],
+    }
+
+
+@pytest.mark.parametrize(("name", "function"), sorted(QUEUE_EVENTS.items()))
+def test_queue_sample_is_a_batch_as_lambda_sends_it(name: str, function: str) -> None:
+    event = _load(name)
+    [queue_event] = _events_of_type(function, "SQS").values()
+    queue = queue_event["Queue"]["Fn::GetAtt"][0]
+
+    records = event["Records"]
+
+    assert set(event) == {"Records"}
+    assert 1 <= len(records) <= queue_event["BatchSize"]
+    for record in records:
+        arn = _QUEUE_ARN.fullmatch(record["eventSourceARN"])
+        assert arn is not None, record["eventSourceARN"]
+        assert arn["region"] == record["awsRegion"]
+        assert f"-{queue}-" in arn["name"], "CloudFormation names a queue stack-logicalid-suffix"
+        assert record == sqs_record(_as_received(record), arn[0], arn["region"])
+        assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
+        attributes = record["attributes"]
+        assert int(attributes["ApproximateFirstReceiveTimestamp"]) >= int(
+            attributes["SentTimestamp"]
+        )
+    assert len({record["messageId"] for record in records}) == len(records)
+    SqsModel.model_validate(event)
+
+
+@pytest.mark.parametrize("name", sorted(QUEUE_EVENTS))
+def test_queue_sample_bodies_are_renewal_messages_as_the_dispatcher_writes_them(name: str) -> None:
+    bodies = [record.body for record in SQSEvent(_load(name)).records]
+
+    messages = [parse_message(body) for body in bodies]
+
+    assert {type(message) for message in messages} == {DueMessage, PendingMessage}
+    assert [message.model_dump_json() for message in messages] == bodies
+    assert len({message.run for message in messages}) == 1, "one dispatcher run queued them"
+    assert all(message.run for message in messages)

@@ -68,7 +68,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
 
     # A processor per batch: it holds the batch's results, and the local stack may run several
     # batches at once in one process.
-    processor = AsyncBatchProcessor(EventType.SQS)
+    processor = AsyncBatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
     response = async_process_partial_response(event, carry_out, processor, context)
     _publish(tally, failed=len(processor.fail_messages))
     return response

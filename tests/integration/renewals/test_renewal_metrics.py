@@ -1,0 +1,143 @@
+"""The renewal run publishes the metrics operators chart and the template's alarm watches: read
+back from the CloudWatch embedded-metric-format lines the functions print, as CloudWatch Logs
+would extract them, after one run that renews one subscription and fails to renew another."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from billing import runtime
+from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.money import Currency, Money
+from billing.domain.subscription import ChargeKind
+from tests.support.api import START, Api, fresh_account_id
+from tests.support.aws import resources_of_type
+from tests.support.renewals import RenewalSchedule
+
+P1 = START.replace(month=2, day=28)
+"""The end of the first period of a subscription bought at START."""
+SERVICE = {"service": "billing"}
+"""The dimension every metric carries (POWERTOOLS_SERVICE_NAME in template.yaml)."""
+
+
+@dataclass(frozen=True)
+class Datum:
+    """One metric of one EMF line: what CloudWatch stores it under, and its values."""
+
+    namespace: str
+    name: str
+    unit: str
+    dimensions: dict[str, str]
+    values: tuple[float, ...]
+
+
+def _extracted(stdout: str) -> list[Datum]:
+    data = []
+    for line in stdout.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document: dict[str, Any] = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            # Each dimension set is a separate series; the code publishes exactly one per line.
+            [dimension_names] = directive["Dimensions"]
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                data.append(
+                    Datum(
+                        namespace=directive["Namespace"],
+                        name=metric["Name"],
+                        unit=metric.get("Unit", "None"),
+                        dimensions={name: document[name] for name in dimension_names},
+                        values=tuple(value if isinstance(value, list) else [value]),
+                    )
+                )
+    return data
+
+
+def _series(data: Iterable[Datum], name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The sum of every value of metric `name`, by dimension set."""
+    sums: dict[tuple[tuple[str, str], ...], float] = {}
+    for datum in data:
+        if datum.name == name:
+            key = tuple(sorted(datum.dimensions.items()))
+            sums[key] = sums.get(key, 0) + sum(datum.values)
+    return sums
+
+
+def _key(**dimensions: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted({**SERVICE, **dimensions}.items()))
+
+
+def _leave_a_purchase_pending(account_id: str, claimed_at: datetime) -> None:
+    """A purchase whose caller died after claiming its attempt: pending, with no subscription
+    to settle it against. The run counts it (OldPendingAttempts) and queues nothing for it."""
+    method = runtime.repository().get_account(account_id).payment_method
+    assert method is not None
+    runtime.repository().claim(
+        ChargeAttempt(
+            subscription_id=f"sub_{uuid.uuid4().hex[:24]}",
+            account_id=account_id,
+            cycle=0,
+            attempt=1,
+            kind=ChargeKind.PURCHASE,
+            amount=Money(4900, Currency.EUR),
+            status=ChargeStatus.PENDING,
+            created_at=claimed_at,
+            provider=method.provider,
+            payment_method_id=method.token,
+        )
+    )
+
+
+def test_a_renewal_run_publishes_renewals_declines_by_reason_and_revenue(
+    api: Api, schedule: RenewalSchedule, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.clock.now = START
+    api.subscribed(fresh_account_id("metrics-renews"))
+    declined_client, _ = api.subscribed(fresh_account_id("metrics-declined"))
+    assert api.save_card(declined_client, "pm_card_chargeCustomerFail").status == 200
+    api.clock.now = P1
+    capsys.readouterr()
+
+    run = schedule.run()
+
+    data = _extracted(capsys.readouterr().out)
+    assert run.queued["due"] == 2
+    assert (run.drained.received, run.drained.deleted) == (2, 2)
+    assert {datum.namespace for datum in data} == {"SubscriptionBilling"}
+    assert all(SERVICE.items() <= datum.dimensions.items() for datum in data)
+    assert _series(data, "RenewalsSucceeded") == {_key(): 1}
+    assert _series(data, "RenewalsFailed") == {_key(reason="card_declined"): 1}
+    assert _series(data, "Revenue") == {_key(currency="EUR"): 4900}, "minor units"
+    assert {d.unit for d in data if d.name == "Revenue"} == {"None"}
+    assert _series(data, "RenewalMessages") == {
+        _key(outcome="charged"): 1,
+        _key(outcome="declined"): 1,
+    }
+
+
+def test_old_pending_attempts_are_published_where_the_alarm_watches(
+    api: Api, schedule: RenewalSchedule, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alarm = resources_of_type("AWS::CloudWatch::Alarm")["OldPendingAttemptsAlarm"]["Properties"]
+    watched = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    stuck = fresh_account_id("alarm-stuck-purchase")
+    assert api.save_card(api.open_account(stuck)).status == 200
+    _leave_a_purchase_pending(stuck, claimed_at=P1 - timedelta(minutes=10))
+    api.clock.now = P1
+    capsys.readouterr()
+
+    assert schedule.dispatch()["old_pending"] == 1
+
+    [published] = [d for d in _extracted(capsys.readouterr().out) if d.name == "OldPendingAttempts"]
+    assert (published.namespace, published.name) == (alarm["Namespace"], alarm["MetricName"])
+    assert published.dimensions == watched == SERVICE, "only the dimensions the alarm names"
+    assert published.values == (1,)
+    assert max(published.values) >= alarm["Threshold"], "one stuck purchase is enough to alarm"
