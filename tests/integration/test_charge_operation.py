@@ -229,6 +229,44 @@ def test_a_crash_after_the_provider_call_is_reconciled_without_charging_again(
     assert repository.get_subscription(sub.id) == result.subscription
 
 
+def test_two_callers_reconciling_one_abandoned_charge_apply_it_once(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    dynamodb_faults: DynamoDBFaults,
+    clock: Clock,
+) -> None:
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    _crash_once(dynamodb_faults, "TransactWriteItems")
+    with pytest.raises(Crash):
+        operation.renew(sub.id, account.id)
+    [claimed] = repository.charge_attempts(sub.id)
+    clock.now += IN_FLIGHT
+    # The renewal run's sweep and a redelivered renewal both look the charge up, then both
+    # write: each read the subscription before the other wrote.
+    both_read = threading.Barrier(2, timeout=10)
+    first_writes = iter(range(2))
+
+    def meet_before_first_writes() -> None:
+        if next(first_writes, None) is not None:
+            both_read.wait()
+
+    dynamodb_faults.before["TransactWriteItems"] = meet_before_first_writes
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        swept = pool.submit(operation.reconcile, sub.id, account.id, claimed.cycle, claimed.attempt)
+        renewed = pool.submit(operation.renew, sub.id, account.id)
+        results = [swept.result(), renewed.result()]
+
+    stored = repository.get_subscription(sub.id)
+    assert (stored.cycle, stored.status) == (1, Status.ACTIVE), "one period for one payment"
+    assert {result.subscription.cycle for result in results} == {1}
+    assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
+    assert [e.action for e in repository.audit_trail(sub.id)] == ["charge_succeeded"]
+    assert _charges_sent(localstripe, sub) == [claimed.id]
+
+
 def test_a_provider_timeout_stays_pending_and_is_reconciled_without_a_new_charge(
     operation: ChargeOperation,
     repository: DynamoDBRepository,

@@ -1,0 +1,198 @@
+"""The renewal run at scale and under duplication, against moto server and localstripe: a few
+thousand due subscriptions across every shard, two overlapping dispatcher runs, workers that
+crash after doing their work (so SQS delivers the batch again), several workers at once; every
+subscription is charged exactly once. Also the DynamoDB requests one renewal costs."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import botocore.handlers
+import pytest
+
+from billing import runtime
+from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
+from billing.domain.money import Currency, Money
+from billing.domain.state_machine import Actor, open_subscription
+from billing.domain.subscription import Channel, Status
+from billing.persistence.dynamodb import (
+    DynamoDBRepository,
+    _account_record,
+    _subscription_record,
+    index_shard,
+)
+from billing.persistence.models import AccountRecord, SubscriptionRecord
+from billing.providers.configured import configured_gateways
+from billing.providers.gateway import PaymentGateway
+from devstack.event_sources import SqsPoller
+from tests.support.api import START, Clock
+from tests.support.aws import DynamoDBRequests
+from tests.support.renewals import RenewalSchedule
+from tests.support.stand_ins import StandIn
+from tests.support.subscriptions import FIRST_END
+
+POPULATION = 2000
+PRICE = Money(4900, Currency.EUR)
+
+
+def _card(gateway: PaymentGateway, token: str) -> tuple[str, PaymentMethod]:
+    """A Stripe customer at localstripe with `token` saved, shared by the seeded accounts."""
+    customer = gateway.create_customer(Account(id=f"seed-{uuid.uuid4().hex[:8]}", email="s@x.io"))
+    return customer, gateway.save_payment_method(customer, token)
+
+
+def _seed(repository: DynamoDBRepository, count: int, token: str = "pm_card_visa") -> list[str]:
+    """`count` accounts, each with a monthly subscription bought at START (due at FIRST_END),
+    stored as the repository stores them, in batches of 25 items (a purchase writes each
+    subscription in its own transaction; thousands of those would only slow the test)."""
+    customer, method = _card(configured_gateways()[PaymentProvider.STRIPE], token)
+    run = uuid.uuid4().hex[:8]
+    shards = len(repository.shards())
+    subscriptions = []
+    with AccountRecord.batch_write() as accounts, SubscriptionRecord.batch_write() as subs:
+        for n in range(count):
+            account_id = f"acct-{run}-{n}"
+            sub = open_subscription(
+                subscription_id=f"sub-{run}-{n:05d}",
+                account_id=account_id,
+                plan_id="basic",
+                cycle_months=1,
+                price=PRICE,
+                discount=None,
+                channel=Channel.DIRECT,
+                actor=Actor.CUSTOMER,
+                at=START,
+            ).subscription
+            account = Account(
+                id=account_id,
+                email=f"c{n}@example.com",
+                payment_method=method,
+                stripe_customer_id=customer,
+                open_subscription_id=sub.id,
+                version=1,
+            )
+            accounts.save(_account_record(account))
+            subs.save(_subscription_record(replace(sub, version=1), shards))
+            subscriptions.append(sub.id)
+    return subscriptions
+
+
+@contextmanager
+def _after_sqs_call(operation: str, action: Callable[[], object]) -> Iterator[None]:
+    """Run `action` after every SQS `operation` answer of the clients created meanwhile."""
+    entry = (f"after-call.sqs.{operation}", lambda **_: action())
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    try:
+        yield
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+
+
+def _crashing_after_work(poller: SqsPoller, crashes: int) -> SqsPoller:
+    """A poller whose first `crashes` batches do all their work and then fail (a timeout after
+    the last charge): SQS delivers those messages again."""
+    left = [crashes]
+    lock = threading.Lock()
+    real = poller._handler
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        response = real(event, context)
+        with lock:
+            crash, left[0] = left[0] > 0, left[0] - 1
+        if crash:
+            raise TimeoutError("Task timed out after 90.00 seconds")
+        return response
+
+    return SqsPoller(poller._sqs, poller._queue_url, handler, poller.source, retry_delay=0)
+
+
+def _charges_by_subscription(localstripe: StandIn) -> Counter[str]:
+    keys = [r["idempotency_key"] or "" for r in localstripe.requests("POST", "/v1/payment_intents")]
+    return Counter(key.split(".")[0] for key in keys)
+
+
+@pytest.mark.usefixtures("api")  # the API's sender is the one renewal emails come from
+def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscription_once(
+    schedule: RenewalSchedule, clock: Clock, localstripe: StandIn
+) -> None:
+    repository = runtime.repository()
+    subscriptions = _seed(repository, POPULATION)
+    shards = {index_shard(sub_id, len(repository.shards())) for sub_id in subscriptions}
+    assert len(shards) == len(repository.shards()), "the population spans every shard"
+    clock.now = FIRST_END
+
+    # Both runs read the queue's backlog (empty) before either queues anything: they overlap.
+    both_looked = threading.Barrier(2, timeout=30)
+    with (
+        _after_sqs_call("GetQueueAttributes", both_looked.wait),
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        runs = list(pool.map(lambda _: schedule.dispatch(), range(2)))
+    assert [run["due"] for run in runs] == [POPULATION, POPULATION]
+
+    workers = schedule.poller
+    schedule.poller = _crashing_after_work(workers, crashes=5)
+    drained = schedule.poller.drain(concurrency=schedule.concurrency, max_rounds=1000)
+    schedule.poller = workers
+
+    assert drained.drained
+    assert len(drained.handler_errors) == 5
+    assert drained.received == 2 * POPULATION + 5 * 10, "each crashed batch came back once"
+    # A charge whose answer came too late for its caller stays pending until the in-flight
+    # window has passed; the next run but one looks it up.
+    clock.now = FIRST_END + timedelta(minutes=6)
+    schedule.run()
+    charged = _charges_by_subscription(localstripe)
+    assert {sub_id: charged[sub_id] for sub_id in subscriptions} == dict.fromkeys(
+        subscriptions, 1
+    ), "every subscription charged exactly once"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        renewed = list(pool.map(repository.get_subscription, subscriptions))
+    assert {(s.status, s.cycle, s.charge_attempts) for s in renewed} == {(Status.ACTIVE, 1, 0)}
+    assert schedule.dispatch()["due"] == 0, "nothing left due"
+
+
+@pytest.mark.usefixtures("api")
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("pm_card_visa", "renewed"), ("pm_card_chargeCustomerFail", "declined")],
+)
+def test_a_renewal_costs_three_dynamodb_requests_whatever_its_outcome(
+    schedule: RenewalSchedule,
+    clock: Clock,
+    dynamodb_requests: DynamoDBRequests,
+    token: str,
+    expected: str,
+) -> None:
+    repository = runtime.repository()
+    [sub_id] = _seed(repository, 1, token)
+    clock.now = FIRST_END
+    dispatched = schedule.dispatch()
+    assert dispatched["due"] == 1
+    dynamodb_requests.clear()
+
+    schedule.drain()
+
+    # Read subscription and account together, claim the attempt, write the outcome (state,
+    # attempt, audit) in one transaction.
+    assert dynamodb_requests.operations == ["TransactGetItems", "PutItem", "TransactWriteItems"]
+    sub = repository.get_subscription(sub_id)
+    assert sub.status is (Status.ACTIVE if expected == "renewed" else Status.PAST_DUE)
+
+
+def test_a_run_queries_each_shard_of_both_indexes_once(
+    schedule: RenewalSchedule, clock: Clock, dynamodb_requests: DynamoDBRequests
+) -> None:
+    shards = len(runtime.repository().shards())
+    clock.now = FIRST_END
+    dynamodb_requests.clear()
+    schedule.dispatch()
+    assert dynamodb_requests.operations == ["Query"] * (2 * shards)
