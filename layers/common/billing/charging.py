@@ -6,8 +6,9 @@
    `retry_in_progress`, so one attempt per subscription is in flight, whoever started it.
 3. Call the provider with the key as its idempotency key.
 4. Apply the outcome through the state machine and write state, attempt and audit in one
-   transaction. An unknown outcome leaves the claim `pending`; once it is older than any call
-   can last, the next request for the same attempt reconciles it by looking the charge up.
+   transaction, the attempt only if it is still pending (one outcome per attempt). An unknown
+   outcome leaves the claim `pending`; once it is older than any call can last, the next request
+   for the same attempt, or the renewal run's sweep (`reconcile`), looks the charge up.
 """
 
 from __future__ import annotations

@@ -140,11 +140,11 @@ def test_the_renewal_worker_is_the_template_sqs_event_source() -> None:
             queue="RenewalQueue",
             batch_size=10,
             report_batch_item_failures=True,
-            maximum_concurrency=5,
+            maximum_concurrency=2,
         )
     ]
-    [source] = sqs_event_sources(template(), parameters={"RenewalWorkerConcurrency": "2"})
-    assert source.maximum_concurrency == 2
+    [source] = sqs_event_sources(template(), parameters={"RenewalWorkerConcurrency": "8"})
+    assert source.maximum_concurrency == 8
 
 
 def test_sam_defaults_apply_when_the_event_sets_nothing() -> None:

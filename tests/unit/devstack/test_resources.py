@@ -179,7 +179,11 @@ def test_parameters_take_a_given_value_over_their_default(stack: LocalResources)
         template(), "RenewalWorkerFunction", stack, parameters={"LogLevel": "DEBUG"}
     )
     assert variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
-    assert parameter_value(template(), "RenewalWorkerConcurrency") == "5"
+    assert parameter_value(template(), "RenewalWorkerConcurrency") == "2"
+    assert (
+        parameter_value(template(), "RenewalWorkerConcurrency", {"RenewalWorkerConcurrency": "8"})
+        == "8"
+    )
 
 
 SMALL = """
