@@ -54,7 +54,8 @@ class StandIn:
         return json.loads(payload) if payload else None
 
     def inject(self, method: str, path: str, **fault: Any) -> None:
-        """Queue a fault: `status` (with `retry_after`), `delay`, `process_first`, `times`."""
+        """Queue a fault: `status` (with `retry_after` and an error `body`), `delay`,
+        `process_first`, `times`, and `body_contains` to match one subscription's requests."""
         self._call("POST", f"{self.control}/faults", {"method": method, "path": path, **fault})
 
     def reset(self) -> None:
