@@ -32,7 +32,7 @@ from tests.support.aws import (
 from tests.support.moto_server import MotoServer, moto_server
 from tests.support.notifications import open_outbox
 from tests.support.sleeps import Sleeps
-from tests.support.stand_ins import StandIn, running
+from tests.support.stand_ins import StandIn, provider_environment, running
 
 
 @pytest.fixture
@@ -152,12 +152,7 @@ def api(
     environment = aws_environment | {
         "EMAIL_SENDER": SENDER,
         "SALES_TOPIC_ARN": outbox.settings.sales_topic_arn,
-        "STRIPE_API_KEY": "sk_test_local",
-        "STRIPE_API_BASE": localstripe.url,
-        "PAYPAL_CLIENT_ID": CLIENT_ID,
-        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
-        "PAYPAL_API_BASE": paypal.url,
-        "PROVIDER_TIMEOUT_SECONDS": "2",
+        **provider_environment(localstripe, paypal),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+
 STARTUP_SECONDS = 20.0
 
 
@@ -96,3 +98,16 @@ def running(module: str, control: str) -> Iterator[StandIn]:
         lambda port: [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)]
     ) as port:
         yield StandIn(f"http://127.0.0.1:{port}", control)
+
+
+def provider_environment(localstripe: StandIn, paypal: StandIn) -> dict[str, str]:
+    """The payment-provider settings of a function pointed at the stand-ins, set directly as the
+    local stack sets them (never through Secrets Manager)."""
+    return {
+        "STRIPE_API_KEY": "sk_test_local",
+        "STRIPE_API_BASE": localstripe.url,
+        "PAYPAL_CLIENT_ID": CLIENT_ID,
+        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
+        "PAYPAL_API_BASE": paypal.url,
+        "PROVIDER_TIMEOUT_SECONDS": "2",
+    }

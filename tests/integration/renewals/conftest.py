@@ -14,7 +14,6 @@ from billing.api import wiring
 from billing.providers.configured import configured_gateways
 from devstack.api_gateway import LocalApiGateway, routes_from_template
 from devstack.event_sources import poller_for
-from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.resources import LocalResources, create_resources, environment
 from devstack.tokens import TokenIssuer, generate_secret
 from tests.support.api import Api, Clock
@@ -22,7 +21,7 @@ from tests.support.aws import template
 from tests.support.moto_server import MotoServer
 from tests.support.notifications import open_server_outbox
 from tests.support.renewals import DISPATCHER, WORKER, RenewalSchedule
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import StandIn, provider_environment
 
 
 @pytest.fixture
@@ -60,12 +59,7 @@ def stack(
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "STRIPE_API_KEY": "sk_test_local",
-        "STRIPE_API_BASE": localstripe.url,
-        "PAYPAL_CLIENT_ID": CLIENT_ID,
-        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
-        "PAYPAL_API_BASE": paypal.url,
-        "PROVIDER_TIMEOUT_SECONDS": "2",
+        **provider_environment(localstripe, paypal),
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
