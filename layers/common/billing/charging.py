@@ -158,7 +158,7 @@ class ChargeOperation:
         now = instant(self._clock())
         sub, account = self._repository.load(subscription_id, account_id)
         attempt = self._repository.get_attempt(subscription_id, cycle, number)
-        if attempt.status is not ChargeStatus.PENDING or now - attempt.created_at < self._in_flight:
+        if not self._abandoned(attempt, now):
             return ChargeResult(sub, account, None)
         outcome = _known(self._look_up(sub, account, attempt))
         if outcome is None:
@@ -214,13 +214,18 @@ class ChargeOperation:
             self._repository.claim(attempt)
         except AttemptAlreadyClaimed as claimed:
             existing = claimed.existing
-            abandoned = now - existing.created_at >= self._in_flight
-            if existing.status is not ChargeStatus.PENDING or not abandoned:
+            if not self._abandoned(existing, now):
                 raise RetryInProgress from None
             attempt, outcome = existing, self._look_up(sub, account, existing)
         else:
             outcome = self._charge(sub, account, attempt)
         return attempt, _known(outcome)
+
+    def _abandoned(self, attempt: ChargeAttempt, now: datetime) -> bool:
+        """Pending for longer than any caller can still be waiting on it."""
+        return (
+            attempt.status is ChargeStatus.PENDING and now - attempt.created_at >= self._in_flight
+        )
 
     def _charge(
         self, sub: Subscription, account: Account, attempt: ChargeAttempt
