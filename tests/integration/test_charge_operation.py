@@ -15,7 +15,7 @@ import pytest
 
 from billing.charging import IN_FLIGHT, ChargeOperation, ChargeResult, RetryInProgress
 from billing.domain.accounts import Account, PaymentProvider
-from billing.domain.charges import ChargeStatus
+from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
@@ -36,7 +36,7 @@ from billing.providers.gateway import PaymentGateway
 from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.stripe_gateway import StripeGateway
 from tests.support.aws import DynamoDBFaults, DynamoDBRequests
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import StandIn, stripe_charges
 from tests.support.subscriptions import FIRST_END, PRICE, active
 
 PAYMENT_INTENTS = ("POST", "/v1/payment_intents")
@@ -95,14 +95,6 @@ def _stripe_customer(
     return _open(repository, account), account
 
 
-def _charges_sent(localstripe: StandIn, sub: Subscription) -> list[str | None]:
-    return [
-        r["idempotency_key"]
-        for r in localstripe.requests(*PAYMENT_INTENTS)
-        if str(r["idempotency_key"]).startswith(sub.id)
-    ]
-
-
 def _retry_now(sub: Subscription, account: Account, now: datetime) -> Event:
     return RetryNowRequested(at=now)
 
@@ -124,7 +116,7 @@ def test_a_due_renewal_is_charged_and_the_period_advances(
     assert stored.status is ChargeStatus.SUCCEEDED
     assert stored.provider_reference is not None
     assert stored.provider_reference.startswith("pi_")
-    assert _charges_sent(localstripe, sub) == [stored.id]
+    assert stripe_charges(localstripe, sub.id) == [stored.id]
     assert repository.audit_trail(sub.id)[-1].action == "charge_succeeded"
     assert EmailCustomer in {type(e) for e in result.effects}
 
@@ -188,7 +180,7 @@ def test_the_same_attempt_started_twice_at_once_charges_once(
     assert ErrorCode.RETRY_IN_PROGRESS in outcomes
     [charged] = [o for o in outcomes if isinstance(o, ChargeResult)]
     assert charged.subscription.cycle == 1
-    assert len(_charges_sent(localstripe, sub)) == 1
+    assert len(stripe_charges(localstripe, sub.id)) == 1
     assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
 
 
@@ -200,6 +192,22 @@ def _crash_once(faults: DynamoDBFaults, operation_name: str) -> None:
     faults.before[operation_name] = crash
 
 
+def _crashed_after_charging(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    dynamodb_faults: DynamoDBFaults,
+) -> tuple[Subscription, Account, ChargeAttempt]:
+    """A renewal charged at localstripe whose process died before writing the outcome: the
+    subscription, its account and the attempt its claim left."""
+    sub, account = _stripe_customer(repository, stripe_gateway)
+    _crash_once(dynamodb_faults, "TransactWriteItems")
+    with pytest.raises(Crash):
+        operation.renew(sub.id, account.id)
+    [claimed] = repository.charge_attempts(sub.id)
+    return sub, account, claimed
+
+
 def test_a_crash_after_the_provider_call_is_reconciled_without_charging_again(
     operation: ChargeOperation,
     repository: DynamoDBRepository,
@@ -208,12 +216,9 @@ def test_a_crash_after_the_provider_call_is_reconciled_without_charging_again(
     dynamodb_faults: DynamoDBFaults,
     clock: Clock,
 ) -> None:
-    sub, account = _stripe_customer(repository, stripe_gateway)
-    _crash_once(dynamodb_faults, "TransactWriteItems")
-
-    with pytest.raises(Crash):
-        operation.renew(sub.id, account.id)
-    [claimed] = repository.charge_attempts(sub.id)
+    sub, account, claimed = _crashed_after_charging(
+        operation, repository, stripe_gateway, dynamodb_faults
+    )
     assert claimed.status is ChargeStatus.PENDING
     with pytest.raises(RetryInProgress):
         operation.renew(sub.id, account.id)  # the crashed call might still be running
@@ -225,7 +230,7 @@ def test_a_crash_after_the_provider_call_is_reconciled_without_charging_again(
     [settled] = repository.charge_attempts(sub.id)
     assert settled.id == claimed.id
     assert settled.status is ChargeStatus.SUCCEEDED
-    assert _charges_sent(localstripe, sub) == [claimed.id]
+    assert stripe_charges(localstripe, sub.id) == [claimed.id]
     assert repository.get_subscription(sub.id) == result.subscription
 
 
@@ -237,11 +242,9 @@ def test_two_callers_reconciling_one_abandoned_charge_apply_it_once(
     dynamodb_faults: DynamoDBFaults,
     clock: Clock,
 ) -> None:
-    sub, account = _stripe_customer(repository, stripe_gateway)
-    _crash_once(dynamodb_faults, "TransactWriteItems")
-    with pytest.raises(Crash):
-        operation.renew(sub.id, account.id)
-    [claimed] = repository.charge_attempts(sub.id)
+    sub, account, claimed = _crashed_after_charging(
+        operation, repository, stripe_gateway, dynamodb_faults
+    )
     clock.now += IN_FLIGHT
     # The renewal run's sweep and a redelivered renewal both look the charge up, then both
     # write: each read the subscription before the other wrote.
@@ -264,7 +267,7 @@ def test_two_callers_reconciling_one_abandoned_charge_apply_it_once(
     assert {result.subscription.cycle for result in results} == {1}
     assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
     assert [e.action for e in repository.audit_trail(sub.id)] == ["charge_succeeded"]
-    assert _charges_sent(localstripe, sub) == [claimed.id]
+    assert stripe_charges(localstripe, sub.id) == [claimed.id]
 
 
 def test_a_provider_timeout_stays_pending_and_is_reconciled_without_a_new_charge(
@@ -286,7 +289,7 @@ def test_a_provider_timeout_stays_pending_and_is_reconciled_without_a_new_charge
     settled = operation.renew(sub.id, account.id)
     assert settled.subscription.cycle == 1
     assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
-    assert len(_charges_sent(localstripe, sub)) == 1
+    assert len(stripe_charges(localstripe, sub.id)) == 1
 
 
 def test_a_charge_that_never_reached_the_provider_is_a_provider_error(
@@ -322,7 +325,7 @@ def test_persistent_429_and_5xx_end_as_provider_error_without_using_a_dunning_at
 
     result = operation.renew(sub.id, account.id)
 
-    assert len(_charges_sent(localstripe, sub)) == 3
+    assert len(stripe_charges(localstripe, sub.id)) == 3
     after = result.subscription
     assert after.status is Status.ACTIVE
     assert (after.failed_attempts, after.retries_left, after.provider_errors) == (0, 0, 1)
@@ -366,7 +369,7 @@ def test_without_a_payment_method_nothing_is_sent_and_the_method_is_invalid(
     assert result.subscription.status is Status.PAST_DUE
     assert result.subscription.last_failure is not None
     assert result.subscription.last_failure.reason is FailureReason.PAYMENT_METHOD_INVALID
-    assert _charges_sent(localstripe, sub) == []
+    assert stripe_charges(localstripe, sub.id) == []
 
 
 def test_a_paypal_wallet_is_renewed(
@@ -501,7 +504,7 @@ def test_a_repeated_purchase_is_not_charged_twice(
     with pytest.raises(RetryInProgress):
         operation.purchase(opening)
 
-    assert len(_charges_sent(localstripe, opening.subscription)) == 1
+    assert len(stripe_charges(localstripe, opening.subscription.id)) == 1
 
 
 def test_a_purchase_needs_a_payment_method_and_no_open_subscription(

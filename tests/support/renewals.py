@@ -5,9 +5,7 @@ poller (the template's batch size, partial batch responses, redelivery, redrive)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ class RenewalRun:
 @dataclass
 class RenewalSchedule:
     poller: SqsPoller
-    clock: Callable[[], datetime]
     concurrency: int = 2
     """Workers draining the queue at once, as MaximumConcurrency allows in AWS."""
 
@@ -52,5 +49,5 @@ class RenewalSchedule:
         return drained
 
     def run(self) -> RenewalRun:
-        """One scheduled run at the clock's time, its queue drained."""
+        """One scheduled run at the runtime clock's time, its queue drained."""
         return RenewalRun(self.dispatch(), self.drain())

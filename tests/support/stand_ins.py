@@ -111,3 +111,11 @@ def provider_environment(localstripe: StandIn, paypal: StandIn) -> dict[str, str
         "PAYPAL_API_BASE": paypal.url,
         "PROVIDER_TIMEOUT_SECONDS": "2",
     }
+
+
+def stripe_charges(localstripe: StandIn, subscription_id: str | None = None) -> list[str]:
+    """The idempotency keys of the charges (`POST /v1/payment_intents`) localstripe received,
+    oldest first; only one subscription's when given (each key starts with its id)."""
+    keys = [seen["idempotency_key"] for seen in localstripe.requests("POST", "/v1/payment_intents")]
+    prefix = "" if subscription_id is None else f"{subscription_id}."
+    return [key for key in keys if key is not None and key.startswith(prefix)]

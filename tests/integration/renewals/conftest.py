@@ -72,10 +72,9 @@ def stack(
 
 
 @pytest.fixture
-def schedule(moto: MotoServer, stack: Stack, clock: Clock) -> RenewalSchedule:
-    return RenewalSchedule(
-        poller_for(template(), WORKER, moto.client("sqs"), stack.resources), clock
-    )
+def schedule(moto: MotoServer, stack: Stack) -> RenewalSchedule:
+    """The renewal run; `stack` points the runtime clock, which it reads, at the test's."""
+    return RenewalSchedule(poller_for(template(), WORKER, moto.client("sqs"), stack.resources))
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from devstack.event_sources import SqsPoller
 from tests.support.api import START, Clock
 from tests.support.aws import DynamoDBRequests
 from tests.support.renewals import RenewalSchedule
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import StandIn, stripe_charges
 from tests.support.subscriptions import FIRST_END
 
 POPULATION = 2000
@@ -114,11 +114,6 @@ def _crashing_after_work(poller: SqsPoller, crashes: int) -> SqsPoller:
     return SqsPoller(poller._sqs, poller._queue_url, handler, poller.source, retry_delay=0)
 
 
-def _charges_by_subscription(localstripe: StandIn) -> Counter[str]:
-    keys = [r["idempotency_key"] or "" for r in localstripe.requests("POST", "/v1/payment_intents")]
-    return Counter(key.split(".")[0] for key in keys)
-
-
 @pytest.mark.usefixtures("api")  # the API's sender is the one renewal emails come from
 def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscription_once(
     schedule: RenewalSchedule, clock: Clock, localstripe: StandIn
@@ -150,7 +145,7 @@ def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscrip
     # window has passed; the next run but one looks it up.
     clock.now = FIRST_END + timedelta(minutes=6)
     schedule.run()
-    charged = _charges_by_subscription(localstripe)
+    charged = Counter(key.split(".")[0] for key in stripe_charges(localstripe))
     assert {sub_id: charged[sub_id] for sub_id in subscriptions} == dict.fromkeys(
         subscriptions, 1
     ), "every subscription charged exactly once"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.api import START, Api, Client, fresh_account_id
 from tests.support.renewals import RenewalSchedule
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import StandIn, stripe_charges
 
 P1 = datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
 P2 = "2026-03-31T09:30:00Z"
@@ -97,12 +97,7 @@ class Population:
         )
 
     def charge_requests(self, customer: Customer) -> int:
-        """Charge requests localstripe received for this subscription (each key names it)."""
-        return sum(
-            1
-            for seen in self.localstripe.requests("POST", "/v1/payment_intents")
-            if (seen["idempotency_key"] or "").startswith(customer.subscription_id)
-        )
+        return len(stripe_charges(self.localstripe, customer.subscription_id))
 
     def subjects(self, customer: Customer) -> list[str]:
         return [email.subject for email in self.api.outbox.emails_to(customer.email)]

@@ -24,7 +24,7 @@ from tests.support.api import START, Api, Client, fresh_account_id
 from tests.support.aws import resources_of_type
 from tests.support.moto_server import MotoServer
 from tests.support.renewals import RenewalSchedule
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import StandIn, stripe_charges
 
 P1 = START.replace(month=2, day=28)
 """The end of the first period of a subscription bought at START (the month-end clamp)."""
@@ -99,15 +99,6 @@ def queue(moto: MotoServer, stack: Stack) -> RenewalQueue:
     return RenewalQueue(moto, stack)
 
 
-def _charge_requests(localstripe: StandIn, subscription_id: str) -> int:
-    """Charge requests localstripe received for this subscription (each key names it)."""
-    return sum(
-        1
-        for seen in localstripe.requests("POST", "/v1/payment_intents")
-        if (seen["idempotency_key"] or "").startswith(subscription_id)
-    )
-
-
 def _subjects(api: Api, account_id: str) -> list[str]:
     return [email.subject for email in api.outbox.emails_to(f"{account_id}@example.com")]
 
@@ -146,11 +137,11 @@ def test_a_retry_queued_before_the_customer_cancelled_charges_nothing(
 
     cancelled = client.post(f"/subscriptions/{sub_id}/cancel")
     assert (cancelled.status, cancelled.json()["status"]) == (200, "cancelled")
-    charges = _charge_requests(localstripe, sub_id)
+    charges = len(stripe_charges(localstripe, sub_id))
     drained = schedule.drain()
 
     _assert_carried_out_and_deleted(drained, queue)
-    assert _charge_requests(localstripe, sub_id) == charges == 2, "purchase, declined renewal"
+    assert len(stripe_charges(localstripe, sub_id)) == charges == 2, "purchase, declined renewal"
     sub = _subscription(client, sub_id)
     assert (sub["status"], sub["cancel_reason"], sub["next_charge_at"]) == (
         "cancelled",
@@ -174,7 +165,7 @@ def test_a_renewal_queued_before_it_was_renewed_elsewhere_is_not_charged_again(
     drained = schedule.drain()
 
     _assert_carried_out_and_deleted(drained, queue)
-    assert _charge_requests(localstripe, sub_id) == 2, "the purchase and one renewal"
+    assert len(stripe_charges(localstripe, sub_id)) == 2, "the purchase and one renewal"
     assert _payments(client, sub_id) == [
         ("renewal", 4900, "succeeded"),
         ("purchase", 4900, "succeeded"),
@@ -191,7 +182,7 @@ def test_a_retry_queued_before_a_new_card_was_saved_finds_nothing_due(
     client, sub_id = api.past_due(account_id)
     api.clock.now = FIRST_RETRY
     _queued_one_due_message(schedule, queue, sub_id)
-    charges = _charge_requests(localstripe, sub_id)
+    charges = len(stripe_charges(localstripe, sub_id))
 
     # Saving a card retries every past-due subscription of the account at once.
     assert api.save_card(client, "pm_card_visa").status == 200
@@ -200,7 +191,7 @@ def test_a_retry_queued_before_a_new_card_was_saved_finds_nothing_due(
     drained = schedule.drain()
 
     _assert_carried_out_and_deleted(drained, queue)
-    assert _charge_requests(localstripe, sub_id) == charges + 1, "only the save's own retry"
+    assert len(stripe_charges(localstripe, sub_id)) == charges + 1, "only the save's own retry"
     assert _payments(client, sub_id) == [
         ("payment_method_update", 4900, "succeeded"),
         ("renewal", 4900, "failed"),
@@ -232,7 +223,7 @@ def test_a_renewal_queued_before_auto_renew_was_turned_off_ends_without_a_charge
     drained = schedule.drain()
 
     _assert_carried_out_and_deleted(drained, queue)
-    assert _charge_requests(localstripe, sub_id) == 1, "only the purchase"
+    assert len(stripe_charges(localstripe, sub_id)) == 1, "only the purchase"
     sub = _subscription(client, sub_id)
     assert (sub["status"], sub["cancel_reason"], sub["auto_renew"]) == (
         "cancelled",
@@ -268,7 +259,7 @@ def test_every_renewal_message_delivered_twice_charges_once(
     assert queue.waiting() == 0
     assert queue.waiting(queue.dead_letter_url) == 0
     for account_id, client, sub_id in customers:
-        assert _charge_requests(localstripe, sub_id) == 2, "the purchase and one renewal"
+        assert len(stripe_charges(localstripe, sub_id)) == 2, "the purchase and one renewal"
         assert _payments(client, sub_id) == [
             ("renewal", 4900, "succeeded"),
             ("purchase", 4900, "succeeded"),
@@ -316,7 +307,7 @@ def test_unreadable_messages_fail_alone_and_end_in_the_dead_letter_queue(
     assert sorted(message["Body"] for message in dead) == sorted(UNREADABLE)
     assert sorted(message["MessageId"] for message in dead) == sorted(unreadable)
     assert queue.waiting() == 0
-    assert _charge_requests(localstripe, sub_id) == 2, "the purchase and one renewal"
+    assert len(stripe_charges(localstripe, sub_id)) == 2, "the purchase and one renewal"
     assert _subjects(api, account_id) == [*BOUGHT, RENEWED]
 
 
