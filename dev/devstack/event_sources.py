@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -277,8 +277,7 @@ class SqsPoller:
         return {str(identifier) for identifier in reported}
 
     def _delete(self, messages: Sequence[Mapping[str, Any]]) -> None:
-        for start in range(0, len(messages), _RECEIVE_LIMIT):
-            chunk = messages[start : start + _RECEIVE_LIMIT]
+        for chunk in _batches(messages):
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[
@@ -289,8 +288,7 @@ class SqsPoller:
     def _retry(self, messages: Sequence[Mapping[str, Any]]) -> None:
         if self._retry_delay is None:
             return
-        for start in range(0, len(messages), _RECEIVE_LIMIT):
-            chunk = messages[start : start + _RECEIVE_LIMIT]
+        for chunk in _batches(messages):
             self._sqs.change_message_visibility_batch(
                 QueueUrl=self._queue_url,
                 Entries=[
@@ -302,6 +300,14 @@ class SqsPoller:
                     for n, m in enumerate(chunk)
                 ],
             )
+
+
+def _batches(
+    messages: Sequence[Mapping[str, Any]],
+) -> Iterator[Sequence[Mapping[str, Any]]]:
+    """`messages` in runs of at most 10, the most one SQS batch call takes."""
+    for start in range(0, len(messages), _RECEIVE_LIMIT):
+        yield messages[start : start + _RECEIVE_LIMIT]
 
 
 def poller_for(
