@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install test lint format validate build clean
+.PHONY: help install dev test lint format validate build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ $(INSTALLED): requirements/dev.txt constraints.txt layers/common/pyproject.toml 
 	touch $@
 
 install: $(INSTALLED)  ## create .venv with the layer (editable) and the dev tools
+
+dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-C stops it)
+	$(BIN)/python -m devstack
 
 test: $(INSTALLED)  ## run the whole test suite
 	$(BIN)/pytest
@@ -49,4 +52,4 @@ build: $(SAM)  ## sam build (needs python3.12 on PATH, found like the venv's)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
 clean:  ## remove the virtual environments and build output
-	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache .hypothesis

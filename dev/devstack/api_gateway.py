@@ -17,7 +17,8 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from billing.domain.errors import DEFAULT_MESSAGES, ErrorCode
-from devstack.template import TemplateError, globals_for, resources_of_type
+from devstack.resources import LOCAL_ACCOUNT_ID
+from devstack.template import TemplateError, function_events, globals_for
 from devstack.tokens import InvalidToken
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ Verifier = Callable[[str], Mapping[str, Any]]
 Pairs = Mapping[str, str | Sequence[str]] | Iterable[tuple[str, str]]
 """Headers or query parameters: a mapping (a list value repeats the name) or (name, value) pairs."""
 
-LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "us-east-1"
 LOCAL_API_ID = "local"
 INTEGRATION_TIMEOUT = timedelta(seconds=29)
@@ -103,26 +103,16 @@ class MalformedProxyResponse(ValueError):
 def routes_from_template(template: Mapping[str, Any]) -> list[Route]:
     """Every ``Type: Api`` event of every ``AWS::Serverless::Function``, as a route; two routes
     for the same method and resource are a `TemplateError`."""
-    function_globals = globals_for(template, "Function")
-    routes = []
-    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
-        properties = resource.get("Properties") or {}
-        handler = properties.get("Handler", function_globals.get("Handler"))
-        if not isinstance(handler, str):
-            raise TemplateError(f"{logical_id} has no Handler")
-        for event in (properties.get("Events") or {}).values():
-            if event.get("Type") != "Api":
-                continue
-            event_properties = event["Properties"]
-            routes.append(
-                Route(
-                    method=event_properties["Method"].upper(),
-                    path_template=event_properties["Path"],
-                    function=logical_id,
-                    handler=handler,
-                    authorized=_is_authorized(template, event_properties),
-                )
-            )
+    routes = [
+        Route(
+            method=event["Method"].upper(),
+            path_template=event["Path"],
+            function=logical_id,
+            handler=handler,
+            authorized=_is_authorized(template, event),
+        )
+        for logical_id, handler, event in function_events(template, "Api")
+    ]
     _resources(routes)
     return routes
 
@@ -266,7 +256,7 @@ class LocalApiGateway:
         method = method.upper()
         found = self._route(method, path)
         if found is None:
-            return _error(404, ErrorCode.NOT_FOUND, f"No route for {method} {path}.")
+            return gateway_error(404, ErrorCode.NOT_FOUND, f"No route for {method} {path}.")
         route, path_parameters = found
         header_pairs = _pairs(headers)
         claims = None
@@ -277,7 +267,7 @@ class LocalApiGateway:
                 logger.info("401 for %s %s: %s", method, path, refusal)
                 default = DEFAULT_MESSAGES[ErrorCode.UNAUTHORIZED].removesuffix(".")
                 message = f"{default} ({refusal})."
-                return _error(401, ErrorCode.UNAUTHORIZED, message)
+                return gateway_error(401, ErrorCode.UNAUTHORIZED, message)
         event = {
             "resource": route.path_template,
             "path": path,
@@ -381,7 +371,9 @@ class LocalApiGateway:
                 event["httpMethod"],
                 event["path"],
             )
-            return _error(502, ErrorCode.INTERNAL_ERROR, DEFAULT_MESSAGES[ErrorCode.INTERNAL_ERROR])
+            return gateway_error(
+                502, ErrorCode.INTERNAL_ERROR, DEFAULT_MESSAGES[ErrorCode.INTERNAL_ERROR]
+            )
 
 
 def _pairs(given: Pairs | None) -> list[tuple[str, str]]:
@@ -490,6 +482,7 @@ def _response_headers(answer: Mapping[str, Any]) -> dict[str, str]:
     return merged
 
 
-def _error(status: int, code: ErrorCode, message: str) -> GatewayResponse:
+def gateway_error(status: int, code: ErrorCode, message: str) -> GatewayResponse:
+    """An answer of API Gateway's own, in the API's error shape (SPEC §4)."""
     body = {"error": {"code": code.value, "message": message, "details": None}}
     return GatewayResponse(status, dict(_JSON), json.dumps(body))

@@ -1,20 +1,25 @@
-"""Lambda's SQS event source mapping, locally: the template's ``SQS`` events, and a poller that
-receives batches, invokes the handler with the event Lambda sends and settles the messages."""
+"""The template's event sources, locally: ``ScheduleV2`` events (their rate and the event
+EventBridge Scheduler sends), and Lambda's SQS event source mapping (the ``SQS`` events, and a
+poller that receives batches, invokes the handler with the event Lambda sends and settles the
+messages)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import re
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from devstack.api_gateway import Handler, LocalLambdaContext, import_handler
-from devstack.resources import LocalResources, UnresolvableValue, parameter_value
-from devstack.template import TemplateError, globals_for, resources_of_type
+from devstack.resources import LOCAL_ACCOUNT_ID, LocalResources, UnresolvableValue, parameter_value
+from devstack.template import TemplateError, function_events
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +27,75 @@ DEFAULT_BATCH_SIZE = 10
 """SAM's default ``BatchSize`` for SQS events."""
 _RECEIVE_LIMIT = 10
 """The most messages one ReceiveMessage (or one *Batch call) handles."""
+
+
+_RATE = re.compile(r"^rate\((?P<value>[1-9][0-9]*) (?P<unit>minute|hour|day)s?\)$")
+
+
+@dataclass(frozen=True)
+class ScheduleEventSource:
+    """One ``Type: ScheduleV2`` event of a function in the template."""
+
+    function: str
+    handler: str
+    expression: str
+    """``rate(5 minutes)`` …, parameters resolved."""
+    name: str
+    """The schedule's name; CloudFormation generates one where the template omits it."""
+
+    @property
+    def interval(self) -> timedelta:
+        """How often a ``rate()`` schedule runs; a ``cron()`` or ``at()`` one is a
+        `TemplateError` (the local stack runs rates only)."""
+        found = _RATE.match(self.expression)
+        if found is None:
+            raise TemplateError(
+                f"{self.function}: the local stack runs rate() schedules only, "
+                f"not {self.expression!r}"
+            )
+        return timedelta(**{f"{found['unit']}s": int(found["value"])})
+
+    def event(self, at: datetime, region: str) -> dict[str, Any]:
+        """What EventBridge Scheduler sends when the schedule has no ``Input``
+        (events/renew/README.md): an EventBridge envelope whose ``detail`` is the string
+        ``"{}"``."""
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.scheduler",
+            "account": LOCAL_ACCOUNT_ID,
+            "time": f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+            "region": region,
+            "resources": [
+                f"arn:aws:scheduler:{region}:{LOCAL_ACCOUNT_ID}:schedule/default/{self.name}"
+            ],
+            "detail": "{}",
+        }
+
+
+def schedule_event_sources(
+    template: Mapping[str, Any], parameters: Mapping[str, str] | None = None
+) -> list[ScheduleEventSource]:
+    """Every ``Type: ScheduleV2`` event of every ``AWS::Serverless::Function``, in template
+    order; ``!Ref`` to a parameter takes `parameters` or its Default."""
+    sources = []
+    for logical_id, handler, event in function_events(template, "ScheduleV2"):
+        expression = event.get("ScheduleExpression")
+        if isinstance(expression, dict) and isinstance(expression.get("Ref"), str):
+            expression = parameter_value(template, expression["Ref"], parameters)
+        if not isinstance(expression, str):
+            raise UnresolvableValue(f"{logical_id}: {expression!r} is not a schedule expression")
+        name = event.get("Name")
+        sources.append(
+            ScheduleEventSource(
+                logical_id,
+                handler,
+                expression,
+                name if isinstance(name, str) else f"local-{logical_id}Schedule",
+            )
+        )
+    return sources
 
 
 @dataclass(frozen=True)
@@ -45,18 +119,10 @@ def sqs_event_sources(
 ) -> list[SqsEventSource]:
     """Every ``Type: SQS`` event of every ``AWS::Serverless::Function``, in template order;
     ``!Ref`` to a parameter takes `parameters` or its Default."""
-    function_globals = globals_for(template, "Function")
-    sources = []
-    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
-        properties = resource.get("Properties") or {}
-        handler = properties.get("Handler", function_globals.get("Handler"))
-        for event in (properties.get("Events") or {}).values():
-            if event.get("Type") != "SQS":
-                continue
-            if not isinstance(handler, str):
-                raise TemplateError(f"{logical_id} has no Handler")
-            sources.append(_source(template, logical_id, handler, event["Properties"], parameters))
-    return sources
+    return [
+        _source(template, logical_id, handler, event, parameters)
+        for logical_id, handler, event in function_events(template, "SQS")
+    ]
 
 
 def _source(

@@ -5,24 +5,32 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from devstack.api_gateway import routes_from_template
 
 TITLE = "Subscription billing API"
 
 
-def api_document(template: Mapping[str, Any], version: str = "1") -> dict[str, Any]:
+def api_document(
+    template: Mapping[str, Any],
+    version: str = "1",
+    *,
+    extra: Sequence[APIGatewayRouter] = (),
+    server: str | None = None,
+) -> dict[str, Any]:
     """OpenAPI 3.1 for every route of `template`, from the routers of the handler modules it
-    names (each function module exposes its `router`)."""
+    names (each function module exposes its `router`), and the routes of `extra` routers;
+    `server` is the base URL to try the routes against."""
     app = APIGatewayRestResolver(enable_validation=True)
     modules = sorted({route.handler.rsplit(".", 1)[0] for route in routes_from_template(template)})
-    for name in modules:
-        app.include_router(importlib.import_module(name).router)
+    for router in [*(importlib.import_module(name).router for name in modules), *extra]:
+        app.include_router(router)
     document: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
@@ -32,6 +40,7 @@ def api_document(template: Mapping[str, Any], version: str = "1") -> dict[str, A
             "Idempotency-Key header.",
             security_schemes={"cognito": HTTPBearer(bearerFormat="JWT")},
             security=[{"cognito": []}],
+            servers=None if server is None else [Server(url=server)],
         )
     )
     return document

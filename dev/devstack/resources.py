@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.template import TemplateError, globals_for, resources_of_type
 
 LOCAL_ACCOUNT_ID = "123456789012"
@@ -18,7 +19,7 @@ LOCAL_ACCOUNT_ID = "123456789012"
 SET_DIRECTLY_LOCALLY: frozenset[str] = frozenset({"AWS::SecretsManager::Secret"})
 """Resource types a function's environment refers to that the local stack does not create: the
 variable is left out (``*_SECRET_NAME`` would send the code to Secrets Manager); the local stack
-sets the values themselves instead (``STRIPE_API_KEY``, ``PAYPAL_CLIENT_ID`` …)."""
+sets the values themselves instead: `provider_variables`."""
 
 # What CreateTable needs; the rest (encryption, recovery, TTL, deletion protection) changes
 # nothing a local table does.
@@ -42,6 +43,22 @@ _QUEUE_ATTRIBUTES = (
     "VisibilityTimeout",
     "SqsManagedSseEnabled",
 )
+LOCAL_STRIPE_KEY = "sk_test_local"
+"""Any ``sk_test_`` key: localstripe accepts every one."""
+
+
+def provider_variables(stripe_url: str, paypal_url: str) -> dict[str, str]:
+    """The payment-provider settings of a function pointed at localstripe and the PayPal
+    stand-in, set directly (never through Secrets Manager)."""
+    return {
+        "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
+        "STRIPE_API_BASE": stripe_url,
+        "PAYPAL_CLIENT_ID": CLIENT_ID,
+        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
+        "PAYPAL_API_BASE": paypal_url,
+    }
+
+
 _PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 _SUB_VARIABLE = re.compile(r"\$\{(?!!)([^}]+)\}")
 

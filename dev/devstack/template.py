@@ -4,7 +4,7 @@ CloudFormation itself would see, and look-ups of the template's resources."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +105,21 @@ def globals_for(template: Mapping[str, Any], section: str) -> dict[str, Any]:
     """The SAM ``Globals`` of a section (``Function``, ``Api`` …), empty when there are none."""
     section_globals: dict[str, Any] = (template.get("Globals") or {}).get(section) or {}
     return section_globals
+
+
+def function_events(
+    template: Mapping[str, Any], event_type: str
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(logical id, ``Handler``, event ``Properties``) for every event of type `event_type`
+    (``Api``, ``SQS``, ``ScheduleV2`` …) of every ``AWS::Serverless::Function``, in template
+    order; a function with such an event and no handler is a `TemplateError`."""
+    function_globals = globals_for(template, "Function")
+    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        properties = resource.get("Properties") or {}
+        handler = properties.get("Handler", function_globals.get("Handler"))
+        for event in (properties.get("Events") or {}).values():
+            if event.get("Type") != event_type:
+                continue
+            if not isinstance(handler, str):
+                raise TemplateError(f"{logical_id} has no Handler")
+            yield logical_id, handler, event.get("Properties") or {}

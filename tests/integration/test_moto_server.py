@@ -16,11 +16,12 @@ from billing.notifications.emails import render
 from billing.notifications.sender import DeliveryKind, Notifier
 from billing.settings import NotificationSettings, StorageSettings
 from devstack.event_sources import SqsPoller, sqs_event_sources
+from devstack.outbox import SentEmail
 from devstack.resources import LocalResources, create_resources, environment
 from devstack.template import resources_of_type
 from tests.support.aws import template
 from tests.support.moto_server import MotoServer
-from tests.support.notifications import SentEmail, open_server_outbox
+from tests.support.notifications import open_server_outbox
 from tests.support.subscriptions import FIRST_END, declined, past_due
 
 SENDER = "billing@example.com"

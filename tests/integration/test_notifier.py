@@ -36,7 +36,8 @@ from billing.domain.subscription import Channel, ChargeKind
 from billing.notifications.emails import render
 from billing.notifications.sender import Delivery, DeliveryKind, Notifier, sales_subject
 from billing.settings import NotificationSettings
-from tests.support.notifications import REGION, Outbox, open_outbox, subscribe_queue
+from devstack.outbox import subscribe_queue
+from tests.support.notifications import REGION, Outbox, open_outbox
 from tests.support.subscriptions import FIRST_END, PRICE, declined, partner, past_due
 
 SENDER = "billing@example.com"

@@ -4,7 +4,6 @@ team's SNS topic, read through an SQS queue subscribed to it."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,35 +13,9 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import Message, ses_backends
 
 from billing.settings import NotificationSettings
+from devstack.outbox import SentEmail, sent_emails, subscribe_queue
 
 REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class SentEmail:
-    """An email SES accepted, as moto records it (the same attributes as moto's own record)."""
-
-    id: str
-    source: str
-    destinations: dict[str, list[str]]
-    """``{"ToAddresses": [...]}``, and ``CcAddresses`` / ``BccAddresses`` when there were any."""
-    subject: str
-    body: str
-    """The text body."""
-
-    @classmethod
-    def recorded(cls, message: Mapping[str, Any]) -> SentEmail:
-        return cls(
-            id=message["id"],
-            source=message["source"],
-            destinations={key: list(value) for key, value in message["destinations"].items()},
-            subject=message["subject"],
-            body=message["body"],
-        )
-
-    @property
-    def recipients(self) -> list[str]:
-        return [address for addresses in self.destinations.values() for address in addresses]
 
 
 @dataclass(frozen=True)
@@ -77,20 +50,6 @@ class Outbox:
         return [json.loads(message["Body"]) for message in self.sales_messages()]
 
 
-def subscribe_queue(sns: Any, sqs: Any, topic_arn: str, name: str, **attributes: str) -> str:
-    queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true", **attributes},
-    )
-    return queue_url
-
-
 @dataclass(frozen=True)
 class ServerOutbox(Outbox):
     """The same, for a moto server at `endpoint_url`."""
@@ -100,11 +59,7 @@ class ServerOutbox(Outbox):
     @property
     def emails(self) -> list[SentEmail]:
         """Every email the server sent, oldest first, whatever its account or region."""
-        # moto server has no SES route listing sent emails; /moto-api/data.json lists every
-        # instance of every moto model (its dashboard's data), in creation order.
-        with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json", timeout=10) as r:
-            models: dict[str, Any] = json.load(r)
-        return [SentEmail.recorded(message) for message in models.get("ses", {}).get("Message", [])]
+        return sent_emails(self.endpoint_url)
 
 
 def _sales_follow_up(

@@ -4,39 +4,15 @@ a free loopback port, with helpers to inject faults into them and read back what
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
-
-STARTUP_SECONDS = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{process.args!r} not listening on {port} after {STARTUP_SECONDS}s")
+from devstack.processes import free_port, start, stop
+from devstack.resources import provider_variables
 
 
 @dataclass(frozen=True)
@@ -83,13 +59,11 @@ def listening(command: Callable[[int], Sequence[str]]) -> Iterator[int]:
     """Run `command(port)` on a free loopback port until the block ends; yields the port once
     something listens on it."""
     port = free_port()
-    process = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start(command(port), port)
     try:
-        _wait_until_listening(process, port)
         yield port
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 @contextmanager
@@ -103,14 +77,7 @@ def running(module: str, control: str) -> Iterator[StandIn]:
 def provider_environment(localstripe: StandIn, paypal: StandIn) -> dict[str, str]:
     """The payment-provider settings of a function pointed at the stand-ins, set directly as the
     local stack sets them (never through Secrets Manager)."""
-    return {
-        "STRIPE_API_KEY": "sk_test_local",
-        "STRIPE_API_BASE": localstripe.url,
-        "PAYPAL_CLIENT_ID": CLIENT_ID,
-        "PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
-        "PAYPAL_API_BASE": paypal.url,
-        "PROVIDER_TIMEOUT_SECONDS": "2",
-    }
+    return {**provider_variables(localstripe.url, paypal.url), "PROVIDER_TIMEOUT_SECONDS": "2"}
 
 
 def stripe_charges(localstripe: StandIn, subscription_id: str | None = None) -> list[str]:

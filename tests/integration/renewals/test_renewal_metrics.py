@@ -4,12 +4,9 @@ would extract them, after one run that renews one subscription and fails to rene
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -17,6 +14,7 @@ from billing import runtime
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.money import Currency, Money
 from billing.domain.subscription import ChargeKind
+from devstack.metrics import Datum, extracted
 from tests.support.api import START, Api, fresh_account_id
 from tests.support.aws import resources_of_type
 from tests.support.renewals import RenewalSchedule
@@ -27,38 +25,8 @@ SERVICE = {"service": "billing"}
 """The dimension every metric carries (POWERTOOLS_SERVICE_NAME in template.yaml)."""
 
 
-@dataclass(frozen=True)
-class Datum:
-    """One metric of one EMF line: what CloudWatch stores it under, and its values."""
-
-    namespace: str
-    name: str
-    unit: str
-    dimensions: dict[str, str]
-    values: tuple[float, ...]
-
-
 def _extracted(stdout: str) -> list[Datum]:
-    data = []
-    for line in stdout.splitlines():
-        if not line.startswith('{"_aws"'):
-            continue
-        document: dict[str, Any] = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            # Each dimension set is a separate series; the code publishes exactly one per line.
-            [dimension_names] = directive["Dimensions"]
-            for metric in directive["Metrics"]:
-                value = document[metric["Name"]]
-                data.append(
-                    Datum(
-                        namespace=directive["Namespace"],
-                        name=metric["Name"],
-                        unit=metric.get("Unit", "None"),
-                        dimensions={name: document[name] for name in dimension_names},
-                        values=tuple(value if isinstance(value, list) else [value]),
-                    )
-                )
-    return data
+    return list(extracted(stdout.splitlines()))
 
 
 def _series(data: Iterable[Datum], name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -400,9 +400,10 @@ def test_one_resource_with_two_parameter_names_is_refused() -> None:
         routes_from_template(template)
 
 
-def test_function_without_handler_is_refused() -> None:
+def test_function_with_a_route_and_no_handler_is_refused() -> None:
     template = parse_template(
-        "Resources:\n  F: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/}}\n"
+        "Resources:\n  F: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Events: "
+        "{E: {Type: Api, Properties: {Path: /x, Method: get}}}}}\n"
     )
 
     with pytest.raises(TemplateError, match="F has no Handler"):

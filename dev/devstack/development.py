@@ -1,0 +1,250 @@
+"""The development routes of SPEC §6, present only in the local stack (never in
+template.yaml): tokens, the shared clock, a renewal run on demand, and what was sent.
+
+They are served like the API's own routes, through the local API Gateway and a Powertools
+resolver with the API's error shape (SPEC §4), so a bad request is answered as the API
+answers one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from billing.api.http import ID_PATTERN, api, api_router, documented, ok
+from billing.domain.billing_calendar import format_instant, parse_instant
+from billing.domain.errors import DomainError, ErrorCode
+from devstack.api_gateway import Handler, Route
+from devstack.clock import InvalidMove, StackClock
+from devstack.outbox import Notice, SentEmail
+from devstack.renewals import RunSummary
+from devstack.tokens import TokenIssuer
+
+FUNCTION = "LocalDevelopmentRoutes"
+"""The name the development routes are served under (no function of the template has it)."""
+HANDLER = "devstack.development"
+"""Their handler's name for the gateway; `load_handler` answers it with `handler`."""
+TAG = "Development (local stack only)"
+TOKEN_TTL = timedelta(days=3650)
+"""Development tokens outlive any walk through time: the clock moves by months, and a token
+expired by a clock move would only get in the way. Token expiry itself is tested in
+tests/unit/devstack/test_tokens.py."""
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+_Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
+_CENTURY = 36_525
+"""Days in a century: the most any one move may take, in whatever unit."""
+_Days = Annotated[float, Field(ge=0, le=_CENTURY, allow_inf_nan=False)]
+_Hours = Annotated[float, Field(ge=0, le=_CENTURY * 24, allow_inf_nan=False)]
+_Seconds = Annotated[float, Field(ge=0, le=_CENTURY * 86_400, allow_inf_nan=False)]
+
+
+class TokenBody(BaseModel):
+    """Who the token is for: an account, with Cognito groups (admin, sales, partner), and
+    the partner a partner user acts for."""
+
+    model_config = _STRICT
+
+    account_id: _Id
+    groups: Annotated[list[str], Field(max_length=10)] = []
+    partner_id: _Id | None = None
+
+
+class TokenView(BaseModel):
+    token: str
+    account_id: str
+    groups: list[str]
+    expires_at: str
+
+
+class ClockBody(BaseModel):
+    """Advance by ``days``, ``hours`` and ``seconds`` (added up), or set ``now``
+    (``2026-01-31T09:30:00Z``); nothing at all reads the clock. It never moves back."""
+
+    model_config = _STRICT
+
+    days: _Days | None = None
+    hours: _Hours | None = None
+    seconds: _Seconds | None = None
+    now: str | None = None
+
+    @field_validator("now")
+    @classmethod
+    def _instant(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_instant(value)
+            except ValueError as error:
+                raise ValueError("give an instant like 2026-01-31T09:30:00Z (UTC)") from error
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ClockBody:
+        if self.now is not None and self.delta:
+            raise ValueError("give either now or a duration (days, hours, seconds), not both")
+        return self
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(days=self.days or 0, hours=self.hours or 0, seconds=self.seconds or 0)
+
+
+class ClockView(BaseModel):
+    now: str
+
+
+class RunView(BaseModel):
+    processed: int
+    """Renewal messages the worker carried out (every outcome, errors included)."""
+    succeeded: int
+    """Renewals and retries charged."""
+    failed: int
+    """Renewals and retries declined."""
+
+
+class EmailView(BaseModel):
+    sender: str
+    to: list[str]
+    subject: str
+    body: str
+
+
+class NoticeView(BaseModel):
+    subject: str | None
+    message: Any
+    attributes: dict[str, str]
+
+
+class OutboxView(BaseModel):
+    emails: list[EmailView]
+    """Customer and partner emails, oldest first."""
+    sales_notices: list[NoticeView]
+    """Notices published to the sales team's topic, oldest first."""
+
+
+@dataclass(frozen=True)
+class Development:
+    """What the development routes act on."""
+
+    clock: StackClock
+    issuer: TokenIssuer
+    groups: frozenset[str]
+    """The user pool's groups (template.yaml)."""
+    run_renewals: Callable[[], RunSummary]
+    emails: Callable[[], Sequence[SentEmail]]
+    notices: Callable[[], Sequence[Notice]]
+
+
+def _invalid(field: str, code: str, message: str) -> DomainError:
+    """A refusal of one field, in the shape of the API's validation errors."""
+    return DomainError(
+        ErrorCode.INVALID_FIELDS, details=[{"field": field, "code": code, "message": message}]
+    )
+
+
+def routes() -> list[Route]:
+    """The development routes, as the local API Gateway serves them: no authorizer."""
+    return [
+        Route(method, path, FUNCTION, HANDLER, authorized=False)
+        for method, path in (
+            ("POST", "/_dev/token"),
+            ("POST", "/_dev/clock"),
+            ("POST", "/_dev/renewals/run"),
+            ("GET", "/_dev/outbox"),
+        )
+    ]
+
+
+def router(development: Development) -> Any:
+    """The development routes' Powertools router (also what the OpenAPI document reads)."""
+    dev = api_router()
+
+    @dev.post(
+        "/_dev/token",
+        summary="A token for Authorization: Bearer, as Cognito would issue it",
+        tags=[TAG],
+        responses=documented(200, TokenView),
+    )
+    def token(body: TokenBody) -> Response[Any]:
+        unknown = sorted(set(body.groups) - development.groups)
+        if unknown:
+            raise _invalid(
+                "groups",
+                "unknown_group",
+                f"No such group: {', '.join(unknown)}. The user pool has "
+                f"{', '.join(sorted(development.groups))}.",
+            )
+        issued = development.issuer.issue(
+            body.account_id, body.groups, partner_id=body.partner_id, ttl=TOKEN_TTL
+        )
+        return ok(
+            TokenView(
+                token=issued,
+                account_id=body.account_id,
+                groups=body.groups,
+                expires_at=format_instant(development.clock() + TOKEN_TTL),
+            )
+        )
+
+    @dev.post(
+        "/_dev/clock",
+        summary="Move the clock every part of the stack reads",
+        tags=[TAG],
+        responses=documented(200, ClockView),
+    )
+    def clock(body: ClockBody) -> Response[Any]:
+        try:
+            if body.now is not None:
+                now = development.clock.set(parse_instant(body.now))
+            else:
+                now = development.clock.advance(body.delta)
+        except InvalidMove as error:
+            field = "now" if body.now is not None else "body"
+            raise _invalid(field, "invalid_move", str(error)) from error
+        return ok(ClockView(now=format_instant(now)))
+
+    @dev.post(
+        "/_dev/renewals/run",
+        summary="One renewal run now, its queue drained",
+        tags=[TAG],
+        responses=documented(200, RunView),
+    )
+    def run() -> Response[Any]:
+        return ok(RunView.model_validate(asdict(development.run_renewals())))
+
+    @dev.get(
+        "/_dev/outbox",
+        summary="Emails and sales notices sent, oldest first",
+        tags=[TAG],
+        responses=documented(200, OutboxView),
+    )
+    def outbox() -> Response[Any]:
+        return ok(
+            OutboxView(
+                emails=[
+                    EmailView(
+                        sender=email.source,
+                        to=email.recipients,
+                        subject=email.subject,
+                        body=email.body,
+                    )
+                    for email in development.emails()
+                ],
+                sales_notices=[
+                    NoticeView(subject=n.subject, message=n.message, attributes=n.attributes)
+                    for n in development.notices()
+                ],
+            )
+        )
+
+    return dev
+
+
+def handler(development: Development) -> Handler:
+    """The development routes as one Lambda-style handler for the local API Gateway."""
+    app = api(router(development))
+    return app.resolve

@@ -1,0 +1,132 @@
+"""The local API on a loopback port: every request handed to the local API Gateway as it came,
+plus the API's OpenAPI document and a Swagger UI page to try it.
+
+The functions all run in this one process, and a function keeps its request in module state
+(Powertools' resolver holds the current event), as Lambda allows since it gives each
+execution environment one request at a time. So this server answers one request at a time."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+from billing.domain.errors import ErrorCode
+from devstack.api_gateway import GatewayResponse, LocalApiGateway, gateway_error
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+"""API Gateway's payload limit (10 MB): a larger request never reaches a function."""
+DOCS = "/docs"
+OPENAPI = "/openapi.json"
+_ASSETS = Path(swagger_ui.__file__).parent
+"""Powertools ships Swagger UI's script and style sheet: the page works offline."""
+_SWAGGER_FILES = {
+    f"{DOCS}/swagger-ui-bundle.min.js": ("swagger-ui-bundle.min.js", "text/javascript"),
+    f"{DOCS}/swagger-ui.min.css": ("swagger-ui.min.css", "text/css"),
+}
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        port: int,
+        gateway: LocalApiGateway,
+        document: Callable[[], Mapping[str, Any]],
+        *,
+        access_log: Callable[[str], None],
+    ) -> None:
+        self.gateway = gateway
+        self.document = document
+        self.access_log = access_log
+        self.one_at_a_time = threading.Lock()
+        super().__init__(("127.0.0.1", port), _RequestHandler)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"
+    server_version = "devstack"
+
+    def _answer(self) -> None:
+        started = time.monotonic()
+        response = self._response()
+        self._send(response)
+        elapsed = (time.monotonic() - started) * 1000
+        self.server.access_log(f"{self.command} {self.path} → {response.status} ({elapsed:.0f} ms)")
+
+    # Every method goes to the gateway, which answers 404 for a route the template lacks.
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _answer  # noqa: N815
+
+    def _response(self) -> GatewayResponse:
+        url = urlsplit(self.path)
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True  # the unread body would be taken for a request
+            return _refusal(411, "Send the body with a Content-Length, not chunked.")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return _refusal(400, "The Content-Length header is not a number.")
+        if length > MAX_BODY_BYTES or length < 0:
+            self.close_connection = True
+            return _refusal(413, "The request body is larger than API Gateway's 10 MB limit.")
+        body = self.rfile.read(length) if length else None
+        if self.command == "GET" and url.path in (OPENAPI, DOCS, *_SWAGGER_FILES):
+            return self._documentation(url.path, url.query)
+        with self.server.one_at_a_time:
+            return self.server.gateway.invoke(
+                self.command,
+                url.path,
+                headers=list(self.headers.items()),
+                query=parse_qsl(url.query, keep_blank_values=True),
+                body=body,
+            )
+
+    def _documentation(self, path: str, query: str) -> GatewayResponse:
+        if path == OPENAPI or (path == DOCS and "format=json" in query):
+            return GatewayResponse(
+                200, {"Content-Type": "application/json"}, json.dumps(self.server.document())
+            )
+        if path == DOCS:
+            page = generate_swagger_html(
+                spec=json.dumps(self.server.document()),
+                swagger_js=f"{DOCS}/swagger-ui-bundle.min.js",
+                swagger_css=f"{DOCS}/swagger-ui.min.css",
+                swagger_base_url=DOCS,
+                oauth2_config=None,
+                persist_authorization=True,
+            )
+            return GatewayResponse(200, {"Content-Type": "text/html; charset=utf-8"}, page)
+        name, content_type = _SWAGGER_FILES[path]
+        asset = (_ASSETS / name).read_text(encoding="utf-8")
+        return GatewayResponse(200, {"Content-Type": content_type}, asset)
+
+    def _send(self, response: GatewayResponse) -> None:
+        payload = response.body.encode("utf-8")
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Silenced: `_answer` writes one access line per request instead."""
+
+
+def _refusal(status: int, message: str) -> GatewayResponse:
+    return gateway_error(status, ErrorCode.BAD_REQUEST, message)

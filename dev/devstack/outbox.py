@@ -1,0 +1,115 @@
+"""What the system sent, as moto server received it: SES's emails (customers' and partners')
+and the notices published to an SNS topic (the sales team's), read back for developers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """An email SES accepted, as moto records it (the same attributes as moto's own record)."""
+
+    id: str
+    source: str
+    destinations: dict[str, list[str]]
+    """``{"ToAddresses": [...]}``, and ``CcAddresses`` / ``BccAddresses`` when there were any."""
+    subject: str
+    body: str
+    """The text body."""
+
+    @classmethod
+    def recorded(cls, message: Mapping[str, Any]) -> SentEmail:
+        return cls(
+            id=message["id"],
+            source=message["source"],
+            destinations={key: list(value) for key, value in message["destinations"].items()},
+            subject=message["subject"],
+            body=message["body"],
+        )
+
+    @property
+    def recipients(self) -> list[str]:
+        return [address for addresses in self.destinations.values() for address in addresses]
+
+
+def sent_emails(endpoint_url: str) -> list[SentEmail]:
+    """Every email the moto server at `endpoint_url` sent, oldest first, whatever its account
+    or region."""
+    # moto server has no SES route listing sent emails; /moto-api/data.json lists every
+    # instance of every moto model (its dashboard's data), in creation order.
+    with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=10) as response:
+        models: dict[str, Any] = json.load(response)
+    return [SentEmail.recorded(message) for message in models.get("ses", {}).get("Message", [])]
+
+
+def subscribe_queue(sns: Any, sqs: Any, topic_arn: str, name: str, **attributes: str) -> str:
+    """A new queue `name` subscribed to `topic_arn` (raw delivery); its URL."""
+    queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true", **attributes},
+    )
+    return queue_url
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message published to the topic: its subject, its (JSON) body, its attributes."""
+
+    subject: str | None
+    message: Any
+    attributes: dict[str, str]
+
+
+class NoticeTap:
+    """Every notice published to a topic since the tap was opened, oldest first, read through
+    a queue of its own subscribed to the topic (not part of the system: the stack's window)."""
+
+    def __init__(self, sns: Any, sqs: Any, topic_arn: str, name: str) -> None:
+        self._sqs = sqs
+        # Not raw: the SNS envelope carries the subject, which raw delivery drops.
+        self._queue_url = subscribe_queue(sns, sqs, topic_arn, name, RawMessageDelivery="false")
+        self._seen: list[Notice] = []
+        self._lock = threading.Lock()
+
+    def notices(self) -> list[Notice]:
+        with self._lock:
+            while received := self._sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", []):
+                self._seen.extend(_notice(json.loads(m["Body"])) for m in received)
+                self._sqs.delete_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                        for n, m in enumerate(received)
+                    ],
+                )
+            return list(self._seen)
+
+
+def _notice(envelope: Mapping[str, Any]) -> Notice:
+    text = envelope["Message"]
+    try:
+        message = json.loads(text)
+    except ValueError:
+        message = text
+    return Notice(
+        subject=envelope.get("Subject"),
+        message=message,
+        attributes={
+            name: value["Value"]
+            for name, value in (envelope.get("MessageAttributes") or {}).items()
+        },
+    )

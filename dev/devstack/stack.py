@@ -1,0 +1,454 @@
+"""The whole system on one machine (``make dev``, SPEC §6): moto server, localstripe and the
+PayPal stand-in as child processes on loopback; the template's tables, queues and topics created
+in moto; every function of template.yaml in this process with the environment Lambda would give
+it; the HTTP API on a loopback port; the renewal schedule and its queue worker; one clock.
+
+Nothing here defines a route, a table, a queue or a schedule: each is read from template.yaml.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import boto3
+
+from billing import runtime
+from billing.domain.billing_calendar import format_instant, parse_instant
+from devstack import development
+from devstack.api_gateway import Handler, LocalApiGateway, import_handler, routes_from_template
+from devstack.clock import StackClock
+from devstack.event_sources import poller_for, schedule_event_sources, sqs_event_sources
+from devstack.http_server import DOCS, OPENAPI, LocalApiServer
+from devstack.metrics import FunctionOutput, MetricStore
+from devstack.openapi import api_document
+from devstack.outbox import NoticeTap, sent_emails
+from devstack.processes import (
+    HOST,
+    PortTaken,
+    StartFailed,
+    ensure_free,
+    stop,
+    wait_until_listening,
+)
+from devstack.renewals import LocalRenewals
+from devstack.resources import (
+    LocalResources,
+    create_resources,
+    environment,
+    parameter_value,
+    provider_variables,
+)
+from devstack.template import TemplateError, load_template, resources_of_type
+from devstack.tokens import TokenIssuer, generate_secret
+
+logger = logging.getLogger("devstack")
+
+REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+WORK_DIR = "DEV_WORK_DIR"
+"""Where the running stack keeps its logs and shell variables; ``.devstack/`` by default."""
+
+
+@dataclass(frozen=True)
+class Port:
+    variable: str
+    default: int
+    what: str
+
+
+API = Port("DEV_API_PORT", 3000, "the HTTP API")
+MOTO = Port("DEV_MOTO_PORT", 3001, "moto server: DynamoDB, SQS, SES, SNS")
+STRIPE = Port("DEV_STRIPE_PORT", 3002, "localstripe")
+PAYPAL = Port("DEV_PAYPAL_PORT", 3003, "the PayPal stand-in")
+PORTS = (API, MOTO, STRIPE, PAYPAL)
+CLOCK_START = "DEV_CLOCK_START"
+"""Where the clock starts (``2026-01-31T09:30:00Z``); the wall clock's time when unset."""
+CHILDREN = (
+    (MOTO, "devstack.moto_server"),
+    (STRIPE, "devstack.localstripe_server"),
+    (PAYPAL, "devstack.paypal_stand_in"),
+)
+
+ADMIN_ACCOUNT = "ops"
+"""The staff user of the printed ADMIN_TOKEN: admin and sales."""
+DEMO_ACCOUNT = "demo"
+"""The customer account of the printed TOKEN (created by an admin in the walkthrough)."""
+
+
+class StackError(Exception):
+    """The stack cannot start; the message says why and what to do."""
+
+
+def ports(variables: Mapping[str, str]) -> dict[Port, int]:
+    chosen = {}
+    for port in PORTS:
+        text = variables.get(port.variable, "").strip()
+        if not text:
+            chosen[port] = port.default
+            continue
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise StackError(f"{port.variable}={text!r} is not a port number (1-65535)")
+        chosen[port] = int(text)
+    taken = [number for number in chosen.values() if list(chosen.values()).count(number) > 1]
+    if taken:
+        raise StackError(f"port {taken[0]} is chosen twice: give every DEV_*_PORT its own port")
+    return chosen
+
+
+def clock_start(variables: Mapping[str, str]) -> datetime:
+    text = variables.get(CLOCK_START, "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return parse_instant(text)
+    except ValueError as error:
+        raise StackError(
+            f"{CLOCK_START}={text!r} is not an instant like 2026-01-31T09:30:00Z"
+        ) from error
+
+
+def _aws_environment(endpoint: str) -> dict[str, str]:
+    """Every AWS client of this process pointed at moto server, with credentials that are
+    no one's: nothing here can reach a real AWS account, whatever the shell has set."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "DYNAMODB_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+_AWS_UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def functions_environment(template: Mapping[str, Any], resources: LocalResources) -> dict[str, str]:
+    """What every function of the template reads, resolved against `resources`: one process
+    serves them all, so two functions may not give one variable different values."""
+    merged: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for function in resources_of_type(template, "AWS::Serverless::Function"):
+        for name, value in environment(template, function, resources).items():
+            if merged.setdefault(name, value) != value:
+                raise TemplateError(
+                    f"{name} is {merged[name]!r} for {owners[name]} but {value!r} for {function}: "
+                    "the local stack runs every function in one process"
+                )
+            owners.setdefault(name, function)
+    return merged
+
+
+def code_paths(template: Mapping[str, Any], root: Path) -> list[str]:
+    """Every function's ``CodeUri``, where Lambda would find its handler's package."""
+    paths = []
+    for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        code_uri = (function.get("Properties") or {}).get("CodeUri")
+        if not isinstance(code_uri, str):
+            raise TemplateError(f"{logical_id}: the local stack needs a CodeUri folder")
+        path = str((root / code_uri).resolve())
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _user_pool_groups(template: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(
+        str(group["Properties"]["GroupName"])
+        for group in resources_of_type(template, "AWS::Cognito::UserPoolGroup").values()
+    )
+
+
+@contextmanager
+def _children(chosen: Mapping[Port, int], work: Path) -> Iterator[None]:
+    """moto server and the provider stand-ins, started at once, each logging to .devstack/."""
+    with ExitStack() as started:
+        processes = []
+        for port, module in CHILDREN:
+            log = started.enter_context((work / _log_name(module)).open("wb"))
+            command = [sys.executable, "-m", module, "--host", HOST, "--port", str(chosen[port])]
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            started.callback(stop, process)
+            processes.append((process, chosen[port]))
+        for (port, module), (process, number) in zip(CHILDREN, processes, strict=True):
+            try:
+                wait_until_listening(process, number)
+            except StartFailed as error:
+                raise StackError(
+                    f"{port.what} did not start ({error}); see {work / _log_name(module)}"
+                ) from error
+        yield
+
+
+def _log_name(module: str) -> str:
+    return f"{module.rsplit('.', 1)[1]}.log"
+
+
+@contextmanager
+def _function_output(log: TextIO, metrics: MetricStore) -> Iterator[None]:
+    """The functions' stdout (Powertools logs, EMF metrics) to `log` and `metrics`; loggers
+    made before this point are re-pointed too."""
+    console = sys.stdout
+    capture = FunctionOutput(log, metrics)
+    handlers = [
+        handler
+        for candidate in logging.Logger.manager.loggerDict.values()
+        if isinstance(candidate, logging.Logger)
+        for handler in candidate.handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream is console
+    ]
+    for handler in handlers:
+        handler.setStream(capture)
+    sys.stdout = capture
+    try:
+        yield
+    finally:
+        sys.stdout = console
+        for handler in handlers:
+            handler.setStream(console)
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    url: str
+    clock: StackClock
+    admin_token: str
+    token: str
+    chosen: Mapping[Port, int]
+    work: Path
+
+    def shell_variables(self) -> str:
+        return (
+            f"export API={self.url}\n"
+            f"export ADMIN_TOKEN={self.admin_token}\n"
+            f"export TOKEN={self.token}\n"
+        )
+
+    def banner(self) -> str:
+        work = _shown(self.work)
+        lines = [
+            "",
+            "Subscription billing, running locally (Ctrl-C stops everything)",
+            "",
+            f"  HTTP API         {self.url}   (every route of template.yaml)",
+            f"  OpenAPI          {self.url}{OPENAPI}",
+            f"  Swagger UI       {self.url}{DOCS}",
+            f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS)",
+            f"  localstripe      http://{HOST}:{self.chosen[STRIPE]}",
+            f"  PayPal stand-in  http://{HOST}:{self.chosen[PAYPAL]}",
+            f"  clock            {format_instant(self.clock())}   (moves only by POST /_dev/clock)",
+            f"  logs             {work}/functions.log, {work}/<server>.log",
+            "",
+            f"Tokens (also in {work}/env: `source {work}/env` in another shell):",
+            "",
+            *("  " + line for line in self.shell_variables().splitlines()),
+            "",
+            f"  ADMIN_TOKEN is {ADMIN_ACCOUNT!r} in the admin and sales groups; TOKEN is the "
+            f"customer of account {DEMO_ACCOUNT!r}.",
+            '  Others: curl -X POST $API/_dev/token -d \'{"account_id": "..."}\'',
+            "",
+        ]
+        return "\n".join(lines)
+
+
+@contextmanager
+def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Iterator[RunningStack]:
+    """The stack, running until the block ends; everything it started is stopped after."""
+    chosen = ports(variables)
+    for port, number in chosen.items():
+        ensure_free(number, port.what, port.variable)
+    template = load_template(TEMPLATE)
+    work = Path(variables.get(WORK_DIR) or ROOT / ".devstack")
+    work.mkdir(parents=True, exist_ok=True)
+    clock = StackClock(clock_start(variables))
+    metrics = MetricStore()
+    moto = f"http://{HOST}:{chosen[MOTO]}"
+    with ExitStack() as running:
+        running.enter_context(_children(chosen, work))
+        running.enter_context(_environment(_aws_environment(moto)))
+        clients = {name: boto3.client(name) for name in ("dynamodb", "sqs", "sns", "sesv2")}
+        resources = create_resources(
+            template, dynamodb=clients["dynamodb"], sqs=clients["sqs"], sns=clients["sns"]
+        )
+        clients["sesv2"].create_email_identity(
+            EmailIdentity=parameter_value(template, "EmailIdentity")
+        )
+        os.environ.update(functions_environment(template, resources))
+        os.environ.update(
+            provider_variables(f"http://{HOST}:{chosen[STRIPE]}", f"http://{HOST}:{chosen[PAYPAL]}")
+        )
+        tap = NoticeTap(
+            clients["sns"], clients["sqs"], os.environ["SALES_TOPIC_ARN"], "devstack-sales-outbox"
+        )
+        sys.path[:0] = [path for path in code_paths(template, ROOT) if path not in sys.path]
+        log = running.enter_context((work / "functions.log").open("w", encoding="utf-8"))
+        running.enter_context(_function_output(log, metrics))
+        running.enter_context(_runtime_clock(clock))
+        renewals = _renewals(template, clients["sqs"], resources, metrics, clock)
+        issuer = TokenIssuer(generate_secret(), clock=clock)
+        routes = development.Development(
+            clock=clock,
+            issuer=issuer,
+            groups=_user_pool_groups(template),
+            run_renewals=renewals.run,
+            emails=lambda: sent_emails(moto),
+            notices=tap.notices,
+        )
+        url = f"http://{HOST}:{chosen[API]}"
+        running.enter_context(_api(template, routes, chosen[API], say))
+        running.enter_context(_schedule(renewals))
+        stack = RunningStack(
+            url=url,
+            clock=clock,
+            admin_token=issuer.issue(ADMIN_ACCOUNT, ["admin", "sales"], ttl=development.TOKEN_TTL),
+            token=issuer.issue(DEMO_ACCOUNT, ttl=development.TOKEN_TTL),
+            chosen=chosen,
+            work=work,
+        )
+        (work / "env").write_text(stack.shell_variables(), encoding="utf-8")
+        yield stack
+
+
+@contextmanager
+def _environment(aws: Mapping[str, str]) -> Iterator[None]:
+    """`aws` (and then what the block adds) in ``os.environ`` until the block ends; the
+    shell's AWS profile and session never reach a client of this process."""
+    saved = dict(os.environ)
+    for name in _AWS_UNSET:
+        os.environ.pop(name, None)
+    os.environ.update(aws)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def _runtime_clock(clock: StackClock) -> Iterator[None]:
+    """Every function's clock (``billing.runtime.clock``) is the stack's."""
+    saved = runtime.clock
+    runtime.clock = clock
+    runtime.reset()
+    try:
+        yield
+    finally:
+        runtime.clock = saved
+
+
+@contextmanager
+def _api(
+    template: Mapping[str, Any],
+    routes: development.Development,
+    port: int,
+    say: Callable[[str], None],
+) -> Iterator[None]:
+    """The template's routes and the development routes, served on `port` until the block
+    ends."""
+    dev_handler = development.handler(routes)
+    gateway = LocalApiGateway(
+        [*routes_from_template(template), *development.routes()],
+        verifier=routes.issuer.verify,
+        load_handler=lambda name: _load(name, dev_handler),
+        clock=routes.clock,
+    )
+    url = f"http://{HOST}:{port}"
+    document = cache(lambda: api_document(template, extra=[development.router(routes)], server=url))
+    try:
+        server = LocalApiServer(port, gateway, document, access_log=say)
+    except OSError as error:
+        raise StackError(f"the HTTP API cannot listen on {url}: {error}") from error
+    serving = threading.Thread(target=server.serve_forever, name="http-api", daemon=True)
+    serving.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def _schedule(renewals: LocalRenewals) -> Iterator[None]:
+    """The renewal schedule and its worker, in a thread, until the block ends (and the run
+    under way, if any, is over)."""
+    stopping = threading.Event()
+    schedule = threading.Thread(
+        target=renewals.serve, args=(stopping,), name="renewal-schedule", daemon=True
+    )
+    schedule.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        schedule.join(60)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _load(name: str, development_handler: Handler) -> Handler:
+    return development_handler if name == development.HANDLER else import_handler(name)
+
+
+def _renewals(
+    template: Mapping[str, Any],
+    sqs: Any,
+    resources: LocalResources,
+    metrics: MetricStore,
+    clock: StackClock,
+) -> LocalRenewals:
+    schedules = schedule_event_sources(template)
+    queues = sqs_event_sources(template)
+    if len(schedules) != 1 or len(queues) != 1:
+        raise TemplateError(
+            "the local stack runs one schedule and one queue worker (the renewal run); "
+            f"the template has {len(schedules)} schedules and {len(queues)} queue workers"
+        )
+    # retry_delay None: a failed message comes back after the queue's visibility timeout.
+    poller = poller_for(template, queues[0].function, sqs, resources, retry_delay=None)
+    return LocalRenewals(schedules[0], poller, metrics, clock=clock, region=REGION)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logger.setLevel(logging.INFO)
+    console = sys.stdout
+
+    def say(line: str) -> None:
+        console.write(line + "\n")
+        console.flush()
+
+    stopping = threading.Event()
+
+    def stop_on(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop_on)
+    signal.signal(signal.SIGTERM, stop_on)
+    try:
+        with local_stack(os.environ, say) as stack:
+            say(stack.banner())
+            while not stopping.wait(0.5):
+                pass
+            say("Stopping: the API, the renewal schedule, moto server and the stand-ins …")
+    except (StackError, PortTaken, TemplateError) as error:
+        sys.stderr.write(f"make dev: {error}\n")
+        return 1
+    say("Stopped.")
+    return 0

@@ -1,0 +1,277 @@
+"""The README's run command, `make dev`, started as a developer starts it (on free ports) and
+driven over HTTP through the README's walkthrough: buy a plan with a coupon, a renewal that
+succeeds, one that fails, Retry Now, a new card, cancel; then Ctrl-C, which leaves nothing
+running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.processes import HOST, ensure_free, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START = "2026-01-31T09:30:00Z"
+STARTUP_SECONDS = 180
+"""First start after an install imports every function; well within this."""
+PORT_VARIABLES = ("DEV_API_PORT", "DEV_MOTO_PORT", "DEV_STRIPE_PORT", "DEV_PAYPAL_PORT")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[bytes]
+    url: str
+    ports: dict[str, int]
+    output: Path
+    work: Path
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        key: str | None = None,
+    ) -> Answer:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return Answer(response.status, json.loads(response.read()))
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, json.loads(error.read()))
+
+    def shell_variables(self) -> dict[str, str]:
+        text = (self.work / "env").read_text(encoding="utf-8")
+        return dict(
+            line.removeprefix("export ").split("=", 1) for line in text.splitlines() if line
+        )
+
+
+def _wait_until_serving(stack: RunningStack) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            pytest.fail(f"make dev exited:\n{stack.output.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{stack.url}/openapi.json", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"make dev did not serve within {STARTUP_SECONDS}s")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[RunningStack]:
+    ports = {variable: free_port() for variable in PORT_VARIABLES}
+    assert len(set(ports.values())) == len(ports)
+    output = tmp_path / "make-dev.out"
+    environment = {
+        **os.environ,
+        **{variable: str(port) for variable, port in ports.items()},
+        "DEV_CLOCK_START": START,
+        "DEV_WORK_DIR": str(tmp_path / "devstack"),
+    }
+    with output.open("wb") as sink:
+        # Its own session: Ctrl-C in a terminal signals the whole foreground process group.
+        process = subprocess.Popen(
+            ["make", "dev"],
+            cwd=ROOT,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://{HOST}:{ports['DEV_API_PORT']}"
+    running = RunningStack(process, url, ports, output, tmp_path / "devstack")
+    try:
+        _wait_until_serving(running)
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _group_is_gone(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _ctrl_c(stack: RunningStack) -> str:
+    os.killpg(stack.process.pid, signal.SIGINT)
+    stack.process.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while not _group_is_gone(stack.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return stack.output.read_text(errors="replace")
+
+
+CARD = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
+DECLINING_CARD = {"provider": "stripe", "payment_method_id": "pm_card_chargeCustomerFail"}
+
+
+def _serves_the_template(stack: RunningStack) -> None:
+    output = stack.output.read_text()
+    assert f"HTTP API         {stack.url}" in output
+    assert f"export TOKEN={stack.shell_variables()['TOKEN']}" in output, "a ready token"
+    assert stack.call("GET", "/plans").status == 200
+    assert stack.call("GET", "/subscriptions").status == 401, "the authorizer guards the API"
+    document = stack.call("GET", "/openapi.json").body
+    assert "/subscriptions/{subscription_id}/retry" in document["paths"]
+    assert "/_dev/clock" in document["paths"]
+
+
+def _buy_with_a_coupon(stack: RunningStack, admin: str, customer: str) -> dict[str, Any]:
+    """An admin opens the account; its customer saves a card and buys with a coupon."""
+    account = stack.call(
+        "PUT",
+        "/admin/accounts/demo",
+        {"email": "demo@example.com", "locale": "en", "domain_zone": "com"},
+        token=admin,
+    )
+    assert account.status == 201, account.body
+    setup = stack.call("POST", "/account/payment-method/setup", {"method": "card"}, token=customer)
+    assert (setup.status, setup.body["flow"]) == (200, "card_form")
+    saved = stack.call("PUT", "/account/payment-method", CARD, token=customer)
+    assert (saved.status, saved.body["payment_method"]["last4"]) == (200, "4242")
+    order = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR", "coupon": "WELCOME20"}
+    bought = stack.call("POST", "/subscriptions", order, token=customer, key="buy-1")
+    assert bought.status == 201, bought.body
+    sub: dict[str, Any] = bought.body
+    assert (sub["status"], sub["price"], sub["discount"]["amount_off"]) == ("active", 4900, 980)
+    assert (sub["current_period_start"], sub["current_period_end"]) == (
+        START,
+        "2026-02-28T09:30:00Z",
+    ), "a month from Jan 31 ends on the last day of February"
+    return sub
+
+
+def _renew(stack: RunningStack, customer: str, path: str) -> None:
+    """The clock reaches the period's end: the renewal charges the full price."""
+    moved = stack.call("POST", "/_dev/clock", {"now": "2026-02-28T09:30:00Z"})
+    assert moved.body == {"now": "2026-02-28T09:30:00Z"}
+    ran = stack.call("POST", "/_dev/renewals/run").body
+    assert ran == {"processed": 1, "succeeded": 1, "failed": 0}
+    renewed = stack.call("GET", path, token=customer).body
+    assert (renewed["status"], renewed["current_period_end"]) == (
+        "active",
+        "2026-03-31T09:30:00Z",
+    ), "back to the anchor day"
+
+
+def _fail_then_retry_now(stack: RunningStack, customer: str, path: str) -> None:
+    """A card the bank declines: the renewal fails, the subscription is past due, and Retry
+    Now with the same card fails again (sales is told)."""
+    assert (
+        stack.call("PUT", "/account/payment-method", DECLINING_CARD, token=customer).status == 200
+    )
+    assert stack.call("POST", "/_dev/clock", {"days": 31}).body == {"now": "2026-03-31T09:30:00Z"}
+    ran = stack.call("POST", "/_dev/renewals/run").body
+    assert ran == {"processed": 1, "succeeded": 0, "failed": 1}
+    past_due = stack.call("GET", path, token=customer).body
+    assert (past_due["status"], past_due["access"]) == ("past_due", True)
+    assert past_due["last_failure"]["reason"] == "card_declined"
+    assert past_due["next_charge_at"] == "2026-04-01T09:30:00Z", "first retry a day later"
+    retried = stack.call("POST", f"{path}/retry", token=customer, key="retry-1")
+    assert retried.status == 200, retried.body
+    assert retried.body["attempt"]["status"] == "failed"
+    assert retried.body["next_charge_at"] == "2026-04-01T09:30:00Z", "schedule not shifted"
+
+
+def _new_card_then_cancel(stack: RunningStack, customer: str, path: str) -> None:
+    """A new card charges the overdue renewal at once, the period anchored where it was;
+    cancelling then turns auto-renewal off until the end of the paid period."""
+    updated = stack.call("PUT", "/account/payment-method", CARD, token=customer)
+    assert updated.status == 200, updated.body
+    assert updated.body["retried"]["status"] == "active"
+    recovered = stack.call("GET", path, token=customer).body
+    assert (recovered["status"], recovered["current_period_end"]) == (
+        "active",
+        "2026-04-30T09:30:00Z",
+    )
+    cancelled = stack.call("POST", f"{path}/cancel", token=customer, key="cancel-1")
+    assert cancelled.status == 200, cancelled.body
+    assert (cancelled.body["status"], cancelled.body["auto_renew"]) == ("active", False)
+    payments = stack.call("GET", f"{path}/payments", token=customer).body["items"]
+    assert [(p["kind"], p["amount"], p["status"]) for p in reversed(payments)] == [
+        ("purchase", 3920, "succeeded"),
+        ("renewal", 4900, "succeeded"),
+        ("renewal", 4900, "failed"),
+        ("retry_now", 4900, "failed"),
+        ("payment_method_update", 4900, "succeeded"),
+    ]
+
+
+def _told(stack: RunningStack, subscription_id: str) -> None:
+    """The customer was emailed at every step; sales heard of the failed Retry Now."""
+    outbox = stack.call("GET", "/_dev/outbox").body
+    emails = [email for email in outbox["emails"] if email["to"] == ["demo@example.com"]]
+    assert [email["subject"] for email in emails] == [
+        "Your payment method has been updated",
+        "Your Basic subscription is active",
+        "Payment received: your Basic subscription is renewed",
+        "Your payment method has been updated",
+        "We could not renew your Basic subscription",
+        "Retry Now: the payment for your Basic subscription did not go through",
+        "Your payment method has been updated",
+        "Payment received: your Basic subscription is renewed",
+        "Automatic renewal is off for your Basic subscription",
+    ]
+    assert "Amount charged: 39.20 EUR." in emails[1]["body"]
+    assert "Your bank declined the payment." in emails[4]["body"]
+    assert "1 April 2026, 09:30 UTC" in emails[4]["body"], "dated by the stack's clock"
+    [notice] = outbox["sales_notices"]
+    assert notice["attributes"] == {
+        "notice": "retry_now_outcome",
+        "outcome": "failed",
+        "reason": "card_declined",
+    }
+    assert notice["message"]["details"]["subscription_id"] == subscription_id
+
+
+def test_the_readme_walkthrough_runs_against_make_dev(stack: RunningStack) -> None:
+    _serves_the_template(stack)
+    tokens = stack.shell_variables()
+    assert tokens["API"] == stack.url
+    sub = _buy_with_a_coupon(stack, tokens["ADMIN_TOKEN"], tokens["TOKEN"])
+    path = f"/subscriptions/{sub['id']}"
+    _renew(stack, tokens["TOKEN"], path)
+    _fail_then_retry_now(stack, tokens["TOKEN"], path)
+    _new_card_then_cancel(stack, tokens["TOKEN"], path)
+    _told(stack, sub["id"])
+
+    # Ctrl-C stops every process the command started and frees every port.
+    printed = _ctrl_c(stack)
+    assert "Stopped." in printed
+    assert "Traceback" not in printed
+    assert _group_is_gone(stack.process.pid), "a process of make dev is still running"
+    for variable, port in stack.ports.items():
+        ensure_free(port, "after Ctrl-C", variable)
