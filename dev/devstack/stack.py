@@ -259,7 +259,7 @@ class RunningStack:
             "",
             f"  ADMIN_TOKEN is {ADMIN_ACCOUNT!r} in the admin and sales groups; TOKEN is the "
             f"customer of account {DEMO_ACCOUNT!r}.",
-            '  Others: curl -X POST $API/_dev/token -d \'{"account_id": "..."}\'',
+            '  Others: curl --json \'{"account_id": "..."}\' $API/_dev/token',
             "",
         ]
         return "\n".join(lines)

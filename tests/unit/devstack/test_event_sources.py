@@ -8,6 +8,8 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,9 +18,11 @@ from moto import mock_aws
 
 from devstack.api_gateway import LocalLambdaContext
 from devstack.event_sources import (
+    ScheduleEventSource,
     SqsEventSource,
     SqsPoller,
     poller_for,
+    schedule_event_sources,
     sqs_event_sources,
     sqs_record,
 )
@@ -27,6 +31,7 @@ from devstack.template import TemplateError, parse_template
 from tests.support.aws import template
 
 REGION = "us-east-1"
+SAMPLE = "events/renew/scheduled_run.json"
 SOURCE = SqsEventSource(
     function="WorkerFunction",
     handler="tests.unit.devstack.test_event_sources.record_batch",
@@ -527,3 +532,56 @@ def test_poller_for_imports_the_handler_and_polls_the_created_queue(
         poller_for(parsed, "PlainQueue", sqs, resources)
     with pytest.raises(TemplateError, match="WorkQueue was not created"):
         poller_for(parsed, "WorkerFunction", sqs, LocalResources(region=REGION))
+
+
+# The schedule
+
+
+def test_the_renewal_run_is_the_template_schedule_at_its_rate() -> None:
+    [schedule] = schedule_event_sources(template())
+
+    assert (schedule.function, schedule.handler) == (
+        "RenewalDispatcherFunction",
+        "renew.dispatcher.lambda_handler",
+    )
+    assert schedule.expression == "rate(5 minutes)", "the RenewalSchedule parameter's default"
+    assert schedule.interval == timedelta(minutes=5)
+    [overridden] = schedule_event_sources(template(), {"RenewalSchedule": "rate(1 hour)"})
+    assert overridden.interval == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("expression", "interval"),
+    [
+        ("rate(1 minute)", timedelta(minutes=1)),
+        ("rate(15 minutes)", timedelta(minutes=15)),
+        ("rate(2 hours)", timedelta(hours=2)),
+        ("rate(1 day)", timedelta(days=1)),
+    ],
+)
+def test_rate_expressions_give_their_interval(expression: str, interval: timedelta) -> None:
+    assert ScheduleEventSource("F", "f.h", expression, "s").interval == interval
+
+
+@pytest.mark.parametrize(
+    "expression", ["cron(0 8 * * ? *)", "at(2026-01-31T09:30:00)", "rate(0 minutes)", "rate(5)"]
+)
+def test_schedules_other_than_rates_are_refused_by_name(expression: str) -> None:
+    with pytest.raises(TemplateError, match="rate\\(\\) schedules only"):
+        _ = ScheduleEventSource("F", "f.h", expression, "s").interval
+
+
+def test_the_scheduled_event_has_the_shape_of_the_sample_event() -> None:
+    sample = json.loads((Path(__file__).resolve().parents[3] / SAMPLE).read_text())
+    [schedule] = schedule_event_sources(template())
+
+    event = schedule.event(datetime(2026, 3, 2, 8, 15, 0, 123, tzinfo=UTC), "eu-west-1")
+
+    assert event.keys() == sample.keys()
+    assert event["time"] == "2026-03-02T08:15:00Z"
+    assert event["detail"] == sample["detail"] == "{}", "a string, not an object"
+    assert {key: event[key] for key in ("source", "detail-type", "version", "account")} == {
+        key: sample[key] for key in ("source", "detail-type", "version", "account")
+    }
+    [arn] = event["resources"]
+    assert arn.startswith("arn:aws:scheduler:eu-west-1:123456789012:schedule/default/")
