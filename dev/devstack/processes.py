@@ -8,7 +8,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from typing import IO
 
 HOST = "127.0.0.1"
 STARTUP_SECONDS = 30.0
@@ -49,12 +48,10 @@ def ensure_free(port: int, what: str, variable: str) -> None:
             ) from error
 
 
-def start(
-    command: Sequence[str], port: int, *, output: IO[bytes] | int = subprocess.DEVNULL
-) -> subprocess.Popen[bytes]:
+def start(command: Sequence[str], port: int) -> subprocess.Popen[bytes]:
     """Run `command` and return once something listens on `port`; `StartFailed` (the child
     stopped) if it exits first or does not listen within `STARTUP_SECONDS`."""
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_listening(process, port)
     except BaseException:
