@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint format validate build clean
+.PHONY: help install dev test lint format validate build deploy clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ install: $(INSTALLED)  ## create .venv with the layer (editable) and the dev too
 dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-C stops it)
 	$(BIN)/python -m devstack
 
-test: $(INSTALLED)  ## run the whole test suite
+test: $(INSTALLED) build  ## build the Lambda artefacts, then run the whole test suite on them too
 	$(BIN)/pytest
 
 lint: $(INSTALLED)  ## ruff (lint + format check) and mypy
@@ -48,8 +48,12 @@ $(SAM): requirements/sam.txt
 validate: $(SAM)  ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint
 
-build: $(SAM)  ## sam build (needs python3.12 on PATH, found like the venv's)
+build: $(SAM)  ## sam build into .aws-sam/build (with the python3.12 found for the venv)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
+
+STAGE ?= dev
+deploy: build  ## sam deploy the build to STAGE=dev|prod (AWS credentials needed; docs/deploy.md)
+	$(SAM) deploy --config-env $(STAGE)
 
 clean:  ## remove the virtual environments and build output
 	rm -rf $(VENV) .tools .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache .hypothesis
