@@ -4,15 +4,10 @@ handler module's router declares exactly the routes the template sends to it."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +15,7 @@ import pytest
 
 from devstack.template import globals_for
 from tests.support.aws import TEMPLATE, resources_of_type, template
+from tests.support.lambda_imports import ImportedFunction, import_handler_module
 
 ROOT = TEMPLATE.parent
 
@@ -42,37 +38,6 @@ PAYMENT_MODULES = (
 )
 """What a function that never charges must not load: the Stripe SDK and both provider adapters
 (the PayPal one is our urllib3 client of PayPal's REST API)."""
-
-_PROBE = """
-import importlib, json, sys
-module_name, _, attribute = sys.argv[1].rpartition(".")
-module = importlib.import_module(module_name)
-router = getattr(module, "router", None)
-from aws_lambda_powertools.event_handler.api_gateway import Router
-routes = router._routes if isinstance(router, Router) else {}
-print(json.dumps({
-    "file": module.__file__,
-    "handler_is_callable": callable(getattr(module, attribute, None)),
-    "has_router": isinstance(router, Router),
-    "routes": [[method.upper(), key[0]] for key in routes for method in key[1]],
-    "modules": sorted(sys.modules),
-}))
-"""
-"""Runs in the fresh interpreter: imports the Handler's module and reports what it found.
-Powertools' Router keeps its routes keyed by ``(rule, methods, …)``."""
-
-
-@dataclass(frozen=True)
-class ImportedFunction:
-    """What a fresh interpreter saw after importing one function's handler module."""
-
-    file: Path
-    handler_is_callable: bool
-    has_router: bool
-    """Whether the module exposes a Powertools `router`."""
-    routes: frozenset[tuple[str, str]]
-    modules: frozenset[str]
-
 
 def _functions() -> dict[str, dict[str, Any]]:
     return {
@@ -119,27 +84,8 @@ def _lambda_path(logical_id: str) -> list[Path]:
 
 
 def _import_in_fresh_interpreter(logical_id: str, cwd: Path) -> ImportedFunction:
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(str(entry) for entry in _lambda_path(logical_id))
-    completed = subprocess.run(
-        [sys.executable, "-c", _PROBE, _functions()[logical_id]["Handler"]],
-        capture_output=True,
-        text=True,
-        env=environment,
-        # Not the repository root: `-c` puts the working directory on sys.path.
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, f"{logical_id} does not import:\n{completed.stderr}"
-    seen = json.loads(completed.stdout.strip().splitlines()[-1])
-    return ImportedFunction(
-        file=Path(seen["file"]).resolve(),
-        handler_is_callable=seen["handler_is_callable"],
-        has_router=seen["has_router"],
-        routes=frozenset((method, rule) for method, rule in seen["routes"]),
-        modules=frozenset(seen["modules"]),
-    )
+    handler: str = _functions()[logical_id]["Handler"]
+    return import_handler_module(handler, _lambda_path(logical_id), cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,206 @@
+"""What `sam build` made for Lambda (``.aws-sam/build``; `make test` runs `make build` first):
+every function and the layer as built from the current sources, each handler imported from the
+artefact alone, its extension modules built for the template's architecture, and the whole
+within Lambda's package limits."""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.metadata
+import shutil
+import struct
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.template import globals_for, load_template
+from tests.support.aws import TEMPLATE, resources_of_type, template
+from tests.support.lambda_imports import import_handler_module
+
+BUILD = TEMPLATE.parent / ".aws-sam" / "build"
+LAYER = "CommonLayer"
+
+UNZIPPED_LIMIT = 262_144_000
+"""Lambda: a function's code and all its layers, unzipped, at most 250 MB (in bytes)."""
+ZIPPED_LIMIT = 52_428_800
+"""Lambda: 50 MB for a .zip uploaded directly (sam deploy goes through S3, but staying under it
+keeps every upload path open)."""
+
+ELF_MACHINES = {"arm64": 183, "x86_64": 62}
+"""The ELF ``e_machine`` of each Lambda architecture: EM_AARCH64, EM_X86_64."""
+
+FUNCTIONS = sorted(
+    logical_id
+    for logical_id, resource in resources_of_type("AWS::Serverless::Function").items()
+    if "Handler" in resource["Properties"]
+)
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, Any]:
+    """The template `sam build` wrote next to the artefacts."""
+    path = BUILD / "template.yaml"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make build` (`make test` runs it first)")
+    return load_template(path)
+
+
+def _function_dir(built: dict[str, Any], logical_id: str) -> Path:
+    return BUILD / str(built["Resources"][logical_id]["Properties"]["CodeUri"])
+
+
+def _layer_dir(built: dict[str, Any]) -> Path:
+    """What Lambda extracts to /opt: the layer's ``python`` folder goes on sys.path."""
+    return BUILD / str(built["Resources"][LAYER]["Properties"]["ContentUri"]) / "python"
+
+
+def _source_dir(logical_id: str) -> Path:
+    properties = template()["Resources"][logical_id]["Properties"]
+    return TEMPLATE.parent / str(properties.get("CodeUri", properties.get("ContentUri")))
+
+
+def _python_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+            yield path.relative_to(root)
+
+
+def _elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path} is not an ELF file"
+    order = "<" if header[5] == 1 else ">"
+    machine: int = struct.unpack(f"{order}H", header[18:20])[0]
+    return machine
+
+
+def _architecture() -> str:
+    [architecture] = globals_for(template(), "Function")["Architectures"]
+    assert isinstance(architecture, str)
+    return architecture
+
+
+def test_build_has_every_function_and_the_layer_of_the_template(built: dict[str, Any]) -> None:
+    functions = {
+        logical_id
+        for logical_id, resource in built["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+    assert functions == set(FUNCTIONS), "the build is of another template: run `make build`"
+    assert _layer_dir(built).is_dir()
+    for logical_id in FUNCTIONS:
+        handler = built["Resources"][logical_id]["Properties"]["Handler"]
+        assert handler == template()["Resources"][logical_id]["Properties"]["Handler"]
+
+
+@pytest.mark.parametrize("logical_id", [*FUNCTIONS, LAYER])
+def test_built_code_is_the_current_source(built: dict[str, Any], logical_id: str) -> None:
+    if logical_id == LAYER:
+        source, artefact = _source_dir(LAYER) / "billing", _layer_dir(built) / "billing"
+    else:
+        source, artefact = _source_dir(logical_id), _function_dir(built, logical_id)
+    files = [path for path in _python_files(source) if path.name != "requirements.txt"]
+
+    _, changed, missing = filecmp.cmpfiles(source, artefact, [str(f) for f in files], shallow=False)
+
+    assert files
+    assert (changed, missing) == ([], []), "the build is older than the source: run `make build`"
+
+
+def _host_loadable_copy(layer: Path, into: Path) -> list[str]:
+    """A copy of the built layer in which each distribution whose extension modules cannot load
+    on this machine also gets this machine's build of the same version (from the test
+    environment). Python only loads extensions tagged for its own platform, so everything else
+    is imported exactly as built. Returns the distributions completed so."""
+    copy = Path(shutil.copytree(layer, into / "python"))
+    host = _elf_machine(Path(sys.executable).resolve())
+    completed = []
+    for dist_info in sorted(copy.glob("*.dist-info")):
+        built = importlib.metadata.PathDistribution(dist_info)
+        extensions = [copy / file for file in built.files or [] if file.suffix == ".so"]
+        if all(_elf_machine(path) == host for path in extensions):
+            continue
+        name, version = built.metadata["Name"], built.version
+        here = importlib.metadata.distribution(name)
+        assert here.version == version, f"{name}: layer has {version}, this machine {here.version}"
+        for file in here.files or []:
+            if file.suffix == ".so":
+                shutil.copy2(Path(str(file.locate())), copy / file)
+        completed.append(f"{name}=={version}")
+    return completed
+
+
+@pytest.fixture(scope="module")
+def layer_here(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    into = tmp_path_factory.mktemp("opt")
+    _host_loadable_copy(_layer_dir(built), into)
+    return into / "python"
+
+
+def test_interpreter_is_lambdas_python() -> None:
+    runtime = globals_for(template(), "Function")["Runtime"]
+
+    assert runtime == f"python{sys.version_info.major}.{sys.version_info.minor}", (
+        "the import checks below need the runtime's Python: `make install` finds python3.12"
+    )
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_handler_imports_from_the_built_artefact_alone(
+    built: dict[str, Any], layer_here: Path, logical_id: str, tmp_path: Path
+) -> None:
+    function_dir = _function_dir(built, logical_id)
+    handler = built["Resources"][logical_id]["Properties"]["Handler"]
+
+    imported = import_handler_module(
+        handler, [function_dir, layer_here], cwd=tmp_path, isolated=True
+    )
+
+    assert imported.handler_is_callable
+    assert imported.file.is_relative_to(function_dir.resolve())
+    assert {"billing", "aws_lambda_powertools", "boto3", "pynamodb"} <= imported.modules
+
+
+def test_extension_modules_are_built_for_the_templates_architecture(
+    built: dict[str, Any],
+) -> None:
+    expected = ELF_MACHINES[_architecture()]
+    extensions = sorted(_layer_dir(built).rglob("*.so"))
+
+    assert extensions, "pydantic-core at least ships an extension module"
+    assert {path.name: _elf_machine(path) for path in extensions} == {
+        path.name: expected for path in extensions
+    }
+
+
+def _unzipped_size(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+
+
+def _zipped_size(root: Path, into: Path) -> int:
+    archive = into / f"{root.name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                zipped.write(path, path.relative_to(root.parent))
+    return archive.stat().st_size
+
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_function_and_its_layer_fit_lambdas_package_limits(
+    built: dict[str, Any], logical_id: str, tmp_path: Path
+) -> None:
+    function_dir, layer = _function_dir(built, logical_id), _layer_dir(built)
+
+    unzipped = _unzipped_size(function_dir) + _unzipped_size(layer)
+
+    assert unzipped <= UNZIPPED_LIMIT
+    assert _zipped_size(function_dir, tmp_path) <= ZIPPED_LIMIT
+
+
+def test_layer_zipped_fits_a_direct_upload(built: dict[str, Any], tmp_path: Path) -> None:
+    assert _zipped_size(_layer_dir(built), tmp_path) <= ZIPPED_LIMIT
