@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -384,9 +384,10 @@ def poller_for(
     *,
     retry_delay: int | None = 0,
     parameters: Mapping[str, str] | None = None,
+    load_handler: Callable[[str], Handler] = import_handler,
 ) -> SqsPoller:
     """The poller of `function`'s (one) SQS event, on the queue created in `resources`, with
-    the function's handler imported as Lambda imports it."""
+    the function's handler loaded by `load_handler` (imported as Lambda imports it)."""
     sources = [s for s in sqs_event_sources(template, parameters) if s.function == function]
     if len(sources) != 1:
         raise TemplateError(f"{function} has {len(sources)} SQS events; expected one")
@@ -394,6 +395,4 @@ def poller_for(
     queue = resources.queues.get(source.queue)
     if queue is None:
         raise TemplateError(f"{source.queue} was not created")
-    return SqsPoller(
-        sqs, queue.url, import_handler(source.handler), source, retry_delay=retry_delay
-    )
+    return SqsPoller(sqs, queue.url, load_handler(source.handler), source, retry_delay=retry_delay)

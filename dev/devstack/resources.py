@@ -92,6 +92,12 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class Secret:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
 class LocalResources:
     """The created resources by logical id, and what ``Ref`` / ``Fn::GetAtt`` give for them."""
 
@@ -99,15 +105,20 @@ class LocalResources:
     tables: Mapping[str, Table] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
     topics: Mapping[str, Topic] = field(default_factory=dict)
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    """Empty in the local stack (`SET_DIRECTLY_LOCALLY`); tests of the deployed wiring add them."""
 
     def ref(self, logical_id: str) -> str | None:
-        """As CloudFormation's ``Ref``: table name, queue URL, topic ARN; None if not created."""
+        """As CloudFormation's ``Ref``: table name, queue URL, topic or secret ARN; None if not
+        created."""
         if logical_id in self.tables:
             return self.tables[logical_id].name
         if logical_id in self.queues:
             return self.queues[logical_id].url
         if logical_id in self.topics:
             return self.topics[logical_id].arn
+        if logical_id in self.secrets:
+            return self.secrets[logical_id].arn
         return None
 
     def get_att(self, logical_id: str, attribute: str) -> str | None:
@@ -171,7 +182,7 @@ def create_queues(template: Mapping[str, Any], sqs: Any, prefix: str = "") -> di
             policy = properties["RedrivePolicy"]
             attributes["RedrivePolicy"] = json.dumps(
                 {
-                    key: _resolve(value, template, created) if isinstance(value, dict) else value
+                    key: resolve(value, template, created) if isinstance(value, dict) else value
                     for key, value in policy.items()
                 }
             )
@@ -272,7 +283,7 @@ def function_environment(
     variables, unset = {}, {}
     for name, value in declared.items():
         try:
-            variables[name] = _resolve(value, template, resources, parameters)
+            variables[name] = resolve(value, template, resources, parameters)
         except SetDirectly as error:
             unset[name] = str(error)
         except UnresolvableValue as error:
@@ -302,12 +313,15 @@ def parameter_value(
     return _text(declared["Default"])
 
 
-def _resolve(
+def resolve(
     value: Any,
     template: Mapping[str, Any],
     resources: LocalResources,
     parameters: Mapping[str, str] | None = None,
 ) -> str:
+    """A value of the template (a scalar, ``Ref``, ``Fn::GetAtt`` or ``Fn::Sub``) as
+    CloudFormation would give it with these resources; parameters take `parameters` or their
+    Default. Raises `UnresolvableValue`."""
     if isinstance(value, dict) and len(value) == 1:
         [(intrinsic, argument)] = value.items()
         if intrinsic == "Ref" and isinstance(argument, str):

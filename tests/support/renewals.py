@@ -5,11 +5,12 @@ poller (the template's batch size, partial batch responses, redelivery, redrive)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.api_gateway import LocalLambdaContext, import_handler
+from devstack.api_gateway import Handler, LocalLambdaContext, import_handler
 from devstack.event_sources import DrainReport, SqsPoller
 from tests.support.aws import resources_of_type
 
@@ -34,10 +35,11 @@ class RenewalSchedule:
     poller: SqsPoller
     concurrency: int = 2
     """Workers draining the queue at once, as MaximumConcurrency allows in AWS."""
+    load_handler: Callable[[str], Handler] = import_handler
 
     def dispatch(self) -> dict[str, int]:
         handler = resources_of_type("AWS::Serverless::Function")[DISPATCHER]["Properties"]
-        report: dict[str, int] = import_handler(handler["Handler"])(
+        report: dict[str, int] = self.load_handler(handler["Handler"])(
             SCHEDULED_EVENT, LocalLambdaContext.for_function(DISPATCHER)
         )
         return report

@@ -39,6 +39,7 @@ PAYMENT_MODULES = (
 """What a function that never charges must not load: the Stripe SDK and both provider adapters
 (the PayPal one is our urllib3 client of PayPal's REST API)."""
 
+
 def _functions() -> dict[str, dict[str, Any]]:
     return {
         logical_id: resource["Properties"]

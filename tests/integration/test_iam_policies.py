@@ -1,0 +1,351 @@
+"""Least privilege, checked against the code: every function's role as SAM deploys it, against the
+AWS requests its handler sends while a customer, the staff and the renewal schedule go through
+every route and every kind of renewal — in moto server, with the providers' credentials read from
+Secrets Manager as in AWS. Each request must be allowed; each permission must be used."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from billing import runtime
+from billing.api import wiring
+from billing.api.billing_form import EXAMPLE
+from billing.providers.configured import configured_gateways
+from devstack.api_gateway import LocalApiGateway, import_handler, routes_from_template
+from devstack.event_sources import poller_for
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+from devstack.resources import (
+    LOCAL_STRIPE_KEY,
+    LocalResources,
+    Secret,
+    create_resources,
+    parameter_value,
+    resolve,
+)
+from devstack.stack import functions_environment
+from devstack.tokens import TokenIssuer, generate_secret
+from tests.support.api import Api, Client, Clock, fresh_account_id
+from tests.support.aws import resources_of_type, template
+from tests.support.iam import (
+    Arns,
+    CallRecorder,
+    Permission,
+    allows,
+    granted,
+    needed,
+    recording_calls,
+    role_of,
+)
+from tests.support.moto_server import MotoServer
+from tests.support.notifications import open_server_outbox
+from tests.support.renewals import WORKER, RenewalSchedule
+from tests.support.stand_ins import StandIn
+
+FUNCTIONS = sorted(resources_of_type("AWS::Serverless::Function"))
+PLAN = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
+
+_IDEMPOTENT_ROUTES = (
+    "SubscriptionsFunction",
+    "RetryNowFunction",
+    "CancelFunction",
+    "UpdateBillingFunction",
+    "AdminFunction",
+)
+_SETTLE_OTHERS = ("SubscriptionsFunction", "RetryNowFunction", "UpdateBillingFunction")
+NOT_REACHED: Mapping[tuple[str, str, str], str] = {
+    **{
+        (function, "dynamodb:DeleteItem", "IdempotencyTable"): (
+            "Powertools deletes the in-progress record when a request fails transiently "
+            "(provider or storage unavailable), so that the client's repeat runs it again"
+        )
+        for function in _IDEMPOTENT_ROUTES
+    },
+    **{
+        (function, "dynamodb:GetItem", "IdempotencyTable"): (
+            "Powertools reads the first request's record when a repeat's conditional write "
+            "comes back without it (DynamoDB returns it; the read is the fallback)"
+        )
+        for function in _IDEMPOTENT_ROUTES
+    },
+    **{
+        (function, "dynamodb:GetItem", "ChargeAttemptsTable"): (
+            "claim() reads the attempt that holds a charge key already: a concurrent caller's, "
+            "or an abandoned one to look up (billing/charging.py, _take)"
+        )
+        for function in (*_SETTLE_OTHERS, "RenewalWorkerFunction")
+    },
+    **{
+        (function, "dynamodb:UpdateItem", "AccountsTable"): (
+            "settling an abandoned scheduled retry found under the key it claims can cancel the "
+            "subscription (the last retry), which clears the account's open subscription"
+        )
+        for function in ("RetryNowFunction", "UpdateBillingFunction")
+    },
+    ("UpdateBillingFunction", "sns:Publish", "SalesTopic"): (
+        "the same settlement of an abandoned last retry tells sales of the cancellation"
+    ),
+}
+"""Permissions for code paths this scenario does not go through, each with the path; the
+other tests go through them (idempotency, charge_operation and renewal tests)."""
+
+AWS_MANAGED = "arn:aws:iam::aws:policy/"
+BASIC_EXECUTION = f"{AWS_MANAGED}service-role/AWSLambdaBasicExecutionRole"
+"""Logs: CreateLogStream and PutLogEvents (and CreateLogGroup), on any log group."""
+TRACING = f"{AWS_MANAGED}AWSXrayWriteOnlyAccess"
+"""X-Ray segments; X-Ray has no resource-level permissions."""
+SQS_POLLING = f"{AWS_MANAGED}service-role/AWSLambdaSQSQueueExecutionRole"
+"""What Lambda's SQS poller does with the function's role: receive, delete, read attributes."""
+
+
+def _secrets(moto: MotoServer, resources: LocalResources) -> dict[str, Secret]:
+    """The template's secrets in moto, holding the stand-ins' credentials as docs/deploy.md
+    says to store real ones."""
+    values = {
+        "StripeSecret": LOCAL_STRIPE_KEY,
+        "PayPalSecret": json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    }
+    client = moto.client("secretsmanager")
+    secrets = {}
+    for logical_id, resource in resources_of_type("AWS::SecretsManager::Secret").items():
+        name = resolve(resource["Properties"]["Name"], template(), resources)
+        created = client.create_secret(Name=name, SecretString=values[logical_id])
+        secrets[logical_id] = Secret(name, created["ARN"])
+    return secrets
+
+
+@dataclass(frozen=True)
+class Deployment:
+    api: Api
+    schedule: RenewalSchedule
+    recorder: CallRecorder
+    arns: Arns
+    resources: LocalResources
+    paypal: StandIn
+
+
+@pytest.fixture
+def deployment(
+    moto: MotoServer,
+    localstripe: StandIn,
+    paypal: StandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Deployment]:
+    """Every function wired as in AWS (secrets by ARN, not credentials in the environment), only
+    the providers' addresses pointed at the stand-ins; each handler's requests recorded."""
+    created = create_resources(
+        template(), dynamodb=moto.client("dynamodb"), sqs=moto.client("sqs"), sns=moto.client("sns")
+    )
+    resources = LocalResources(
+        region=created.region,
+        tables=created.tables,
+        queues=created.queues,
+        topics=created.topics,
+        secrets=_secrets(moto, created),
+    )
+    variables = functions_environment(template(), resources) | {
+        "STRIPE_API_BASE": localstripe.url,
+        "PAYPAL_API_BASE": paypal.url,
+        "AWS_ENDPOINT_URL": moto.url,
+        "DYNAMODB_ENDPOINT_URL": moto.url,
+    }
+    assert "STRIPE_API_KEY" not in variables
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    clock = Clock()
+    monkeypatch.setattr(runtime, "clock", clock)
+    outbox = open_server_outbox(
+        moto.url, parameter_value(template(), "EmailSender"), variables["SALES_TOPIC_ARN"]
+    )
+    with recording_calls(on_switch=_forget_process_state) as recorder:
+
+        def load(handler: str) -> Any:
+            return recorder.attributed(import_handler(handler))
+
+        issuer = TokenIssuer(generate_secret(), clock=clock)
+        gateway = LocalApiGateway(
+            routes_from_template(template()), verifier=issuer.verify, clock=clock, load_handler=load
+        )
+        poller = poller_for(template(), WORKER, moto.client("sqs"), resources, load_handler=load)
+        yield Deployment(
+            api=Api(gateway, issuer, outbox, clock),
+            schedule=RenewalSchedule(poller, concurrency=1, load_handler=load),
+            recorder=recorder,
+            arns=Arns(resources),
+            resources=resources,
+            paypal=paypal,
+        )
+    _forget_process_state()
+
+
+def _forget_process_state() -> None:
+    """What a Lambda process keeps between invocations: clients, gateways, cached secrets."""
+    wiring.reset()
+    configured_gateways.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+def _ok(response: Any, status: int = 200) -> Any:
+    assert response.status == status, response.body
+    return response.json()
+
+
+def _declining(api: Api, name: str) -> tuple[Client, str]:
+    """A subscription bought with a working card, whose card declines from then on."""
+    client, sub_id = api.subscribed(fresh_account_id(name))
+    _ok(api.save_card(client, "pm_card_chargeCustomerFail"))
+    return client, sub_id
+
+
+def _every_route_and_renewal(deployment: Deployment) -> None:
+    """Card and PayPal customers buy, renew, fail, retry, are charged by sales, update their
+    card, cancel and resume, or run out of retries; partners open, extend or let lapse."""
+    api, paypal, schedule = deployment.api, deployment.paypal, deployment.schedule
+    card = api.open_account(fresh_account_id("iam-card"))
+    _ok(card.put("/account/billing-info", dict(EXAMPLE), key="billing-info"))
+    _ok(api.save_card(card))
+    _ok(card.get("/account/billing"))
+    buyer = api.open_account(fresh_account_id("iam-paypal"))
+    started = _ok(buyer.post("/account/payment-method/setup", {"method": "paypal"}, key="setup"))
+    paypal.post(
+        started["approval_url"].removeprefix(paypal.url),
+        {"email": "payer@example.com", "funding": "ok"},
+    )
+    approved = {"provider": "paypal", "setup_token_id": started["reference"]}
+    _ok(buyer.put("/account/payment-method", approved, key="approved"))
+    _ok(api.anonymous.get("/plans"))
+    card_sub = _ok(api.buy(card), 201)["id"]
+    _ok(buyer.post("/subscriptions", PLAN, key="paypal-purchase"), 201)
+    # A client that lost the answer sends the purchase again: the first answer, no charge.
+    _ok(buyer.post("/subscriptions", PLAN, key="paypal-purchase"), 201)
+    for path in ("", f"/{card_sub}", f"/{card_sub}/payments", f"/{card_sub}/events"):
+        _ok(card.get(f"/subscriptions{path}"))
+
+    partner = {"id": "reseller-7", "name": "Reseller Seven", "email": "desk@reseller7.example"}
+    reseller = api.staff("partner", partner_id=partner["id"])
+    partner_subs = []
+    for name in ("iam-extended", "iam-lapsing"):
+        account_id = fresh_account_id(name)
+        api.open_account(account_id, partner=partner)
+        opened = reseller.post(f"/admin/accounts/{account_id}/subscriptions", PLAN, key=name)
+        partner_subs.append(_ok(opened, 201)["id"])
+    _ok(reseller.post(f"/admin/subscriptions/{partner_subs[0]}/extend", key="extend"))
+
+    # Cards that decline from the first renewal on: past due for the renewal run.
+    _ok(api.save_card(card, "pm_card_chargeCustomerFail"))
+    cancelling, cancelling_sub = _declining(api, "iam-cancelling")
+    exhausted, exhausted_sub = _declining(api, "iam-exhausted")
+    api.clock.now = api.clock.now.replace(month=2, day=28)
+    schedule.run()
+    assert _ok(card.get(f"/subscriptions/{card_sub}"))["status"] == "past_due"
+
+    _ok(card.post(f"/subscriptions/{card_sub}/retry", key="retry"))
+    _ok(api.staff("sales").get("/admin/retry-requests"))
+    api.clock.advance(days=1)
+    _ok(api.staff("sales").post(f"/admin/subscriptions/{card_sub}/charge", key="charge"))
+    # A working card pays what is due at once; auto-renewal off and on again.
+    _ok(api.save_card(card))
+    _ok(card.post(f"/subscriptions/{card_sub}/cancel", key="cancel"))
+    _ok(card.post(f"/subscriptions/{card_sub}/resume", key="resume"))
+    # Cancelling while past due ends the subscription at once.
+    _ok(cancelling.post(f"/subscriptions/{cancelling_sub}/cancel", key="cancel"))
+
+    # The scheduled retries run out; the partner subscription not extended lapses.
+    for _ in range(10):
+        state = _ok(exhausted.get(f"/subscriptions/{exhausted_sub}"))
+        if state["status"] == "cancelled":
+            break
+        api.clock.now = datetime.fromisoformat(state["next_charge_at"])
+        schedule.run()
+    else:
+        raise AssertionError("the scheduled retries never ran out")
+    lapsed = runtime.repository().get_subscription(partner_subs[1])
+    assert lapsed.status.value == "cancelled"
+
+
+@pytest.fixture
+def used(deployment: Deployment) -> dict[str, set[Permission]]:
+    """The permissions each function's requests needed over the whole scenario."""
+    _every_route_and_renewal(deployment)
+    calls = deployment.recorder.calls
+    return {
+        function: set().union(*(needed(call, deployment.arns) for call in calls.get(function, [])))
+        for function in FUNCTIONS
+    }
+
+
+def _not_reached(function: str, resources: LocalResources) -> set[Permission]:
+    return {
+        (action, resources.get_att(logical_id, "Arn") or str(resources.ref(logical_id)))
+        for (owner, action, logical_id) in NOT_REACHED
+        if owner == function
+    }
+
+
+def _granted(function: str, resources: LocalResources) -> list[Permission]:
+    return sorted(
+        permission
+        for statements in role_of(function).statements.values()
+        for statement in statements
+        for permission in granted(statement, resources)
+    )
+
+
+def _by_lambda(function: str, resources: LocalResources) -> set[Permission]:
+    """What SAM grants for Lambda's own use of the role: sending a failed asynchronous
+    invocation to the on-failure destination. The function's code never sends it."""
+    return {
+        permission
+        for name, statements in role_of(function).statements.items()
+        if name.endswith("OnFailureSQSPolicy")
+        for statement in statements
+        for permission in granted(statement, resources)
+    }
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_statement_grants_a_wildcard_action_a_scan_or_every_resource(function: str) -> None:
+    for statements in role_of(function).statements.values():
+        for statement in statements:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert not [action for action in actions if "*" in action], statement
+            assert "dynamodb:Scan" not in actions, statement
+            assert statement["Resource"] != "*", statement
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_managed_policies_are_only_logs_tracing_and_the_sqs_poller(function: str) -> None:
+    properties = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
+    polls_sqs = any(event["Type"] == "SQS" for event in (properties.get("Events") or {}).values())
+
+    expected = {BASIC_EXECUTION, TRACING} | ({SQS_POLLING} if polls_sqs else set())
+
+    assert role_of(function).managed == expected
+
+
+def test_every_request_is_allowed_and_every_permission_used(
+    deployment: Deployment, used: dict[str, set[Permission]]
+) -> None:
+    denied, unused, stale = {}, {}, {}
+    for function in FUNCTIONS:
+        statements = _granted(function, deployment.resources)
+        denied[function] = sorted(p for p in used[function] if not allows(statements, p))
+        spare = set(statements) - used[function] - _by_lambda(function, deployment.resources)
+        explained = _not_reached(function, deployment.resources)
+        unused[function] = sorted(spare - explained)
+        stale[function] = sorted(explained - spare)
+
+    assert all(used.values()), f"a function sent no request: {[f for f in used if not used[f]]}"
+    assert denied == {function: [] for function in FUNCTIONS}, "requests the role would deny"
+    assert unused == {function: [] for function in FUNCTIONS}, "permissions no request needed"
+    assert stale == {function: [] for function in FUNCTIONS}, "NOT_REACHED entries to remove"
