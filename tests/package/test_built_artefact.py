@@ -162,6 +162,7 @@ def test_handler_imports_from_the_built_artefact_alone(
 
     assert imported.handler_is_callable
     assert imported.file.is_relative_to(function_dir.resolve())
+    assert not list(function_dir.rglob("__pycache__")), "the import wrote into the artefact"
     assert {"billing", "aws_lambda_powertools", "boto3", "pynamodb"} <= imported.modules
 
 

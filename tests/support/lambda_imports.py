@@ -54,8 +54,9 @@ def import_handler_module(
 ) -> ImportedFunction:
     """Import `handler`'s module with `front` first on ``sys.path``. `isolated` leaves out the
     environment's ``PYTHONPATH`` and site-packages too, so that only `front` and the standard
-    library can be imported, as from a deployed artefact."""
-    flags = ["-I", "-S"] if isolated else []
+    library can be imported, as from a deployed artefact; and it writes no bytecode, so that
+    the artefact stays as built (``-I`` ignores ``PYTHONDONTWRITEBYTECODE``)."""
+    flags = ["-I", "-S", "-B"] if isolated else []
     completed = subprocess.run(
         [sys.executable, *flags, "-c", _PROBE, handler, *map(str, front)],
         capture_output=True,
