@@ -11,7 +11,6 @@ import shutil
 import struct
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +62,8 @@ def _source_dir(logical_id: str) -> Path:
     return TEMPLATE.parent / str(properties.get("CodeUri", properties.get("ContentUri")))
 
 
-def _python_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
-            yield path.relative_to(root)
+def _files(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file())
 
 
 def _elf_machine(path: Path) -> int:
@@ -103,9 +100,13 @@ def test_built_code_is_the_current_source(built: dict[str, Any], logical_id: str
         source, artefact = _source_dir(LAYER) / "billing", _layer_dir(built) / "billing"
     else:
         source, artefact = _source_dir(logical_id), _function_dir(built, logical_id)
-    files = [path for path in _python_files(source) if path.name != "requirements.txt"]
+    files = [
+        str(path.relative_to(source))
+        for path in _files(source)
+        if "__pycache__" not in path.parts and path.name != "requirements.txt"
+    ]
 
-    _, changed, missing = filecmp.cmpfiles(source, artefact, [str(f) for f in files], shallow=False)
+    _, changed, missing = filecmp.cmpfiles(source, artefact, files, shallow=False)
 
     assert files
     assert (changed, missing) == ([], []), "the build is older than the source: run `make build`"
@@ -179,25 +180,29 @@ def test_extension_modules_are_built_for_the_templates_architecture(
 
 
 def _unzipped_size(root: Path) -> int:
-    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+    return sum(path.stat().st_size for path in _files(root))
 
 
 def _zipped_size(root: Path, into: Path) -> int:
     archive = into / f"{root.name}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                zipped.write(path, path.relative_to(root.parent))
+        for path in _files(root):
+            zipped.write(path, path.relative_to(root.parent))
     return archive.stat().st_size
+
+
+@pytest.fixture(scope="module")
+def layer_unzipped(built: dict[str, Any]) -> int:
+    return _unzipped_size(_layer_dir(built))
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_and_its_layer_fit_lambdas_package_limits(
-    built: dict[str, Any], logical_id: str, tmp_path: Path
+    built: dict[str, Any], layer_unzipped: int, logical_id: str, tmp_path: Path
 ) -> None:
-    function_dir, layer = _function_dir(built, logical_id), _layer_dir(built)
+    function_dir = _function_dir(built, logical_id)
 
-    unzipped = _unzipped_size(function_dir) + _unzipped_size(layer)
+    unzipped = _unzipped_size(function_dir) + layer_unzipped
 
     assert unzipped <= UNZIPPED_LIMIT
     assert _zipped_size(function_dir, tmp_path) <= ZIPPED_LIMIT
