@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from tests.support.iam import (
     Permission,
     allows,
     granted,
+    listed,
     needed,
     recording_calls,
     role_of,
@@ -125,7 +126,6 @@ class Deployment:
     api: Api
     schedule: RenewalSchedule
     recorder: CallRecorder
-    arns: Arns
     resources: LocalResources
     paypal: StandIn
 
@@ -142,13 +142,7 @@ def deployment(
     created = create_resources(
         template(), dynamodb=moto.client("dynamodb"), sqs=moto.client("sqs"), sns=moto.client("sns")
     )
-    resources = LocalResources(
-        region=created.region,
-        tables=created.tables,
-        queues=created.queues,
-        topics=created.topics,
-        secrets=_secrets(moto, created),
-    )
+    resources = replace(created, secrets=_secrets(moto, created))
     variables = functions_environment(template(), resources) | {
         "STRIPE_API_BASE": localstripe.url,
         "PAYPAL_API_BASE": paypal.url,
@@ -177,7 +171,6 @@ def deployment(
             api=Api(gateway, issuer, outbox, clock),
             schedule=RenewalSchedule(poller, concurrency=1, load_handler=load),
             recorder=recorder,
-            arns=Arns(resources),
             resources=resources,
             paypal=paypal,
         )
@@ -273,9 +266,9 @@ def _every_route_and_renewal(deployment: Deployment) -> None:
 def used(deployment: Deployment) -> dict[str, set[Permission]]:
     """The permissions each function's requests needed over the whole scenario."""
     _every_route_and_renewal(deployment)
-    calls = deployment.recorder.calls
+    calls, arns = deployment.recorder.calls, Arns(deployment.resources)
     return {
-        function: set().union(*(needed(call, deployment.arns) for call in calls.get(function, [])))
+        function: set().union(*(needed(call, arns) for call in calls.get(function, [])))
         for function in FUNCTIONS
     }
 
@@ -288,36 +281,30 @@ def _not_reached(function: str, resources: LocalResources) -> set[Permission]:
     }
 
 
-def _granted(function: str, resources: LocalResources) -> list[Permission]:
-    return sorted(
+def _granted(
+    function: str, resources: LocalResources, *, only_policies: str = ""
+) -> set[Permission]:
+    """What the function's inline policies grant; those whose name ends with `only_policies`."""
+    return {
         permission
-        for statements in role_of(function).statements.values()
+        for name, statements in role_of(function).statements.items()
+        if name.endswith(only_policies)
         for statement in statements
         for permission in granted(statement, resources)
-    )
+    }
 
 
 def _by_lambda(function: str, resources: LocalResources) -> set[Permission]:
     """What SAM grants for Lambda's own use of the role: sending a failed asynchronous
     invocation to the on-failure destination. The function's code never sends it."""
-    return {
-        permission
-        for name, statements in role_of(function).statements.items()
-        if name.endswith("OnFailureSQSPolicy")
-        for statement in statements
-        for permission in granted(statement, resources)
-    }
+    return _granted(function, resources, only_policies="OnFailureSQSPolicy")
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_no_statement_grants_a_wildcard_action_a_scan_or_every_resource(function: str) -> None:
     for statements in role_of(function).statements.values():
         for statement in statements:
-            actions = (
-                statement["Action"]
-                if isinstance(statement["Action"], list)
-                else [statement["Action"]]
-            )
+            actions = listed(statement["Action"])
             assert not [action for action in actions if "*" in action], statement
             assert "dynamodb:Scan" not in actions, statement
             assert statement["Resource"] != "*", statement
@@ -340,7 +327,7 @@ def test_every_request_is_allowed_and_every_permission_used(
     for function in FUNCTIONS:
         statements = _granted(function, deployment.resources)
         denied[function] = sorted(p for p in used[function] if not allows(statements, p))
-        spare = set(statements) - used[function] - _by_lambda(function, deployment.resources)
+        spare = statements - used[function] - _by_lambda(function, deployment.resources)
         explained = _not_reached(function, deployment.resources)
         unused[function] = sorted(spare - explained)
         stale[function] = sorted(explained - spare)

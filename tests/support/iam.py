@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -71,7 +71,8 @@ def role_of(function: str) -> Role:
     )
 
 
-def _listed(value: Any) -> list[Any]:
+def listed(value: Any) -> list[Any]:
+    """A statement's Action or Resource as a list: IAM takes one value or a list."""
     return value if isinstance(value, list) else [value]
 
 
@@ -80,11 +81,11 @@ def granted(statement: Mapping[str, Any], resources: LocalResources) -> set[Perm
     the test's resources as CloudFormation would resolve them against the stack's."""
     assert statement["Effect"] == "Allow", statement
     assert set(statement) == {"Effect", "Action", "Resource"}, statement
-    arns = [resolve(value, template(), resources) for value in _listed(statement["Resource"])]
-    return {(action, arn) for action in _listed(statement["Action"]) for arn in arns}
+    arns = [resolve(value, template(), resources) for value in listed(statement["Resource"])]
+    return {(action, arn) for action in listed(statement["Action"]) for arn in arns}
 
 
-def allows(statements: list[Permission], needed: Permission) -> bool:
+def allows(statements: Collection[Permission], needed: Permission) -> bool:
     """Whether one of the granted permissions covers `needed`, with IAM's ``*``/``?`` matching."""
     action, arn = needed
     return any(
@@ -115,10 +116,9 @@ class Arns:
     """ARNs of the test's resources, as IAM sees the requests that name them."""
 
     resources: LocalResources
-    region: str = "us-east-1"
 
     def table(self, name: str, index: str | None = None) -> str:
-        arn = f"arn:aws:dynamodb:{self.region}:{LOCAL_ACCOUNT_ID}:table/{name}"
+        arn = f"arn:aws:dynamodb:{self.resources.region}:{LOCAL_ACCOUNT_ID}:table/{name}"
         return arn if index is None else f"{arn}/index/{index}"
 
     def queue(self, url: str) -> str:
@@ -139,7 +139,7 @@ class Arns:
         configured = parameter_value(template(), "EmailIdentity")
         address = parseaddr(sender)[1]
         identity = configured if configured in {address, address.partition("@")[2]} else address
-        return f"arn:aws:ses:{self.region}:{LOCAL_ACCOUNT_ID}:identity/{identity}"
+        return f"arn:aws:ses:{self.resources.region}:{LOCAL_ACCOUNT_ID}:identity/{identity}"
 
 
 def _transact_writes(params: Mapping[str, Any], arns: Arns) -> set[Permission]:
