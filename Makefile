@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint format validate build deploy clean
+.PHONY: help install dev test bench lint format validate build deploy clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-
 
 test: $(INSTALLED) build  ## build the Lambda artefacts, then run the whole test suite on them too
 	$(BIN)/pytest
+
+bench: $(INSTALLED)  ## measure cold starts, renewal throughput and cost, API latency; rewrites docs/performance.md
+	$(BIN)/python -m bench
 
 lint: $(INSTALLED)  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

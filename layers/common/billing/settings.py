@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 class EnvironmentSettings(BaseModel):
     """Settings read once from environment variables, named by each field's alias."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # Validators are built on first use: a function uses a few of these models, and building
+    # them all at import would lengthen every cold start (docs/performance.md).
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Self:

@@ -1,17 +1,15 @@
 """The renewal run at scale and under duplication, against moto server and localstripe: a few
 thousand due subscriptions across every shard, two overlapping dispatcher runs, workers that
 crash after doing their work (so SQS delivers the batch again), several workers at once; every
-subscription is charged exactly once. Also the DynamoDB requests one renewal costs."""
+subscription is charged exactly once. Also the index queries one run costs."""
 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,70 +17,19 @@ import botocore.handlers
 import pytest
 
 from billing import runtime
-from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
-from billing.domain.money import Currency, Money
-from billing.domain.state_machine import Actor, open_subscription
-from billing.domain.subscription import Channel, Status
+from billing.domain.subscription import Status
 from billing.persistence.dynamodb import (
-    DynamoDBRepository,
-    _account_record,
-    _subscription_record,
     index_shard,
 )
-from billing.persistence.models import AccountRecord, SubscriptionRecord
-from billing.providers.configured import configured_gateways
-from billing.providers.gateway import PaymentGateway
 from devstack.event_sources import SqsPoller
-from tests.support.api import START, Clock
+from tests.support.api import Clock
 from tests.support.aws import DynamoDBRequests
+from tests.support.population import seed
 from tests.support.renewals import RenewalSchedule
 from tests.support.stand_ins import StandIn, stripe_charges
 from tests.support.subscriptions import FIRST_END
 
 POPULATION = 2000
-PRICE = Money(4900, Currency.EUR)
-
-
-def _card(gateway: PaymentGateway, token: str) -> tuple[str, PaymentMethod]:
-    """A Stripe customer at localstripe with `token` saved, shared by the seeded accounts."""
-    customer = gateway.create_customer(Account(id=f"seed-{uuid.uuid4().hex[:8]}", email="s@x.io"))
-    return customer, gateway.save_payment_method(customer, token)
-
-
-def _seed(repository: DynamoDBRepository, count: int, token: str = "pm_card_visa") -> list[str]:
-    """`count` accounts, each with a monthly subscription bought at START (due at FIRST_END),
-    stored as the repository stores them, in batches of 25 items (a purchase writes each
-    subscription in its own transaction; thousands of those would only slow the test)."""
-    customer, method = _card(configured_gateways()[PaymentProvider.STRIPE], token)
-    run = uuid.uuid4().hex[:8]
-    shards = len(repository.shards())
-    subscriptions = []
-    with AccountRecord.batch_write() as accounts, SubscriptionRecord.batch_write() as subs:
-        for n in range(count):
-            account_id = f"acct-{run}-{n}"
-            sub = open_subscription(
-                subscription_id=f"sub-{run}-{n:05d}",
-                account_id=account_id,
-                plan_id="basic",
-                cycle_months=1,
-                price=PRICE,
-                discount=None,
-                channel=Channel.DIRECT,
-                actor=Actor.CUSTOMER,
-                at=START,
-            ).subscription
-            account = Account(
-                id=account_id,
-                email=f"c{n}@example.com",
-                payment_method=method,
-                stripe_customer_id=customer,
-                open_subscription_id=sub.id,
-                version=1,
-            )
-            accounts.save(_account_record(account))
-            subs.save(_subscription_record(replace(sub, version=1), shards))
-            subscriptions.append(sub.id)
-    return subscriptions
 
 
 @contextmanager
@@ -119,7 +66,7 @@ def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscrip
     schedule: RenewalSchedule, clock: Clock, localstripe: StandIn
 ) -> None:
     repository = runtime.repository()
-    subscriptions = _seed(repository, POPULATION)
+    subscriptions = seed(repository, POPULATION)
     shards = {index_shard(sub_id, len(repository.shards())) for sub_id in subscriptions}
     assert len(shards) == len(repository.shards()), "the population spans every shard"
     clock.now = FIRST_END
@@ -153,34 +100,6 @@ def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscrip
         renewed = list(pool.map(repository.get_subscription, subscriptions))
     assert {(s.status, s.cycle, s.charge_attempts) for s in renewed} == {(Status.ACTIVE, 1, 0)}
     assert schedule.dispatch()["due"] == 0, "nothing left due"
-
-
-@pytest.mark.usefixtures("api")
-@pytest.mark.parametrize(
-    ("token", "expected"),
-    [("pm_card_visa", "renewed"), ("pm_card_chargeCustomerFail", "declined")],
-)
-def test_a_renewal_costs_three_dynamodb_requests_whatever_its_outcome(
-    schedule: RenewalSchedule,
-    clock: Clock,
-    dynamodb_requests: DynamoDBRequests,
-    token: str,
-    expected: str,
-) -> None:
-    repository = runtime.repository()
-    [sub_id] = _seed(repository, 1, token)
-    clock.now = FIRST_END
-    dispatched = schedule.dispatch()
-    assert dispatched["due"] == 1
-    dynamodb_requests.clear()
-
-    schedule.drain()
-
-    # Read subscription and account together, claim the attempt, write the outcome (state,
-    # attempt, audit) in one transaction.
-    assert dynamodb_requests.operations == ["TransactGetItems", "PutItem", "TransactWriteItems"]
-    sub = repository.get_subscription(sub_id)
-    assert sub.status is (Status.ACTIVE if expected == "renewed" else Status.PAST_DUE)
 
 
 def test_a_run_queries_each_shard_of_both_indexes_once(

@@ -13,7 +13,9 @@ from billing.domain.locales import Locale
 from billing.domain.money import Currency
 from billing.domain.subscription import Channel
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+# Validators are built on first use: a function uses a few of these models, and building
+# them all at import would lengthen every cold start (docs/performance.md).
+_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 Token = Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 PlanId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")]

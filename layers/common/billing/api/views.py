@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from billing.charging import ChargeResult
 from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod
@@ -20,11 +20,18 @@ from billing.domain.subscription import Subscription
 from billing.providers.gateway import UpdateStart
 
 
+class View(BaseModel):
+    """A response shape. Its validator is built on first use, not at import: each function
+    answers with a few of these, and building them all would lengthen every cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 def _instant(value: Any) -> str | None:
     return None if value is None else format_instant(value)
 
 
-class FailureView(BaseModel):
+class FailureView(View):
     reason: str
     message: str
     action: str
@@ -32,13 +39,13 @@ class FailureView(BaseModel):
     at: str
 
 
-class DiscountView(BaseModel):
+class DiscountView(View):
     coupon: str
     amount_off: int
     cycles: int
 
 
-class SubscriptionView(BaseModel):
+class SubscriptionView(View):
     id: str
     account_id: str
     plan_id: str
@@ -104,7 +111,7 @@ class SubscriptionView(BaseModel):
         )
 
 
-class AttemptView(BaseModel):
+class AttemptView(View):
     id: str
     subscription_id: str
     kind: str
@@ -132,7 +139,7 @@ class AttemptView(BaseModel):
         )
 
 
-class AttemptOutcome(BaseModel):
+class AttemptOutcome(View):
     """The outcome of the attempt a Retry Now or a sales recharge made."""
 
     status: str
@@ -163,7 +170,7 @@ class ChargedSubscriptionView(SubscriptionView):
         return cls(**view.model_dump(), attempt=outcome)
 
 
-class AuditView(BaseModel):
+class AuditView(View):
     actor: str
     action: str
     from_status: str | None
@@ -183,14 +190,14 @@ class AuditView(BaseModel):
         )
 
 
-class PlanView(BaseModel):
+class PlanView(View):
     id: str
     name: str
     prices: dict[str, dict[str, int]]
     """Currency → cycle length in months → price of one cycle in minor units."""
 
 
-class CatalogueView(BaseModel):
+class CatalogueView(View):
     version: str
     items: list[PlanView]
 
@@ -212,7 +219,7 @@ class CatalogueView(BaseModel):
         )
 
 
-class PaymentMethodView(BaseModel):
+class PaymentMethodView(View):
     """Display data only: the provider's token stays on our side."""
 
     provider: str
@@ -238,7 +245,7 @@ class PaymentMethodView(BaseModel):
         )
 
 
-class BillingInfoView(BaseModel):
+class BillingInfoView(View):
     name: str
     company: str | None
     email: str
@@ -268,7 +275,7 @@ class BillingInfoView(BaseModel):
         )
 
 
-class UpdateFlowView(BaseModel):
+class UpdateFlowView(View):
     flow: str
     rule: str
     why: str
@@ -278,7 +285,7 @@ class UpdateFlowView(BaseModel):
         return cls(flow=decision.flow.value, rule=decision.rule_id, why=decision.why)
 
 
-class PartnerContactView(BaseModel):
+class PartnerContactView(View):
     id: str
     name: str
     email: str
@@ -290,7 +297,7 @@ class PartnerContactView(BaseModel):
         return cls(id=partner.id, name=partner.name, email=partner.email)
 
 
-class BillingView(BaseModel):
+class BillingView(View):
     billing_info: BillingInfoView | None
     payment_method: PaymentMethodView | None
     update_flow: UpdateFlowView
@@ -304,7 +311,7 @@ class BillingView(BaseModel):
         )
 
 
-class MethodUpdateView(BaseModel):
+class MethodUpdateView(View):
     """How to go on with a payment-method update: complete it on the frontend with the client
     secret or the approval URL, or contact the partner or sales."""
 
@@ -331,7 +338,7 @@ class MethodUpdateView(BaseModel):
         )
 
 
-class SavedMethodView(BaseModel):
+class SavedMethodView(View):
     payment_method: PaymentMethodView | None
     retried: ChargedSubscriptionView | None
     """The past-due subscription retried at once with the new method, if any."""
@@ -339,7 +346,7 @@ class SavedMethodView(BaseModel):
     """Why that retry did not run, as an error code (e.g. retry_in_progress)."""
 
 
-class AccountView(BaseModel):
+class AccountView(View):
     id: str
     email: str
     locale: str
@@ -361,5 +368,5 @@ class AccountView(BaseModel):
         )
 
 
-class Page[T](BaseModel):
+class Page[T](View):
     items: list[T]

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each figure beside its floor, written to docs/performance.md."""

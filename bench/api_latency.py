@@ -1,0 +1,174 @@
+"""API latency: API Gateway proxy events handed in-process to the functions' handlers, against
+the floor of a bare Powertools resolver answering the same event with one GetItem."""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from bench.recording import recording
+from bench.renewals import CARDS
+from bench.stack import ROOT, TEMPLATE, BenchStack
+from billing import runtime
+from devstack.api_gateway import Handler, LocalLambdaContext, import_handler, routes_from_template
+from tests.support.api import START
+from tests.support.population import seed
+from tests.support.subscriptions import FIRST_END
+
+SAMPLE_EVENT: dict[str, Any] = json.loads((ROOT / "events/cancel/cancel.json").read_text())
+WARM_UP = 10
+"""Invocations left out first: the process's first requests make its clients and connections."""
+
+
+@dataclass(frozen=True)
+class Latency:
+    route: str
+    p50_ms: float
+    p99_ms: float
+    samples: int
+    dynamodb_requests: float
+    """Per invocation."""
+    other_requests: float
+    """AWS requests other than DynamoDB (SES, SNS) per invocation."""
+    provider_calls: float
+
+
+def _event(method: str, resource: str, subscription_id: str, account_id: str) -> dict[str, Any]:
+    event = copy.deepcopy(SAMPLE_EVENT)
+    event["httpMethod"] = method
+    event["resource"] = resource
+    event["path"] = resource.replace("{subscription_id}", subscription_id)
+    event["pathParameters"] = {"subscription_id": subscription_id}
+    event["body"] = None
+    event["headers"]["Idempotency-Key"] = str(uuid.uuid4())
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["requestContext"]["authorizer"]["claims"]["custom:account_id"] = account_id
+    event["requestContext"]["httpMethod"] = method
+    event["requestContext"]["resourcePath"] = resource
+    return event
+
+
+def _handler(method: str, resource: str) -> tuple[str, Handler]:
+    [route] = [
+        r
+        for r in routes_from_template(TEMPLATE)
+        if r.method == method and r.path_template == resource
+    ]
+    return route.function, import_handler(route.handler)
+
+
+def _percentiles(durations: Sequence[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(durations, n=100, method="inclusive")
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def _measure(
+    stack: BenchStack,
+    name: str,
+    *,
+    function: str,
+    handler: Handler,
+    events: Sequence[dict[str, Any]],
+    expected: int,
+) -> Latency:
+    context = LocalLambdaContext.for_function(function)
+    for event in events[:WARM_UP]:
+        handler(event, context)
+    measured = events[WARM_UP:]
+    stack.localstripe.reset()
+    durations = []
+    with recording() as sent:
+        for event in measured:
+            started = time.perf_counter()
+            response = handler(event, context)
+            durations.append(time.perf_counter() - started)
+            if response["statusCode"] != expected:
+                raise AssertionError(f"{name}: {response['statusCode']} {response['body']}")
+    provider = [r for r in stack.localstripe.get("/_config/requests") if r["path"][:4] == "/v1/"]
+    dynamodb = len(sent.of("dynamodb"))
+    p50, p99 = _percentiles(durations)
+    return Latency(
+        route=name,
+        p50_ms=p50,
+        p99_ms=p99,
+        samples=len(measured),
+        dynamodb_requests=dynamodb / len(measured),
+        other_requests=(len(sent.sent) - dynamodb) / len(measured),
+        provider_calls=len(provider) / len(measured),
+    )
+
+
+def _subscriptions(stack: BenchStack, count: int, token: str) -> list[tuple[str, str]]:
+    """`count` (subscription, account) pairs bought at START."""
+    stack.clock.now = START
+    repository = runtime.repository()
+    return [(s, repository.get_subscription(s).account_id) for s in seed(repository, count, token)]
+
+
+def _floor(stack: BenchStack) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A bare resolver with one route: one GetItem, the item returned as JSON."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.moto.url)
+    table = stack.table("SubscriptionsTable")
+    app = APIGatewayRestResolver()
+
+    @app.get("/subscriptions/<subscription_id>")
+    def get_subscription(subscription_id: str) -> dict[str, Any]:
+        item: dict[str, Any] = dynamodb.get_item(
+            TableName=table, Key={"id": {"S": subscription_id}}
+        )["Item"]
+        return item
+
+    return app.resolve
+
+
+def _route(stack: BenchStack, method: str, resource: str, events: list[dict[str, Any]]) -> Latency:
+    function, handler = _handler(method, resource)
+    return _measure(
+        stack,
+        f"{method} {resource}",
+        function=function,
+        handler=handler,
+        events=events,
+        expected=200,
+    )
+
+
+def api_latency(stack: BenchStack, samples: int) -> list[Latency]:
+    count = WARM_UP + samples
+    read = "/subscriptions/{subscription_id}"
+    results = []
+
+    active = _subscriptions(stack, count, CARDS["successful"])
+    events = [_event("GET", read, s, a) for s, a in active]
+    results.append(
+        _measure(
+            stack,
+            "floor: bare resolver, one GetItem",
+            function="Floor",
+            handler=_floor(stack),
+            events=events,
+            expected=200,
+        )
+    )
+    results.append(_route(stack, "GET", read, events))
+
+    cancel = f"{read}/cancel"
+    events = [_event("POST", cancel, s, a) for s, a in active]
+    results.append(_route(stack, "POST", cancel, events))
+
+    declined = _subscriptions(stack, count, CARDS["failed"])
+    stack.clock.now = FIRST_END
+    stack.schedule().run()
+    retry = f"{read}/retry"
+    events = [_event("POST", retry, s, a) for s, a in declined]
+    results.append(_route(stack, "POST", retry, events))
+    return results

@@ -1,0 +1,67 @@
+"""Every AWS request the code under measure sends, whichever client sends it (PynamoDB's, boto3's,
+Powertools'), with the DynamoDB ones optionally metered in capacity units."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.client
+
+from bench.capacity import CapacityMeter
+
+
+@dataclass(frozen=True)
+class Request:
+    service: str
+    """The signing name: ``dynamodb``, ``sqs``, ``ses``, ``sns``…"""
+    operation: str
+    params: Mapping[str, Any]
+    thread: int
+
+
+@dataclass
+class Requests:
+    sent: list[Request] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, request: Request) -> None:
+        with self._lock:
+            self.sent.append(request)
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        return Counter((r.service, r.operation) for r in self.sent)
+
+    def of(self, service: str) -> list[Request]:
+        return [r for r in self.sent if r.service == service]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.sent.clear()
+
+
+@contextmanager
+def recording(meter: CapacityMeter | None = None) -> Iterator[Requests]:
+    """Record every request botocore sends until the block ends; `meter` meters the DynamoDB
+    ones (its own reads are neither recorded nor metered)."""
+    requests = Requests()
+    original: Callable[..., Any] = botocore.client.BaseClient._make_api_call
+
+    def make_api_call(client: Any, operation: str, params: Mapping[str, Any]) -> Any:
+        if meter is not None and client is meter.client:
+            return original(client, operation, params)
+        service = client.meta.service_model.signing_name
+        requests.add(Request(service, operation, params, threading.get_ident()))
+        if meter is not None and service == "dynamodb":
+            return meter.send(operation, params, lambda: original(client, operation, params))
+        return original(client, operation, params)
+
+    botocore.client.BaseClient._make_api_call = make_api_call
+    try:
+        yield requests
+    finally:
+        botocore.client.BaseClient._make_api_call = original

@@ -1,0 +1,251 @@
+"""What a renewal costs (requests, capacity units, provider calls) and how fast one worker
+renews, against moto server and a provider stand-in, beside the floor of the same server's raw
+DynamoDB request rate."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+
+from bench.capacity import CapacityMeter
+from bench.recording import Request, recording
+from bench.stack import TEMPLATE, BenchStack
+from billing import runtime
+from billing.renewals import BATCH
+from devstack.api_gateway import Handler, import_handler
+from devstack.template import resources_of_type
+from tests.support.population import seed
+from tests.support.subscriptions import FIRST_END
+
+CARDS = {"successful": "pm_card_visa", "failed": "pm_card_chargeCustomerFail"}
+"""The saved card of each kind of renewal: charged, or declined (the subscription goes past
+due)."""
+
+
+@dataclass(frozen=True)
+class RenewalCosts:
+    """What `renewals` renewals of one kind cost, in total."""
+
+    outcome: str
+    renewals: int
+    dynamodb: Counter[str]
+    """DynamoDB requests by operation, sent by the worker."""
+    read_units: float
+    write_units: float
+    sqs: Counter[str]
+    """SQS requests by operation: the dispatcher's sends and the event source's receives and
+    deletes (Lambda's poller makes those, and they are billed to the account)."""
+    notifications: Counter[str]
+    """SES and SNS requests by operation."""
+    provider_calls: int
+    run_queries: int
+    """The dispatcher's index queries: one run's, whatever the number of renewals it finds."""
+    run_read_units: float
+
+    def per_renewal(self, count: float) -> float:
+        return count / self.renewals
+
+
+def _provider_calls(stack: BenchStack) -> int:
+    return sum(
+        1 for seen in stack.localstripe.get("/_config/requests") if seen["path"][:4] == "/v1/"
+    )
+
+
+def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> RenewalCosts:
+    """Renew `renewals` subscriptions due now, whose card gives `outcome`, in one run, and count
+    everything they sent."""
+    seed(runtime.repository(), renewals, CARDS[outcome])
+    stack.clock.now = FIRST_END
+    stack.localstripe.reset()
+    schedule = stack.schedule()
+    meter = CapacityMeter(stack.moto.url)
+    with recording(meter) as dispatched:
+        assert schedule.dispatch()["due"] == renewals
+    run_read_units = meter.units.read
+    meter.units.read = meter.units.write = 0.0
+    with recording(meter) as worked:
+        drained = schedule.drain()
+    sqs = Counter(r.operation for r in dispatched.of("sqs") + worked.of("sqs"))
+    sqs["ReceiveMessage"] = drained.batches  # the receives that found messages
+    return RenewalCosts(
+        outcome=outcome,
+        renewals=renewals,
+        dynamodb=Counter(r.operation for r in worked.of("dynamodb")),
+        read_units=meter.units.read,
+        write_units=meter.units.write,
+        sqs=Counter({op: n for op, n in sqs.items() if op != "GetQueueAttributes"}),
+        notifications=Counter(
+            f"{r.service}:{r.operation}" for r in worked.sent if r.service in ("ses", "sns")
+        ),
+        provider_calls=_provider_calls(stack),
+        run_queries=len(dispatched.of("dynamodb")),
+        run_read_units=run_read_units,
+    )
+
+
+@dataclass(frozen=True)
+class Throughput:
+    latency_ms: int
+    renewals: int
+    seconds: float
+    lambda_seconds: float
+    """Time spent inside the worker's handler: what Lambda bills."""
+    dynamodb_requests: int
+
+    @property
+    def per_second(self) -> float:
+        return self.renewals / self.seconds
+
+    @property
+    def per_lambda_second(self) -> float:
+        return self.renewals / self.lambda_seconds
+
+    @property
+    def requests_per_renewal(self) -> float:
+        return self.dynamodb_requests / self.renewals
+
+
+@dataclass(frozen=True)
+class Floor:
+    requests: int
+    seconds: float
+    threads: int
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+class _TimedHandler:
+    """The worker's handler, adding up the time it runs."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.seconds = 0.0
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self._handler(event, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+@contextmanager
+def _provider_latency(stack: BenchStack, latency_ms: int, charges: int) -> Iterator[None]:
+    if latency_ms:
+        stack.localstripe.inject(
+            "POST", "/v1/payment_intents", delay=latency_ms / 1000, times=charges
+        )
+    try:
+        yield
+    finally:
+        stack.localstripe.reset()
+
+
+def queue_renewals(stack: BenchStack, renewals: int) -> None:
+    """`renewals` subscriptions due now, queued for the worker by a renewal run."""
+    seed(runtime.repository(), renewals)
+    stack.clock.now = FIRST_END
+    assert stack.schedule().dispatch()["due"] == renewals
+
+
+def throughput(
+    stack: BenchStack, renewals: int, latency_ms: int
+) -> tuple[Throughput, list[Request]]:
+    """One worker (one Lambda instance: batches one after the other, each batch's messages at
+    once) renewing the `renewals` queued renewals, the provider answering after `latency_ms`;
+    with the DynamoDB requests it sent, in order."""
+    timed: list[_TimedHandler] = []
+
+    def load(name: str) -> Handler:
+        timed.append(_TimedHandler(import_handler(name)))
+        return timed[-1]
+
+    poller = stack.poller(load_handler=load)
+    with _provider_latency(stack, latency_ms, renewals), recording() as sent:
+        started = time.perf_counter()
+        drained = poller.drain(concurrency=1, max_rounds=renewals)
+        seconds = time.perf_counter() - started
+    assert drained.drained, drained
+    assert drained.deleted == renewals, drained
+    requests = sent.of("dynamodb")
+    return Throughput(latency_ms, renewals, seconds, timed[0].seconds, len(requests)), requests
+
+
+def _table_names() -> list[str]:
+    return sorted(resources_of_type(TEMPLATE, "AWS::DynamoDB::Table"))
+
+
+def _client(stack: BenchStack, threads: int = 1) -> Any:
+    config = botocore.config.Config(max_pool_connections=max(10, threads))
+    return boto3.session.Session().client("dynamodb", endpoint_url=stack.moto.url, config=config)
+
+
+Snapshot = Mapping[str, list[dict[str, Any]]]
+
+
+def snapshot(stack: BenchStack) -> Snapshot:
+    """Every item of every table (a Scan: the benchmark's own bookkeeping)."""
+    client = _client(stack)
+    items: dict[str, list[dict[str, Any]]] = {}
+    for logical_id in _table_names():
+        pages = client.get_paginator("scan").paginate(TableName=stack.table(logical_id))
+        items[logical_id] = [item for page in pages for item in page["Items"]]
+    return items
+
+
+def restore(stack: BenchStack, saved: Snapshot) -> None:
+    """Every table back to `saved`: what was added since is deleted, the rest written back."""
+    client = _client(stack)
+    for logical_id, items in saved.items():
+        table = stack.table(logical_id)
+        keys = [
+            k["AttributeName"] for k in client.describe_table(TableName=table)["Table"]["KeySchema"]
+        ]
+        pages = client.get_paginator("scan").paginate(TableName=table)
+        current = [item for page in pages for item in page["Items"]]
+        requests = [{"DeleteRequest": {"Key": {k: i[k] for k in keys}}} for i in current]
+        requests += [{"PutRequest": {"Item": item}} for item in items]
+        for start in range(0, len(requests), 25):
+            client.batch_write_item(RequestItems={table: requests[start : start + 25]})
+
+
+def replay(stack: BenchStack, requests: Sequence[Request]) -> Floor:
+    """Send `requests` again with a bare boto3 client, each thread's in its order, from as many
+    threads as sent them: the server's raw rate for exactly this work."""
+    by_thread: dict[int, list[Request]] = defaultdict(list)
+    for request in requests:
+        by_thread[request.thread].append(request)
+    client = _client(stack, len(by_thread))
+
+    def send(sequence: list[Request]) -> None:
+        for request in sequence:
+            client._make_api_call(request.operation, request.params)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(by_thread)) as pool:
+        list(pool.map(send, by_thread.values()))
+    return Floor(len(requests), time.perf_counter() - started, len(by_thread))
+
+
+def throughput_with_floor(stack: BenchStack, renewals: int) -> tuple[Throughput, Floor]:
+    """Throughput with an instant provider, then the same DynamoDB requests replayed on the
+    state they were first sent to (the tables are put back as they were before the run)."""
+    queue_renewals(stack, renewals)
+    seed_state = snapshot(stack)
+    measured, requests = throughput(stack, renewals, latency_ms=0)
+    after = snapshot(stack)
+    restore(stack, seed_state)
+    floor = replay(stack, requests)
+    restore(stack, after)
+    return measured, floor

@@ -1,0 +1,330 @@
+"""docs/performance.md, written from one run's figures: each beside its floor and its target,
+with the machine, the date and the command that produced them."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+
+from bench.api_latency import Latency
+from bench.cold_start import ColdStart
+from bench.renewals import Floor, RenewalCosts, Throughput
+from billing.renewals import BATCH
+
+COLD_START_TARGET = 1.2
+THROUGHPUT_TARGET = 0.7
+API_TARGET = 1.5
+RENEWAL_REQUESTS_TARGET = 3
+LATENCY_S = 0.3
+WORKER_MEMORY_GB = 0.5
+"""The template's MemorySize (Globals) for the worker."""
+
+PRICES: Mapping[str, float] = {
+    "DynamoDB write unit (on-demand)": 0.625e-6,
+    "DynamoDB read unit (on-demand)": 0.125e-6,
+    "SQS request (standard)": 0.40e-6,
+    "SES email": 0.10e-3,
+    "SNS publish": 0.50e-6,
+    "Lambda GB-second (arm64)": 0.0000133334,
+    "Lambda invocation": 0.20e-6,
+}
+"""US East (N. Virginia) list prices in USD, as AWS publishes them (DynamoDB's on-demand prices
+since November 2024), before free tiers. Not measured: check the pricing pages before use."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    cold_start_samples: int = 15
+    uncompiled_samples: int = 3
+    cost_renewals: int = 100
+    renewals: int = 1000
+    slow_renewals: int = 300
+    api_samples: int = 300
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(3, 1, 10, 50, 30, 30)
+
+
+@dataclass(frozen=True)
+class Results:
+    started: datetime
+    finished: datetime
+    command: str
+    sizes: Sizes
+    cold_starts: Sequence[ColdStart]
+    uncompiled: Mapping[str, float]
+    costs: Sequence[RenewalCosts]
+    instant: Throughput
+    floor: Floor
+    slow: Throughput
+    latencies: Sequence[Latency]
+
+    @property
+    def floor_renewals_per_second(self) -> float:
+        return self.floor.requests_per_second / self.instant.requests_per_renewal
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.instant.per_second / self.floor_renewals_per_second
+
+    @property
+    def floor_per_lambda_second(self) -> float:
+        """A batch waits at least one provider answer, plus its DynamoDB work at the raw rate."""
+        return BATCH / (LATENCY_S + BATCH / self.floor_renewals_per_second)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                cpu,
+            )
+    except OSError:
+        pass
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("moto", "localstripe", "boto3", "pynamodb", "aws-lambda-powertools", "stripe")
+    )
+    return [
+        f"- Machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()} ({sys.implementation.name}); {versions}",
+    ]
+
+
+def _cold_start(results: Results) -> list[str]:
+    lines = [
+        "## Cold start",
+        "",
+        "Each function's handler module imported in a fresh interpreter (Lambda's init phase: "
+        "the module's top level makes the router and the Powertools utilities), beside its floor: "
+        "importing only the third-party modules the function needs (`bench/cold_start.py`, "
+        "`NEEDS`). Medians of "
+        f"{results.sizes.cold_start_samples} alternating samples, with bytecode cached for "
+        "every module. The last column compiles every module from source, as Lambda does with "
+        "today's build (see below).",
+        "",
+        "| function | handler ms | floor ms | ratio | target ≤ 1.2 | own modules ms "
+        "| other modules beyond the floor ms | payment SDK | no bytecode ms |",
+        "|---|---:|---:|---:|---|---:|---:|---|---:|",
+    ]
+    for start in results.cold_starts:
+        lines.append(
+            f"| {start.function} | {start.handler_ms:.0f} | {start.floor_ms:.0f} "
+            f"| {start.ratio:.2f} | {_met(start.ratio <= COLD_START_TARGET)} "
+            f"| {start.own_ms:.0f} | {start.beyond_floor_ms:.0f} "
+            f"| {'yes' if start.payment_sdk else 'no'} "
+            f"| {results.uncompiled[start.function]:.0f} |"
+        )
+    lines += [
+        "",
+        "Where the time beyond the floor goes (`python -X importtime`, self time of the "
+        "heaviest modules the floor does not load; `importtime` slows every import a little):",
+        "",
+    ]
+    for start in results.cold_starts:
+        heaviest = ", ".join(f"`{s.module}` {s.ms:.1f}" for s in start.heaviest)
+        lines.append(f"- {start.function}: {heaviest}")
+    return lines
+
+
+def _throughput(results: Results) -> list[str]:
+    instant, slow, floor = results.instant, results.slow, results.floor
+    slow_ratio = slow.per_lambda_second / results.floor_per_lambda_second
+    return [
+        "## Renewal throughput",
+        "",
+        "One worker (one Lambda instance): the template's SQS event source polled as Lambda "
+        f"polls it, batches of {BATCH} one after another, the messages of a batch carried out "
+        "at once; moto server holds the tables and the queue, localstripe answers the charges "
+        "(its answer delayed by the latency shown). The floor is the same moto server's raw "
+        "rate for exactly the DynamoDB requests the worker sent: they are replayed by a bare "
+        f"boto3 client from as many threads ({floor.threads}), on the tables put back as they "
+        "were, and divided by the requests per renewal.",
+        "",
+        "| provider latency | renewals | renewals/s per worker | renewals per Lambda-second "
+        "| DynamoDB requests per renewal | floor | ratio | target ≥ 0.7 |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| 0 ms | {instant.renewals} | {instant.per_second:.1f} | "
+        f"{instant.per_lambda_second:.1f} | {instant.requests_per_renewal:.1f} | "
+        f"{results.floor_renewals_per_second:.1f} renewals/s "
+        f"({floor.requests_per_second:.0f} requests/s) | {results.throughput_ratio:.2f} | "
+        f"{_met(results.throughput_ratio >= THROUGHPUT_TARGET)} |",
+        f"| 300 ms | {slow.renewals} | {slow.per_second:.1f} | {slow.per_lambda_second:.1f} | "
+        f"{slow.requests_per_renewal:.1f} | {results.floor_per_lambda_second:.1f} "
+        f"renewals per Lambda-second | {slow_ratio:.2f} "
+        f"| {_met(slow_ratio >= THROUGHPUT_TARGET)} |",
+        "",
+        f"At 300 ms the floor is {BATCH} renewals (a batch) per 300 ms plus the batch's DynamoDB "
+        "work at the raw rate: the provider's latency, not the CPU, bounds a worker, which is "
+        f"why a batch's {BATCH} messages are carried out at once (`functions/renew/worker.py`). "
+        f"In AWS, {slow.per_lambda_second:.0f} renewals per Lambda-second at "
+        f"{WORKER_MEMORY_GB * 1024:.0f} MB is what the cost below is computed from.",
+    ]
+
+
+def _per(costs: RenewalCosts, counts: Mapping[str, int]) -> str:
+    return ", ".join(
+        f"{name} {costs.per_renewal(count):.2f}" for name, count in sorted(counts.items())
+    )
+
+
+def _cost_per_million(costs: RenewalCosts, slow: Throughput) -> tuple[float, list[str]]:
+    per = costs.per_renewal
+    parts = {
+        "DynamoDB writes": per(costs.write_units) * PRICES["DynamoDB write unit (on-demand)"],
+        "DynamoDB reads": per(costs.read_units) * PRICES["DynamoDB read unit (on-demand)"],
+        "SQS": per(sum(costs.sqs.values())) * PRICES["SQS request (standard)"],
+        "SES": per(costs.notifications["ses:SendEmail"]) * PRICES["SES email"],
+        "SNS": per(costs.notifications["sns:Publish"]) * PRICES["SNS publish"],
+        "Lambda": WORKER_MEMORY_GB / slow.per_lambda_second * PRICES["Lambda GB-second (arm64)"]
+        + PRICES["Lambda invocation"] / BATCH,
+    }
+    total = sum(parts.values()) * 1e6
+    return total, [f"{name} {value * 1e6:.2f}" for name, value in parts.items()]
+
+
+def _costs(results: Results) -> list[str]:
+    lines = [
+        "## Requests and cost per renewal",
+        "",
+        f"{results.costs[0].renewals} renewals of each kind in one run, every AWS request "
+        "recorded as botocore sends it, and the provider's requests as localstripe received "
+        "them. moto answers every request with a fixed `ConsumedCapacity`, so capacity units "
+        "are computed by DynamoDB's published rules from the items each request read and wrote, "
+        "before and after, and the index entries it changed (`bench/capacity.py`): a "
+        "transaction's writes count twice, an index entry whose key changes counts once removed "
+        "and once added. SQS receives are the ones that found messages; Lambda's poller also "
+        "polls an empty queue, at a cost that does not grow with renewals.",
+        "",
+        "| renewal | DynamoDB requests | target ≤ 3 | read units | write units | SQS requests "
+        "| provider calls | emails and notices | cost per million (USD) |",
+        "|---|---|---|---:|---:|---|---:|---|---:|",
+    ]
+    for costs in results.costs:
+        requests = costs.per_renewal(sum(costs.dynamodb.values()))
+        total, _ = _cost_per_million(costs, results.slow)
+        lines.append(
+            f"| {costs.outcome} | {_per(costs, costs.dynamodb)} | "
+            f"{_met(requests <= RENEWAL_REQUESTS_TARGET)} "
+            f"| {costs.per_renewal(costs.read_units):.1f} "
+            f"| {costs.per_renewal(costs.write_units):.1f} | {_per(costs, costs.sqs)} "
+            f"| {costs.per_renewal(costs.provider_calls):.2f} "
+            f"| {_per(costs, costs.notifications) or 'none'} | {total:.2f} |"
+        )
+    run = results.costs[0]
+    lines += [
+        "",
+        f"A renewal run also queries every shard of both sparse indexes once: {run.run_queries} "
+        f"queries ({run.run_read_units:.1f} read units when nothing else is due), whatever the "
+        "number of renewals it finds; spread over the renewals of a run, this is the amortised "
+        "index query.",
+        "",
+        "Cost per million renewals, by part: "
+        + "; ".join(
+            f"{costs.outcome}: " + ", ".join(_cost_per_million(costs, results.slow)[1])
+            for costs in results.costs
+        )
+        + ". Lambda is the worker's billed time at the 300 ms figure above, plus one invocation "
+        f"per batch of {BATCH}. Provider fees, CloudWatch Logs and X-Ray are not included.",
+        "",
+        "Prices (USD, US East, on-demand, before free tiers; AWS's published list prices, "
+        "not measured here): "
+        + ", ".join(f"{name} {price:.10g}" for name, price in PRICES.items())
+        + ".",
+    ]
+    return lines
+
+
+def _latency(results: Results) -> list[str]:
+    floor, *routes = results.latencies
+    lines = [
+        "## API latency",
+        "",
+        "API Gateway proxy events handed in-process to each function's handler, "
+        f"{floor.samples} invocations per route after warming up, DynamoDB in moto server. "
+        "The floor is a bare `APIGatewayRestResolver` answering the same GET with one "
+        "`GetItem`. Each route runs once per subscription (a cancel or a retry is not "
+        "repeated); the retry charges a card that localstripe declines.",
+        "",
+        "| route | p50 ms | p99 ms | p50 / floor | target ≤ 1.5 | DynamoDB requests "
+        "| other AWS requests | provider calls | p50 / (floor x requests) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        f"| {floor.route} | {floor.p50_ms:.1f} | {floor.p99_ms:.1f} | 1.00 | | "
+        f"{floor.dynamodb_requests:.0f} | 0 | 0 | |",
+    ]
+    for route in routes:
+        ratio = route.p50_ms / floor.p50_ms
+        requests = route.dynamodb_requests + route.other_requests + route.provider_calls
+        lines.append(
+            f"| {route.route} | {route.p50_ms:.1f} | {route.p99_ms:.1f} | {ratio:.2f} "
+            f"| {_met(ratio <= API_TARGET)} | {route.dynamodb_requests:.1f} "
+            f"| {route.other_requests:.1f} | {route.provider_calls:.1f} "
+            f"| {route.p50_ms / (floor.p50_ms * requests):.2f} |"
+        )
+    return lines
+
+
+def _summary(results: Results) -> list[str]:
+    cold = max(results.cold_starts, key=lambda start: start.ratio)
+    missed_cold = [s.function for s in results.cold_starts if s.ratio > COLD_START_TARGET]
+    floor, *routes = results.latencies
+    missed_api = [r.route for r in routes if r.p50_ms / floor.p50_ms > API_TARGET]
+    success = results.costs[0]
+    requests = success.per_renewal(sum(success.dynamodb.values()))
+    return [
+        "## Targets",
+        "",
+        "| figure | target | this run | |",
+        "|---|---|---|---|",
+        f"| handler cold start / floor | ≤ 1.2 | worst {cold.ratio:.2f} ({cold.function}) "
+        f"| {_met(not missed_cold)} |",
+        f"| renewal throughput / floor | ≥ 0.7 | {results.throughput_ratio:.2f} "
+        f"| {_met(results.throughput_ratio >= THROUGHPUT_TARGET)} |",
+        "| API p50 / floor | ≤ 1.5 | "
+        + ", ".join(f"{r.route.split()[-1]} {r.p50_ms / floor.p50_ms:.2f}" for r in routes)
+        + f" | {_met(not missed_api)} |",
+        f"| DynamoDB requests per successful renewal | ≤ 3 + the amortised index query "
+        f"| {requests:.1f} + {success.run_queries} queries per run "
+        f"| {_met(requests <= RENEWAL_REQUESTS_TARGET)} |",
+    ]
+
+
+def render(results: Results, explanations: str) -> str:
+    took = (results.finished - results.started).total_seconds()
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`bench/`; the closing notes are `bench/why.md`): edit those, "
+        "not this file. Every figure is measured in the same run as its floor, on the same "
+        "machine.",
+        "",
+        f"- Command: `{results.command}`",
+        f"- Run: {results.started:%Y-%m-%d %H:%M} UTC, {took / 60:.1f} minutes",
+        *_machine(),
+        "",
+        *_summary(results),
+        "",
+        *_cold_start(results),
+        "",
+        *_throughput(results),
+        "",
+        *_costs(results),
+        "",
+        *_latency(results),
+        "",
+        explanations.strip(),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""What the renewal and API benchmarks run against, as the integration tests do: moto server,
+localstripe and the PayPal stand-in on loopback, every resource of template.yaml created in moto,
+the functions' environment as Lambda would set it, and one clock for every handler."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from billing import runtime
+from billing.api import wiring
+from billing.providers.configured import configured_gateways
+from devstack.event_sources import SqsPoller, poller_for
+from devstack.resources import LocalResources, create_resources, environment, parameter_value
+from devstack.stack import code_paths
+from devstack.template import load_template, resources_of_type
+from tests.support.api import Clock
+from tests.support.moto_server import MotoServer, moto_server
+from tests.support.renewals import WORKER, RenewalSchedule
+from tests.support.stand_ins import StandIn, provider_environment, running
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = load_template(ROOT / "template.yaml")
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    moto: MotoServer
+    localstripe: StandIn
+    resources: LocalResources
+    clock: Clock
+
+    def schedule(self, poller: SqsPoller | None = None) -> RenewalSchedule:
+        return RenewalSchedule(poller or self.poller())
+
+    def poller(self, **options: Any) -> SqsPoller:
+        return poller_for(TEMPLATE, WORKER, self.moto.client("sqs"), self.resources, **options)
+
+    def table(self, logical_id: str) -> str:
+        return self.resources.tables[logical_id].name
+
+
+@contextmanager
+def bench_stack() -> Iterator[BenchStack]:
+    """Everything started, the environment set and the runtime's clock the stack's, until the
+    block ends."""
+    with ExitStack() as started:
+        moto = started.enter_context(moto_server())
+        localstripe = started.enter_context(running("devstack.localstripe_server", "/_config"))
+        paypal = started.enter_context(running("devstack.paypal_stand_in", "/_standin"))
+        started.enter_context(
+            mock.patch.dict(
+                os.environ,
+                {
+                    "AWS_ENDPOINT_URL": moto.url,
+                    "DYNAMODB_ENDPOINT_URL": moto.url,
+                    "AWS_ACCESS_KEY_ID": "bench",
+                    "AWS_SECRET_ACCESS_KEY": "bench",
+                    "AWS_DEFAULT_REGION": "us-east-1",
+                    **provider_environment(localstripe, paypal),
+                },
+            )
+        )
+        resources = create_resources(
+            TEMPLATE,
+            dynamodb=moto.client("dynamodb"),
+            sqs=moto.client("sqs"),
+            sns=moto.client("sns"),
+        )
+        moto.client("sesv2").create_email_identity(
+            EmailIdentity=parameter_value(TEMPLATE, "EmailIdentity")
+        )
+        for function in resources_of_type(TEMPLATE, "AWS::Serverless::Function"):
+            os.environ.update(environment(TEMPLATE, function, resources))
+        # Each function's CodeUri on the path, as Lambda puts it, so its handler imports.
+        started.enter_context(
+            mock.patch.object(sys, "path", [*code_paths(TEMPLATE, ROOT), *sys.path])
+        )
+        clock = Clock()
+        started.enter_context(mock.patch.object(runtime, "clock", clock))
+        wiring.reset()
+        configured_gateways.cache_clear()
+        started.callback(configured_gateways.cache_clear)
+        started.callback(wiring.reset)
+        yield BenchStack(moto, localstripe, resources, clock)

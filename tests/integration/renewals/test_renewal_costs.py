@@ -1,0 +1,42 @@
+"""The counted figures of the benchmark (`bench/renewals.py`), kept by the test suite: what one
+renewal sends to DynamoDB, SQS, SES and the provider, and the capacity units it consumes,
+whatever its outcome. Counts only; the timed figures are `make bench`'s."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.renewals import CARDS, renewal_costs
+from bench.stack import BenchStack
+from billing import runtime
+from tests.integration.renewals.conftest import Stack
+from tests.support.api import Clock
+from tests.support.moto_server import MotoServer
+from tests.support.stand_ins import StandIn
+
+RENEWALS = 10
+
+
+@pytest.mark.usefixtures("api")  # the API's sender is the one renewal emails come from
+@pytest.mark.parametrize("outcome", sorted(CARDS))
+def test_a_renewal_costs_three_dynamodb_requests_twelve_write_units_and_one_charge(
+    moto: MotoServer, localstripe: StandIn, stack: Stack, clock: Clock, outcome: str
+) -> None:
+    costs = renewal_costs(BenchStack(moto, localstripe, stack.resources, clock), outcome, RENEWALS)
+
+    # Read subscription and account together, claim the attempt, write the outcome (state,
+    # attempt, audit) in one transaction.
+    assert costs.dynamodb == dict.fromkeys(
+        ("TransactGetItems", "PutItem", "TransactWriteItems"), RENEWALS
+    )
+    # Two items read in a transaction: 2 units each. The claim: 1, and 1 for its entry in the
+    # pending index. The transaction: 2 for each of its 3 items; the due-index entry moves
+    # (2), the pending-index entry goes (1), the account index's copy changes (1).
+    assert (costs.read_units, costs.write_units) == (4 * RENEWALS, 12 * RENEWALS)
+    assert costs.provider_calls == RENEWALS, "one charge each, nothing looked up"
+    assert costs.notifications == {"ses:SendEmail": RENEWALS}, "one email each, no notice"
+    # The run's messages are sent in batches (one or more per shard reader that found some),
+    # received and deleted ten at a time.
+    assert costs.sqs["SendMessageBatch"] <= RENEWALS
+    assert (costs.sqs["ReceiveMessage"], costs.sqs["DeleteMessageBatch"]) == (1, 1)
+    assert costs.run_queries == 2 * len(runtime.repository().shards()), "each shard, both indexes"
