@@ -4,7 +4,6 @@ Powertools'), with the DynamoDB ones optionally metered in capacity units."""
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,15 +32,8 @@ class Requests:
         with self._lock:
             self.sent.append(request)
 
-    def counts(self) -> Counter[tuple[str, str]]:
-        return Counter((r.service, r.operation) for r in self.sent)
-
     def of(self, service: str) -> list[Request]:
         return [r for r in self.sent if r.service == service]
-
-    def clear(self) -> None:
-        with self._lock:
-            self.sent.clear()
 
 
 @contextmanager

@@ -54,12 +54,6 @@ class RenewalCosts:
         return count / self.renewals
 
 
-def _provider_calls(stack: BenchStack) -> int:
-    return sum(
-        1 for seen in stack.localstripe.get("/_config/requests") if seen["path"][:4] == "/v1/"
-    )
-
-
 def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> RenewalCosts:
     """Renew `renewals` subscriptions due now, whose card gives `outcome`, in one run, and count
     everything they sent."""
@@ -86,7 +80,7 @@ def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> Ren
         notifications=Counter(
             f"{r.service}:{r.operation}" for r in worked.sent if r.service in ("ses", "sns")
         ),
-        provider_calls=_provider_calls(stack),
+        provider_calls=stack.provider_calls(),
         run_queries=len(dispatched.of("dynamodb")),
         run_read_units=run_read_units,
     )

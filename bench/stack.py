@@ -17,9 +17,9 @@ from billing import runtime
 from billing.api import wiring
 from billing.providers.configured import configured_gateways
 from devstack.event_sources import SqsPoller, poller_for
-from devstack.resources import LocalResources, create_resources, environment, parameter_value
-from devstack.stack import code_paths
-from devstack.template import load_template, resources_of_type
+from devstack.resources import LocalResources, create_resources, parameter_value
+from devstack.stack import code_paths, functions_environment
+from devstack.template import load_template
 from tests.support.api import Clock
 from tests.support.moto_server import MotoServer, moto_server
 from tests.support.renewals import WORKER, RenewalSchedule
@@ -44,6 +44,11 @@ class BenchStack:
 
     def table(self, logical_id: str) -> str:
         return self.resources.tables[logical_id].name
+
+    def provider_calls(self) -> int:
+        """Requests to Stripe's API localstripe received since its last reset."""
+        seen = self.localstripe.get("/_config/requests")
+        return sum(1 for request in seen if request["path"].startswith("/v1/"))
 
 
 @contextmanager
@@ -76,8 +81,7 @@ def bench_stack() -> Iterator[BenchStack]:
         moto.client("sesv2").create_email_identity(
             EmailIdentity=parameter_value(TEMPLATE, "EmailIdentity")
         )
-        for function in resources_of_type(TEMPLATE, "AWS::Serverless::Function"):
-            os.environ.update(environment(TEMPLATE, function, resources))
+        os.environ.update(functions_environment(TEMPLATE, resources))
         # Each function's CodeUri on the path, as Lambda puts it, so its handler imports.
         started.enter_context(
             mock.patch.object(sys, "path", [*code_paths(TEMPLATE, ROOT), *sys.path])
