@@ -44,24 +44,19 @@ def _list_payment_intents(
     url: str,
     *,
     customer: str | None = None,
-    created: dict[str, str] | None = None,
     limit: int | None = None,
     starting_after: str | None = None,
 ) -> Any:
-    """`GET /v1/payment_intents?customer=…&created[gte]=…`, newest first, as Stripe lists."""
+    """`GET /v1/payment_intents?customer=…`, paged by `starting_after`, newest first as Stripe
+    lists: of two created in the same second (`created` counts seconds), the later first."""
     listing = resources.List(url, limit=limit, starting_after=starting_after)
-    since = int((created or {}).get("gte", 0))
-    listing._list = sorted(
-        (
-            intent
-            for key, intent in resources.store.items()
-            if key.startswith("payment_intent:")
-            and (customer is None or intent.customer == customer)
-            and intent.created >= since
-        ),
-        key=lambda intent: intent.created,
-        reverse=True,
-    )
+    newest_first = [
+        intent
+        for key, intent in reversed(resources.store.items())
+        if key.startswith("payment_intent:") and (customer is None or intent.customer == customer)
+    ]
+    # A stable sort: within one second the store's order of creation, reversed, stays.
+    listing._list = sorted(newest_first, key=lambda intent: intent.created, reverse=True)
     return listing
 
 

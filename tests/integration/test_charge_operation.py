@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -34,10 +34,11 @@ from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import NotFound, SubscriptionChange, SubscriptionExists
 from billing.providers.gateway import PaymentGateway
 from billing.providers.paypal_gateway import PayPalGateway
-from billing.providers.stripe_gateway import StripeGateway
+from billing.providers.stripe_gateway import CHARGE_KEY, StripeGateway
 from tests.support.aws import DynamoDBFaults, DynamoDBRequests
+from tests.support.localstripe import payment_intents
 from tests.support.stand_ins import StandIn, stripe_charges
-from tests.support.subscriptions import FIRST_END, PRICE, active
+from tests.support.subscriptions import ANCHOR, FIRST_END, PRICE, active
 
 PAYMENT_INTENTS = ("POST", "/v1/payment_intents")
 
@@ -73,10 +74,12 @@ def operation(
     return ChargeOperation(repository, gateways, clock=clock)
 
 
-def _open(repository: DynamoDBRepository, account: Account) -> Subscription:
-    """A subscription bought at ANCHOR by `account`, which is saved first."""
+def _open(
+    repository: DynamoDBRepository, account: Account, anchor: datetime = ANCHOR
+) -> Subscription:
+    """A monthly subscription bought at `anchor` by `account`, which is saved first."""
     repository.save_account(account)
-    sub = replace(active(), id=f"sub_{uuid4().hex[:10]}", account_id=account.id)
+    sub = replace(active(), id=f"sub_{uuid4().hex[:10]}", account_id=account.id, anchor=anchor)
     return repository.commit(SubscriptionChange(before=None, after=sub))
 
 
@@ -290,6 +293,39 @@ def test_a_provider_timeout_stays_pending_and_is_reconciled_without_a_new_charge
     assert settled.subscription.cycle == 1
     assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
     assert len(stripe_charges(localstripe, sub.id)) == 1
+
+
+def test_a_timed_out_charge_is_found_however_far_our_clock_is_from_stripes(
+    operation: ChargeOperation,
+    repository: DynamoDBRepository,
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    clock: Clock,
+) -> None:
+    # Our clock runs days ahead of Stripe's, which stamps `created` from the wall clock.
+    clock.now = datetime.now(UTC) + timedelta(days=3)
+    account = _stripe_account(stripe_gateway, "pm_card_visa")
+    sub = _open(repository, account, anchor=clock.now - timedelta(days=40))
+    localstripe.inject(*PAYMENT_INTENTS, delay=1.5, process_first=True)
+    pending = operation.renew(sub.id, account.id).attempt
+    assert pending is not None
+    assert pending.status is ChargeStatus.PENDING
+
+    clock.now += timedelta(days=4)
+    swept = operation.reconcile(sub.id, account.id, pending.cycle, pending.attempt)
+
+    assert swept.attempt is not None
+    assert swept.attempt.status is ChargeStatus.SUCCEEDED
+    assert swept.subscription.cycle == 1
+    assert swept.subscription.status is Status.ACTIVE
+    assert operation.renew(sub.id, account.id).attempt is None, "the next period is not due"
+    assert [a.status for a in repository.charge_attempts(sub.id)] == [ChargeStatus.SUCCEEDED]
+    assert account.stripe_customer_id is not None
+    assert [
+        intent.id
+        for intent in payment_intents(localstripe, account.stripe_customer_id)
+        if intent.metadata.to_dict().get(CHARGE_KEY) == pending.id
+    ] == [swept.attempt.provider_reference], "one PaymentIntent for the cycle"
 
 
 def test_a_charge_that_never_reached_the_provider_is_a_provider_error(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -104,6 +104,29 @@ def test_the_key_reaches_stripe_and_a_repeat_charges_once(
     assert [r["idempotency_key"] for r in sent] == [request.key, request.key]
     found = stripe_gateway.find_charge(request, datetime.now(UTC))
     assert found == first
+
+
+def test_a_charge_is_found_however_long_before_the_claim_it_was_made(
+    stripe_gateway: StripeGateway,
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+    made = stripe_gateway.charge(request)
+    # Our clock ran weeks ahead of Stripe's: the claim looks long after the charge.
+    claimed = datetime.now(UTC) + timedelta(weeks=6)
+
+    assert stripe_gateway.find_charge(request, claimed) == made
+
+
+def test_the_charge_with_the_key_is_found_among_the_customers_others(
+    stripe_gateway: StripeGateway,
+) -> None:
+    request = _saved(stripe_gateway, "pm_card_visa")
+    assert request.customer is not None
+    made = stripe_gateway.charge(request)
+    for _ in range(3):
+        stripe_gateway.charge(_request(request.customer, request.payment_method))
+
+    assert stripe_gateway.find_charge(request, datetime.now(UTC)) == made
 
 
 def test_a_charge_never_made_is_not_found(stripe_gateway: StripeGateway) -> None:

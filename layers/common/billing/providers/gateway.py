@@ -120,5 +120,12 @@ class PaymentGateway(Protocol):
         ...
 
     def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:
-        """Look up the charge made with `request.key` (never charges); None if none was made."""
+        """Look up the charge made with `request.key` (never charges); None if none was made.
+
+        None settles the attempt as never charged and lets the next attempt charge, so it must
+        be certain. `since` is when the attempt was claimed, by our clock: an adapter may use
+        it to refuse a look-up the provider can no longer answer (PayPal forgets request ids),
+        never to narrow a search, since the provider's clock may disagree with ours. Raises a
+        ProviderError when the provider cannot say.
+        """
         ...

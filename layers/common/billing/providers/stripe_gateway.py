@@ -7,7 +7,7 @@ with the same idempotency key and honours `Retry-After`, which the SDK does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import stripe
@@ -33,9 +33,6 @@ from billing.providers.retry import RetryPolicy, TransientFailure
 
 CHARGE_KEY = "charge_key"
 """Metadata key holding our idempotency key on every PaymentIntent: how a charge is found again."""
-
-LOOKUP_SLACK = timedelta(minutes=10)
-"""Clock skew allowed between our claim time and Stripe's `created`."""
 
 _REASONS: Mapping[str, FailureReason] = {
     # Retrying the same method cannot succeed: it must be replaced.
@@ -193,21 +190,33 @@ class StripeGateway:
         return _outcome(intent)
 
     def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:
-        """The PaymentIntent carrying our key in its metadata, among the customer's recent
-        ones: the list is strongly consistent, unlike Stripe's search."""
-        intents = self._call(
-            lambda: self._client.v1.payment_intents.list(
-                params={
-                    "customer": self._customer(request.customer),
-                    "created": {"gte": int((since - LOOKUP_SLACK).timestamp())},
-                    "limit": 100,
-                }
+        """The PaymentIntent carrying `request.key` in its metadata, among all the customer's
+        however old: `since` is not used.
+
+        None settles the attempt as never charged and the next attempt charges again, so the
+        search has no time bound: a window from `since` would compare our clock with the
+        `created` Stripe stamps, and miss the charge whenever the two disagree. A customer has
+        a handful of PaymentIntents a year, one page. The list is strongly consistent; Stripe's
+        search lags by up to a minute, so it is not used. Every page is read under the retry
+        policy.
+        """
+        customer = self._customer(request.customer)
+
+        def search() -> stripe.PaymentIntent | None:
+            listing = self._client.v1.payment_intents.list(
+                params={"customer": customer, "limit": 100}
             )
-        )
-        for intent in intents.auto_paging_iter():
-            if intent.metadata and intent.metadata.to_dict().get(CHARGE_KEY) == request.key:
-                return _outcome(intent)
-        return None
+            return next(
+                (
+                    intent
+                    for intent in listing.auto_paging_iter()
+                    if intent.metadata and intent.metadata.to_dict().get(CHARGE_KEY) == request.key
+                ),
+                None,
+            )
+
+        intent = self._call(search)
+        return None if intent is None else _outcome(intent)
 
     # --- plumbing ---
 
