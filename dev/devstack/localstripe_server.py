@@ -1,18 +1,29 @@
 """localstripe, served on loopback, with the parts of Stripe's documented API our adapter uses
 that it lacks: idempotency keys, listing PaymentIntents by customer and creation time, and the
 `pm_card_authenticationRequired` test method. Run: ``python -m devstack.localstripe_server``.
+
+Its time is a clock file's when given (``--clock-file``, the local stack's shared clock): every
+timestamp localstripe writes (``created``, periods, status transitions) and the age of an
+idempotency key are then the stack's, so they agree with what the functions wrote at that
+instant, however far the stack's clock was moved.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from localstripe import resources, server
 
+from devstack.clock import Clock, shared_clock, wall_clock
 from devstack.faults import FaultInjector
 from devstack.idempotency import IdempotentRequests
+
+KEY_RETENTION = timedelta(hours=24)
+"""Stripe removes idempotency keys once they are at least 24 hours old."""
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -64,7 +75,19 @@ def _keep_in_memory(store: resources.Store) -> None:
     """Replaces `Store.dump_to_disk`: the store lives as long as the process."""
 
 
-def application() -> web.Application:
+class _ClockTime:
+    """Stands in for the `time` module inside localstripe's resources, whose only use of it is
+    ``time.time()`` for the timestamps it writes."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock().timestamp()
+
+
+def application(clock: Clock = wall_clock) -> web.Application:
+    resources.time = _ClockTime(clock)
     resources.PaymentMethod._try_get_canonical_test_article = classmethod(_test_article)
     resources.PaymentIntent._api_list_all = classmethod(_list_payment_intents)
     app: web.Application = server.app
@@ -73,7 +96,8 @@ def application() -> web.Application:
     # than the last: thousands of renewals in one run would spend their time writing that file.
     app.middlewares[:] = [m for m in app.middlewares if m is not server.save_store_middleware]
     resources.Store.dump_to_disk = _keep_in_memory
-    app.middlewares.insert(0, IdempotentRequests("Idempotency-Key", _error).middleware)
+    idempotency = IdempotentRequests("Idempotency-Key", _error, KEY_RETENTION, clock)
+    app.middlewares.insert(0, idempotency.middleware)
     FaultInjector(
         control_prefix="/_config",
         error_body=lambda status: {
@@ -88,8 +112,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--clock-file", type=Path, help="the local stack's clock (default: wall)")
     args = parser.parse_args()
-    web.run_app(application(), host=args.host, port=args.port, print=None)
+    app = application(shared_clock(args.clock_file))
+    web.run_app(app, host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":

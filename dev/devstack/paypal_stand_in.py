@@ -5,6 +5,10 @@ and `PayPal-Request-Id`. Run: ``python -m devstack.paypal_stand_in``.
 The payer's approval, a browser step at PayPal, is ``POST /_standin/approve/<setup token>``
 with ``{"email": …, "funding": "ok" | "declined" | "insufficient_funds" | "cancelled"}``:
 `funding` decides how later captures against the saved wallet end.
+
+Its time is a clock file's when given (``--clock-file``, the local stack's shared clock): orders'
+and captures' ``create_time``/``update_time`` and how long a `PayPal-Request-Id` is remembered
+follow the stack's instant then.
 """
 
 from __future__ import annotations
@@ -13,15 +17,20 @@ import argparse
 import base64
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from devstack.clock import Clock, shared_clock, wall_clock
 from devstack.faults import FaultInjector, Handler
 from devstack.idempotency import IdempotentRequests
 
 CLIENT_ID = "standin-client"
 CLIENT_SECRET = "standin-secret"
+REQUEST_ID_RETENTION = timedelta(hours=6)
+"""PayPal keeps a `PayPal-Request-Id` (and the answer it gave) for 6 hours."""
 
 _REFUSALS = {
     "declined": ("INSTRUMENT_DECLINED", "The instrument presented was declined by the processor."),
@@ -72,6 +81,11 @@ class PayPal:
     funding: dict[str, str] = field(default_factory=dict)
     """How captures against each setup or payment token end: the payer's approval decides."""
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clock: Clock = wall_clock
+
+    def _now(self) -> str:
+        """PayPal's date-time: RFC 3339 in UTC, to the second."""
+        return f"{self.clock():%Y-%m-%dT%H:%M:%SZ}"
 
     def application(self) -> web.Application:
         # Authentication comes first: a refused token is not an answer to remember.
@@ -80,6 +94,8 @@ class PayPal:
             lambda status, message: _problem(
                 status, "DUPLICATE_REQUEST_ID", "DUPLICATE_REQUEST_ID", message
             ),
+            REQUEST_ID_RETENTION,
+            self.clock,
         )
         app = web.Application(middlewares=[self.authenticate, idempotency.middleware])
         FaultInjector(
@@ -208,7 +224,15 @@ class PayPal:
         units = body.get("purchase_units")
         if body.get("intent") != "CAPTURE" or not units or "amount" not in units[0]:
             return _missing("intent and purchase_units[0].amount are required.")
-        order = {"id": _id(), "intent": "CAPTURE", "status": "CREATED", "purchase_units": units}
+        now = self._now()
+        order = {
+            "id": _id(),
+            "intent": "CAPTURE",
+            "status": "CREATED",
+            "purchase_units": units,
+            "create_time": now,
+            "update_time": now,
+        }
         self.orders[order["id"]] = order
         return web.json_response(order, status=201)
 
@@ -233,6 +257,7 @@ class PayPal:
         if refusal is not None:
             return _unprocessable(*refusal)
         unit = order["purchase_units"][0]
+        now = self._now()
         unit["payments"] = {
             "captures": [
                 {
@@ -242,10 +267,13 @@ class PayPal:
                     "custom_id": unit.get("custom_id"),
                     "invoice_id": unit.get("invoice_id"),
                     "final_capture": True,
+                    "create_time": now,
+                    "update_time": now,
                 }
             ]
         }
         order["status"] = "COMPLETED"
+        order["update_time"] = now
         order["payment_source"] = {
             "paypal": token["payment_source"]["paypal"] | {"vault_id": vault_id}
         }
@@ -273,8 +301,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8421)
     parser.add_argument("--client-id", default=CLIENT_ID)
     parser.add_argument("--client-secret", default=CLIENT_SECRET)
+    parser.add_argument("--clock-file", type=Path, help="the local stack's clock (default: wall)")
     args = parser.parse_args()
-    stand_in = PayPal(args.client_id, args.client_secret)
+    stand_in = PayPal(args.client_id, args.client_secret, clock=shared_clock(args.clock_file))
     web.run_app(stand_in.application(), host=args.host, port=args.port, print=None)
 
 

@@ -77,10 +77,22 @@ PAYPAL = Port("DEV_PAYPAL_PORT", 3003, "the PayPal stand-in")
 PORTS = (API, MOTO, STRIPE, PAYPAL)
 CLOCK_START = "DEV_CLOCK_START"
 """Where the clock starts (``2026-01-31T09:30:00Z``); the wall clock's time when unset."""
+CLOCK_FILE = "clock"
+"""The clock's instant in the work directory, which the children that stamp times read."""
+
+
+@dataclass(frozen=True)
+class Child:
+    port: Port
+    module: str
+    reads_clock: bool
+    """Whether it stamps times (and takes ``--clock-file``)."""
+
+
 CHILDREN = (
-    (MOTO, "devstack.moto_server"),
-    (STRIPE, "devstack.localstripe_server"),
-    (PAYPAL, "devstack.paypal_stand_in"),
+    Child(MOTO, "devstack.moto_server", reads_clock=False),
+    Child(STRIPE, "devstack.localstripe_server", reads_clock=True),
+    Child(PAYPAL, "devstack.paypal_stand_in", reads_clock=True),
 )
 
 ADMIN_ACCOUNT = "ops"
@@ -175,21 +187,26 @@ def _user_pool_groups(template: Mapping[str, Any]) -> frozenset[str]:
 
 @contextmanager
 def _children(chosen: Mapping[Port, int], work: Path) -> Iterator[None]:
-    """moto server and the provider stand-ins, started at once, each logging to .devstack/."""
+    """moto server and the provider stand-ins, started at once, each logging to .devstack/;
+    those that stamp times read the stack's clock file."""
     with ExitStack() as started:
         processes = []
-        for port, module in CHILDREN:
-            log = started.enter_context((work / _log_name(module)).open("wb"))
-            command = [sys.executable, "-m", module, "--host", HOST, "--port", str(chosen[port])]
+        for child in CHILDREN:
+            log = started.enter_context((work / _log_name(child.module)).open("wb"))
+            command = [sys.executable, "-m", child.module, "--host", HOST]
+            command += ["--port", str(chosen[child.port])]
+            if child.reads_clock:
+                command += ["--clock-file", str(work / CLOCK_FILE)]
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             started.callback(stop, process)
-            processes.append((process, chosen[port]))
-        for (port, module), (process, number) in zip(CHILDREN, processes, strict=True):
+            processes.append(process)
+        for child, process in zip(CHILDREN, processes, strict=True):
             try:
-                wait_until_listening(process, number)
+                wait_until_listening(process, chosen[child.port])
             except StartFailed as error:
                 raise StackError(
-                    f"{port.what} did not start ({error}); see {work / _log_name(module)}"
+                    f"{child.port.what} did not start ({error}); "
+                    f"see {work / _log_name(child.module)}"
                 ) from error
         yield
 
@@ -274,7 +291,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
     template = load_template(TEMPLATE)
     work = Path(variables.get(WORK_DIR) or ROOT / ".devstack")
     work.mkdir(parents=True, exist_ok=True)
-    clock = StackClock(clock_start(variables))
+    clock = StackClock(clock_start(variables), file=work / CLOCK_FILE)
     metrics = MetricStore()
     moto = f"http://{HOST}:{chosen[MOTO]}"
     with ExitStack() as running:

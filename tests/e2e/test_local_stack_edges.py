@@ -7,23 +7,12 @@ from __future__ import annotations
 import http.client
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.devstack import ROOT, START, RunningStack, running_stack
-
-STACK = [sys.executable, "-m", "devstack"]
-"""What `make dev` runs once the virtual environment is installed."""
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(STACK, tmp_path_factory.mktemp("stack")) as running:
-        yield running
+from tests.support.devstack import ROOT, STACK, RunningStack
 
 
 def _error(
@@ -50,11 +39,13 @@ def _error(
 def test_the_clock_refuses_bad_moves_and_stays_put(
     stack: RunningStack, body: dict[str, object], field: str, code: str
 ) -> None:
+    before = stack.now()
+
     error = _error(stack, "POST", "/_dev/clock", body, 422)
 
     assert error["code"] == "invalid_fields"
     assert [(d["field"], d["code"]) for d in error["details"]] == [(field, code)]
-    assert stack.call("POST", "/_dev/clock", {}).body == {"now": START}, "nothing moved"
+    assert stack.now() == before, "nothing moved"
 
 
 def test_tokens_are_for_the_user_pool_groups_only(stack: RunningStack) -> None:
@@ -103,12 +94,13 @@ def _raw(stack: RunningStack, method: str, path: str, headers: dict[str, str]) -
 
 
 def test_what_api_gateway_refuses_never_reaches_a_function(stack: RunningStack) -> None:
+    before = stack.now()
     too_large = {"Content-Length": str(11 * 1024 * 1024), "Content-Type": "application/json"}
     assert _raw(stack, "POST", "/_dev/clock", too_large)[0] == 413
     chunked = {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
     assert _raw(stack, "POST", "/_dev/clock", chunked)[0] == 411
     assert _raw(stack, "POST", "/_dev/clock", {"Content-Length": "many"})[0] == 400
-    assert stack.call("POST", "/_dev/clock", {}).body == {"now": START}
+    assert stack.now() == before
 
 
 def test_the_documentation_is_served_without_the_internet(stack: RunningStack) -> None:

@@ -1,5 +1,11 @@
 """The local stack as a developer runs it: a command started on free ports in a session of its
-own (as a terminal's foreground job), called over HTTP, and stopped with Ctrl-C."""
+own (as a terminal's foreground job), called over HTTP, and stopped with Ctrl-C.
+
+`running_stack` starts one; tests/e2e/conftest.py shares one for the session (its `stack`
+fixture). A test on the shared stack opens accounts of its own (`RunningStack.customer`), reads
+the clock rather than assuming it (`RunningStack.now`), and clears the faults it injects into the
+stand-ins (`RunningStack.localstripe`, `RunningStack.paypal`: `tests.support.stand_ins.StandIn`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +26,18 @@ from typing import Any
 import pytest
 
 from devstack.processes import HOST, free_port
+from tests.support.api import fresh_account_id
+from tests.support.stand_ins import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
+STACK = [sys.executable, "-m", "devstack"]
+"""What `make dev` runs once the virtual environment is installed."""
 START = "2026-01-31T09:30:00Z"
 """Where the tests start the clock (DEV_CLOCK_START): a month-end anchor."""
 STARTUP_SECONDS = 180
 """First start after an install imports every function; well within this."""
 PORT_VARIABLES = ("DEV_API_PORT", "DEV_MOTO_PORT", "DEV_STRIPE_PORT", "DEV_PAYPAL_PORT")
+CARD = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
 
 
 @dataclass
@@ -69,6 +81,36 @@ class RunningStack:
         return dict(
             line.removeprefix("export ").split("=", 1) for line in text.splitlines() if line
         )
+
+    def now(self) -> str:
+        """The stack's clock (``2026-01-31T09:30:00Z``)."""
+        instant: str = self.call("POST", "/_dev/clock", {}).body["now"]
+        return instant
+
+    def customer(self, name: str, payment_method: Mapping[str, str] | None = CARD) -> str:
+        """A fresh account (its id starts with `name`), opened by the admin, with
+        `payment_method` saved (a Stripe test card unless told); the customer's token."""
+        account_id = fresh_account_id(name)
+        opened = self.call(
+            "PUT",
+            f"/admin/accounts/{account_id}",
+            {"email": f"{account_id}@example.com", "locale": "en", "domain_zone": "com"},
+            token=self.shell_variables()["ADMIN_TOKEN"],
+        )
+        assert opened.status == 201, opened.body
+        token: str = self.call("POST", "/_dev/token", {"account_id": account_id}).body["token"]
+        if payment_method is not None:
+            saved = self.call("PUT", "/account/payment-method", payment_method, token=token)
+            assert saved.status == 200, saved.body
+        return token
+
+    @property
+    def localstripe(self) -> StandIn:
+        return StandIn(f"http://{HOST}:{self.ports['DEV_STRIPE_PORT']}", "/_config")
+
+    @property
+    def paypal(self) -> StandIn:
+        return StandIn(f"http://{HOST}:{self.ports['DEV_PAYPAL_PORT']}", "/_standin")
 
 
 def wait_until_serving(stack: RunningStack) -> None:

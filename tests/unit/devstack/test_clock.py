@@ -1,12 +1,14 @@
-"""The local stack's clock: it stands still, moves forward only, whole seconds, in UTC."""
+"""The local stack's clock: it stands still, moves forward only, whole seconds, in UTC, and
+other processes read the same instant."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from devstack.clock import InvalidMove, StackClock
+from devstack.clock import InvalidMove, StackClock, shared_clock
 
 START = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
 
@@ -57,3 +59,23 @@ def test_it_refuses_to_run_off_the_calendar() -> None:
 def test_an_instant_without_a_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
         StackClock(datetime(2026, 1, 31, 9, 30))
+
+
+def test_other_processes_read_every_move_through_its_file(tmp_path: Path) -> None:
+    clock = StackClock(START, file=tmp_path / "clock")
+    elsewhere = shared_clock(tmp_path / "clock")
+
+    assert elsewhere() == START
+    clock.advance(timedelta(days=40))
+    assert elsewhere() == clock() == datetime(2026, 3, 12, 9, 30, tzinfo=UTC)
+    clock.set(datetime(2026, 4, 1, tzinfo=UTC))
+    assert elsewhere() == datetime(2026, 4, 1, tzinfo=UTC)
+    assert [path.name for path in tmp_path.iterdir()] == ["clock"], "nothing half-written left"
+
+
+def test_without_a_file_a_process_keeps_the_wall_clock() -> None:
+    before = datetime.now(UTC)
+
+    now = shared_clock(None)()
+
+    assert before <= now <= datetime.now(UTC)
