@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -17,7 +18,9 @@ from billing.providers.gateway import (
     PaymentMethodRejected,
     ProviderUnavailable,
 )
+from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import StripeGateway, failure_reason
+from devstack.processes import free_port
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn
 
@@ -196,6 +199,88 @@ def test_a_timeout_is_an_unknown_outcome_and_the_charge_is_found_later(
     found = stripe_gateway.find_charge(request, datetime.now(UTC))
     assert found is not None
     assert found.status is ChargeStatus.SUCCEEDED
+
+
+SHORT_TIMEOUT = 0.25
+"""The client timeout of a gateway meeting an injected delay (twice as long) or a closed port."""
+
+
+def _impatient(sleeps: Sleeps, api_base: str) -> StripeGateway:
+    return StripeGateway(
+        "sk_test_local", api_base=api_base, timeout=SHORT_TIMEOUT, retry=RetryPolicy(sleep=sleeps)
+    )
+
+
+def _closed_port() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+Call = Callable[[StripeGateway, ChargeRequest], object]
+"""A gateway method, called for the customer (and charge) of a saved card's charge request."""
+
+
+def _create_customer(gateway: StripeGateway, saved: ChargeRequest) -> object:
+    return gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="ada@example.com"))
+
+
+def _start_update(gateway: StripeGateway, saved: ChargeRequest) -> object:
+    return gateway.start_update(Account(id="acct_update", email="ada@example.com"), saved.customer)
+
+
+def _save_card(gateway: StripeGateway, saved: ChargeRequest) -> object:
+    return gateway.save_payment_method(saved.customer, "pm_card_visa")
+
+
+def _find_charge(gateway: StripeGateway, saved: ChargeRequest) -> object:
+    return gateway.find_charge(saved, datetime.now(UTC))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "call"),
+    [
+        pytest.param("POST", "/v1/customers", _create_customer, id="customers.create"),
+        pytest.param("POST", "/v1/setup_intents", _start_update, id="setup_intents.create"),
+        pytest.param("POST", "/v1/payment_methods/", _save_card, id="payment_methods.attach"),
+        # The attach succeeds; making the card the customer's default gets no answer.
+        pytest.param("POST", "/v1/customers/", _save_card, id="customers.update"),
+        pytest.param("GET", "/v1/payment_intents", _find_charge, id="payment_intents.list"),
+    ],
+)
+def test_no_answer_in_time_to_a_call_other_than_a_charge_makes_stripe_unavailable(
+    stripe_gateway: StripeGateway,
+    localstripe: StandIn,
+    sleeps: Sleeps,
+    method: str,
+    path: str,
+    call: Call,
+) -> None:
+    saved = _saved(stripe_gateway, "pm_card_visa")
+    localstripe.inject(method, path, delay=2 * SHORT_TIMEOUT)
+
+    with pytest.raises(ProviderUnavailable) as unavailable:
+        call(_impatient(sleeps, localstripe.url), saved)
+
+    assert unavailable.value.maybe_processed, "Stripe may have acted on it"
+    assert sleeps == [], "not retried: the caller answers 503 and may try again"
+
+
+@pytest.mark.parametrize("call", [_create_customer, _start_update, _save_card, _find_charge])
+def test_a_call_other_than_a_charge_to_a_closed_port_makes_stripe_unavailable(
+    stripe_gateway: StripeGateway, sleeps: Sleeps, call: Call
+) -> None:
+    saved = _saved(stripe_gateway, "pm_card_visa")
+
+    with pytest.raises(ProviderUnavailable):
+        call(_impatient(sleeps, _closed_port()), saved)
+
+
+def test_a_charge_to_a_closed_port_is_an_unknown_outcome(
+    stripe_gateway: StripeGateway, sleeps: Sleeps
+) -> None:
+    saved = _saved(stripe_gateway, "pm_card_visa")
+
+    with pytest.raises(OutcomeUnknown):
+        _impatient(sleeps, _closed_port()).charge(saved)
 
 
 def test_a_card_update_starts_with_a_setup_intent(stripe_gateway: StripeGateway) -> None:

@@ -72,7 +72,9 @@ class ProviderError(Exception):
 
 
 class ProviderUnavailable(ProviderError):
-    """The provider kept failing (429, 5xx, refused connections) after the adapter's retries.
+    """The provider cannot serve us now: it kept failing (429, 5xx) after the adapter's
+    retries, refused our credentials or our connection, or left a call other than a charge
+    unanswered. The API answers it 503 with Retry-After.
 
     `maybe_processed` is False only when the provider cannot have acted on the request (a 429,
     a refused connection); after a 5xx the charge must be looked up before it counts as failed.
@@ -84,7 +86,8 @@ class ProviderUnavailable(ProviderError):
 
 
 class OutcomeUnknown(ProviderError):
-    """The request was sent and no answer came back (timeout): the charge may exist."""
+    """The request was sent and no answer came back (a timeout; for a Stripe charge, any
+    failed connection, which its SDK does not tell apart): the charge may exist."""
 
 
 class PaymentMethodRejected(ProviderError):

@@ -81,6 +81,12 @@ def failure_reason(code: str | None, decline_code: str | None) -> FailureReason:
     return FailureReason.CARD_DECLINED
 
 
+def _unanswered(message: str) -> ProviderError:
+    """A call other than a charge that got no answer: Stripe is unavailable to us for now. It
+    may have acted on the request; each such call is idempotent or harmless to repeat."""
+    return ProviderUnavailable(message, maybe_processed=True)
+
+
 class StripeGateway:
     provider = PaymentProvider.STRIPE
 
@@ -177,7 +183,8 @@ class StripeGateway:
                 lambda: self._client.v1.payment_intents.create(
                     params=params,  # type: ignore[arg-type]
                     options={"idempotency_key": request.key},
-                )
+                ),
+                unanswered=OutcomeUnknown,
             )
         except stripe.CardError as error:
             return ChargeOutcome.declined(
@@ -185,8 +192,6 @@ class StripeGateway:
                 _decline_code(error) or error.code,
                 _intent_id(error),
             )
-        except stripe.APIConnectionError as error:
-            raise OutcomeUnknown(f"no answer from Stripe: {error.user_message}") from error
         return _outcome(intent)
 
     def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:
@@ -226,8 +231,15 @@ class StripeGateway:
             raise ProviderError("a Stripe charge or card needs the account's Stripe customer")
         return customer
 
-    def _call[T](self, request: Callable[[], T]) -> T:
-        """`request()` under the retry policy; errors that are ours to fix are not retried."""
+    def _call[T](
+        self, request: Callable[[], T], *, unanswered: Callable[[str], ProviderError] = _unanswered
+    ) -> T:
+        """`request()` under the retry policy. Stripe failing to serve it (429, 5xx, refused
+        credentials, no answer) becomes a gateway error, which callers handle (a 503 at the
+        API, a charge left pending) where an SDK error would be a 500; a refusal of the request
+        itself (a card error) is the caller's to read. A request that got no answer (a timeout,
+        a refused connection) is not retried: `unanswered` says what it means for this call.
+        """
 
         def attempt() -> T:
             try:
@@ -244,6 +256,8 @@ class StripeGateway:
             raise ProviderUnavailable(
                 f"Stripe refused our credentials: {error}", error.code, maybe_processed=False
             ) from error
+        except stripe.APIConnectionError as error:
+            raise unanswered(f"no answer from Stripe: {error.user_message}") from error
 
 
 def _retry_after(error: stripe.StripeError) -> str | None:
