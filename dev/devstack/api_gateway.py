@@ -17,6 +17,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from billing.domain.errors import DEFAULT_MESSAGES, ErrorCode
+from devstack.clock import Clock, wall_clock
 from devstack.resources import LOCAL_ACCOUNT_ID
 from devstack.template import TemplateError, function_events, globals_for
 from devstack.tokens import InvalidToken
@@ -215,12 +216,10 @@ def import_handler(handler: str) -> Handler:
     return cast(Handler, function)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class LocalApiGateway:
-    """Answers requests as the deployed REST API would, calling the handlers in this process.
+    """Answers requests as the deployed REST API would, calling the handlers `load_handler`
+    gives (imported into this process by default; the local stack's run in execution
+    environments). Concurrent requests are answered concurrently.
 
     `verifier` raises `InvalidToken` for a token the authorizer refuses (a 401); anything else
     it raises is a fault of the stack and propagates. `clock` dates the requests, so that the
@@ -233,7 +232,7 @@ class LocalApiGateway:
         verifier: Verifier,
         load_handler: Callable[[str], Handler] = import_handler,
         stage: str = "local",
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = wall_clock,
     ) -> None:
         # Most specific first, so the first resource that matches is the one API Gateway picks.
         self._resources = sorted(_resources(routes), key=lambda resource: resource.rank)

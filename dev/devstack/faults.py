@@ -3,8 +3,11 @@
 `POST <control>/faults` queues a fault for requests matching a method, a path prefix and
 optionally a text in the body: an error status (with `Retry-After` and a chosen body), or a slow
 answer given before or after the request is processed, so a client can time out on a charge
-that happened. `GET <control>/requests` lists what came
-in, with the idempotency header, so tests can check the key reached the provider.
+that happened, or a request held until the test releases it (`POST <control>/release`), so a
+test sees requests in flight together whatever the timing. `GET <control>/faults` lists the
+faults with the times each has left to fire; `DELETE <control>/faults` clears them and releases
+what is held. `GET <control>/requests` lists what came in, with the idempotency header, so tests
+can check the key reached the provider.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from aiohttp import web
 
@@ -35,6 +38,8 @@ class Fault:
     """The error body to answer with instead of the stand-in's generic one (e.g. a card error)."""
     body_contains: str | None = None
     """Only requests whose body holds this text, e.g. one subscription's id in the metadata."""
+    hold: bool = False
+    """Held until released; then the rest of the fault (delay, status) applies."""
 
     def matches(self, request: web.Request, text: str) -> bool:
         return (
@@ -53,11 +58,15 @@ class FaultInjector:
     idempotency_header: str
     faults: list[Fault] = field(default_factory=list)
     seen: list[dict[str, str | None]] = field(default_factory=list)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to let the requests held so far go on; a new one holds the next."""
 
     def install(self, app: web.Application) -> None:
         app.middlewares.insert(0, self.middleware)
         app.router.add_post(f"{self.control_prefix}/faults", self._add_fault)
+        app.router.add_get(f"{self.control_prefix}/faults", self._faults)
         app.router.add_delete(f"{self.control_prefix}/faults", self._clear)
+        app.router.add_post(f"{self.control_prefix}/release", self._release)
         app.router.add_get(f"{self.control_prefix}/requests", self._requests)
 
     @web.middleware
@@ -77,6 +86,8 @@ class FaultInjector:
         if fault is None:
             return await handler(request)
         fault.times -= 1
+        if fault.hold:
+            await self.released.wait()
         if fault.process_first:
             response = await handler(request)
             await asyncio.sleep(fault.delay)
@@ -93,9 +104,17 @@ class FaultInjector:
         self.faults.append(Fault(**spec))
         return web.Response(status=204)
 
+    async def _faults(self, request: web.Request) -> web.Response:
+        return web.json_response([asdict(fault) for fault in self.faults])
+
     async def _clear(self, request: web.Request) -> web.Response:
         self.faults.clear()
         self.seen.clear()
+        return await self._release(request)
+
+    async def _release(self, request: web.Request) -> web.Response:
+        self.released.set()
+        self.released = asyncio.Event()
         return web.Response(status=204)
 
     async def _requests(self, request: web.Request) -> web.Response:

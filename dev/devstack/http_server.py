@@ -1,15 +1,14 @@
 """The local API on a loopback port: every request handed to the local API Gateway as it came,
 plus the API's OpenAPI document and a Swagger UI page to try it.
 
-The functions all run in this one process, and a function keeps its request in module state
-(Powertools' resolver holds the current event), as Lambda allows since it gives each
-execution environment one request at a time. So this server answers one request at a time."""
+Requests are served concurrently, a thread each, as API Gateway does: the gateway's handlers
+keep each request apart (the functions run in execution environments that answer one request
+at a time, `devstack.environments`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,7 +50,6 @@ class LocalApiServer(ThreadingHTTPServer):
         self.gateway = gateway
         self.document = document
         self.access_log = access_log
-        self.one_at_a_time = threading.Lock()
         super().__init__(("127.0.0.1", port), _RequestHandler)
 
 
@@ -85,14 +83,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         if self.command == "GET" and url.path in (OPENAPI, DOCS, *_SWAGGER_FILES):
             return self._documentation(url.path, url.query)
-        with self.server.one_at_a_time:
-            return self.server.gateway.invoke(
-                self.command,
-                url.path,
-                headers=list(self.headers.items()),
-                query=parse_qsl(url.query, keep_blank_values=True),
-                body=body,
-            )
+        return self.server.gateway.invoke(
+            self.command,
+            url.path,
+            headers=list(self.headers.items()),
+            query=parse_qsl(url.query, keep_blank_values=True),
+            body=body,
+        )
 
     def _documentation(self, path: str, query: str) -> GatewayResponse:
         if path == OPENAPI or (path == DOCS and "format=json" in query):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -70,18 +70,15 @@ class MetricStore:
             return self._data[mark:]
 
 
-class FunctionOutput(io.TextIOBase):
-    """Stands in for ``sys.stdout`` of the functions running in this process: whole lines go
-    to `log`, and EMF lines to `metrics` too. Each thread's partial line is kept apart until it
-    ends, so that concurrent handlers (``print`` writes the text and the newline separately)
-    never interleave within a line."""
+class WholeLines(io.TextIOBase):
+    """Stands in for ``sys.stdout`` of functions: whole lines go to `take`. Each thread's partial
+    line is kept apart until it ends, so that concurrent handlers (``print`` writes the text and
+    the newline separately) never interleave within a line."""
 
-    def __init__(self, log: TextIO, metrics: MetricStore) -> None:
+    def __init__(self, take: Callable[[list[str]], None]) -> None:
         super().__init__()
-        self._log = log
-        self._metrics = metrics
+        self._take = take
         self._partial = threading.local()
-        self._writing = threading.Lock()
 
     def writable(self) -> bool:
         return True
@@ -90,13 +87,28 @@ class FunctionOutput(io.TextIOBase):
         pending: str = getattr(self._partial, "text", "") + text
         *lines, self._partial.text = pending.split("\n")
         if lines:
-            with self._writing:
-                for line in lines:
-                    self._log.write(line + "\n")
-                self._log.flush()
-            for line in lines:
-                self._metrics.add(line)
+            self._take(lines)
         return len(text)
+
+
+class FunctionOutput(WholeLines):
+    """The functions' output as CloudWatch Logs takes it: lines to `log`, and the metrics of
+    EMF lines to `metrics` too. `add` takes the lines of functions in other processes."""
+
+    def __init__(self, log: TextIO, metrics: MetricStore) -> None:
+        super().__init__(self.add)
+        self._log = log
+        self._metrics = metrics
+        self._writing = threading.Lock()
+
+    def add(self, lines: Iterable[str]) -> None:
+        lines = list(lines)
+        with self._writing:
+            for line in lines:
+                self._log.write(line + "\n")
+            self._log.flush()
+        for line in lines:
+            self._metrics.add(line)
 
     def flush(self) -> None:
         with self._writing:

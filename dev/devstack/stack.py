@@ -1,7 +1,8 @@
 """The whole system on one machine (``make dev``, SPEC §6): moto server, localstripe and the
 PayPal stand-in as child processes on loopback; the template's tables, queues and topics created
-in moto; every function of template.yaml in this process with the environment Lambda would give
-it; the HTTP API on a loopback port; the renewal schedule and its queue worker; one clock.
+in moto; every function of template.yaml with the environment Lambda would give it, the API's in
+execution environment processes (`devstack.environments`), the renewal schedule's in this one;
+the HTTP API on a loopback port; the renewal schedule and its queue worker; one clock.
 
 Nothing here defines a route, a table, a queue or a schedule: each is read from template.yaml.
 """
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +29,9 @@ import boto3
 from billing import runtime
 from billing.domain.billing_calendar import format_instant, parse_instant
 from devstack import development
-from devstack.api_gateway import Handler, LocalApiGateway, import_handler, routes_from_template
+from devstack.api_gateway import Handler, LocalApiGateway, routes_from_template
 from devstack.clock import StackClock
+from devstack.environments import ExecutionEnvironments
 from devstack.event_sources import poller_for, schedule_event_sources, sqs_event_sources
 from devstack.http_server import DOCS, OPENAPI, LocalApiServer
 from devstack.metrics import FunctionOutput, MetricStore
@@ -77,6 +79,11 @@ PAYPAL = Port("DEV_PAYPAL_PORT", 3003, "the PayPal stand-in")
 PORTS = (API, MOTO, STRIPE, PAYPAL)
 CLOCK_START = "DEV_CLOCK_START"
 """Where the clock starts (``2026-01-31T09:30:00Z``); the wall clock's time when unset."""
+LAMBDA_CONCURRENCY = "DEV_LAMBDA_CONCURRENCY"
+"""How many execution environments may answer API requests at once (10 by default)."""
+DEFAULT_LAMBDA_CONCURRENCY = 10
+MAX_LAMBDA_CONCURRENCY = 1000
+"""Lambda's default account concurrency: a higher limit would only exhaust the machine."""
 CLOCK_FILE = "clock"
 """The clock's instant in the work directory, which the children that stamp times read."""
 
@@ -89,6 +96,8 @@ class Child:
     """Whether it stamps times (and takes ``--clock-file``)."""
 
 
+ENVIRONMENTS_LOG = "environments.log"
+"""What the execution environments write outside the functions' output (a crash)."""
 CHILDREN = (
     Child(MOTO, "devstack.moto_server", reads_clock=False),
     Child(STRIPE, "devstack.localstripe_server", reads_clock=True),
@@ -119,6 +128,18 @@ def ports(variables: Mapping[str, str]) -> dict[Port, int]:
     if taken:
         raise StackError(f"port {taken[0]} is chosen twice: give every DEV_*_PORT its own port")
     return chosen
+
+
+def lambda_concurrency(variables: Mapping[str, str]) -> int:
+    text = variables.get(LAMBDA_CONCURRENCY, "").strip()
+    if not text:
+        return DEFAULT_LAMBDA_CONCURRENCY
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LAMBDA_CONCURRENCY:
+        raise StackError(
+            f"{LAMBDA_CONCURRENCY}={text!r} is not a number of execution environments "
+            f"(1-{MAX_LAMBDA_CONCURRENCY})"
+        )
+    return int(text)
 
 
 def clock_start(variables: Mapping[str, str]) -> datetime:
@@ -216,9 +237,10 @@ def _log_name(module: str) -> str:
 
 
 @contextmanager
-def _function_output(log: TextIO, metrics: MetricStore) -> Iterator[None]:
-    """The functions' stdout (Powertools logs, EMF metrics) to `log` and `metrics`; loggers
-    made before this point are re-pointed too."""
+def _function_output(log: TextIO, metrics: MetricStore) -> Iterator[FunctionOutput]:
+    """The stdout of the functions in this process (Powertools logs, EMF metrics) to `log` and
+    `metrics`; loggers made before this point are re-pointed too. The execution environments'
+    output is added to what this yields."""
     console = sys.stdout
     capture = FunctionOutput(log, metrics)
     handlers = [
@@ -232,7 +254,7 @@ def _function_output(log: TextIO, metrics: MetricStore) -> Iterator[None]:
         handler.setStream(capture)
     sys.stdout = capture
     try:
-        yield
+        yield capture
     finally:
         sys.stdout = console
         for handler in handlers:
@@ -286,6 +308,7 @@ class RunningStack:
 def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Iterator[RunningStack]:
     """The stack, running until the block ends; everything it started is stopped after."""
     chosen = ports(variables)
+    concurrency = lambda_concurrency(variables)
     for port, number in chosen.items():
         ensure_free(number, port.what, port.variable)
     template = load_template(TEMPLATE)
@@ -311,10 +334,19 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
         tap = NoticeTap(
             clients["sns"], clients["sqs"], os.environ["SALES_TOPIC_ARN"], "devstack-sales-outbox"
         )
-        sys.path[:0] = [path for path in code_paths(template, ROOT) if path not in sys.path]
+        packages = code_paths(template, ROOT)
+        sys.path[:0] = [path for path in packages if path not in sys.path]
         log = running.enter_context((work / "functions.log").open("w", encoding="utf-8"))
-        running.enter_context(_function_output(log, metrics))
+        output = running.enter_context(_function_output(log, metrics))
         running.enter_context(_runtime_clock(clock))
+        environments = ExecutionEnvironments(
+            limit=concurrency,
+            variables={**os.environ, "PYTHONPATH": _python_path(packages)},
+            clock_file=work / CLOCK_FILE,
+            log=output,
+            output=running.enter_context((work / ENVIRONMENTS_LOG).open("ab")),
+        )
+        running.callback(environments.close)
         renewals = _renewals(template, clients["sqs"], resources, metrics, clock)
         issuer = TokenIssuer(generate_secret(), clock=clock)
         routes = development.Development(
@@ -326,7 +358,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             notices=tap.notices,
         )
         url = f"http://{HOST}:{chosen[API]}"
-        running.enter_context(_api(template, routes, chosen[API], say))
+        running.enter_context(_api(template, routes, environments, chosen[API], say))
         running.enter_context(_schedule(renewals))
         stack = RunningStack(
             url=url,
@@ -367,20 +399,33 @@ def _runtime_clock(clock: StackClock) -> Iterator[None]:
         runtime.clock = saved
 
 
+def _python_path(packages: Sequence[str]) -> str:
+    """The handlers' packages first, as Lambda puts the function's code first, then what this
+    process was given."""
+    given = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+    return os.pathsep.join([*packages, *given])
+
+
 @contextmanager
 def _api(
     template: Mapping[str, Any],
     routes: development.Development,
+    environments: ExecutionEnvironments,
     port: int,
     say: Callable[[str], None],
 ) -> Iterator[None]:
-    """The template's routes and the development routes, served on `port` until the block
-    ends."""
-    dev_handler = development.handler(routes)
+    """The template's routes, invoked in the execution environments, and the development
+    routes, in this process one at a time (their resolver holds the current request), served
+    on `port` until the block ends."""
+    dev_handler = _one_at_a_time(development.handler(routes))
+
+    def load(name: str) -> Handler:
+        return dev_handler if name == development.HANDLER else environments.handler(name)
+
     gateway = LocalApiGateway(
         [*routes_from_template(template), *development.routes()],
         verifier=routes.issuer.verify,
-        load_handler=lambda name: _load(name, dev_handler),
+        load_handler=load,
         clock=routes.clock,
     )
     url = f"http://{HOST}:{port}"
@@ -419,8 +464,14 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _load(name: str, development_handler: Handler) -> Handler:
-    return development_handler if name == development.HANDLER else import_handler(name)
+def _one_at_a_time(handler: Handler) -> Handler:
+    lock = threading.Lock()
+
+    def serialized(event: dict[str, Any], context: Any) -> Any:
+        with lock:
+            return handler(event, context)
+
+    return serialized
 
 
 def _renewals(

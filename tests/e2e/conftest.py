@@ -15,7 +15,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     started once for the session with its clock at ``tests.support.devstack.START``.
 
     Tests share it, so each one opens accounts of its own (``stack.customer("race")`` gives a
-    new account's token, its card saved), reads the clock instead of assuming it
+    new account, its card saved: ``.account_id``, ``.token``), reads the clock instead of
+    assuming it
     (``stack.now()``; moving it is ``stack.call("POST", "/_dev/clock", {"days": 3})``, forward
     only), and clears the faults it injects (``stack.localstripe.inject(...)`` then
     ``stack.localstripe.reset()``). ``stack.call`` is one HTTP request; calls from many threads

@@ -15,7 +15,7 @@ from billing.providers.stripe_gateway import CHARGE_KEY
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.resources import LOCAL_STRIPE_KEY
 from tests.support.api import fresh_account_id
-from tests.support.devstack import RunningStack
+from tests.support.devstack import Customer, RunningStack
 
 ORDER = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
 
@@ -26,10 +26,10 @@ def _get(url: str, authorization: str) -> Any:
         return json.load(response)
 
 
-def _buy_later(stack: RunningStack, customer: str) -> tuple[str, str]:
+def _buy_later(stack: RunningStack, customer: Customer) -> tuple[str, str]:
     """The clock moved 40 days on, then a plan bought: the subscription's id and the instant."""
     moved: str = stack.call("POST", "/_dev/clock", {"days": 40}).body["now"]
-    bought = stack.call("POST", "/subscriptions", ORDER, token=customer, key="buy")
+    bought = stack.call("POST", "/subscriptions", ORDER, token=customer.token, key="buy")
     assert bought.status == 201, bought.body
     return bought.body["id"], moved
 
@@ -67,14 +67,15 @@ def test_the_paypal_stand_in_creates_the_order_at_the_stacks_instant(
 ) -> None:
     customer = stack.customer("clock-paypal", payment_method=None)
     started = stack.call(
-        "POST", "/account/payment-method/setup", {"method": "paypal"}, token=customer
+        "POST", "/account/payment-method/setup", {"method": "paypal"}, token=customer.token
     ).body
     stack.paypal.post(
         started["approval_url"].removeprefix(stack.paypal.url),
         {"email": "payer@example.com", "funding": "ok"},
     )
     wallet = {"provider": "paypal", "setup_token_id": started["reference"]}
-    assert stack.call("PUT", "/account/payment-method", wallet, token=customer).status == 200
+    saved = stack.call("PUT", "/account/payment-method", wallet, token=customer.token)
+    assert saved.status == 200, saved.body
 
     subscription_id, moved = _buy_later(stack, customer)
 

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,13 @@ CARD = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
 class Answer:
     status: int
     body: Any
+
+
+@dataclass(frozen=True)
+class Customer:
+    account_id: str
+    token: str
+    """For ``Authorization: Bearer``."""
 
 
 @dataclass
@@ -87,9 +94,9 @@ class RunningStack:
         instant: str = self.call("POST", "/_dev/clock", {}).body["now"]
         return instant
 
-    def customer(self, name: str, payment_method: Mapping[str, str] | None = CARD) -> str:
+    def customer(self, name: str, payment_method: Mapping[str, str] | None = CARD) -> Customer:
         """A fresh account (its id starts with `name`), opened by the admin, with
-        `payment_method` saved (a Stripe test card unless told); the customer's token."""
+        `payment_method` saved (a Stripe test card unless told)."""
         account_id = fresh_account_id(name)
         opened = self.call(
             "PUT",
@@ -102,7 +109,7 @@ class RunningStack:
         if payment_method is not None:
             saved = self.call("PUT", "/account/payment-method", payment_method, token=token)
             assert saved.status == 200, saved.body
-        return token
+        return Customer(account_id, token)
 
     @property
     def localstripe(self) -> StandIn:
@@ -111,6 +118,15 @@ class RunningStack:
     @property
     def paypal(self) -> StandIn:
         return StandIn(f"http://{HOST}:{self.ports['DEV_PAYPAL_PORT']}", "/_standin")
+
+
+def eventually(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Return once `condition()` holds; fail saying `what` did not happen within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds:.0f}s")
+        time.sleep(0.05)
 
 
 def wait_until_serving(stack: RunningStack) -> None:

@@ -33,10 +33,21 @@ class StandIn:
 
     def inject(self, method: str, path: str, **fault: Any) -> None:
         """Queue a fault: `status` (with `retry_after` and an error `body`), `delay`,
-        `process_first`, `times`, and `body_contains` to match one subscription's requests."""
+        `process_first`, `hold` (until `release`), `times`, and `body_contains` to match one
+        subscription's requests."""
         self._call("POST", f"{self.control}/faults", {"method": method, "path": path, **fault})
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults queued, each with the `times` it has left to fire."""
+        queued: list[dict[str, Any]] = self._call("GET", f"{self.control}/faults")
+        return queued
+
+    def release(self) -> None:
+        """Let every request held so far go on."""
+        self._call("POST", f"{self.control}/release")
+
     def reset(self) -> None:
+        """Clear the faults and what was received; release what is held."""
         self._call("DELETE", f"{self.control}/faults")
 
     def requests(self, method: str, path: str) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""How the local stack reads its settings and the template: ports, the clock's start, one
-environment for every function, and where the handlers' packages are."""
+"""How the local stack reads its settings and the template: ports, how many execution
+environments, the clock's start, one environment for every function, and where the handlers'
+packages are."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import pytest
 from moto import mock_aws
 
 from devstack.resources import LocalResources, create_resources
-from devstack.stack import ROOT, StackError, clock_start, code_paths, functions_environment, ports
+from devstack.stack import (
+    ROOT,
+    StackError,
+    clock_start,
+    code_paths,
+    functions_environment,
+    lambda_concurrency,
+    ports,
+)
 from devstack.template import TemplateError, parse_template
 from tests.support.aws import template
 
@@ -24,6 +33,14 @@ def test_ports_default_to_3000_and_up_and_follow_their_variables() -> None:
 def test_one_port_for_two_servers_is_refused() -> None:
     with pytest.raises(StackError, match="port 3001 is chosen twice"):
         ports({"DEV_API_PORT": "3001"})
+
+
+def test_ten_execution_environments_at_most_unless_told() -> None:
+    assert lambda_concurrency({}) == 10
+    assert lambda_concurrency({"DEV_LAMBDA_CONCURRENCY": " 2 "}) == 2
+    for refused in ("0", "many", "1001"):
+        with pytest.raises(StackError, match="is not a number of execution environments"):
+            lambda_concurrency({"DEV_LAMBDA_CONCURRENCY": refused})
 
 
 def test_the_clock_starts_now_or_where_it_is_told() -> None:
