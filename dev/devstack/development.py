@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from billing.api.http import ID_PATTERN, api, api_router, documented, ok
+from billing.api.http import ID_PATTERN, AccountRole, api, api_router, documented, ok
 from billing.domain.billing_calendar import format_instant, parse_instant
 from billing.domain.errors import DomainError, ErrorCode
 from devstack.api_gateway import Handler, Route
@@ -44,12 +44,14 @@ _Seconds = Annotated[float, Field(ge=0, le=_CENTURY * 86_400, allow_inf_nan=Fals
 
 
 class TokenBody(BaseModel):
-    """Who the token is for: an account, with Cognito groups (admin, sales, partner), and
-    the partner a partner user acts for."""
+    """Who the token is for: a user of an account, its administrator (who alone sees and
+    changes its billing) or a plain user, with Cognito groups (admin, sales, partner), and the
+    partner a partner user acts for."""
 
     model_config = _STRICT
 
     account_id: _Id
+    account_role: AccountRole = AccountRole.ADMIN
     groups: Annotated[list[str], Field(max_length=10)] = []
     partner_id: _Id | None = None
 
@@ -57,6 +59,7 @@ class TokenBody(BaseModel):
 class TokenView(BaseModel):
     token: str
     account_id: str
+    account_role: AccountRole
     groups: list[str]
     expires_at: str
 
@@ -179,12 +182,17 @@ def router(development: Development) -> Any:
                 f"{', '.join(sorted(development.groups))}.",
             )
         issued = development.issuer.issue(
-            body.account_id, body.groups, partner_id=body.partner_id, ttl=TOKEN_TTL
+            body.account_id,
+            body.groups,
+            account_role=body.account_role,
+            partner_id=body.partner_id,
+            ttl=TOKEN_TTL,
         )
         return ok(
             TokenView(
                 token=issued,
                 account_id=body.account_id,
+                account_role=body.account_role,
                 groups=body.groups,
                 expires_at=format_instant(development.clock() + TOKEN_TTL),
             )

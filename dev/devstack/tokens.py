@@ -11,6 +11,8 @@ from typing import Any
 
 import jwt
 
+from billing.api.http import AccountRole
+
 DEFAULT_ISSUER = "devstack://cognito"
 DEFAULT_AUDIENCE = "billing-local"
 _ALGORITHM = "HS256"
@@ -65,16 +67,23 @@ class TokenIssuer:
         account_id: str,
         groups: Sequence[str] = (),
         *,
+        account_role: AccountRole | None = AccountRole.ADMIN,
         partner_id: str | None = None,
         ttl: timedelta = timedelta(hours=1),
     ) -> str:
-        """An ID token for a user of `account_id`, member of `groups`. Like Cognito, the
-        token has no ``cognito:groups`` claim when the user belongs to no group."""
+        """An ID token for the user of `account_id` with `account_role` in it (the account's
+        administrator unless told otherwise; None for a user whose role was never set), member
+        of `groups`. Like Cognito, the token has no claim for an attribute or groups the user
+        does not have."""
         issued_at = int(self._clock().timestamp())
+        # One stable user per account and role, as a Cognito `sub` is stable per user.
+        user_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"{self._issuer}/{account_id}/{account_role or ''}")
+        )
         claims: dict[str, Any] = {
-            # One stable user per account, as a Cognito `sub` is stable per user.
-            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self._issuer}/{account_id}")),
-            "cognito:username": account_id,
+            "sub": user_id,
+            # A pool whose users sign in with their email names them by their `sub`.
+            "cognito:username": user_id,
             "custom:account_id": account_id,
             "token_use": "id",
             "iss": self._issuer,
@@ -84,6 +93,8 @@ class TokenIssuer:
             "exp": issued_at + int(ttl.total_seconds()),
             "jti": str(uuid.uuid4()),
         }
+        if account_role is not None:
+            claims["custom:account_role"] = account_role.value
         if groups:
             claims["cognito:groups"] = list(groups)
         if partner_id is not None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing import runtime
+from billing.api.http import AccountRole
 from billing.charging import ChargeResult
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.subscription import ChargeKind
@@ -104,8 +105,14 @@ class Api:
     key_suffix: str = field(default_factory=lambda: f"-{uuid.uuid4().hex[:8]}")
     _keys: int = field(default=0)
 
-    def customer(self, account_id: str) -> Client:
-        return Client(self.gateway, lambda: self.issuer.issue(account_id), self.key_suffix)
+    def customer(self, account_id: str, role: AccountRole | None = AccountRole.ADMIN) -> Client:
+        """A user of the account: its administrator, who manages its billing, unless `role`
+        says otherwise (`AccountRole.USER`, or None for a token without the role claim)."""
+        return Client(
+            self.gateway,
+            lambda: self.issuer.issue(account_id, account_role=role),
+            self.key_suffix,
+        )
 
     def staff(self, role: str, *, partner_id: str | None = None) -> Client:
         return Client(

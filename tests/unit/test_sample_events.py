@@ -18,7 +18,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsModel
 
-from billing.api.http import STATUS
+from billing.api.http import STATUS, AccountRole
 from billing.domain.errors import ErrorCode
 from billing.renewals import DueMessage, PendingMessage, parse_message
 from devstack.api_gateway import LocalLambdaContext, Route, import_handler, routes_from_template
@@ -165,9 +165,14 @@ def test_sample_claims_are_where_the_cognito_authorizer_puts_them(name: str) -> 
     # A REST API's Cognito authorizer hands every claim over as a string.
     assert all(isinstance(value, str) for value in claims.values()), claims
     assert claims["custom:account_id"]
+    assert claims["sub"]
     assert claims["token_use"] == "id"
+    assert claims["custom:account_role"] in set(AccountRole), "the user's role in its account"
     if "cognito:groups" in claims:
         assert _GROUPS_CLAIM.fullmatch(claims["cognito:groups"]), claims["cognito:groups"]
+    if not route.path_template.startswith("/admin/"):
+        # Only the account's administrators reach its billing; a plain user would get a 403.
+        assert claims["custom:account_role"] == AccountRole.ADMIN
     assert event["headers"]["Authorization"].startswith("Bearer ")
 
 

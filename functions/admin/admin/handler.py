@@ -11,7 +11,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing import runtime
 from billing.api import wiring
 from billing.api.bodies import AccountBody, PartnerSubscriptionBody
-from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.http import (
+    Caller,
+    ResourceId,
+    api_router,
+    documented,
+    entry_point,
+    ok,
+    requires,
+    staff,
+)
 from billing.api.idempotency import new_subscription_id
 from billing.api.views import AccountView, Page, SubscriptionView
 from billing.domain.accounts import Partner
@@ -40,6 +49,7 @@ def _actions() -> SubscriptionActions:
     summary="Create or update an account: email, locale, domain zone, channel, partner",
     responses=documented(200, AccountView, ErrorCode.FORBIDDEN, ErrorCode.CONCURRENT_MODIFICATION),
 )
+@requires(staff("admin"))
 def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
         partner = body.partner
@@ -57,7 +67,7 @@ def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) ->
         )
         return ok(AccountView.of(account), 201 if created else 200)
 
-    return wiring.respond(router, saved, "admin")
+    return wiring.respond(router, saved)
 
 
 @router.post(
@@ -72,6 +82,7 @@ def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) ->
         ErrorCode.SUBSCRIPTION_EXISTS,
     ),
 )
+@requires(staff("admin", "partner"))
 def partner_subscription(
     account_id: ResourceId, body: Annotated[PartnerSubscriptionBody, Body()]
 ) -> Response[Any]:
@@ -87,7 +98,7 @@ def partner_subscription(
             SubscriptionView.of(sub, runtime.repository().get_account(account_id).locale), 201
         )
 
-    return wiring.respond(router, opened, "admin", "partner")
+    return wiring.respond(router, opened)
 
 
 @router.post(
@@ -102,13 +113,14 @@ def partner_subscription(
         ErrorCode.SUBSCRIPTION_CANCELLED,
     ),
 )
+@requires(staff("admin", "partner"))
 def extend(subscription_id: ResourceId) -> Response[Any]:
     def extended(who: Caller) -> Response[Any]:
         partner_id = None if who.in_group("admin") else who.partner_id or ""
         result = _actions().extend(subscription_id, partner_id)
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
-    return wiring.respond(router, extended, "partner", "admin")
+    return wiring.respond(router, extended)
 
 
 @router.get(
@@ -116,8 +128,8 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
     summary="Past-due subscriptions whose Retry Now failed, for sales to follow up",
     responses=documented(200, Page[SubscriptionView], ErrorCode.FORBIDDEN),
 )
+@requires(staff("sales"))
 def retry_requests() -> Response[Any]:
-    wiring.current_caller(router, "sales")
     # Sales reads in English: the follow-up list is not shown to customers.
     return ok([SubscriptionView.of(sub, Locale.EN) for sub in _actions().retry_requests()])
 

@@ -8,7 +8,16 @@ from aws_lambda_powertools.event_handler import Response
 
 from billing import runtime
 from billing.api import wiring
-from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.http import (
+    ACCOUNT_ADMIN,
+    Caller,
+    ResourceId,
+    api_router,
+    documented,
+    entry_point,
+    ok,
+    requires,
+)
 from billing.api.views import SubscriptionView
 from billing.domain.errors import ErrorCode
 from billing.operations.actions import SubscriptionActions
@@ -28,6 +37,7 @@ def _actions() -> SubscriptionActions:
     summary="Turn auto-renewal off (active) or cancel now (past due); repeats change nothing",
     responses=documented(200, SubscriptionView, ErrorCode.NOT_FOUND, ErrorCode.MANAGED_BY_PARTNER),
 )
+@requires(ACCOUNT_ADMIN)
 def cancel(subscription_id: ResourceId) -> Response[Any]:
     def cancelled(who: Caller) -> Response[Any]:
         result = _actions().cancel(who.account_id, subscription_id)
@@ -48,6 +58,7 @@ def cancel(subscription_id: ResourceId) -> Response[Any]:
         ErrorCode.PERIOD_ENDED,
     ),
 )
+@requires(ACCOUNT_ADMIN)
 def resume(subscription_id: ResourceId) -> Response[Any]:
     def resumed(who: Caller) -> Response[Any]:
         result = _actions().resume(who.account_id, subscription_id)

@@ -9,7 +9,17 @@ from aws_lambda_powertools.event_handler import Response
 
 from billing import runtime
 from billing.api import wiring
-from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.http import (
+    ACCOUNT_ADMIN,
+    Caller,
+    ResourceId,
+    api_router,
+    documented,
+    entry_point,
+    ok,
+    requires,
+    staff,
+)
 from billing.api.views import ChargedSubscriptionView
 from billing.domain.errors import ErrorCode
 from billing.operations.actions import SubscriptionActions
@@ -38,6 +48,7 @@ def _actions() -> SubscriptionActions:
     summary="Retry Now: one immediate charge attempt while past due (3 per 24 hours)",
     responses=documented(200, ChargedSubscriptionView, *_REFUSALS, ErrorCode.TOO_MANY_RETRIES),
 )
+@requires(ACCOUNT_ADMIN)
 def retry_now(subscription_id: ResourceId) -> Response[Any]:
     def retried(who: Caller) -> Response[Any]:
         return ok(
@@ -52,11 +63,12 @@ def retry_now(subscription_id: ResourceId) -> Response[Any]:
     summary="Sales: recharge a past-due subscription now (the same lock and rules as Retry Now)",
     responses=documented(200, ChargedSubscriptionView, *_REFUSALS, ErrorCode.FORBIDDEN),
 )
+@requires(staff("sales"))
 def sales_charge(subscription_id: ResourceId) -> Response[Any]:
     def recharged(who: Caller) -> Response[Any]:
         return ok(ChargedSubscriptionView.of_result(_actions().sales_charge(subscription_id)))
 
-    return wiring.respond(router, recharged, "sales")
+    return wiring.respond(router, recharged)
 
 
 lambda_handler = entry_point(router)

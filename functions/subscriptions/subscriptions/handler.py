@@ -11,7 +11,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from billing import runtime
 from billing.api import wiring
 from billing.api.bodies import PurchaseBody
-from billing.api.http import Caller, ResourceId, api_router, documented, entry_point, ok
+from billing.api.http import (
+    ACCOUNT_ADMIN,
+    ANYONE,
+    Caller,
+    ResourceId,
+    api_router,
+    documented,
+    entry_point,
+    ok,
+    requires,
+)
 from billing.api.idempotency import new_subscription_id
 from billing.api.views import AttemptView, AuditView, CatalogueView, Page, SubscriptionView
 from billing.domain.errors import ErrorCode
@@ -31,6 +41,7 @@ def _reads() -> SubscriptionReads:
     summary="The catalogue: every plan's price per cycle length and currency",
     responses=documented(200, CatalogueView),
 )
+@requires(ANYONE)
 def plans() -> Response[Any]:
     return ok(CatalogueView.of(default_catalogue()))
 
@@ -40,6 +51,7 @@ def plans() -> Response[Any]:
     summary="Purchase history: the account's subscriptions, newest first",
     responses=documented(200, Page[SubscriptionView], ErrorCode.NOT_FOUND),
 )
+@requires(ACCOUNT_ADMIN)
 def history() -> Response[Any]:
     account, subscriptions = _reads().history(wiring.current_caller(router).account_id)
     return ok([SubscriptionView.of(sub, account.locale) for sub in subscriptions])
@@ -59,6 +71,7 @@ def history() -> Response[Any]:
         ErrorCode.PAYMENT_PENDING,
     ),
 )
+@requires(ACCOUNT_ADMIN)
 def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
     def bought(who: Caller) -> Response[Any]:
         purchases = Purchases(
@@ -82,6 +95,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
     summary="One subscription of the account",
     responses=documented(200, SubscriptionView, ErrorCode.NOT_FOUND),
 )
+@requires(ACCOUNT_ADMIN)
 def subscription(subscription_id: ResourceId) -> Response[Any]:
     sub, account = _reads().one(wiring.current_caller(router).account_id, subscription_id)
     return ok(SubscriptionView.of(sub, account.locale))
@@ -92,6 +106,7 @@ def subscription(subscription_id: ResourceId) -> Response[Any]:
     summary="The subscription's charge attempts, newest first",
     responses=documented(200, Page[AttemptView], ErrorCode.NOT_FOUND),
 )
+@requires(ACCOUNT_ADMIN)
 def payments(subscription_id: ResourceId) -> Response[Any]:
     attempts = _reads().payments(wiring.current_caller(router).account_id, subscription_id)
     return ok([AttemptView.of(attempt) for attempt in attempts])
@@ -102,6 +117,7 @@ def payments(subscription_id: ResourceId) -> Response[Any]:
     summary="The subscription's audit trail, oldest first",
     responses=documented(200, Page[AuditView], ErrorCode.NOT_FOUND),
 )
+@requires(ACCOUNT_ADMIN)
 def events(subscription_id: ResourceId) -> Response[Any]:
     trail = _reads().events(wiring.current_caller(router).account_id, subscription_id)
     return ok([AuditView.of(entry) for entry in trail])

@@ -12,7 +12,15 @@ from billing import runtime
 from billing.api import wiring
 from billing.api.billing_form import BillingForm
 from billing.api.bodies import PaymentMethodBody, SetupBody, StripeMethodBody
-from billing.api.http import Caller, api_router, documented, entry_point, ok
+from billing.api.http import (
+    ACCOUNT_ADMIN,
+    Caller,
+    api_router,
+    documented,
+    entry_point,
+    ok,
+    requires,
+)
 from billing.api.views import (
     BillingInfoView,
     BillingView,
@@ -47,6 +55,7 @@ def _profile(*, with_gateways: bool = False) -> BillingProfile:
     summary="Billing information, the payment method on file and how to update it",
     responses=documented(200, BillingView, ErrorCode.NOT_FOUND),
 )
+@requires(ACCOUNT_ADMIN)
 def billing() -> Response[Any]:
     overview = _profile().overview(wiring.current_caller(router).account_id)
     return ok(BillingView.of(overview.account, overview.update))
@@ -63,6 +72,7 @@ def billing() -> Response[Any]:
         ErrorCode.MANAGED_BY_PARTNER,
     ),
 )
+@requires(ACCOUNT_ADMIN)
 def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
         account = _profile().update_info(who.account_id, form.to_billing_info())
@@ -79,6 +89,7 @@ def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
     "or whom to contact",
     responses=documented(200, MethodUpdateView, ErrorCode.NOT_FOUND),
 )
+@requires(ACCOUNT_ADMIN)
 def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
     def started(who: Caller) -> Response[Any]:
         method = None if choice is None else choice.method
@@ -101,6 +112,7 @@ def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
         ErrorCode.MANAGED_BY_PARTNER,
     ),
 )
+@requires(ACCOUNT_ADMIN)
 def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
         token = (

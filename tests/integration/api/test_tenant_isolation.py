@@ -1,5 +1,6 @@
 """Tenant isolation over every route of template.yaml: another account's subscription is not
-found and unchanged, a missing or bad token is 401, and a wrong role on an admin route is 403."""
+found and unchanged, a missing or bad token is 401, a wrong role on an admin route is 403, only
+an account's administrators reach its billing, and who calls is checked before what is sent."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from itertools import product
 from typing import Any
 
 import jwt
+import pytest
 
+from billing.api.http import JSON, AccountRole
 from devstack.api_gateway import Route, routes_from_template
-from tests.support.api import Api, Client
+from tests.integration.api.conftest import Reached
+from tests.support.api import Api, Client, expect_error
 from tests.support.aws import template
 
 ROUTES = routes_from_template(template())
+CUSTOMER_ROUTES = [r for r in ROUTES if r.authorized and not r.path_template.startswith("/admin/")]
 
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/subscriptions"): {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"},
@@ -54,12 +59,18 @@ def _call(client: Client, route: Route, subscription_id: str, account_id: str) -
     return client.request(route.method.upper(), _path(route, subscription_id, account_id), body)
 
 
+def _read(owner: Client, path: str) -> Any:
+    answer = owner.get(path)
+    assert answer.status == 200, answer.body
+    return answer.json()
+
+
 def _snapshot(api: Api, owner: Client, sub_id: str) -> dict[str, Any]:
     return {
-        "subscription": owner.get(f"/subscriptions/{sub_id}").json(),
-        "payments": owner.get(f"/subscriptions/{sub_id}/payments").json(),
-        "events": owner.get(f"/subscriptions/{sub_id}/events").json(),
-        "billing": owner.get("/account/billing").json(),
+        "subscription": _read(owner, f"/subscriptions/{sub_id}"),
+        "payments": _read(owner, f"/subscriptions/{sub_id}/payments"),
+        "events": _read(owner, f"/subscriptions/{sub_id}/events"),
+        "billing": _read(owner, "/account/billing"),
         "emails": len(api.outbox.emails),
     }
 
@@ -151,3 +162,68 @@ def test_admin_routes_refuse_the_wrong_roles(api: Api) -> None:
             refused += 1
     assert refused == 13
     assert _snapshot(api, owner, sub_id) == before
+
+
+# --- account roles -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [AccountRole.USER, None], ids=["plain_user", "no_role_claim"])
+def test_only_the_account_admin_reads_or_changes_its_billing(
+    api: Api, reached: Reached, role: AccountRole | None
+) -> None:
+    admin, sub_id = api.subscribed("acct_1")
+    member = api.customer("acct_1", role)
+    before = _snapshot(api, admin, sub_id)
+
+    with reached.nothing():
+        answers = {route: _call(member, route, sub_id, "acct_1") for route in CUSTOMER_ROUTES}
+
+    assert len(answers) == 12
+    for route, answer in answers.items():
+        error = expect_error(answer, 403, "forbidden")
+        assert error["details"] == {"required_account_role": "admin"}, route
+    assert _snapshot(api, admin, sub_id) == before
+    assert [item["id"] for item in _read(admin, "/subscriptions")["items"]] == [sub_id]
+    cancelled = admin.post(f"/subscriptions/{sub_id}/cancel")
+    assert (cancelled.status, cancelled.json()["auto_renew"]) == (200, False)
+
+
+INVALID_ID = "x" * 101
+"""No id is this long: path validation would answer it 404."""
+NOT_A_BODY = (
+    ('{"plan_id": 1, "unknown": true}', JSON),
+    ('{"a": 1, "a": 2}', JSON),
+)
+"""Bodies no route accepts (as sent, and their Content-Type), each answered 415 or 422 to a
+caller who may send it."""
+
+
+def _refused_first(client: Client, route: Route, status: int, code: str) -> None:
+    method = route.method.upper()
+    for path in (_path(route, "sub_1", "acct_1"), _path(route, INVALID_ID, INVALID_ID)):
+        expect_error(client.request(method, path), status, code)
+        for raw, content_type in NOT_A_BODY:
+            headers = {"Content-Type": content_type}
+            sent = client.request(method, path, raw=raw, headers=headers, key="k")
+            expect_error(sent, status, code)
+
+
+def test_who_calls_is_checked_before_what_is_sent(api: Api, reached: Reached) -> None:
+    api.open_account("acct_1")
+    user = api.customer("acct_1", AccountRole.USER)
+    account_admin = api.customer("acct_1")
+
+    with reached.nothing():
+        for route in (r for r in ROUTES if r.authorized):
+            _refused_first(user, route, 403, "forbidden")
+            if route.path_template in ROLES:
+                _refused_first(account_admin, route, 403, "forbidden")
+            _refused_first(api.anonymous, route, 401, "unauthorized")
+
+    # What the bodies would have told a caller allowed to send them.
+    for method, path in (
+        ("PUT", "/admin/accounts/acct_1"),
+        ("POST", "/admin/accounts/x/subscriptions"),
+    ):
+        told = api.staff("admin").request(method, path, raw=NOT_A_BODY[0][0])
+        assert expect_error(told, 422, "invalid_fields")["details"]

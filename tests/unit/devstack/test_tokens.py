@@ -1,14 +1,20 @@
-"""Development ID tokens: shaped like Cognito's, refused for every reason the authorizer would
-refuse a real one, their expiry judged by the injected clock."""
+"""Development ID tokens: shaped like Cognito's, for an account's administrator or a plain user,
+refused for every reason the authorizer would refuse a real one, their expiry judged by the
+injected clock; and POST /_dev/token, which issues them in the local stack."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
 
+from billing.api.http import AccountRole
+from devstack import development
+from devstack.api_gateway import GatewayResponse, LocalApiGateway
+from devstack.clock import StackClock
 from devstack.tokens import (
     DEFAULT_AUDIENCE,
     DEFAULT_ISSUER,
@@ -57,9 +63,10 @@ def test_issued_token_carries_cognito_id_token_claims(issuer: TokenIssuer) -> No
     claims = issuer.verify(token)
 
     assert claims["custom:account_id"] == "acc_1"
+    assert claims["custom:account_role"] == "admin"
     assert claims["cognito:groups"] == ["admin", "sales"]
     assert claims["custom:partner_id"] == "partner_9"
-    assert claims["cognito:username"] == "acc_1"
+    assert claims["cognito:username"] == claims["sub"]
     assert claims["token_use"] == "id"
     assert claims["iss"] == DEFAULT_ISSUER
     assert claims["aud"] == DEFAULT_AUDIENCE
@@ -75,7 +82,22 @@ def test_user_in_no_group_has_no_groups_claim_like_cognito(issuer: TokenIssuer) 
     assert "custom:partner_id" not in claims
 
 
-def test_sub_is_stable_per_account(issuer: TokenIssuer) -> None:
+def test_a_plain_user_or_one_without_a_role_is_another_user_of_the_account(
+    issuer: TokenIssuer,
+) -> None:
+    admin = issuer.verify(issuer.issue("acc_1"))
+    user = issuer.verify(issuer.issue("acc_1", account_role=AccountRole.USER))
+    unset = issuer.verify(issuer.issue("acc_1", account_role=None))
+
+    assert (admin["custom:account_role"], user["custom:account_role"]) == ("admin", "user")
+    assert "custom:account_role" not in unset
+    assert {admin["custom:account_id"], user["custom:account_id"], unset["custom:account_id"]} == {
+        "acc_1"
+    }
+    assert len({admin["sub"], user["sub"], unset["sub"]}) == 3
+
+
+def test_sub_is_stable_per_account_and_role(issuer: TokenIssuer) -> None:
     first = issuer.verify(issuer.issue("acc_1"))
     again = issuer.verify(issuer.issue("acc_1", ["admin"]))
     other = issuer.verify(issuer.issue("acc_2"))
@@ -188,3 +210,60 @@ def test_generated_secrets_are_long_and_fresh() -> None:
 
     assert first != second
     assert len(first.encode()) >= 32
+
+
+# --- POST /_dev/token -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_stack(issuer: TokenIssuer) -> LocalApiGateway:
+    """The development routes behind the local API Gateway, as `make dev` serves them."""
+    routes = development.Development(
+        clock=StackClock(START),
+        issuer=issuer,
+        groups=frozenset({"admin", "sales", "partner"}),
+        run_renewals=lambda: pytest.fail("not a token request"),
+        emails=list,
+        notices=list,
+    )
+    return LocalApiGateway(
+        development.routes(),
+        verifier=issuer.verify,
+        load_handler=lambda _: development.handler(routes),
+    )
+
+
+def _token(stack: LocalApiGateway, body: dict[str, Any]) -> GatewayResponse:
+    return stack.invoke(
+        "POST",
+        "/_dev/token",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps(body),
+    )
+
+
+def test_the_token_route_mints_an_account_admin_unless_told_otherwise(
+    local_stack: LocalApiGateway, issuer: TokenIssuer
+) -> None:
+    admin = _token(local_stack, {"account_id": "demo"})
+    user = _token(local_stack, {"account_id": "demo", "account_role": "user"})
+
+    assert (admin.status, user.status) == (200, 200), (admin.body, user.body)
+    assert (admin.json()["account_role"], user.json()["account_role"]) == ("admin", "user")
+    admin_claims = issuer.verify(admin.json()["token"])
+    user_claims = issuer.verify(user.json()["token"])
+    assert (admin_claims["custom:account_role"], user_claims["custom:account_role"]) == (
+        "admin",
+        "user",
+    )
+    assert admin_claims["sub"] != user_claims["sub"]
+
+
+def test_the_token_route_refuses_a_role_accounts_do_not_have(
+    local_stack: LocalApiGateway,
+) -> None:
+    refused = _token(local_stack, {"account_id": "demo", "account_role": "owner"})
+
+    assert refused.status == 422, refused.body
+    [detail] = refused.json()["error"]["details"]
+    assert (detail["field"], detail["code"]) == ("account_role", "enum")

@@ -1,15 +1,21 @@
-"""The resolver every API function uses: request validation, the caller from the Cognito
-claims, and one error shape for every failure (SPEC §4)."""
+"""The resolver every API function uses: who may call each route, checked first, then request
+validation, the caller from the Cognito claims, and one error shape for every failure (SPEC §4)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Route
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -126,18 +132,27 @@ def invalid_fields(errors: Iterable[Mapping[str, Any]]) -> DomainError:
     return DomainError(ErrorCode.INVALID_FIELDS, details=list(details.values()))
 
 
+class AccountRole(StrEnum):
+    """A user's role in its own account: the ``custom:account_role`` claim."""
+
+    ADMIN = "admin"
+    """Manages the account's billing: buys, reads the purchase history, changes payment details."""
+    USER = "user"
+    """Uses what the account bought; sees and changes none of its billing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who is calling, from the claims API Gateway's Cognito authorizer verified."""
 
     account_id: str
+    user_id: str
+    """The user's Cognito ``sub``: stable per user, unlike the email they sign in with."""
     groups: frozenset[str]
+    """Staff roles: the user pool's groups (admin, sales, partner)."""
+    account_role: AccountRole | None = None
+    """None when the token has no known role: such a user is given no account role at all."""
     partner_id: str | None = None
-
-    def require(self, *roles: str) -> None:
-        """Forbidden unless the caller is in one of `roles`."""
-        if not self.groups.intersection(roles):
-            raise DomainError(ErrorCode.FORBIDDEN, details={"required_roles": sorted(roles)})
 
     def in_group(self, role: str) -> bool:
         return role in self.groups
@@ -153,20 +168,98 @@ def _groups(claim: Any) -> frozenset[str]:
     return frozenset(claim.strip("[]").replace(",", " ").split())
 
 
+def _text(claim: Any) -> str | None:
+    return claim if isinstance(claim, str) and claim else None
+
+
 def caller(event: APIGatewayProxyEvent) -> Caller:
-    """The caller of an authorised route; unauthorized when the claims carry no account."""
+    """The caller of an authorised route; unauthorized when the claims carry no account or
+    user."""
     context: dict[str, Any] = event.raw_event.get("requestContext") or {}
     authorizer: dict[str, Any] = context.get("authorizer") or {}
     claims: dict[str, Any] = authorizer.get("claims") or {}
-    account_id = claims.get("custom:account_id")
-    if not isinstance(account_id, str) or not account_id:
+    account_id = _text(claims.get("custom:account_id"))
+    user_id = _text(claims.get("sub"))
+    if account_id is None or user_id is None:
         raise DomainError(ErrorCode.UNAUTHORIZED)
-    partner_id = claims.get("custom:partner_id")
+    role = _text(claims.get("custom:account_role"))
     return Caller(
         account_id=account_id,
+        user_id=user_id,
         groups=_groups(claims.get("cognito:groups")),
-        partner_id=partner_id if isinstance(partner_id, str) and partner_id else None,
+        account_role=AccountRole(role) if role in set(AccountRole) else None,
+        partner_id=_text(claims.get("custom:partner_id")),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """Who may call a route, declared beside it with `requires`. The resolver checks it before
+    anything else of the request (`api`), so a caller it refuses learns nothing about what the
+    route would accept."""
+
+    signed_in: bool = True
+    """False for public routes: no token, no claims."""
+    groups: frozenset[str] = frozenset()
+    """Staff routes: a member of one of these user pool groups."""
+    account_role: AccountRole | None = None
+    """Customer routes: a user with this role in the account the request acts on, their own."""
+
+    def admit(self, event: APIGatewayProxyEvent) -> None:
+        """Unauthorized without a signed-in caller, forbidden unless the caller meets it."""
+        if not self.signed_in:
+            return
+        who = caller(event)
+        if self.groups and not self.groups & who.groups:
+            raise DomainError(ErrorCode.FORBIDDEN, details={"required_roles": sorted(self.groups)})
+        if self.account_role is not None and who.account_role is not self.account_role:
+            raise DomainError(
+                ErrorCode.FORBIDDEN, details={"required_account_role": self.account_role.value}
+            )
+
+
+ANYONE = Requirement(signed_in=False)
+"""The catalogue: no token needed."""
+ACCOUNT_ADMIN = Requirement(account_role=AccountRole.ADMIN)
+"""Every customer route: billing and purchase history are the account administrators' alone."""
+
+
+def staff(*groups: str) -> Requirement:
+    """Staff routes: members of any of `groups` (admin, sales, partner), whatever their account."""
+    return Requirement(groups=frozenset(groups))
+
+
+_REQUIREMENTS: dict[Callable[..., Any], Requirement] = {}
+
+
+def requires[F: Callable[..., Any]](requirement: Requirement) -> Callable[[F], F]:
+    """Declares who may call the route a function answers (decorate it under the route)."""
+
+    def declare(route: F) -> F:
+        _REQUIREMENTS[route] = requirement
+        return route
+
+    return declare
+
+
+class _AdmitThenValidate(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, run once the caller is admitted.
+
+    Powertools puts request validation before every middleware of ours, router's and route's
+    alike (`Route._build_middleware_stack`), so a role checked there, or in the handler, would
+    come after a 422 that describes the body to a caller who may not send it. Taking
+    validation's place instead orders every route's answers: 401, 403, then validation's 422 or
+    404. Routes that declare no requirement (the local stack's development routes, unknown
+    paths) are checked by nobody."""
+
+    def handler(self, app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        route: Route = app.context["_route"]
+        event = app.current_event
+        assert isinstance(event, APIGatewayProxyEvent)
+        requirement = _REQUIREMENTS.get(route.func)
+        if requirement is not None:
+            requirement.admit(event)
+        return super().handler(app, next_middleware)
 
 
 _TRANSLATED: tuple[tuple[type[Exception], ErrorCode], ...] = (
@@ -210,8 +303,10 @@ def answer_error(error: Exception) -> Response[Any]:
 
 
 def api(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
-    """A resolver with request validation and the SPEC §4 error shape for every failure."""
+    """A resolver that checks who calls each route, then validates the request, and answers
+    every failure in the SPEC §4 error shape."""
     app = APIGatewayRestResolver(enable_validation=True)
+    app._request_validation_middleware = _AdmitThenValidate()  # type: ignore[no-untyped-call]
     for router in routers:
         app.include_router(router)
     app.exception_handler(
@@ -247,11 +342,14 @@ def documented(status: int, model: type[BaseModel] | None, *errors: ErrorCode) -
         if model is None
         else {"description": "Success", "content": {JSON: {"model": model}}}
     }
-    for code in (
-        *errors,
-        ErrorCode.UNAUTHORIZED,
-        ErrorCode.INVALID_FIELDS,
-        ErrorCode.SERVICE_UNAVAILABLE,
+    for code in dict.fromkeys(
+        (
+            *errors,
+            ErrorCode.UNAUTHORIZED,
+            ErrorCode.FORBIDDEN,
+            ErrorCode.INVALID_FIELDS,
+            ErrorCode.SERVICE_UNAVAILABLE,
+        )
     ):
         entry = responses.setdefault(
             STATUS[code], {"description": "", "content": {JSON: {"model": ErrorView}}}

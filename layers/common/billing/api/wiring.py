@@ -29,21 +29,16 @@ def reset() -> None:
     idempotent_requests.cache_clear()
 
 
-def current_caller(router: APIGatewayRouter, *roles: str) -> Caller:
-    """The caller of the route being run; forbidden unless in one of `roles` (when given)."""
+def current_caller(router: APIGatewayRouter) -> Caller:
+    """The caller of the route being run, already admitted by the route's requirement."""
     event = router.current_event
     assert isinstance(event, APIGatewayProxyEvent)
-    who = caller(event)
-    if roles:
-        who.require(*roles)
-    return who
+    return caller(event)
 
 
-def respond(
-    router: APIGatewayRouter, produce: Callable[[Caller], Response[Any]], *roles: str
-) -> Response[Any]:
+def respond(router: APIGatewayRouter, produce: Callable[[Caller], Response[Any]]) -> Response[Any]:
     """Run a mutating route for its caller once per Idempotency-Key."""
-    who = current_caller(router, *roles)
+    who = current_caller(router)
     event = router.current_event
     assert isinstance(event, APIGatewayProxyEvent)
     return idempotent_requests().respond(
