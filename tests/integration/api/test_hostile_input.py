@@ -28,7 +28,8 @@ from billing.api.http import STATUS
 from billing.domain.errors import ErrorCode
 from devstack.api_gateway import GatewayResponse, routes_from_template
 from devstack.openapi import api_document
-from tests.support.api import Api, Client
+from tests.integration.api.conftest import Reached
+from tests.support.api import Api, Client, expect_error
 from tests.support.aws import TABLE_SETTINGS, template
 from tests.support.stand_ins import StandIn
 
@@ -738,3 +739,68 @@ def test_a_deeply_nested_body_is_refused_in_the_spec_shape(
     response = customer.post(path, raw=_nested(depth, "array"), key=key)
 
     assert_spec_answer(response)
+
+
+# --- hand-made input the fuzzing did not find: refused before any operation -------------------
+
+BODY_OPERATIONS = [operation for operation in _operations() if operation.body_schema is not None]
+
+
+def _send(
+    api: Api, operation: Operation, raw: str, content_type: str = "application/json"
+) -> GatewayResponse:
+    """`raw` sent to `operation` by a caller allowed to send it, with an Idempotency-Key."""
+    role = ROLE[operation.method, operation.path]
+    client = _client(api, "acct_plain" if role == "customer" else role)
+    path = operation.path.format(subscription_id="sub_1", account_id="acct_1")
+    headers = {"Content-Type": content_type}
+    return client.request(operation.method, path, raw=raw, headers=headers, key=str(uuid.uuid4()))
+
+
+def _invalid_field(response: GatewayResponse) -> tuple[str, str]:
+    """The field and code of a 422's only detail."""
+    [detail] = expect_error(response, 422, ErrorCode.INVALID_FIELDS)["details"]
+    assert detail["message"]
+    return detail["field"], detail["code"]
+
+
+@pytest.mark.parametrize("operation", BODY_OPERATIONS, ids=str)
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("multipart/form-data", "--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--"),
+        ("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=a\r\n"),
+        ("application/x-www-form-urlencoded", "plan_id=basic&cycle_months=1&currency=EUR"),
+    ],
+)
+def test_a_body_sent_as_a_form_is_refused_as_not_json(
+    api: Api, reached: Reached, operation: Operation, content_type: str, raw: str
+) -> None:
+    with reached.nothing():
+        response = _send(api, operation, raw, content_type)
+
+    error = expect_error(response, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+    assert error["details"] == {"accepted": ["application/json"]}
+
+
+@pytest.mark.parametrize("operation", BODY_OPERATIONS, ids=str)
+def test_an_integer_too_long_for_python_is_refused_as_a_body_error(
+    api: Api, reached: Reached, operation: Operation
+) -> None:
+    with reached.nothing():
+        response = _send(api, operation, '{"plan_id": "basic", "x": [1, ' + "9" * 5_000 + "]}")
+
+    assert _invalid_field(response) == ("body", "number_too_long")
+
+
+@pytest.mark.parametrize("operation", BODY_OPERATIONS, ids=str)
+@pytest.mark.parametrize(
+    "raw", ['{"plan_id": "basic", "plan_id": "premium"}', '{"partner": {"id": "a", "id": "a"}}']
+)
+def test_a_key_repeated_in_a_json_object_is_refused(
+    api: Api, reached: Reached, operation: Operation, raw: str
+) -> None:
+    with reached.nothing():
+        response = _send(api, operation, raw)
+
+    assert _invalid_field(response) == ("body", "duplicate_key")

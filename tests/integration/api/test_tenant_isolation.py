@@ -193,6 +193,7 @@ INVALID_ID = "x" * 101
 NOT_A_BODY = (
     ('{"plan_id": 1, "unknown": true}', JSON),
     ('{"a": 1, "a": 2}', JSON),
+    ("--x\r\n", "multipart/form-data"),
 )
 """Bodies no route accepts (as sent, and their Content-Type), each answered 415 or 422 to a
 caller who may send it."""

@@ -121,6 +121,13 @@ def _field(location: Sequence[Any]) -> str:
     return ".".join(str(part) for part in location[1:]) or str(location[0])
 
 
+def invalid_field(field: str, code: str, message: str) -> DomainError:
+    """A 422 about one field (or ``body``, the request's body as a whole)."""
+    return DomainError(
+        ErrorCode.INVALID_FIELDS, details=[{"field": field, "code": code, "message": message}]
+    )
+
+
 def invalid_fields(errors: Iterable[Mapping[str, Any]]) -> DomainError:
     """One entry per field, the first problem found with it, in the SPEC §4 shape."""
     details: dict[str, dict[str, str]] = {}
@@ -242,15 +249,48 @@ def requires[F: Callable[..., Any]](requirement: Requirement) -> Callable[[F], F
     return declare
 
 
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body = dict(pairs)
+    if len(body) < len(pairs):
+        raise invalid_field(
+            "body", "duplicate_key", "A key appears twice in one object: send each key once."
+        )
+    return body
+
+
+def _json_integer(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError as error:  # past the interpreter's int-string limit (4300 digits)
+        raise invalid_field("body", "number_too_long", "A number has too many digits.") from error
+
+
+def parse_json(text: str) -> Any:
+    """A request body, read as `json.loads` reads it but for what it would accept silently or
+    fail on: a key repeated in an object (the last value would win, unlike in other readers)
+    and an integer past Python's int-string limit (a ValueError where a JSONDecodeError is
+    expected, which would have been a 500)."""
+    return json.loads(text, object_pairs_hook=_json_object, parse_int=_json_integer)
+
+
+def _json_only(event: APIGatewayProxyEvent) -> None:
+    """Unsupported media type unless a body would be read as JSON. Powertools also parses form
+    and multipart bodies (and fails with a ValueError, a 500, on a multipart type without its
+    boundary); every body of this API is JSON."""
+    media_type = event.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in ("", JSON):
+        raise DomainError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, details={"accepted": [JSON]})
+
+
 class _AdmitThenValidate(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation, run once the caller is admitted.
+    """Powertools' request validation, run once the caller is admitted and the body is JSON.
 
     Powertools puts request validation before every middleware of ours, router's and route's
     alike (`Route._build_middleware_stack`), so a role checked there, or in the handler, would
     come after a 422 that describes the body to a caller who may not send it. Taking
-    validation's place instead orders every route's answers: 401, 403, then validation's 422 or
-    404. Routes that declare no requirement (the local stack's development routes, unknown
-    paths) are checked by nobody."""
+    validation's place instead orders every route's answers: 401, 403, 415, then validation's
+    422 or 404. Routes that declare no requirement (the local stack's development routes,
+    unknown paths) are checked by nobody."""
 
     def handler(self, app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response[Any]:
         route: Route = app.context["_route"]
@@ -259,6 +299,8 @@ class _AdmitThenValidate(OpenAPIRequestValidationMiddleware):
         requirement = _REQUIREMENTS.get(route.func)
         if requirement is not None:
             requirement.admit(event)
+        if route.dependant.body_params:
+            _json_only(event)
         return super().handler(app, next_middleware)
 
 
@@ -283,12 +325,7 @@ def _as_domain_error(error: Exception) -> DomainError:
         return invalid_fields(errors)
     if isinstance(error, RecursionError):
         # JSON nested deeper than the parser goes: bad input, not a bug of ours.
-        return DomainError(
-            ErrorCode.INVALID_FIELDS,
-            details=[
-                {"field": "body", "code": "too_deep", "message": "The body is nested too deeply."}
-            ],
-        )
+        return invalid_field("body", "too_deep", "The body is nested too deeply.")
     for kind, code in _TRANSLATED:
         if isinstance(error, kind):
             logger.warning("request failed", extra={"error": repr(error), "code": code.value})
@@ -305,7 +342,7 @@ def answer_error(error: Exception) -> Response[Any]:
 def api(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
     """A resolver that checks who calls each route, then validates the request, and answers
     every failure in the SPEC §4 error shape."""
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json)
     app._request_validation_middleware = _AdmitThenValidate()  # type: ignore[no-untyped-call]
     for router in routers:
         app.include_router(router)

@@ -19,8 +19,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.api.http import JSON, TRANSIENT, error_response
-from billing.domain.errors import DomainError, ErrorCode
+from billing.api.http import JSON, TRANSIENT, error_response, invalid_field
+from billing.domain.errors import DomainError
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -34,15 +34,10 @@ def idempotency_key(event: APIGatewayProxyEvent) -> str | None:
     if key is None:
         return None
     if not _KEY.fullmatch(key):
-        raise DomainError(
-            ErrorCode.INVALID_FIELDS,
-            details=[
-                {
-                    "field": HEADER,
-                    "code": "invalid_idempotency_key",
-                    "message": "Use 1 to 255 visible ASCII characters, e.g. a UUID.",
-                }
-            ],
+        raise invalid_field(
+            HEADER,
+            "invalid_idempotency_key",
+            "Use 1 to 255 visible ASCII characters, e.g. a UUID.",
         )
     return key
 
