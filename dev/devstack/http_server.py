@@ -7,10 +7,12 @@ at a time, `devstack.environments`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,15 @@ DOCS = "/docs"
 OPENAPI = "/openapi.json"
 _ASSETS = Path(swagger_ui.__file__).parent
 """Powertools ships Swagger UI's script and style sheet: the page works offline."""
+_BASE_REFUSALS = {
+    HTTPStatus.NOT_IMPLEMENTED: (
+        "API Gateway serves GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS, not {method}."
+    ),
+    HTTPStatus.REQUEST_URI_TOO_LONG: "The request line is too long.",
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: "The request headers are too long or too many.",
+    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: "Send HTTP/1.1 (or 1.0) requests.",
+}
+"""What the API says for each refusal BaseHTTPRequestHandler makes itself (`send_error`)."""
 _SWAGGER_FILES = {
     f"{DOCS}/swagger-ui-bundle.min.js": ("swagger-ui-bundle.min.js", "text/javascript"),
     f"{DOCS}/swagger-ui.min.css": ("swagger-ui.min.css", "text/css"),
@@ -110,6 +121,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
         asset = (_ASSETS / name).read_text(encoding="utf-8")
         return GatewayResponse(200, {"Content-Type": content_type}, asset)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """BaseHTTPRequestHandler's own refusals (a method it has no ``do_`` for, a request line
+        or headers too long, a malformed request) in the API's error shape, as API Gateway
+        answers its own refusals, not as the base class's HTML page. The connection closes, as
+        the base class closes it: the rest of the request may not have been read."""
+        self.close_connection = True
+        status = HTTPStatus(code)
+        refusal = _BASE_REFUSALS.get(status, "The request is malformed ({message}).")
+        self._send(_refusal(code, refusal.format(method=self.command, message=message)))
+        self._discard_unread()
+        path = getattr(self, "path", "")[:200]
+        self.server.access_log(f"{self.command or '-'} {path or '-'} → {code}")
+
+    def _discard_unread(self) -> None:
+        """Read what has arrived of the refused request: closing a socket with unread bytes
+        resets the connection, which can destroy the answer before the client reads it."""
+        self.connection.setblocking(False)
+        # BlockingIOError once nothing more has arrived; another OSError if the client is gone.
+        with contextlib.suppress(OSError):
+            while self.connection.recv(65536):
+                pass
+
     def _send(self, response: GatewayResponse) -> None:
         payload = response.body.encode("utf-8")
         self.send_response(response.status)
@@ -117,6 +150,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

@@ -1,12 +1,15 @@
 """The local stack's own surface, over HTTP: the development routes refuse bad input in the
-API's error shape, the server refuses what API Gateway refuses, the API's documentation is
-served offline, and a start that cannot happen says why and leaves nothing running."""
+API's error shape, the server refuses what API Gateway refuses (and what it cannot parse) in that
+shape too, the API's documentation is served offline, and a start that cannot happen says why
+and leaves nothing running."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +83,15 @@ def test_an_unknown_route_is_not_found_in_the_api_shape(stack: RunningStack) -> 
     assert _error(stack, "GET", "/_dev/nothing", None, 404)["code"] == "not_found"
 
 
-def _raw(stack: RunningStack, method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+@dataclass(frozen=True)
+class _Raw:
+    status: int
+    content_type: str | None
+    body: str
+
+
+def _raw(stack: RunningStack, method: str, path: str, headers: dict[str, str]) -> _Raw:
+    """A request as sent, whatever it is: no client-side check of the method or headers."""
     connection = http.client.HTTPConnection(stack.url.removeprefix("http://"), timeout=30)
     try:
         connection.putrequest(method, path)
@@ -88,7 +99,7 @@ def _raw(stack: RunningStack, method: str, path: str, headers: dict[str, str]) -
             connection.putheader(name, value)
         connection.endheaders()
         response = connection.getresponse()
-        return response.status, response.read().decode()
+        return _Raw(response.status, response.getheader("Content-Type"), response.read().decode())
     finally:
         connection.close()
 
@@ -96,20 +107,43 @@ def _raw(stack: RunningStack, method: str, path: str, headers: dict[str, str]) -
 def test_what_api_gateway_refuses_never_reaches_a_function(stack: RunningStack) -> None:
     before = stack.now()
     too_large = {"Content-Length": str(11 * 1024 * 1024), "Content-Type": "application/json"}
-    assert _raw(stack, "POST", "/_dev/clock", too_large)[0] == 413
+    assert _raw(stack, "POST", "/_dev/clock", too_large).status == 413
     chunked = {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
-    assert _raw(stack, "POST", "/_dev/clock", chunked)[0] == 411
-    assert _raw(stack, "POST", "/_dev/clock", {"Content-Length": "many"})[0] == 400
+    assert _raw(stack, "POST", "/_dev/clock", chunked).status == 411
+    assert _raw(stack, "POST", "/_dev/clock", {"Content-Length": "many"}).status == 400
     assert stack.now() == before
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("TRACE", "/plans", {}, 501),
+        ("QUERY", "/plans", {}, 501),
+        ("BREW", "/_dev/clock", {}, 501),
+        ("GET", "/plans?q=" + "x" * 70_000, {}, 414),
+        ("GET", "/plans", {"X-Long": "x" * 70_000}, 431),
+        ("GET", "/plans", {f"X-Header-{n}": "x" for n in range(101)}, 431),
+    ],
+)
+def test_what_the_server_refuses_itself_is_in_the_api_shape(
+    stack: RunningStack, method: str, path: str, headers: dict[str, str], status: int
+) -> None:
+    refused = _raw(stack, method, path, headers)
+
+    assert (refused.status, refused.content_type) == (status, "application/json")
+    error = json.loads(refused.body)["error"]
+    assert (error["code"], error["details"]) == ("bad_request", None)
+    assert error["message"]
+    assert stack.call("GET", "/plans").status == 200, "the server goes on"
+
+
 def test_the_documentation_is_served_without_the_internet(stack: RunningStack) -> None:
-    status, page = _raw(stack, "GET", "/docs", {})
-    assert status == 200
-    assert "/docs/swagger-ui-bundle.min.js" in page
-    assert "https://" not in page.split("<script>")[0], "no asset from a CDN"
-    status, script = _raw(stack, "GET", "/docs/swagger-ui-bundle.min.js", {})
-    assert (status, "SwaggerUIBundle" in script) == (200, True)
+    page = _raw(stack, "GET", "/docs", {})
+    assert page.status == 200
+    assert "/docs/swagger-ui-bundle.min.js" in page.body
+    assert "https://" not in page.body.split("<script>")[0], "no asset from a CDN"
+    script = _raw(stack, "GET", "/docs/swagger-ui-bundle.min.js", {})
+    assert (script.status, "SwaggerUIBundle" in script.body) == (200, True)
     document = stack.call("GET", "/docs?format=json").body
     assert document == stack.call("GET", "/openapi.json").body
     assert document["servers"] == [{"url": stack.url}]
