@@ -1,5 +1,6 @@
 """moto server as the tests and the local stack run it: one request at a time, DynamoDB
-transactions rolled back item by item, and SQS receives that do not recount the queue.
+transactions rolled back item by item, SQS receives that do not recount the queue, and a route
+listing the emails SES sent (`devstack.outbox.SENT_EMAILS`).
 
 moto's backends are not thread-safe, and its server is: two transactions at once can corrupt a
 table. Two of its costs also grow with the data, which a renewal run of thousands would feel:
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import copy
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -30,8 +32,12 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.ses.models import Message as Email
+from moto.ses.models import ses_backends
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import run_simple
+
+from devstack.outbox import SENT_EMAILS
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -127,6 +133,29 @@ def _send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Message:
         _counting.reset(token)
 
 
+def _with_sent_emails(app: WsgiApp) -> WsgiApp:
+    """`app`, and `SENT_EMAILS`: what SES recorded of each email sent (``send_email``; the
+    code makes no raw or templated sends), every account and region."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != SENT_EMAILS:
+            return app(environ, start_response)
+        sent = [
+            vars(message)
+            for regions in ses_backends.values()
+            for backend in regions.values()
+            for message in backend.sent_messages
+            if isinstance(message, Email)
+        ]
+        body = json.dumps(sent).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return serve
+
+
 def _one_at_a_time(app: WsgiApp) -> WsgiApp:
     lock = threading.Lock()
 
@@ -151,7 +180,7 @@ def application() -> WsgiApp:
     SQSBackend.send_message = _send_message  # type: ignore[method-assign]
     for name in _COUNTS:
         setattr(Queue, name, _counted(name))
-    return _one_at_a_time(DomainDispatcherApplication(create_backend_app))
+    return _one_at_a_time(_with_sent_emails(DomainDispatcherApplication(create_backend_app)))
 
 
 def main() -> None:

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+SENT_EMAILS = "/_devstack/ses/sent-emails"
+"""moto server's route (`devstack.moto_server`) listing the emails SES sent, and nothing else."""
+
 
 @dataclass(frozen=True)
 class SentEmail:
@@ -39,13 +42,12 @@ class SentEmail:
 
 
 def sent_emails(endpoint_url: str) -> list[SentEmail]:
-    """Every email the moto server at `endpoint_url` sent, oldest first, whatever its account
-    or region."""
-    # moto server has no SES route listing sent emails; /moto-api/data.json lists every
-    # instance of every moto model (its dashboard's data), in creation order.
-    with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=10) as response:
-        models: dict[str, Any] = json.load(response)
-    return [SentEmail.recorded(message) for message in models.get("ses", {}).get("Message", [])]
+    """Every email the moto server at `endpoint_url` (run as `devstack.moto_server` runs it)
+    sent, oldest first, whatever its account or region."""
+    # moto's own listing, /moto-api/data.json, is every instance of every model: its cost grows
+    # with everything the stack ever stored, until it times out.
+    with urllib.request.urlopen(f"{endpoint_url}{SENT_EMAILS}", timeout=10) as response:
+        return [SentEmail.recorded(message) for message in json.load(response)]
 
 
 def subscribe_queue(sns: Any, sqs: Any, topic_arn: str, name: str, **attributes: str) -> str:

@@ -1,9 +1,10 @@
 """moto server as the local stack runs it: every resource of template.yaml created in it, the
-renewal queue drained with its redrive policy, and what was sent read back over HTTP."""
+renewal queue drained with its redrive policy, and what was sent read back over HTTP, alone."""
 
 from __future__ import annotations
 
 import json
+import urllib.request
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from billing.notifications.emails import render
 from billing.notifications.sender import DeliveryKind, Notifier
 from billing.settings import NotificationSettings, StorageSettings
 from devstack.event_sources import SqsPoller, sqs_event_sources
-from devstack.outbox import SentEmail
+from devstack.outbox import SENT_EMAILS, SentEmail, sent_emails
 from devstack.resources import LocalResources, create_resources, environment
 from devstack.template import resources_of_type
 from tests.support.aws import template
@@ -146,3 +147,37 @@ def test_the_server_outbox_reads_emails_and_sales_notices(
 
     assert outbox.emails == []
     assert moto.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def _emails_route(moto: MotoServer) -> bytes:
+    with urllib.request.urlopen(f"{moto.url}{SENT_EMAILS}", timeout=10) as response:
+        answer: bytes = response.read()
+    return answer
+
+
+def test_the_outbox_reads_what_ses_sent_and_nothing_else(
+    moto: MotoServer, stack: LocalResources
+) -> None:
+    ses = moto.client("sesv2")
+    ses.create_email_identity(EmailIdentity=SENDER)
+    for subject in ("first", "second"):
+        ses.send_email(
+            FromEmailAddress=SENDER,
+            Destination={"ToAddresses": [CUSTOMER.email]},
+            Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": "."}}}},
+        )
+    before = _emails_route(moto)
+
+    # The rest of a long-running stack's state: items and messages by the hundred.
+    sqs, dynamodb = moto.client("sqs"), moto.client("dynamodb")
+    for n in range(200):
+        sqs.send_message(QueueUrl=stack.queues["RenewalQueue"].url, MessageBody=f"sub_{n}")
+        dynamodb.put_item(
+            TableName=stack.tables["IdempotencyTable"].name, Item={"id": {"S": f"key-{n}"}}
+        )
+
+    assert _emails_route(moto) == before, "what is read does not grow with the rest"
+    assert [(e.subject, e.recipients) for e in sent_emails(moto.url)] == [
+        ("first", [CUSTOMER.email]),
+        ("second", [CUSTOMER.email]),
+    ]
