@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import fields, replace
 from importlib import resources
 from typing import Any
 
@@ -27,18 +29,29 @@ from billing.domain.subscription import Channel
 CARD = PaymentMethodKind.CARD
 PAYPAL = PaymentMethodKind.PAYPAL
 
+PAYPAL_CHANGE = RequestedChange.PAYPAL
+CARD_FORM = UpdateFlow.CARD_FORM
+PAYPAL_APPROVAL = UpdateFlow.PAYPAL_APPROVAL
+SALES = UpdateFlow.CONTACT_SALES
+
 DEFAULT_RULE_IDS = [
     "partner_customers",
     "country_or_vat_change",
     "zones_without_self_service",
+    "india_card_e_mandate",
     "paypal_unavailable_in_country",
+    "card_saved_for_later",
+    "paypal_saved_for_later",
+    "card_replaces_paypal",
+    "paypal_replaces_card",
     "paypal_self_service",
     "card_self_service",
 ]
 
 
 def _context(**changes: Any) -> UpdateContext:
-    """A direct customer in the .com zone, billed in France, paying by card, updating the card."""
+    """A direct customer in the .com zone, billed in France, auto-renewing, paying by card,
+    updating the card."""
     base = UpdateContext(
         domain_zone="com",
         billing_country="FR",
@@ -52,6 +65,32 @@ def _context(**changes: Any) -> UpdateContext:
 
 def _why(rule_id: str) -> str:
     return next(rule.why for rule in default_rules() if rule.id == rule_id)
+
+
+RULE_CASES: dict[str, tuple[UpdateContext, UpdateFlow]] = {
+    "partner_customers": (_context(channel=Channel.PARTNER), UpdateFlow.CONTACT_PARTNER),
+    "country_or_vat_change": (_context(requested=RequestedChange.VAT_ID), SALES),
+    "zones_without_self_service": (_context(domain_zone="cn"), SALES),
+    "india_card_e_mandate": (_context(billing_country="IN"), SALES),
+    "paypal_unavailable_in_country": (
+        _context(billing_country="BR", requested=PAYPAL_CHANGE),
+        CARD_FORM,
+    ),
+    "card_saved_for_later": (_context(auto_renew=False), CARD_FORM),
+    "paypal_saved_for_later": (
+        _context(auto_renew=False, current_method=PAYPAL, requested=PAYPAL_CHANGE),
+        PAYPAL_APPROVAL,
+    ),
+    "card_replaces_paypal": (_context(current_method=PAYPAL), CARD_FORM),
+    "paypal_replaces_card": (_context(requested=PAYPAL_CHANGE), PAYPAL_APPROVAL),
+    "paypal_self_service": (
+        _context(current_method=PAYPAL, requested=PAYPAL_CHANGE),
+        PAYPAL_APPROVAL,
+    ),
+    "card_self_service": (_context(), CARD_FORM),
+}
+"""For each shipped rule, a customer it is the first to match (the base customer changed in the
+factors the rule is about) and the flow it leads to."""
 
 
 # --- the shipped table ---------------------------------------------------------------------------
@@ -79,48 +118,71 @@ def test_shipped_rule_columns() -> None:
         {RequestedChange.BILLING_COUNTRY, RequestedChange.VAT_ID}
     )
     assert rules["zones_without_self_service"].domain_zone == frozenset({"cn"})
+    india = rules["india_card_e_mandate"]
+    assert (india.billing_country, india.auto_renew) == (frozenset({"IN"}), frozenset({True}))
+    assert india.requested == frozenset({RequestedChange.CARD, PAYPAL_CHANGE})
     assert rules["paypal_unavailable_in_country"].billing_country == frozenset({"IN", "BR"})
-    assert rules["paypal_unavailable_in_country"].requested == frozenset({RequestedChange.PAYPAL})
+    assert rules["paypal_unavailable_in_country"].requested == frozenset({PAYPAL_CHANGE})
+    assert rules["card_saved_for_later"].auto_renew == frozenset({False})
+    assert rules["paypal_saved_for_later"].auto_renew == frozenset({False})
+    assert rules["card_replaces_paypal"].current_method == frozenset({PAYPAL})
+    assert rules["paypal_replaces_card"].current_method == frozenset({CARD})
 
 
-@pytest.mark.parametrize(
-    ("rule_id", "context", "flow"),
-    [
-        (
-            "partner_customers",
-            _context(channel=Channel.PARTNER),
-            UpdateFlow.CONTACT_PARTNER,
-        ),
-        (
-            "country_or_vat_change",
-            _context(requested=RequestedChange.VAT_ID),
-            UpdateFlow.CONTACT_SALES,
-        ),
-        (
-            "zones_without_self_service",
-            _context(domain_zone="cn"),
-            UpdateFlow.CONTACT_SALES,
-        ),
-        (
-            "paypal_unavailable_in_country",
-            _context(requested=RequestedChange.PAYPAL, billing_country="IN"),
-            UpdateFlow.CARD_FORM,
-        ),
-        (
-            "paypal_self_service",
-            _context(requested=RequestedChange.PAYPAL),
-            UpdateFlow.PAYPAL_APPROVAL,
-        ),
-        (
-            "card_self_service",
-            _context(),
-            UpdateFlow.CARD_FORM,
-        ),
-    ],
-    ids=lambda value: value if isinstance(value, str) else None,
-)
-def test_each_default_rule(rule_id: str, context: UpdateContext, flow: UpdateFlow) -> None:
+def test_the_shipped_rules_use_every_factor_of_the_help_page() -> None:
+    """Zone, billing country, auto-renewal, current method and partner or direct: each decides
+    at least one shipped rule."""
+    columns = {column.name for column in fields(UpdateContext)}
+    used = {
+        column
+        for rule in default_rules()
+        for column in columns
+        if getattr(rule, column) is not None
+    }
+
+    assert used == columns
+
+
+def test_every_shipped_rule_has_a_case() -> None:
+    assert list(RULE_CASES) == DEFAULT_RULE_IDS
+
+
+@pytest.mark.parametrize(("rule_id", "case"), RULE_CASES.items(), ids=list(RULE_CASES))
+def test_each_default_rule(rule_id: str, case: tuple[UpdateContext, UpdateFlow]) -> None:
+    context, flow = case
+
     assert choose_flow(context) == UpdateDecision(flow, rule_id, _why(rule_id))
+
+
+def _every_context() -> Iterator[UpdateContext]:
+    """Every combination of the values the shipped rules name, with a value none names (and
+    None) for the zone and the country."""
+    rules = default_rules()
+    zones = {"com"} | {zone for rule in rules for zone in rule.domain_zone or ()}
+    countries = {"FR", None} | {country for rule in rules for country in rule.billing_country or ()}
+    for zone, country, auto_renew, current, channel, requested in itertools.product(
+        sorted(zones),
+        sorted(countries, key=str),
+        (True, False, None),
+        (None, *PaymentMethodKind),
+        Channel,
+        RequestedChange,
+    ):
+        yield UpdateContext(zone, country, auto_renew, current, channel, requested)
+
+
+def test_no_shipped_rule_is_hidden_by_the_rules_before_it() -> None:
+    reached = {choose_flow(context).rule_id for context in _every_context()}
+
+    assert [rule for rule in DEFAULT_RULE_IDS if rule not in reached] == []
+    assert "fallback" not in reached, "every customer has a rule"
+
+
+def test_each_shipped_rule_tells_its_own_why() -> None:
+    """The API answers a rule's `why`: no two rules may say the same thing."""
+    whys = [rule.why for rule in default_rules()]
+
+    assert len(set(whys)) == len(whys)
 
 
 @pytest.mark.parametrize(
@@ -130,27 +192,46 @@ def test_each_default_rule(rule_id: str, context: UpdateContext, flow: UpdateFlo
         (
             _context(requested=RequestedChange.BILLING_COUNTRY),
             "country_or_vat_change",
-            UpdateFlow.CONTACT_SALES,
+            SALES,
         ),
         (
-            _context(requested=RequestedChange.PAYPAL, billing_country="BR"),
+            _context(requested=PAYPAL_CHANGE, billing_country="IN", auto_renew=False),
             "paypal_unavailable_in_country",
-            UpdateFlow.CARD_FORM,
+            CARD_FORM,
         ),
         (
-            _context(requested=RequestedChange.CARD, billing_country="IN"),
-            "card_self_service",
-            UpdateFlow.CARD_FORM,
+            _context(requested=PAYPAL_CHANGE, billing_country="IN", auto_renew=None),
+            "paypal_unavailable_in_country",
+            CARD_FORM,
         ),
         (
-            _context(requested=RequestedChange.PAYPAL, billing_country=None),
+            _context(requested=PAYPAL_CHANGE, billing_country="IN", current_method=PAYPAL),
+            "india_card_e_mandate",
+            SALES,
+        ),
+        # The e-mandate is for automatic renewals on Indian cards only.
+        (_context(billing_country="IN", auto_renew=None), "card_self_service", CARD_FORM),
+        (_context(billing_country="IN", auto_renew=False), "card_saved_for_later", CARD_FORM),
+        (_context(billing_country="BR"), "card_self_service", CARD_FORM),
+        (
+            _context(requested=PAYPAL_CHANGE, billing_country=None),
+            "paypal_replaces_card",
+            PAYPAL_APPROVAL,
+        ),
+        (
+            _context(current_method=None, requested=PAYPAL_CHANGE),
             "paypal_self_service",
-            UpdateFlow.PAYPAL_APPROVAL,
+            PAYPAL_APPROVAL,
+        ),
+        (
+            _context(current_method=PAYPAL, auto_renew=None),
+            "card_replaces_paypal",
+            CARD_FORM,
         ),
         (
             _context(domain_zone="de", auto_renew=None, current_method=None),
             "card_self_service",
-            UpdateFlow.CARD_FORM,
+            CARD_FORM,
         ),
         # First match wins.
         (
@@ -159,26 +240,49 @@ def test_each_default_rule(rule_id: str, context: UpdateContext, flow: UpdateFlo
             UpdateFlow.CONTACT_PARTNER,
         ),
         (
-            _context(
-                channel=Channel.PARTNER, requested=RequestedChange.PAYPAL, billing_country="IN"
-            ),
+            _context(channel=Channel.PARTNER, billing_country="IN"),
             "partner_customers",
             UpdateFlow.CONTACT_PARTNER,
         ),
         (
             _context(domain_zone="cn", requested=RequestedChange.BILLING_COUNTRY),
             "country_or_vat_change",
-            UpdateFlow.CONTACT_SALES,
+            SALES,
         ),
         (
-            _context(domain_zone="cn", requested=RequestedChange.PAYPAL, billing_country="IN"),
-            "zones_without_self_service",
-            UpdateFlow.CONTACT_SALES,
+            _context(billing_country="IN", requested=RequestedChange.VAT_ID),
+            "country_or_vat_change",
+            SALES,
         ),
         (
-            _context(domain_zone="cn", requested=RequestedChange.PAYPAL),
+            _context(domain_zone="cn", requested=PAYPAL_CHANGE, billing_country="IN"),
             "zones_without_self_service",
-            UpdateFlow.CONTACT_SALES,
+            SALES,
+        ),
+        (
+            _context(domain_zone="cn", auto_renew=False, current_method=PAYPAL),
+            "zones_without_self_service",
+            SALES,
+        ),
+        (
+            _context(billing_country="IN", requested=PAYPAL_CHANGE),
+            "india_card_e_mandate",
+            SALES,
+        ),
+        (
+            _context(auto_renew=False, current_method=PAYPAL),
+            "card_saved_for_later",
+            CARD_FORM,
+        ),
+        (
+            _context(auto_renew=False, requested=PAYPAL_CHANGE, billing_country="BR"),
+            "paypal_unavailable_in_country",
+            CARD_FORM,
+        ),
+        (
+            _context(auto_renew=False, requested=PAYPAL_CHANGE),
+            "paypal_saved_for_later",
+            PAYPAL_APPROVAL,
         ),
     ],
 )
