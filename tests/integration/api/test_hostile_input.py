@@ -804,3 +804,73 @@ def test_a_key_repeated_in_a_json_object_is_refused(
         response = _send(api, operation, raw)
 
     assert _invalid_field(response) == ("body", "duplicate_key")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("cycle_months", True, "int_type"),
+        ("cycle_months", 1.0, "int_type"),
+        ("cycle_months", "1", "int_type"),
+        ("plan_id", 1, "string_type"),
+        ("currency", 978, "enum"),
+    ],
+)
+def test_a_plan_is_bought_only_with_values_of_the_right_json_type(
+    api: Api, reached: Reached, field: str, value: Any, code: str
+) -> None:
+    customer = api.open_account("acct_strict")
+    assert api.save_card(customer).status == 200
+    partner = api.staff("partner", partner_id=PARTNER["id"])
+
+    with reached.nothing():
+        bought = customer.post("/subscriptions", ORDER | {field: value}, key="strict")
+        opened = partner.post("/admin/accounts/acct_strict/subscriptions", ORDER | {field: value})
+
+    for refused in (bought, opened):
+        assert _invalid_field(refused) == (field, code)
+    assert customer.post("/subscriptions", ORDER, key="strict-ok").status == 201
+
+
+CARD = "4242 4242 4242 4242"
+FORM = {
+    "name": "Camille Martin",
+    "email": "billing@example.com",
+    "address_line1": "12 rue de la Paix",
+    "city": "Paris",
+    "postal_code": "75002",
+    "country": "FR",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("name", CARD, "card_number"),
+        ("company", f"Atelier {CARD.replace(' ', '-')}", "card_number"),
+        ("address_line2", CARD.replace(" ", ""), "card_number"),
+        ("city", "Paris\u202e", "invalid_characters"),
+        ("name", "\u2066Camille\u2069", "invalid_characters"),
+    ],
+)
+def test_a_card_number_or_a_direction_override_in_the_billing_form_is_never_stored(
+    api: Api, reached: Reached, field: str, value: str, code: str
+) -> None:
+    customer = api.open_account("acct_form")
+
+    with reached.nothing():
+        refused = customer.put("/account/billing-info", FORM | {field: value}, key="form")
+
+    assert _invalid_field(refused) == (field, code)
+    assert value not in refused.body
+    assert customer.get("/account/billing").json()["billing_info"] is None
+    assert customer.put("/account/billing-info", FORM, key="form-ok").status == 200
+
+
+def test_a_card_number_in_a_partner_name_is_refused(api: Api, reached: Reached) -> None:
+    body = {"email": "a@example.com", "channel": "partner", "partner": PARTNER | {"name": CARD}}
+
+    with reached.nothing():
+        refused = api.staff("admin").put("/admin/accounts/acct_resold", body, key="partner")
+
+    assert _invalid_field(refused) == ("partner.name", "card_number")

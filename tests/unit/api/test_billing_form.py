@@ -255,12 +255,73 @@ def test_error_messages_are_plain_sentences() -> None:
 
 
 @pytest.mark.parametrize("field", TEXT_FIELDS)
-@pytest.mark.parametrize("control", ["\x00", "\n", "\t", "\x1b", "\x7f", "\x85"])
+@pytest.mark.parametrize(
+    "control",
+    # C0 and C1 controls, then bidirectional embeddings, overrides and isolates.
+    ["\x00", "\n", "\t", "\x1b", "\x7f", "\x85", "\u202a", "\u202e", "\u2066", "\u2069"],
+)
 def test_control_characters_inside_any_text_field_are_refused(field: str, control: str) -> None:
     value = _form()[field] or "xyz"
     body = _form(**{field: value[:2] + control + value[2:]})
 
     assert _errors(body) == {field: "invalid_characters"}
+
+
+FREE_TEXT_FIELDS = [
+    "name",
+    "company",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+]
+"""Every field a card number could be typed into and kept as typed (postal codes and regions are
+free text in countries without a format or a list)."""
+
+
+@pytest.mark.parametrize("field", FREE_TEXT_FIELDS)
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "4242424242424242",
+        "4242 4242 4242 4242",
+        "4242-4242-4242-4242",
+        "3782 822463 10005",
+        "6011 1111 1111 1117",
+        "\uff14\uff12\uff14\uff12" * 4,  # fullwidth digits
+    ],
+)
+def test_a_card_number_in_a_free_text_field_is_refused(field: str, typed: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        BillingForm.model_validate(_form(**{field: typed}))
+
+    [error] = caught.value.errors()
+    assert (error["loc"], error["type"]) == ((field,), "card_number")
+    assert "never enter card numbers here" in error["msg"]
+    assert typed not in str(caught.value.errors(include_input=False))
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["Camille Martin 4000 0566 5566 5556 12/30 123", "card: 4242 - 4242 - 4242 - 4242"],
+)
+def test_a_card_number_among_other_text_is_refused(typed: str) -> None:
+    assert _errors(_form(company=typed)) == {"company": "card_number"}
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("name", "4242 4242 4242 4241"),  # fails the Luhn check
+        ("address_line1", "12 rue de la Paix"),
+        ("address_line2", "Bâtiment B, 3e étage, porte 12-14"),
+        ("company", "Atelier Lumière SARL +33 6 12 34 56 78"),
+        ("company", "Route 66 Diner 1950"),
+    ],
+)
+def test_numbers_that_are_not_card_numbers_are_kept(field: str, text: str) -> None:
+    assert getattr(BillingForm.model_validate(_form(**{field: text})), field) == text
 
 
 def test_control_characters_in_the_country_make_it_invalid() -> None:

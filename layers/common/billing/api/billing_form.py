@@ -36,11 +36,19 @@ class FormErrorCode(StrEnum):
 
     INVALID_EMAIL = "invalid_email"
     INVALID_CHARACTERS = "invalid_characters"
+    CARD_NUMBER = "card_number"
 
 
-# Unicode category Cc: C0 controls, DEL and C1 controls. Line breaks in an address line end up in
-# invoices and email headers.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode category Cc (C0 controls, DEL and C1 controls), and the bidirectional embeddings,
+# overrides and isolates (U+202A-U+202E, U+2066-U+2069). Line breaks in an address line end up
+# in invoices and email headers; a direction override makes the text shown differ from the text
+# stored (a name that reads as another, "Trojan Source").
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Runs of digits, in groups separated by spaces or dashes, as a card number is typed.
+_DIGIT_GROUPS = re.compile(r"\d+(?:[ -]+\d+)*")
+_GROUP_SEPARATORS = re.compile(r"[ -]+")
+_CARD_DIGITS = (13, 19)
+"""The fewest and most digits of a payment card number (ISO/IEC 7812)."""
 # ASCII only: SES, which sends the invoices, cannot deliver to internationalised (SMTPUTF8)
 # addresses; internationalised domains are accepted in their xn-- form.
 _EMAIL = re.compile(
@@ -58,7 +66,48 @@ def _without_control_characters(value: str) -> str:
     if _CONTROL_CHARACTERS.search(value):
         raise PydanticCustomError(
             FormErrorCode.INVALID_CHARACTERS,
-            "Remove the control characters (such as line breaks or tabs) from this field.",
+            "Remove the control characters (such as line breaks, tabs or text direction marks)"
+            " from this field.",
+        )
+    return value
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, character in enumerate(reversed(digits)):
+        digit = int(character)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def _holds_card_number(value: str) -> bool:
+    """Whether consecutive digit groups of `value` make 13 to 19 digits that pass the Luhn
+    check, as every card number does ("4242 4242 4242 4242", "4242-4242-4242-4242 12/30")."""
+    fewest, most = _CARD_DIGITS
+    for run in _DIGIT_GROUPS.finditer(value):
+        groups = _GROUP_SEPARATORS.split(run.group())
+        for first in range(len(groups)):
+            digits = ""
+            for group in groups[first:]:
+                digits += group
+                if len(digits) > most:
+                    break
+                if len(digits) >= fewest and _luhn_valid(digits):
+                    return True
+    return False
+
+
+def _without_card_number(value: str) -> str:
+    """Free text must not hold a card number: it would be stored in clear, shown on invoices and
+    kept with the request's answer, where no card number may be (cards go only to the
+    provider's card form)."""
+    if _holds_card_number(value):
+        raise PydanticCustomError(
+            FormErrorCode.CARD_NUMBER,
+            "This looks like a payment card number: never enter card numbers here, only in the"
+            " card form.",
         )
     return value
 
@@ -77,14 +126,19 @@ def _email_address(value: str) -> str:
 
 
 _Printable = AfterValidator(_without_control_characters)
+_NoCardNumber = AfterValidator(_without_card_number)
 _Blank = AfterValidator(_none_if_blank)
 
-Line = Annotated[str, Field(min_length=1, max_length=200), _Printable]
-OptionalLine = Annotated[str, Field(max_length=200), _Printable, _Blank]
-City = Annotated[str, Field(min_length=1, max_length=100), _Printable]
+Line = Annotated[str, Field(min_length=1, max_length=200), _Printable, _NoCardNumber]
+"""Free text: a name, a company, an address line."""
+OptionalLine = Annotated[str, Field(max_length=200), _Printable, _NoCardNumber, _Blank]
+City = Annotated[str, Field(min_length=1, max_length=100), _Printable, _NoCardNumber]
 Email = Annotated[str, Field(max_length=254), _Printable, AfterValidator(_email_address)]
-PostalCode = Annotated[str, Field(max_length=20), _Printable, _Blank]
-Region = Annotated[str, Field(max_length=100), _Printable, _Blank]
+# Countries without a postal-code format or a list of regions take these as free text.
+PostalCode = Annotated[str, Field(max_length=20), _Printable, _NoCardNumber, _Blank]
+Region = Annotated[str, Field(max_length=100), _Printable, _NoCardNumber, _Blank]
+# Not checked for card numbers: tax IDs of 13 digits or more exist (a Japanese corporate number,
+# a Brazilian CNPJ), and one in ten passes the Luhn check by chance.
 VatId = Annotated[str, Field(max_length=40), _Printable, _Blank]
 
 EXAMPLE: dict[str, JsonValue] = {
@@ -107,6 +161,7 @@ class BillingForm(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         str_strip_whitespace=True,
         frozen=True,
         json_schema_extra={"examples": [EXAMPLE]},

@@ -5,21 +5,40 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
-from billing.api.billing_form import Email
+from billing.api.billing_form import Email, Line
 from billing.domain.accounts import PaymentMethodKind, PaymentProvider
 from billing.domain.locales import Locale
 from billing.domain.money import Currency
 from billing.domain.subscription import Channel
 
-# Validators are built on first use: a function uses a few of these models, and building
-# them all at import would lengthen every cold start (docs/performance.md).
-_STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
+# Strict: a JSON value of another type is refused, not converted (true or 1.0 for an integer,
+# 12 for a string). Validators are built on first use: a function uses a few of these models,
+# and building them all at import would lengthen every cold start (docs/performance.md).
+_STRICT = ConfigDict(
+    extra="forbid", frozen=True, strict=True, str_strip_whitespace=True, defer_build=True
+)
 
 Token = Annotated[str, Field(min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_\-]+$")]
 PlanId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+# An enum's value arrives as a JSON string; strict validation of Python values (how Powertools
+# validates the parsed body) would take only the enum member itself.
+FromJson = Strict(False)
+
+
+def _integer(value: object) -> object:
+    """Literal values are matched by equality, which strict mode leaves alone: true and 1.0
+    would be the 1 of Literal[1, 3, 12]."""
+    if type(value) is not int:
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+CycleMonths = Annotated[Literal[1, 3, 12], BeforeValidator(_integer)]
 
 
 class PurchaseBody(BaseModel):
@@ -28,8 +47,8 @@ class PurchaseBody(BaseModel):
     model_config = _STRICT
 
     plan_id: PlanId
-    cycle_months: Literal[1, 3, 12]
-    currency: Currency
+    cycle_months: CycleMonths
+    currency: Annotated[Currency, FromJson]
     coupon: Code | None = None
 
 
@@ -39,8 +58,8 @@ class PartnerSubscriptionBody(BaseModel):
     model_config = _STRICT
 
     plan_id: PlanId
-    cycle_months: Literal[1, 3, 12]
-    currency: Currency
+    cycle_months: CycleMonths
+    currency: Annotated[Currency, FromJson]
 
 
 class SetupBody(BaseModel):
@@ -48,7 +67,7 @@ class SetupBody(BaseModel):
 
     model_config = _STRICT
 
-    method: PaymentMethodKind | None = None
+    method: Annotated[PaymentMethodKind, FromJson] | None = None
 
 
 class StripeMethodBody(BaseModel):
@@ -74,7 +93,7 @@ class PartnerBody(BaseModel):
     model_config = _STRICT
 
     id: Token
-    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    name: Line
     email: Email
 
 
@@ -84,9 +103,9 @@ class AccountBody(BaseModel):
     model_config = _STRICT
 
     email: Email
-    locale: Locale = Locale.EN
+    locale: Annotated[Locale, FromJson] = Locale.EN
     domain_zone: Annotated[str, Field(min_length=2, max_length=24, pattern=r"^[a-z0-9\-]+$")] = (
         "com"
     )
-    channel: Channel = Channel.DIRECT
+    channel: Annotated[Channel, FromJson] = Channel.DIRECT
     partner: PartnerBody | None = None
