@@ -1,6 +1,7 @@
 """moto server as the tests and the local stack run it: one request at a time, DynamoDB
-transactions rolled back item by item, SQS receives that do not recount the queue, and a route
-listing the emails SES sent (`devstack.outbox.SENT_EMAILS`).
+transactions rolled back item by item, SQS receives that do not recount the queue, memory that
+holds the state and not every object ever made, and a route listing the emails SES sent
+(`devstack.outbox.SENT_EMAILS`).
 
 moto's backends are not thread-safe, and its server is: two transactions at once can corrupt a
 table. Two of its costs also grow with the data, which a renewal run of thousands would feel:
@@ -9,6 +10,14 @@ them back on failure (here the items a transaction names are copied instead, and
 fails); and for every message sent or considered by a receive, it computes all the queue's
 attributes, which counts every message, only to read one setting (here the counts are skipped
 while a message is sent, and a receive reads the retention period alone).
+
+On a stack that runs for days, moto's memory grew without bound, by what it keeps for its own
+inspection rather than as state: every object its models ever made (each DynamoDB item written,
+read through a projection or copied for a rollback, each SQS message even once deleted, each
+email), listed in a class-wide list for its dashboard's /moto-api/data.json; the receipt handle
+of every SQS message ever deleted (so that deleting one twice succeeds); and every notice ever
+published to a topic. Here nothing is listed for the dashboard, and queues and topics keep the
+last `KEPT` handles and notices.
 """
 
 from __future__ import annotations
@@ -19,10 +28,12 @@ import copy
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
+from moto.core.common_models import BaseModel
 from moto.core.utils import unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -34,12 +45,15 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.ses.models import Message as Email
 from moto.ses.models import ses_backends
+from moto.sns.models import Topic
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import run_simple
 
 from devstack.outbox import SENT_EMAILS
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+KEPT = 1000
+"""How many receipt handles of deleted messages a queue keeps, and notices a topic: the last."""
 
 
 class _TablesByReference:
@@ -156,6 +170,42 @@ def _with_sent_emails(app: WsgiApp) -> WsgiApp:
     return serve
 
 
+def _untracked(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
+    """Replaces `BaseModel.__new__`, which lists every object made for moto's dashboard."""
+    return super(BaseModel, cls).__new__(cls)
+
+
+class _RecentHandles:
+    """Stands in for a queue's receipt handles of deleted messages: the last `KEPT` only."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, None] = {}
+
+    def __contains__(self, handle: object) -> bool:
+        return handle in self._handles
+
+    def update(self, handles: Iterable[str]) -> None:
+        self._handles.update(dict.fromkeys(handles))
+        while len(self._handles) > KEPT:
+            del self._handles[next(iter(self._handles))]
+
+
+_moto_queue_init = Queue.__init__
+
+
+def _queue_init(self: Queue, *args: Any, **kwargs: Any) -> None:
+    _moto_queue_init(self, *args, **kwargs)
+    self.deleted_messages = _RecentHandles()  # type: ignore[assignment]
+
+
+_moto_topic_init = Topic.__init__
+
+
+def _topic_init(self: Topic, *args: Any, **kwargs: Any) -> None:
+    _moto_topic_init(self, *args, **kwargs)
+    self.sent_notifications = deque(maxlen=KEPT)  # type: ignore[assignment]
+
+
 def _one_at_a_time(app: WsgiApp) -> WsgiApp:
     lock = threading.Lock()
 
@@ -180,6 +230,9 @@ def application() -> WsgiApp:
     SQSBackend.send_message = _send_message  # type: ignore[method-assign]
     for name in _COUNTS:
         setattr(Queue, name, _counted(name))
+    BaseModel.__new__ = staticmethod(_untracked)  # type: ignore[method-assign]
+    Queue.__init__ = _queue_init  # type: ignore[method-assign]
+    Topic.__init__ = _topic_init  # type: ignore[method-assign]
     return _one_at_a_time(_with_sent_emails(DomainDispatcherApplication(create_backend_app)))
 
 

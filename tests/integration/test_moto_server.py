@@ -1,5 +1,6 @@
 """moto server as the local stack runs it: every resource of template.yaml created in it, the
-renewal queue drained with its redrive policy, and what was sent read back over HTTP, alone."""
+renewal queue drained with its redrive policy, what was sent read back over HTTP, alone, and a
+memory that holds the state, not every object moto ever made."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from billing.domain.accounts import Account
 from billing.domain.state_machine import EmailCustomer, EmailTemplate, apply
@@ -17,6 +19,7 @@ from billing.notifications.emails import render
 from billing.notifications.sender import DeliveryKind, Notifier
 from billing.settings import NotificationSettings, StorageSettings
 from devstack.event_sources import SqsPoller, sqs_event_sources
+from devstack.moto_server import KEPT
 from devstack.outbox import SENT_EMAILS, SentEmail, sent_emails
 from devstack.resources import LocalResources, create_resources, environment
 from devstack.template import resources_of_type
@@ -181,3 +184,39 @@ def test_the_outbox_reads_what_ses_sent_and_nothing_else(
         ("first", [CUSTOMER.email]),
         ("second", [CUSTOMER.email]),
     ]
+
+
+def test_moto_keeps_the_state_not_every_object_it_ever_made(
+    moto: MotoServer, stack: LocalResources
+) -> None:
+    sqs, queue = moto.client("sqs"), stack.queues["RenewalQueue"].url
+    deleted: list[str] = []
+    while len(deleted) <= KEPT:
+        sqs.send_message_batch(
+            QueueUrl=queue,
+            Entries=[{"Id": str(n), "MessageBody": f"sub_{len(deleted) + n}"} for n in range(10)],
+        )
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        sqs.delete_message_batch(
+            QueueUrl=queue,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)
+            ],
+        )
+        deleted += [message["ReceiptHandle"] for message in received]
+    table = stack.tables["IdempotencyTable"].name
+    for n in range(10):
+        moto.client("dynamodb").put_item(
+            TableName=table, Item={"id": {"S": "key"}, "n": {"N": str(n)}}
+        )
+
+    # A message deleted twice is still fine, as in SQS, for the last KEPT deleted ...
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=deleted[-1])
+    # ... and the handles of older ones are forgotten.
+    with pytest.raises(ClientError, match="ReceiptHandleIsInvalid"):
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=deleted[0])
+    # No object is listed for moto's dashboard: not the messages deleted, not the item's
+    # versions.
+    with urllib.request.urlopen(f"{moto.url}/moto-api/data.json", timeout=10) as response:
+        listed: dict[str, dict[str, list[Any]]] = json.load(response)
+    assert [name for models in listed.values() for name, made in models.items() if made] == []
