@@ -24,6 +24,7 @@ Run as ``python -m devstack.environments`` by `ExecutionEnvironments` only.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import socket
 import subprocess
@@ -41,6 +42,8 @@ from devstack.api_gateway import INTEGRATION_TIMEOUT, Handler, LocalLambdaContex
 from devstack.clock import shared_clock
 from devstack.metrics import FunctionOutput, WholeLines
 from devstack.processes import stop
+
+logger = logging.getLogger(__name__)
 
 _LOG, _ANSWER, _ERROR = "log", "answer", "error"
 
@@ -169,25 +172,34 @@ class ExecutionEnvironments:
 
     def _acquire(self) -> _Environment:
         with self._free:
-            while not (self._idle or self._closed) and self._busy_or_starting() >= self._limit:
+            while not (self._idle or self._closed) and self._count() >= self._limit:
                 self._free.wait()
             if self._closed:
                 raise FunctionError("the local stack is stopping")
             if self._idle:
                 return self._idle.pop()
             self._starting += 1
-        # A cold start outside the lock: it keeps no other request waiting.
+        # Started outside the lock: a cold start keeps no other request waiting.
         try:
             environment = self._start()
-        finally:
+        except BaseException:
             with self._free:
                 self._starting -= 1
                 self._free.notify_all()
+            raise
         with self._free:
+            self._starting -= 1
             self._running.add(environment)
+            running = len(self._running)
+        logger.info(
+            "every execution environment was busy: started another (%d of at most %d)",
+            running,
+            self._limit,
+        )
         return environment
 
-    def _busy_or_starting(self) -> int:
+    def _count(self) -> int:
+        """Environments running or starting."""
         return len(self._running) + self._starting
 
     def _give_back(self, environment: _Environment) -> None:

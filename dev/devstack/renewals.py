@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from devstack.api_gateway import LocalLambdaContext, import_handler
+from devstack.clock import Clock
 from devstack.event_sources import ScheduleEventSource, SqsPoller
 from devstack.metrics import MetricStore, total
 
@@ -39,7 +38,7 @@ class LocalRenewals:
         poller: SqsPoller,
         metrics: MetricStore,
         *,
-        clock: Callable[[], datetime],
+        clock: Clock,
         region: str,
     ) -> None:
         self._schedule = schedule

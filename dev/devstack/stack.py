@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from types import FrameType
@@ -30,7 +30,7 @@ from billing import runtime
 from billing.domain.billing_calendar import format_instant, parse_instant
 from devstack import development
 from devstack.api_gateway import Handler, LocalApiGateway, routes_from_template
-from devstack.clock import StackClock
+from devstack.clock import StackClock, wall_clock
 from devstack.environments import ExecutionEnvironments
 from devstack.event_sources import poller_for, schedule_event_sources, sqs_event_sources
 from devstack.http_server import DOCS, OPENAPI, LocalApiServer
@@ -145,7 +145,7 @@ def lambda_concurrency(variables: Mapping[str, str]) -> int:
 def clock_start(variables: Mapping[str, str]) -> datetime:
     text = variables.get(CLOCK_START, "").strip()
     if not text:
-        return datetime.now(UTC)
+        return wall_clock()
     try:
         return parse_instant(text)
     except ValueError as error:

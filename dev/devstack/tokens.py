@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import jwt
 
 from billing.api.http import AccountRole
+from devstack.clock import Clock, wall_clock
 
 DEFAULT_ISSUER = "devstack://cognito"
 DEFAULT_AUDIENCE = "billing-local"
@@ -40,10 +41,6 @@ def generate_secret() -> str:
     return secrets.token_urlsafe(64)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TokenIssuer:
     """Issues ID tokens shaped like Cognito's and verifies them as the API's authorizer would."""
 
@@ -53,7 +50,7 @@ class TokenIssuer:
         *,
         issuer: str = DEFAULT_ISSUER,
         audience: str = DEFAULT_AUDIENCE,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = wall_clock,
     ) -> None:
         if len(secret.encode()) < _MIN_SECRET_BYTES:
             raise ValueError(f"the signing secret needs at least {_MIN_SECRET_BYTES} bytes")
