@@ -15,22 +15,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from billing.domain.billing_calendar import format_instant, parse_instant
+from billing.domain.billing_calendar import instant as utc_second
+
 Clock = Callable[[], datetime]
 
 
 class InvalidMove(ValueError):
     """A move the clock refuses: backwards (attempts, audit entries and retry windows already
     written at later instants would stop making sense), or past the year 9999."""
-
-
-def _second(instant: datetime) -> datetime:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("the clock needs an instant with a time zone (UTC: a trailing Z)")
-    return instant.astimezone(UTC).replace(microsecond=0)
-
-
-def _text(instant: datetime) -> str:
-    return f"{instant:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def wall_clock() -> datetime:
@@ -45,7 +38,7 @@ def shared_clock(path: Path | None) -> Clock:
         return wall_clock
 
     def now() -> datetime:
-        return datetime.fromisoformat(path.read_text(encoding="ascii").strip())
+        return parse_instant(path.read_text(encoding="ascii").strip())
 
     return now
 
@@ -55,7 +48,7 @@ class StackClock:
     With a `file`, every instant it takes is written there for `shared_clock` readers."""
 
     def __init__(self, start: datetime, file: Path | None = None) -> None:
-        self._now = _second(start)
+        self._now = utc_second(start)
         self._file = file
         self._lock = threading.Lock()
         self._publish()
@@ -70,7 +63,7 @@ class StackClock:
             raise InvalidMove("the clock only moves forward; give a positive duration")
         with self._lock:
             try:
-                self._now = _second(self._now + delta)
+                self._now = utc_second(self._now + delta)
             except OverflowError as error:
                 raise InvalidMove("the clock cannot move past the year 9999") from error
             self._publish()
@@ -78,10 +71,12 @@ class StackClock:
 
     def set(self, instant: datetime) -> datetime:
         """Move to `instant`, which may not be earlier than now; the new instant."""
-        target = _second(instant)
+        target = utc_second(instant)
         with self._lock:
             if target < self._now:
-                raise InvalidMove(f"the clock only moves forward: it is already {_text(self._now)}")
+                raise InvalidMove(
+                    f"the clock only moves forward: it is already {format_instant(self._now)}"
+                )
             self._now = target
             self._publish()
             return self._now
@@ -90,5 +85,5 @@ class StackClock:
         if self._file is None:
             return
         written = self._file.with_name(f".{self._file.name}.{os.getpid()}.new")
-        written.write_text(_text(self._now) + "\n", encoding="ascii")
+        written.write_text(format_instant(self._now) + "\n", encoding="ascii")
         os.replace(written, self._file)

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from billing.domain.billing_calendar import format_instant
 from devstack.clock import Clock, shared_clock, wall_clock
 from devstack.faults import FaultInjector, Handler
 from devstack.idempotency import IdempotentRequests
@@ -85,7 +86,7 @@ class PayPal:
 
     def _now(self) -> str:
         """PayPal's date-time: RFC 3339 in UTC, to the second."""
-        return f"{self.clock():%Y-%m-%dT%H:%M:%SZ}"
+        return format_instant(self.clock())
 
     def application(self) -> web.Application:
         # Authentication comes first: a refused token is not an answer to remember.
