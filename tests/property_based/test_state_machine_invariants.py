@@ -26,6 +26,7 @@ from billing.domain.state_machine import (
     Event,
     PartnerExtended,
     PaymentMethodUpdated,
+    Requester,
     RetryNowRequested,
     SalesChargeRequested,
     apply,
@@ -64,7 +65,7 @@ def subscriptions(draw: st.DrawFn) -> Subscription:
         price=price,
         discount=discount,
         channel=draw(st.sampled_from(list(Channel))),
-        actor=Actor.CUSTOMER,
+        by=Requester(Actor.CUSTOMER, "user_h"),
         at=anchor,
     ).subscription
 

@@ -17,7 +17,7 @@ EXPECTED_ACTIONS = [
     (FailureReason.INSUFFICIENT_FUNDS, RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD),
     (FailureReason.PROVIDER_ERROR, RecommendedAction.NONE_WE_WILL_RETRY),
     (FailureReason.CARD_DECLINED, RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD),
-    (FailureReason.AUTO_RENEW_OFF, RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE),
+    (FailureReason.AUTO_RENEW_OFF, RecommendedAction.BUY_NEW_SUBSCRIPTION),
 ]
 
 
@@ -101,7 +101,7 @@ def test_english_messages_say_what_happened(
         (FailureReason.PAYMENT_METHOD_INVALID, "Update your payment method"),
         (FailureReason.INSUFFICIENT_FUNDS, "Retry Now"),
         (FailureReason.CARD_DECLINED, "Ask your bank"),
-        (FailureReason.AUTO_RENEW_OFF, "Turn automatic renewal back on"),
+        (FailureReason.AUTO_RENEW_OFF, "Buy a new subscription"),
     ],
 )
 def test_english_action_texts_say_what_to_do(reason: FailureReason, words: str) -> None:

@@ -10,6 +10,7 @@ from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.money import Currency, Money
 from billing.domain.retry_now import check_retry_now_allowed
+from billing.domain.state_machine import SCHEDULER, Actor, Requester
 from billing.domain.subscription import ChargeKind
 
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
@@ -27,6 +28,7 @@ def _attempt(
         amount=Money(4900, Currency.EUR),
         status=ChargeStatus.FAILED,
         created_at=NOW - timedelta(hours=hours_ago),
+        requested_by=SCHEDULER if kind.scheduled else Requester(Actor.CUSTOMER, "user_ada"),
     )
 
 

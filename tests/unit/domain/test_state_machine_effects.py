@@ -1,4 +1,4 @@
-"""The SPEC §2 lifecycle through the state machine: new states, charges, emails, notices, audit."""
+"""The lifecycle of docs/rules.md through the state machine: states, charges, emails, audit."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import TransitionRejected
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
 from billing.domain.state_machine import (
+    DEFAULT_SCHEDULE,
+    SCHEDULER,
     Actor,
     Audit,
     Charge,
     ChargeSucceeded,
     CustomerCancelled,
     CustomerResumed,
+    Decision,
     EmailCustomer,
     EmailTemplate,
     NotifyPartner,
@@ -26,6 +30,7 @@ from billing.domain.state_machine import (
     PartnerReminderDue,
     PaymentMethodUpdated,
     PeriodEnded,
+    Requester,
     RetryDue,
     RetryNowRequested,
     SalesNotice,
@@ -33,7 +38,14 @@ from billing.domain.state_machine import (
     due_event,
     open_subscription,
 )
-from billing.domain.subscription import CancelReason, Channel, ChargeKind, Status
+from billing.domain.subscription import (
+    CancelReason,
+    Channel,
+    ChargeKind,
+    Failure,
+    Status,
+    Subscription,
+)
 from tests.support.subscriptions import (
     ANCHOR,
     CARD,
@@ -64,7 +76,7 @@ def test_purchase_opens_an_active_auto_renewing_subscription() -> None:
         price=Money(46800, Currency.USD),
         discount=None,
         channel=Channel.DIRECT,
-        actor=Actor.CUSTOMER,
+        by=Requester(Actor.CUSTOMER, "user_ada"),
         at=datetime(2028, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
     )
     sub = decision.subscription
@@ -75,6 +87,13 @@ def test_purchase_opens_an_active_auto_renewing_subscription() -> None:
     assert _emails(decision.effects) == [EmailTemplate.PURCHASE_RECEIPT]
     [audit] = decision.of_type(Audit)
     assert (audit.action, audit.from_status, audit.to_status) == ("opened", None, Status.ACTIVE)
+    assert (audit.actor, audit.by) == (Actor.CUSTOMER, "user_ada")
+    [receipt] = decision.of_type(EmailCustomer)
+    # The receipt says when the first renewal comes and what it will cost.
+    assert (receipt.details["next_charge_at"], receipt.details["next_charge_amount"]) == (
+        "2029-02-28T23:59:59Z",
+        "46800",
+    )
 
 
 def test_partner_subscription_is_not_auto_renewed_and_not_charged() -> None:
@@ -180,8 +199,12 @@ def test_successful_retry_keeps_the_anchor() -> None:
 
 def test_auto_renew_off_cancels_at_period_end_without_charging() -> None:
     decision = apply(active(auto_renew=False), PeriodEnded(at=FIRST_END))
-    assert decision.subscription.cancel_reason is CancelReason.AUTO_RENEW_OFF
+    sub = decision.subscription
+    assert (sub.status, sub.cancel_reason) == (Status.CANCELLED, CancelReason.AUTO_RENEW_OFF)
     assert decision.of_type(Charge) == []
+    # The fifth reason of the help page: shown like a failure, and the customer is told.
+    assert sub.last_failure == Failure(FailureReason.AUTO_RENEW_OFF, FIRST_END)
+    assert _emails(decision.effects) == [EmailTemplate.SUBSCRIPTION_ENDED]
 
 
 def test_customer_cancel_turns_auto_renew_off_until_period_end() -> None:
@@ -261,6 +284,84 @@ def test_provider_error_uses_no_attempt_emails_nobody_and_backs_off() -> None:
     assert sub.charge_attempts == 3, "each provider call had its own attempt key"
 
 
+def _renewal_through_an_outage(sub: Subscription) -> list[Decision]:
+    """Every scheduled renewal attempt ends in a provider error, as during an outage."""
+    decisions = []
+    while sub.status is Status.ACTIVE:
+        event = due_event(sub, sub.due_at or FIRST_END, CARD)
+        assert isinstance(event, PeriodEnded)
+        decision = apply(sub, declined(event.at, ChargeKind.RENEWAL, FailureReason.PROVIDER_ERROR))
+        decisions.append(decision)
+        sub = decision.subscription
+    return decisions
+
+
+def test_an_outage_past_the_grace_makes_the_renewal_past_due_and_tells_the_customer() -> None:
+    grace = DEFAULT_SCHEDULE.provider_error_grace
+    *backing_off, last = _renewal_through_an_outage(active())
+    # Within the grace: retried with backoff, still active, nobody emailed.
+    assert all(d.subscription.status is Status.ACTIVE for d in backing_off)
+    assert all(d.of_type(EmailCustomer) == [] for d in backing_off)
+    assert max(d.subscription.due_at or FIRST_END for d in backing_off) == FIRST_END + grace
+    # The attempt at the grace's end decides: past due, explained, emailed once.
+    sub = last.subscription
+    assert (sub.status, sub.access) == (Status.PAST_DUE, True)
+    assert sub.last_failure == Failure(FailureReason.PROVIDER_ERROR, FIRST_END + grace, CARD)
+    [email] = last.of_type(EmailCustomer)
+    assert (email.template, email.details["reason"]) == (
+        EmailTemplate.RENEWAL_FAILED,
+        "provider_error",
+    )
+    # The dunning schedule counts from that moment, and Retry Now is allowed.
+    assert (sub.first_failed_at, sub.next_retry_at, sub.retries_left) == (
+        FIRST_END + grace,
+        FIRST_END + grace + DAY,
+        4,
+    )
+    [charge] = apply(sub, RetryNowRequested(at=FIRST_END + grace + DAY / 2)).of_type(Charge)
+    assert charge.kind is ChargeKind.RETRY_NOW
+
+
+def test_the_grace_is_configuration() -> None:
+    schedule = DunningSchedule(retry_days=(2, 5), provider_error_grace=timedelta(hours=1))
+    failed = declined(
+        FIRST_END + timedelta(hours=1), ChargeKind.RENEWAL, FailureReason.PROVIDER_ERROR
+    )
+    sub = apply(active(), failed, schedule).subscription
+    assert (sub.status, sub.next_retry_at, sub.retries_left) == (
+        Status.PAST_DUE,
+        FIRST_END + timedelta(hours=1) + 2 * DAY,
+        2,
+    )
+
+
+def test_provider_errors_on_a_retry_past_the_grace_use_that_retry() -> None:
+    sub = past_due()
+    grace = DEFAULT_SCHEDULE.provider_error_grace
+    assert sub.next_retry_at == FIRST_END + DAY
+    decision = apply(
+        sub, declined(FIRST_END + DAY + grace, ChargeKind.RETRY, FailureReason.PROVIDER_ERROR)
+    )
+    after = decision.subscription
+    assert (after.status, after.retries_left) == (Status.PAST_DUE, sub.retries_left - 1)
+    assert _emails(decision.effects) == [EmailTemplate.RENEWAL_FAILED]
+
+
+def test_a_charge_outcome_is_recorded_in_the_name_of_who_asked_for_it() -> None:
+    sales = Requester(Actor.SALES, "user_sam")
+    decision = apply(
+        past_due(),
+        ChargeSucceeded(at=FIRST_END + DAY, by=sales, kind=ChargeKind.SALES, amount=PRICE),
+    )
+    [audit] = decision.of_type(Audit)
+    assert (audit.actor, audit.by, audit.action) == (Actor.SALES, "user_sam", "charge_succeeded")
+    scheduled = apply(active(), PeriodEnded(at=FIRST_END + DAY, by=SCHEDULER))
+    assert scheduled.of_type(Audit) == []
+    cancelled_by_scheduler = apply(active(auto_renew=False), PeriodEnded(at=FIRST_END))
+    [audit] = cancelled_by_scheduler.of_type(Audit)
+    assert (audit.actor, audit.by) == (Actor.SCHEDULER, "scheduler")
+
+
 def test_provider_error_on_a_scheduled_retry_keeps_that_retry() -> None:
     sub = past_due()
     decision = apply(
@@ -279,7 +380,8 @@ def test_hard_decline_is_not_retried_on_the_same_method() -> None:
     skipped = apply(sub, RetryDue(at=FIRST_END + DAY, payment_method_id=CARD))
     assert skipped.of_type(Charge) == []
     assert skipped.subscription.retries_left == sub.retries_left - 1
-    assert _emails(skipped.effects) == [EmailTemplate.RENEWAL_FAILED]
+    # Nothing was attempted: no "we could not take the payment" for a charge never made.
+    assert _emails(skipped.effects) == []
 
 
 def test_hard_decline_is_retried_once_the_method_changed() -> None:

@@ -10,6 +10,7 @@ import pytest
 from billing.domain.errors import ErrorCode, TransitionRejected, UnknownTransition
 from billing.domain.failures import FailureReason
 from billing.domain.state_machine import (
+    DEFAULT_SCHEDULE,
     TRANSITIONS,
     ChargeFailed,
     ChargeSucceeded,
@@ -42,6 +43,7 @@ DAY = timedelta(days=1)
 HARD = FailureReason.PAYMENT_METHOD_INVALID
 SOFT = FailureReason.CARD_DECLINED
 PROVIDER = FailureReason.PROVIDER_ERROR
+GRACE = DEFAULT_SCHEDULE.provider_error_grace
 
 
 def _ok(kind: ChargeKind, at_offset: timedelta = DAY) -> ChargeSucceeded:
@@ -99,10 +101,14 @@ CASES: list[tuple[str, Subscription, Event, Status | ErrorCode]] = [
      _failed(ChargeKind.RENEWAL, PROVIDER, timedelta(0)), Status.ACTIVE),
     ("renewal_declined_goes_past_due", active(),
      _failed(ChargeKind.RENEWAL, SOFT, timedelta(0)), Status.PAST_DUE),
+    ("renewal_provider_error_past_the_grace_goes_past_due", active(),
+     _failed(ChargeKind.RENEWAL, PROVIDER, GRACE), Status.PAST_DUE),
     ("stale_failure_while_active", active(), _failed(ChargeKind.SALES, SOFT, timedelta(0)),
      ErrorCode.NO_ACTION_REQUIRED),
     ("retry_provider_error_backs_off", past_due(), _failed(ChargeKind.RETRY, PROVIDER),
      Status.PAST_DUE),
+    ("last_retry_provider_error_past_the_grace_cancels", _last_retry(),
+     _failed(ChargeKind.RETRY, PROVIDER, DAY + GRACE), Status.CANCELLED),
     ("last_retry_declined_cancels", _last_retry(), _failed(ChargeKind.RETRY, SOFT, 14 * DAY),
      Status.CANCELLED),
     ("retry_declined_retries_left", past_due(), _failed(ChargeKind.RETRY, SOFT),

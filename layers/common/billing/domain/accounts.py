@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from billing.domain.locales import Locale
+from billing.domain.money import Money
+from billing.domain.pricing import Discount
 from billing.domain.subscription import Channel
 
 
@@ -45,7 +47,7 @@ class Partner:
 
 @dataclass(frozen=True, slots=True)
 class BillingInfo:
-    """The billing form (SPEC §2). Validated at the API edge before it gets here."""
+    """The billing form. Validated at the API edge before it gets here."""
 
     name: str
     email: str
@@ -61,6 +63,22 @@ class BillingInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingPurchase:
+    """A purchase whose first charge is under way or not yet settled. It holds the account's one
+    open slot from before the provider is called, so a concurrent purchase is refused without
+    charging, and it keeps what is needed to open the subscription once the charge is known."""
+
+    subscription_id: str
+    plan_id: str
+    cycle_months: int
+    price: Money
+    """Full price of one cycle."""
+    discount: Discount | None
+    at: datetime
+    """The purchase instant: the subscription's anchor."""
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     id: str
     email: str
@@ -73,6 +91,7 @@ class Account:
     stripe_customer_id: str | None = None
     open_subscription_id: str | None = None
     """The account's one subscription that is not cancelled, if any."""
+    pending_purchase: PendingPurchase | None = None
     version: int = 0
 
     @property

@@ -9,6 +9,7 @@ from enum import StrEnum
 from billing.domain.accounts import PaymentProvider
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
+from billing.domain.state_machine import Requester
 from billing.domain.subscription import ChargeKind
 
 
@@ -34,6 +35,8 @@ class ChargeAttempt:
     amount: Money
     status: ChargeStatus
     created_at: datetime
+    requested_by: Requester
+    """Who started the charge: its outcome is recorded in their name."""
     provider: PaymentProvider | None = None
     payment_method_id: str | None = None
     provider_reference: str | None = None

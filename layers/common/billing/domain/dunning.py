@@ -11,13 +11,15 @@ from itertools import pairwise
 class DunningSchedule:
     """Retries `retry_days` after the first failed renewal; the last one closes the grace window.
 
-    `provider_error` failures use no retry: they are tried again after an exponential backoff
-    from `provider_backoff` up to `provider_backoff_cap`.
+    Scheduled `provider_error` failures use no retry while within `provider_error_grace` of the
+    charge falling due: they are tried again after an exponential backoff from
+    `provider_backoff` up to `provider_backoff_cap`. Past the grace, one counts as a failure.
     """
 
     retry_days: tuple[int, ...] = (1, 3, 7, 14)
     provider_backoff: timedelta = timedelta(minutes=5)
     provider_backoff_cap: timedelta = timedelta(hours=6)
+    provider_error_grace: timedelta = timedelta(hours=72)
 
     def __post_init__(self) -> None:
         days = self.retry_days
@@ -25,6 +27,8 @@ class DunningSchedule:
             raise ValueError(f"retry days must be positive and increasing, got {days}")
         if not timedelta(0) < self.provider_backoff <= self.provider_backoff_cap:
             raise ValueError("provider backoff must be positive and within its cap")
+        if self.provider_error_grace < timedelta(0):
+            raise ValueError("the provider-error grace cannot be negative")
 
     @property
     def retries(self) -> int:

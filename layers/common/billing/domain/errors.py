@@ -8,7 +8,7 @@ from typing import Any
 
 
 class ErrorCode(StrEnum):
-    """Every machine-readable error code, in one place (SPEC §4 shape: ``error.code``)."""
+    """Every machine-readable error code, in one place (the error shape's ``error.code``)."""
 
     NO_ACTION_REQUIRED = "no_action_required"
     SUBSCRIPTION_CANCELLED = "subscription_cancelled"

@@ -41,7 +41,7 @@ class RecommendedAction(StrEnum):
     ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD = "add_funds_or_update_payment_method"
     NONE_WE_WILL_RETRY = "none_we_will_retry"
     CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD = "contact_bank_or_update_payment_method"
-    TURN_ON_AUTO_RENEW_OR_PURCHASE = "turn_on_auto_renew_or_purchase"
+    BUY_NEW_SUBSCRIPTION = "buy_new_subscription"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ _ACTIONS: Mapping[FailureReason, RecommendedAction] = {
     FailureReason.INSUFFICIENT_FUNDS: RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD,
     FailureReason.PROVIDER_ERROR: RecommendedAction.NONE_WE_WILL_RETRY,
     FailureReason.CARD_DECLINED: RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD,
-    FailureReason.AUTO_RENEW_OFF: RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE,
+    FailureReason.AUTO_RENEW_OFF: RecommendedAction.BUY_NEW_SUBSCRIPTION,
 }
 
 _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
@@ -75,7 +75,10 @@ _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
             "Your bank or the payment system did not answer correctly. This is not your doing."
         ),
         FailureReason.CARD_DECLINED: "Your bank declined the payment.",
-        FailureReason.AUTO_RENEW_OFF: "Automatic renewal was turned off, so nothing was charged.",
+        FailureReason.AUTO_RENEW_OFF: (
+            "Automatic renewal was turned off, so the subscription ended with its period and "
+            "nothing was charged."
+        ),
     },
     Locale.FR: {
         FailureReason.PAYMENT_METHOD_INVALID: (
@@ -92,7 +95,8 @@ _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
         ),
         FailureReason.CARD_DECLINED: "Votre banque a refusé le paiement.",
         FailureReason.AUTO_RENEW_OFF: (
-            "Le renouvellement automatique était désactivé : rien n'a été débité."
+            "Le renouvellement automatique était désactivé : l'abonnement a pris fin avec sa "
+            "période et rien n'a été débité."
         ),
     },
 }
@@ -109,9 +113,7 @@ _ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
         RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD: (
             "Ask your bank why it declined the payment, or use another payment method."
         ),
-        RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE: (
-            "Turn automatic renewal back on before the period ends, or make a new purchase."
-        ),
+        RecommendedAction.BUY_NEW_SUBSCRIPTION: "Buy a new subscription to use the service again.",
     },
     Locale.FR: {
         RecommendedAction.UPDATE_PAYMENT_METHOD: (
@@ -128,17 +130,20 @@ _ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
             "Demandez à votre banque pourquoi elle a refusé le paiement, "
             "ou utilisez un autre mode de paiement."
         ),
-        RecommendedAction.TURN_ON_AUTO_RENEW_OR_PURCHASE: (
-            "Réactivez le renouvellement automatique avant la fin de la période, "
-            "ou effectuez un nouvel achat."
+        RecommendedAction.BUY_NEW_SUBSCRIPTION: (
+            "Achetez un nouvel abonnement pour utiliser à nouveau le service."
         ),
     },
 }
 
 
+def recommended_action(reason: FailureReason) -> RecommendedAction:
+    return _ACTIONS[reason]
+
+
 def explain(reason: FailureReason, locale: Locale) -> FailureExplanation:
     """The customer-facing message and recommended action for `reason` in `locale`."""
-    action = _ACTIONS[reason]
+    action = recommended_action(reason)
     return FailureExplanation(
         reason=reason,
         message=_MESSAGES[locale][reason],

@@ -36,8 +36,22 @@ class Actor(StrEnum):
     CUSTOMER = "customer"
     SCHEDULER = "scheduler"
     SALES = "sales"
+    ADMIN = "admin"
     PARTNER = "partner"
     PROVIDER = "provider"
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asked for a change: the kind of actor and their identity (a customer's or a staff
+    member's user id, a partner's id, ``scheduler``), recorded with every audit entry."""
+
+    actor: Actor
+    id: str
+
+
+SCHEDULER = Requester(Actor.SCHEDULER, "scheduler")
+"""The renewal schedule, which starts renewals, retries, reminders and ends by itself."""
 
 
 # --- Events ---------------------------------------------------------------------------------
@@ -46,6 +60,9 @@ class Actor(StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     at: datetime
+    by: Requester | None = None
+    """Who asked; None leaves the event's own `actor` with no identity in the audit trail.
+    A charge's outcome carries whoever requested the charge, not the provider that answered."""
     actor: ClassVar[Actor]
 
     def __post_init__(self) -> None:
@@ -55,6 +72,12 @@ class Event:
     def name(cls) -> str:
         """The event's name in the audit trail, e.g. ``period_ended``."""
         return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+    @property
+    def requester(self) -> Requester:
+        """Who asked: `by`, or the event's own kind of actor when no identity is known (the
+        scheduler is always itself)."""
+        return self.by or Requester(self.actor, self.actor.value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +146,7 @@ class PartnerExtended(Event):
 
 
 class EmailTemplate(StrEnum):
-    """Customer emails (SPEC §2 Notifications), rendered in the account's locale."""
+    """Customer emails, rendered in the account's locale."""
 
     PURCHASE_RECEIPT = "purchase_receipt"
     RENEWAL_RECEIPT = "renewal_receipt"
@@ -133,6 +156,8 @@ class EmailTemplate(StrEnum):
     AUTO_RENEW_ON = "auto_renew_on"
     CANCELLED_AFTER_FAILED_RETRIES = "cancelled_after_failed_retries"
     SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    SUBSCRIPTION_ENDED = "subscription_ended"
+    """The period ended with automatic renewal off: nothing charged, a new purchase needed."""
     PAYMENT_METHOD_UPDATED = "payment_method_updated"
     BILLING_INFO_UPDATED = "billing_info_updated"
 
@@ -180,14 +205,18 @@ class NotifyPartner:
 
 @dataclass(frozen=True, slots=True)
 class Audit:
-    """One append-only audit entry: who did what, from which status to which, when."""
+    """One append-only audit entry: who did what, from which status to which, when. Entries
+    about an account rather than a subscription (a payment method saved, a charge requested)
+    have no statuses."""
 
     actor: Actor
     action: str
     from_status: Status | None
-    to_status: Status
+    to_status: Status | None
     at: datetime
     details: Details
+    by: str | None = None
+    """The requester's identity (user id, partner id, ``scheduler``); None for old entries."""
 
 
 Effect = Charge | EmailCustomer | NotifySales | NotifyPartner | Audit
@@ -205,12 +234,18 @@ class Decision:
 # --- Guards: named conditions the table's rows test -------------------------------------------
 
 
-def _not_due(sub: Subscription, event: Event) -> bool:
+def _not_due(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
     due = sub.due_at
     return due is None or event.at < due
 
 
-def _same_method_hard_declined(sub: Subscription, event: Event) -> bool:
+def _within_provider_grace(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    """A provider error still inside the grace after the charge fell due: retried with backoff
+    and no one told. Past it, the customer must know the renewal has not gone through."""
+    return event.at < sub.charge_due_at + schedule.provider_error_grace
+
+
+def _same_method_hard_declined(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
     failure = sub.last_failure
     return (
         isinstance(event, RetryDue)
@@ -240,26 +275,28 @@ class Guard(Enum):
     RETRY_CHARGE = "retry_charge"
     RETRY_NOW_CHARGE = "retry_now_charge"
     PROVIDER_ERROR = "provider_error"
+    WITHIN_PROVIDER_GRACE = "within_provider_grace"
 
 
-_GUARDS: Mapping[Guard, Callable[[Subscription, Event], bool]] = {
-    Guard.DIRECT: lambda s, e: s.channel is Channel.DIRECT,
-    Guard.PARTNER: lambda s, e: s.channel is Channel.PARTNER,
-    Guard.AUTO_RENEW_ON: lambda s, e: s.auto_renew,
-    Guard.AUTO_RENEW_OFF: lambda s, e: not s.auto_renew,
+_GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] = {
+    Guard.DIRECT: lambda s, e, p: s.channel is Channel.DIRECT,
+    Guard.PARTNER: lambda s, e, p: s.channel is Channel.PARTNER,
+    Guard.AUTO_RENEW_ON: lambda s, e, p: s.auto_renew,
+    Guard.AUTO_RENEW_OFF: lambda s, e, p: not s.auto_renew,
     Guard.NOT_DUE: _not_due,
-    Guard.BEFORE_PERIOD_END: lambda s, e: e.at < s.period.end,
-    Guard.PERIOD_OVER: lambda s, e: e.at >= s.period.end,
-    Guard.PARTNER_PREPAID: lambda s, e: s.partner_prepaid_cycles > 0,
-    Guard.REMINDER_PENDING: lambda s, e: not s.partner_reminded and not s.partner_prepaid_cycles,
-    Guard.LAST_RETRY: lambda s, e: s.retries_left <= 1,
+    Guard.BEFORE_PERIOD_END: lambda s, e, p: e.at < s.period.end,
+    Guard.PERIOD_OVER: lambda s, e, p: e.at >= s.period.end,
+    Guard.PARTNER_PREPAID: lambda s, e, p: s.partner_prepaid_cycles > 0,
+    Guard.REMINDER_PENDING: lambda s, e, p: not s.partner_reminded and not s.partner_prepaid_cycles,
+    Guard.LAST_RETRY: lambda s, e, p: s.retries_left <= 1,
     Guard.SAME_METHOD_HARD_DECLINED: _same_method_hard_declined,
-    Guard.RENEWAL_CHARGE: lambda s, e: _charge_kind(e) is ChargeKind.RENEWAL,
-    Guard.RETRY_CHARGE: lambda s, e: _charge_kind(e) is ChargeKind.RETRY,
-    Guard.RETRY_NOW_CHARGE: lambda s, e: _charge_kind(e) is ChargeKind.RETRY_NOW,
-    Guard.PROVIDER_ERROR: lambda s, e: (
+    Guard.RENEWAL_CHARGE: lambda s, e, p: _charge_kind(e) is ChargeKind.RENEWAL,
+    Guard.RETRY_CHARGE: lambda s, e, p: _charge_kind(e) is ChargeKind.RETRY,
+    Guard.RETRY_NOW_CHARGE: lambda s, e, p: _charge_kind(e) is ChargeKind.RETRY_NOW,
+    Guard.PROVIDER_ERROR: lambda s, e, p: (
         isinstance(e, ChargeFailed) and e.reason is FailureReason.PROVIDER_ERROR
     ),
+    Guard.WITHIN_PROVIDER_GRACE: _within_provider_grace,
 }
 
 # --- Updates: named field changes the table's rows make, applied in order ---------------------
@@ -277,6 +314,7 @@ class Update(Enum):
     MARK_REMINDED = "mark_reminded"
     PREPAY_CYCLE = "prepay_cycle"
     REQUEST_FOLLOW_UP = "request_follow_up"
+    RECORD_LAPSE = "record_lapse"
 
 
 def _without_dunning(s: Subscription) -> Subscription:
@@ -337,11 +375,14 @@ def _use_retry(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscrip
 
 
 def _back_off(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    """Try again after a growing delay, but no later than the grace's end: the attempt made
+    then decides whether the customer must be told."""
     errors = s.provider_errors + 1
+    grace_ends = s.charge_due_at + schedule.provider_error_grace
     return replace(
         _record_failure(s, e, schedule),
         provider_errors=errors,
-        provider_retry_at=schedule.provider_retry_at(e.at, errors),
+        provider_retry_at=min(schedule.provider_retry_at(e.at, errors), grace_ends),
     )
 
 
@@ -363,6 +404,10 @@ _UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subsc
         s, partner_prepaid_cycles=s.partner_prepaid_cycles + 1
     ),
     Update.REQUEST_FOLLOW_UP: lambda s, e, p: replace(s, retry_now_requested_at=e.at),
+    # Auto-renewal off is one of the reasons a renewal did not happen: shown like a failure.
+    Update.RECORD_LAPSE: lambda s, e, p: replace(
+        s, last_failure=Failure(FailureReason.AUTO_RENEW_OFF, e.at)
+    ),
 }
 
 # --- The transition table ---------------------------------------------------------------------
@@ -383,11 +428,11 @@ class Transition:
     cancel_reason: CancelReason | None = None
     effects: tuple[EffectSpec, ...] = field(default=())
 
-    def matches(self, sub: Subscription, event: Event) -> bool:
+    def matches(self, sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
         return (
             (self.status is None or self.status is sub.status)
             and isinstance(event, self.event)
-            and all(_GUARDS[guard](sub, event) for guard in self.guards)
+            and all(_GUARDS[guard](sub, event, schedule) for guard in self.guards)
         )
 
 
@@ -401,8 +446,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(S.ACTIVE, PeriodEnded, (G.PARTNER, G.PARTNER_PREPAID), S.ACTIVE, updates=(U.NEXT_PERIOD,)),
     T(S.ACTIVE, PeriodEnded, (G.PARTNER,), S.CANCELLED, updates=(U.CANCEL,),
       cancel_reason=CancelReason.PARTNER_NOT_RENEWED, effects=(PartnerNotice.NOT_RENEWED,)),
-    T(S.ACTIVE, PeriodEnded, (G.AUTO_RENEW_OFF,), S.CANCELLED, updates=(U.CANCEL,),
-      cancel_reason=CancelReason.AUTO_RENEW_OFF),
+    T(S.ACTIVE, PeriodEnded, (G.AUTO_RENEW_OFF,), S.CANCELLED, updates=(U.CANCEL, U.RECORD_LAPSE),
+      cancel_reason=CancelReason.AUTO_RENEW_OFF, effects=(E.SUBSCRIPTION_ENDED,)),
     T(S.ACTIVE, PeriodEnded, (), S.ACTIVE, effects=(ChargeKind.RENEWAL,)),
     T(None, PeriodEnded, (), reject=ErrorCode.NOT_DUE),
     T(None, PartnerReminderDue, (G.NOT_DUE,), reject=ErrorCode.NOT_DUE),
@@ -413,11 +458,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     T(S.PAST_DUE, RetryDue, (G.SAME_METHOD_HARD_DECLINED, G.LAST_RETRY), S.CANCELLED,
       updates=(U.USE_RETRY, U.CANCEL), cancel_reason=CancelReason.PAYMENT_FAILED,
       effects=(E.CANCELLED_AFTER_FAILED_RETRIES, SalesNotice.CANCELLED_AFTER_FAILED_RETRIES)),
-    T(S.PAST_DUE, RetryDue, (G.SAME_METHOD_HARD_DECLINED,), S.PAST_DUE,
-      updates=(U.USE_RETRY,), effects=(E.RENEWAL_FAILED,)),
+    # A skipped retry charged nothing: the customer has nothing new to be told.
+    T(S.PAST_DUE, RetryDue, (G.SAME_METHOD_HARD_DECLINED,), S.PAST_DUE, updates=(U.USE_RETRY,)),
     T(S.PAST_DUE, RetryDue, (), S.PAST_DUE, effects=(ChargeKind.RETRY,)),
     T(None, RetryDue, (), reject=ErrorCode.NOT_DUE),
-    # Outcomes of charges. Provider errors use no dunning attempt and email nobody.
+    # Outcomes of charges. Scheduled charges' provider errors use no dunning attempt and email
+    # nobody while within the grace; past it they count as the failure they are.
     T(S.CANCELLED, ChargeSucceeded, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
     T(S.CANCELLED, ChargeFailed, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
     T(S.ACTIVE, ChargeSucceeded, (G.RENEWAL_CHARGE,), S.ACTIVE, updates=(U.NEXT_PERIOD,),
@@ -427,13 +473,13 @@ TRANSITIONS: tuple[Transition, ...] = (
       effects=(E.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME)),
     T(S.PAST_DUE, ChargeSucceeded, (), S.ACTIVE, updates=(U.NEXT_PERIOD,),
       effects=(E.RENEWAL_RECEIPT,)),
-    T(S.ACTIVE, ChargeFailed, (G.RENEWAL_CHARGE, G.PROVIDER_ERROR), S.ACTIVE,
-      updates=(U.BACK_OFF,)),
+    T(S.ACTIVE, ChargeFailed, (G.RENEWAL_CHARGE, G.PROVIDER_ERROR, G.WITHIN_PROVIDER_GRACE),
+      S.ACTIVE, updates=(U.BACK_OFF,)),
     T(S.ACTIVE, ChargeFailed, (G.RENEWAL_CHARGE,), S.PAST_DUE,
       updates=(U.RECORD_FAILURE, U.START_DUNNING), effects=(E.RENEWAL_FAILED,)),
     T(S.ACTIVE, ChargeFailed, (), reject=ErrorCode.NO_ACTION_REQUIRED),
-    T(S.PAST_DUE, ChargeFailed, (G.RETRY_CHARGE, G.PROVIDER_ERROR), S.PAST_DUE,
-      updates=(U.BACK_OFF,)),
+    T(S.PAST_DUE, ChargeFailed, (G.RETRY_CHARGE, G.PROVIDER_ERROR, G.WITHIN_PROVIDER_GRACE),
+      S.PAST_DUE, updates=(U.BACK_OFF,)),
     T(S.PAST_DUE, ChargeFailed, (G.RETRY_CHARGE, G.LAST_RETRY), S.CANCELLED,
       updates=(U.RECORD_FAILURE, U.USE_RETRY, U.CANCEL),
       cancel_reason=CancelReason.PAYMENT_FAILED,
@@ -484,10 +530,12 @@ TRANSITIONS: tuple[Transition, ...] = (
 # --- Applying events --------------------------------------------------------------------------
 
 
-def find_transition(sub: Subscription, event: Event) -> Transition:
+def find_transition(
+    sub: Subscription, event: Event, schedule: DunningSchedule | None = None
+) -> Transition:
     """The first row that applies; UnknownTransition when the table has none (a bug)."""
     for row in TRANSITIONS:
-        if row.matches(sub, event):
+        if row.matches(sub, event, schedule or DEFAULT_SCHEDULE):
             return row
     raise UnknownTransition(f"no transition for {type(event).__name__} in {sub.status}")
 
@@ -531,7 +579,7 @@ def _effect(spec: EffectSpec, sub: Subscription, details: Details) -> Effect:
 def apply(sub: Subscription, event: Event, schedule: DunningSchedule | None = None) -> Decision:
     """Apply `event` to `sub`: the new state and the effects to carry out, or TransitionRejected."""
     schedule = schedule or DEFAULT_SCHEDULE
-    row = find_transition(sub, event)
+    row = find_transition(sub, event, schedule)
     if row.reject is not None:
         raise TransitionRejected(row.reject)
     assert row.to is not None, "a row either rejects or names the status it leads to"
@@ -542,11 +590,20 @@ def apply(sub: Subscription, event: Event, schedule: DunningSchedule | None = No
     details = _details(new, event)
     effects = [_effect(spec, new, details) for spec in row.effects]
     if new != sub:
-        effects.append(Audit(event.actor, event.name(), sub.status, new.status, event.at, details))
+        who = event.requester
+        effects.append(
+            Audit(who.actor, event.name(), sub.status, new.status, event.at, details, who.id)
+        )
     return Decision(new, tuple(effects))
 
 
 DEFAULT_SCHEDULE = DunningSchedule()
+
+
+def account_audit(by: Requester, action: str, at: datetime, details: Details) -> Audit:
+    """An entry of an account's own trail (a change to the account, a charge requested): no
+    subscription status moves."""
+    return Audit(by.actor, action, None, None, instant(at), details, by.id)
 
 
 def due_event(sub: Subscription, now: datetime, payment_method_id: str | None) -> Event | None:
@@ -570,7 +627,7 @@ def open_subscription(
     price: Money,
     discount: Discount | None,
     channel: Channel,
-    actor: Actor,
+    by: Requester,
     at: datetime,
 ) -> Decision:
     """A new subscription, active from `at`. Direct ones are bought (their first cycle charged
@@ -589,8 +646,23 @@ def open_subscription(
     details = _details(sub, None)
     effects: list[Effect] = []
     if channel is Channel.DIRECT:
-        paid = cycle_price(price, discount, 0)
-        receipt = {**details, "amount": str(paid.amount), "currency": paid.currency.value}
-        effects.append(EmailCustomer(E.PURCHASE_RECEIPT, receipt))
-    effects.append(Audit(actor, "opened", None, sub.status, sub.anchor, details))
+        effects.append(EmailCustomer(E.PURCHASE_RECEIPT, _receipt(sub, details)))
+    effects.append(Audit(by.actor, "opened", None, sub.status, sub.anchor, details, by.id))
     return Decision(sub, tuple(effects))
+
+
+def _receipt(sub: Subscription, details: Details) -> dict[str, str]:
+    """What the purchase receipt says: what was paid now, and when the first renewal comes and
+    what it will cost, so that a first-cycle discount never surprises anyone at renewal."""
+    paid = cycle_price(sub.price, sub.discount, 0)
+    renewal = sub.next_cycle_price
+    receipt = {
+        **details,
+        "amount": str(paid.amount),
+        "currency": paid.currency.value,
+        "next_charge_at": format_instant(sub.period.end),
+        "next_charge_amount": str(renewal.amount),
+    }
+    if paid != renewal and renewal == sub.price:
+        receipt["discount_ends"] = "true"
+    return receipt

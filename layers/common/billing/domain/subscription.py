@@ -135,6 +135,14 @@ class Subscription:
         return end
 
     @property
+    def charge_due_at(self) -> datetime:
+        """When the charge now being tried fell due: the period's end for a renewal, the
+        scheduled retry's date while past due. The provider-error grace counts from here."""
+        if self.status is Status.PAST_DUE and self.next_retry_at is not None:
+            return self.next_retry_at
+        return self.period.end
+
+    @property
     def next_charge_at(self) -> datetime | None:
         """When we will next charge the customer; None when no charge is coming."""
         if self.channel is Channel.PARTNER or (
