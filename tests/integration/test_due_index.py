@@ -18,7 +18,7 @@ from billing.persistence.dynamodb import DynamoDBRepository, index_shard
 from billing.persistence.repository import DueEntry, SubscriptionChange
 from billing.settings import StorageSettings
 from tests.support.aws import DynamoDBRequests
-from tests.support.subscriptions import ANCHOR, FIRST_END, PRICE, active, declined
+from tests.support.subscriptions import ANCHOR, FIRST_END, PRICE, active, declined, store
 
 HOUR = timedelta(hours=1)
 
@@ -30,7 +30,7 @@ def _seed(repository: DynamoDBRepository, count: int) -> list[Subscription]:
         account = Account(id=f"acct_{n}", email=f"c{n}@example.com")
         repository.save_account(account)
         sub = replace(active(), id=f"sub_{n:03d}", account_id=account.id, anchor=ANCHOR + n * HOUR)
-        subs.append(repository.commit(SubscriptionChange(before=None, after=sub)))
+        subs.append(store(repository, sub))
     return subs
 
 

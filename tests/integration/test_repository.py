@@ -19,16 +19,20 @@ from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.locales import Locale
 from billing.domain.state_machine import (
+    SCHEDULER,
     Actor,
     Audit,
     ChargeSucceeded,
     CustomerCancelled,
     Decision,
+    Requester,
+    account_audit,
     apply,
 )
 from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import (
+    AttemptAlreadyClaimed,
     AttemptAlreadySettled,
     ConcurrentModification,
     NotFound,
@@ -37,15 +41,30 @@ from billing.persistence.repository import (
     SubscriptionExists,
 )
 from tests.support.aws import DynamoDBRequests
-from tests.support.subscriptions import CARD, FIRST_END, PRICE, active, declined, discounted
+from tests.support.subscriptions import (
+    CARD,
+    CUSTOMER,
+    FIRST_END,
+    PRICE,
+    active,
+    declined,
+    discounted,
+    first_attempt,
+    partner,
+    purchase_of,
+    store,
+)
 
 ACCOUNT = Account(id="acct_1", email="ada@example.com", locale=Locale.FR, domain_zone="fr")
 
 
 def _opened(repository: DynamoDBRepository, sub: Subscription | None = None) -> Subscription:
     repository.save_account(ACCOUNT)
-    sub = sub or active()
-    return repository.commit(SubscriptionChange(before=None, after=sub))
+    return store(repository, sub or active())
+
+
+def _requested(attempt: ChargeAttempt) -> Audit:
+    return account_audit(CUSTOMER, "charge_requested", attempt.created_at, {"id": attempt.id})
 
 
 def _attempt(sub: Subscription, status: ChargeStatus, attempt: int = 1) -> ChargeAttempt:
@@ -58,6 +77,7 @@ def _attempt(sub: Subscription, status: ChargeStatus, attempt: int = 1) -> Charg
         amount=PRICE,
         status=status,
         created_at=FIRST_END,
+        requested_by=SCHEDULER,
         provider=PaymentProvider.STRIPE,
         payment_method_id=CARD,
         provider_reference="pi_123" if status is ChargeStatus.SUCCEEDED else None,
@@ -69,7 +89,8 @@ def _change(
     repository: DynamoDBRepository, before: Subscription, decision: Decision, attempt: ChargeAttempt
 ) -> SubscriptionChange:
     """The change that settles `attempt`, claimed (pending) first as every charge is."""
-    repository.claim(replace(attempt, status=ChargeStatus.PENDING, failure_reason=None))
+    pending = replace(attempt, status=ChargeStatus.PENDING, failure_reason=None)
+    repository.claim(pending, _requested(pending))
     return SubscriptionChange(before, decision.subscription, [attempt], decision.of_type(Audit))
 
 
@@ -78,12 +99,13 @@ def test_subscription_round_trip(repository: DynamoDBRepository) -> None:
     assert stored.version == 1
     assert repository.get_subscription(stored.id) == stored
     account = repository.get_account(ACCOUNT.id)
-    assert (account.open_subscription_id, account.version) == (stored.id, 2)
+    # Saved (1), its open slot claimed by the purchase (2), the subscription opened in it (3).
+    assert (account.open_subscription_id, account.version) == (stored.id, 3)
 
 
 def test_account_write_from_before_the_purchase_is_refused(repository: DynamoDBRepository) -> None:
     read_before = repository.save_account(ACCOUNT)
-    repository.commit(SubscriptionChange(before=None, after=active()))
+    store(repository, active())
     with pytest.raises(ConcurrentModification):
         repository.save_account(replace(read_before, locale=Locale.EN))
     assert repository.get_account(ACCOUNT.id).open_subscription_id == active().id
@@ -135,7 +157,7 @@ def test_state_attempt_and_audit_are_written_in_one_transaction(
     dynamodb_requests.clear()
     repository.commit(change)
     assert dynamodb_requests.operations == ["TransactWriteItems"]
-    [attempt] = repository.charge_attempts(stored.id)
+    attempt, _purchase = repository.charge_attempts(stored.id)
     assert (attempt.status, attempt.provider_reference, attempt.id) == (
         ChargeStatus.SUCCEEDED,
         "pi_123",
@@ -161,9 +183,10 @@ def test_optimistic_lock_conflict_writes_nothing(repository: DynamoDBRepository)
     with pytest.raises(ConcurrentModification):
         repository.commit(stale)
     assert repository.get_subscription(stored.id) == winner
-    assert [(a.attempt, a.status) for a in repository.charge_attempts(stored.id)] == [
-        (2, ChargeStatus.PENDING),
-        (1, ChargeStatus.SUCCEEDED),
+    assert [(a.cycle, a.attempt, a.status) for a in repository.charge_attempts(stored.id)] == [
+        (1, 2, ChargeStatus.PENDING),
+        (1, 1, ChargeStatus.SUCCEEDED),
+        (0, 1, ChargeStatus.SUCCEEDED),
     ]
     assert [a.action for a in repository.audit_trail(stored.id)] == ["charge_succeeded"]
 
@@ -183,7 +206,7 @@ def test_an_attempt_is_settled_once(repository: DynamoDBRepository) -> None:
 def test_pending_attempts_are_indexed_until_settled(repository: DynamoDBRepository) -> None:
     stored = _opened(repository)
     claimed = _attempt(stored, ChargeStatus.PENDING)
-    repository.claim(claimed)
+    repository.claim(claimed, _requested(claimed))
 
     def pending(before: datetime) -> list[PendingEntry]:
         shards = repository.shards()
@@ -222,7 +245,14 @@ def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> No
     first = _opened(repository)
     second = replace(active(), id="sub_2", anchor=FIRST_END + timedelta(days=3))
     with pytest.raises(SubscriptionExists):
-        # With its audit entry, as opening writes it: the account's item is then not second.
+        # Buying while one is open is refused when the slot is claimed, before any charge.
+        repository.claim(
+            first_attempt(second), _requested(first_attempt(second)), purchase_of(second)
+        )
+    with pytest.raises(NotFound):
+        repository.get_attempt("sub_2", 0, 1)
+    with pytest.raises(SubscriptionExists):
+        # Nor can it open without the slot: the account's item is then not second.
         repository.commit(SubscriptionChange(before=None, after=second, audit=[_opening(second)]))
     with pytest.raises(NotFound):
         repository.get_subscription("sub_2")
@@ -235,13 +265,66 @@ def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> No
     gone = apply(past_due, CustomerCancelled(at=FIRST_END + timedelta(hours=1)))
     repository.commit(SubscriptionChange(past_due, gone.subscription, audit=gone.of_type(Audit)))
     assert repository.get_account(ACCOUNT.id).open_subscription_id is None
-    repository.commit(SubscriptionChange(before=None, after=second))
-    assert repository.get_account(ACCOUNT.id).open_subscription_id == "sub_2"
+    store(repository, second)
+    account = repository.get_account(ACCOUNT.id)
+    assert (account.open_subscription_id, account.pending_purchase) == ("sub_2", None)
     history = repository.subscriptions_of(ACCOUNT.id)
     assert [(s.id, s.status) for s in history] == [
         ("sub_2", Status.ACTIVE),
         ("sub_1", Status.CANCELLED),
     ]
+
+
+def test_a_purchase_holds_the_open_slot_until_it_settles(repository: DynamoDBRepository) -> None:
+    repository.save_account(ACCOUNT)
+    first, second = active(), replace(active(), id="sub_2")
+    repository.claim(first_attempt(first), _requested(first_attempt(first)), purchase_of(first))
+    assert repository.get_account(ACCOUNT.id).pending_purchase == purchase_of(first)
+    with pytest.raises(SubscriptionExists):
+        repository.claim(
+            first_attempt(second), _requested(first_attempt(second)), purchase_of(second)
+        )
+    with pytest.raises(NotFound):
+        repository.get_attempt("sub_2", 0, 1)
+    with pytest.raises(SubscriptionExists):
+        repository.commit(SubscriptionChange(before=None, after=partner(account_id=ACCOUNT.id)))
+    # Declined: the attempt is settled and the slot freed, in one write.
+    declined_first = replace(
+        first_attempt(first), status=ChargeStatus.FAILED, failure_reason=FailureReason.CARD_DECLINED
+    )
+    repository.release_purchase(declined_first)
+    assert repository.get_account(ACCOUNT.id).pending_purchase is None
+    assert repository.get_attempt(first.id, 0, 1) == declined_first
+    with pytest.raises(AttemptAlreadySettled):
+        repository.release_purchase(declined_first)
+    assert store(repository, second).id == "sub_2"
+
+
+def test_a_claim_names_its_requester_in_the_account_trail(repository: DynamoDBRepository) -> None:
+    stored = _opened(repository)
+    claimed = _attempt(stored, ChargeStatus.PENDING)
+    repository.claim(claimed, _requested(claimed))
+    assert repository.get_attempt(stored.id, claimed.cycle, 1).requested_by == SCHEDULER
+    trail = repository.account_trail(ACCOUNT.id)
+    assert [(e.action, e.by, e.details) for e in trail] == [
+        ("charge_requested", CUSTOMER.id, {"attempt_id": first_attempt(stored).id}),
+        ("charge_requested", CUSTOMER.id, {"id": claimed.id}),
+    ]
+    with pytest.raises(AttemptAlreadyClaimed):
+        repository.claim(claimed, _requested(claimed))
+    assert len(repository.account_trail(ACCOUNT.id)) == 2
+
+
+def test_account_changes_are_audited_with_the_write(repository: DynamoDBRepository) -> None:
+    admin = Requester(Actor.ADMIN, "user_ops")
+    created = account_audit(admin, "account_created", FIRST_END, {"fields": "email"})
+    saved = repository.save_account(ACCOUNT, [created])
+    updated = account_audit(admin, "account_updated", FIRST_END, {"fields": "locale"})
+    repository.save_account(replace(saved, locale=Locale.EN), [updated])
+    stale = account_audit(admin, "account_updated", FIRST_END, {"fields": "email"})
+    with pytest.raises(ConcurrentModification):
+        repository.save_account(replace(saved, email="stale@example.com"), [stale])
+    assert repository.account_trail(ACCOUNT.id) == [created, updated]
 
 
 def test_a_subscription_needs_an_existing_account(repository: DynamoDBRepository) -> None:

@@ -14,6 +14,7 @@ from billing import runtime
 from billing.api.http import AccountRole
 from billing.charging import ChargeResult
 from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.state_machine import SCHEDULER, account_audit
 from billing.domain.subscription import ChargeKind
 from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse, LocalApiGateway
@@ -31,7 +32,7 @@ def fresh_account_id(name: str) -> str:
 
 
 def expect_error(response: GatewayResponse, status: int, code: str) -> dict[str, Any]:
-    """The SPEC §4 error body of `response`, checked to have `status` and `code`."""
+    """The API's error body of `response`, checked to have `status` and `code`."""
     assert response.status == status, response.body
     body: dict[str, Any] = response.json()
     assert set(body) == {"error"}
@@ -199,8 +200,10 @@ class Api:
             amount=sub.next_cycle_price,
             status=ChargeStatus.PENDING,
             created_at=self.clock.now,
+            requested_by=SCHEDULER,
             provider=None if method is None else method.provider,
             payment_method_id=None if method is None else method.token,
         )
-        repository.claim(attempt)
+        requested = account_audit(SCHEDULER, "charge_requested", self.clock.now, {})
+        repository.claim(attempt, requested)
         return attempt

@@ -3,6 +3,7 @@ by ``devstack.resources``, and a recorder of the DynamoDB requests botocore send
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -56,16 +57,24 @@ class DynamoDBRequests:
 
 
 class DynamoDBFaults:
-    """Actions to run before requests of a given operation, e.g. to raise (a crash) or to wait
-    on a barrier (a race). Each action runs on every such request until removed."""
+    """Actions to run before requests of a given operation, given the request's JSON body, e.g.
+    to raise (a crash) or to wait on a barrier (a race). Each action runs on every such request
+    until removed."""
 
     def __init__(self) -> None:
-        self.before: dict[str, Callable[[], object]] = {}
+        self.before: dict[str, Callable[[Mapping[str, Any]], object]] = {}
 
-    def __call__(self, model: Any, **_: Any) -> None:
+    def __call__(self, model: Any, params: Mapping[str, Any], **_: Any) -> None:
         action = self.before.get(model.name)
         if action is not None:
-            action()
+            action(json.loads(params["body"]))
+
+
+def is_claim(request: Mapping[str, Any]) -> bool:
+    """Whether a TransactWriteItems request claims a charge (its first write, a pending attempt)
+    rather than committing a change."""
+    first: Mapping[str, Any] = request["TransactItems"][0].get("Put") or {}
+    return bool(first.get("Item", {}).get("status") == {"S": "pending"})
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
 from billing.domain.money import Currency, Money
-from billing.domain.state_machine import Actor, open_subscription
+from billing.domain.state_machine import Actor, Requester, open_subscription
 from billing.domain.subscription import Channel
 from billing.persistence.dynamodb import DynamoDBRepository, _account_record, _subscription_record
 from billing.persistence.models import AccountRecord, SubscriptionRecord
@@ -44,7 +44,7 @@ def seed(repository: DynamoDBRepository, count: int, token: str = "pm_card_visa"
                 price=PRICE,
                 discount=None,
                 channel=Channel.DIRECT,
-                actor=Actor.CUSTOMER,
+                by=Requester(Actor.CUSTOMER, f"user-{n}"),
                 at=START,
             ).subscription
             account = Account(

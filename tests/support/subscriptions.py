@@ -7,23 +7,31 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from billing.domain.accounts import PaymentProvider, PendingPurchase
+from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
-from billing.domain.pricing import Discount
+from billing.domain.pricing import Discount, cycle_price
 from billing.domain.state_machine import (
     Actor,
     ChargeFailed,
     CustomerCancelled,
+    Requester,
+    account_audit,
     apply,
     open_subscription,
 )
 from billing.domain.subscription import Channel, ChargeKind, Subscription
+from billing.persistence.repository import BillingRepository, SubscriptionChange
 
 ANCHOR = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
 FIRST_END = datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
 """End of the first monthly period: February has no 31st."""
 PRICE = Money(4900, Currency.EUR)
 CARD = "pm_card_1"
+CUSTOMER = Requester(Actor.CUSTOMER, "user_ada")
+"""The account administrator who buys in these tests."""
+PARTNER = Requester(Actor.PARTNER, "prt_1")
 
 
 def _opened(channel: Channel, price: Money, changes: dict[str, Any]) -> Subscription:
@@ -35,10 +43,47 @@ def _opened(channel: Channel, price: Money, changes: dict[str, Any]) -> Subscrip
         price=price,
         discount=None,
         channel=channel,
-        actor=Actor.CUSTOMER if channel is Channel.DIRECT else Actor.PARTNER,
+        by=CUSTOMER if channel is Channel.DIRECT else PARTNER,
         at=ANCHOR,
     ).subscription
     return replace(sub, **changes)
+
+
+def purchase_of(sub: Subscription) -> PendingPurchase:
+    """The purchase that opens `sub`."""
+    return PendingPurchase(
+        sub.id, sub.plan_id, sub.cycle_months, sub.price, sub.discount, sub.anchor
+    )
+
+
+def first_attempt(sub: Subscription, status: ChargeStatus = ChargeStatus.PENDING) -> ChargeAttempt:
+    """The purchase's charge of `sub`'s first cycle."""
+    return ChargeAttempt(
+        subscription_id=sub.id,
+        account_id=sub.account_id,
+        cycle=0,
+        attempt=1,
+        kind=ChargeKind.PURCHASE,
+        amount=cycle_price(sub.price, sub.discount, 0),
+        status=status,
+        created_at=sub.anchor,
+        requested_by=CUSTOMER,
+        provider=PaymentProvider.STRIPE,
+        payment_method_id=CARD,
+        provider_reference="pi_first" if status is ChargeStatus.SUCCEEDED else None,
+    )
+
+
+def store(repository: BillingRepository, sub: Subscription) -> Subscription:
+    """`sub` written as opening it writes it: a direct one bought (the account's slot claimed
+    with its first charge, then the subscription opened in it), a partner's straight away."""
+    if sub.channel is Channel.PARTNER:
+        return repository.commit(SubscriptionChange(before=None, after=sub))
+    pending = first_attempt(sub)
+    requested = account_audit(CUSTOMER, "charge_requested", sub.anchor, {"attempt_id": pending.id})
+    repository.claim(pending, requested, purchase_of(sub))
+    paid = replace(pending, status=ChargeStatus.SUCCEEDED, provider_reference="pi_first")
+    return repository.commit(SubscriptionChange(before=None, after=sub, attempts=[paid]))
 
 
 def active(**changes: Any) -> Subscription:

@@ -2,8 +2,10 @@
 
 1. Read the subscription and its account together; the state machine turns the request into
    a `Charge` effect numbered (cycle, attempt) — two concurrent requests number it the same.
-2. Claim that attempt's deterministic key in DynamoDB (a conditional write): the loser gets
-   `retry_in_progress`, so one attempt per subscription is in flight, whoever started it.
+2. Claim that attempt's deterministic key in DynamoDB (a conditional write, with the request
+   in the account's audit trail): the loser gets `retry_in_progress`, so one attempt per
+   subscription is in flight, whoever started it. A purchase claims the account's one open slot
+   in the same write, so of two concurrent purchases one is refused before anything is charged.
 3. Call the provider with the key as its idempotency key.
 4. Apply the outcome through the state machine and write state, attempt and audit in one
    transaction, the attempt only if it is still pending (one outcome per attempt). An unknown
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from billing.domain.accounts import Account, PaymentProvider
+from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
 from billing.domain.billing_calendar import instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.dunning import DunningSchedule
@@ -34,15 +36,19 @@ from billing.domain.state_machine import (
     Decision,
     Effect,
     Event,
+    Requester,
+    account_audit,
     apply,
     due_event,
+    open_subscription,
 )
-from billing.domain.subscription import ChargeKind, Subscription
+from billing.domain.subscription import Channel, ChargeKind, Subscription
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
     AttemptAlreadySettled,
     BillingRepository,
     ConcurrentModification,
+    NotFound,
     SubscriptionChange,
     SubscriptionExists,
 )
@@ -115,7 +121,9 @@ class ChargeOperation:
             decision = apply(sub, event, self._schedule)
             charges = decision.of_type(Charge)
             if charges:
-                return self._carry_out(sub, account, charges[0], decision, now)
+                return self._carry_out(
+                    sub, account, charges[0], decision, by=event.requester, now=now
+                )
             try:
                 return self._commit_decision(sub, account, decision)
             except ConcurrentModification:
@@ -128,6 +136,8 @@ class ChargeOperation:
         account: Account,
         charge: Charge,
         decision: Decision,
+        *,
+        by: Requester,
         now: datetime,
     ) -> ChargeResult:
         attempt = _attempt(
@@ -138,6 +148,7 @@ class ChargeOperation:
             cycle=charge.cycle,
             number=charge.attempt,
             now=now,
+            by=by,
         )
         effects = _notices(decision)
         attempt, outcome = self._take(sub, account, attempt, now)
@@ -154,10 +165,14 @@ class ChargeOperation:
     ) -> ChargeResult:
         """Settle an attempt its caller left pending (a crash, a timeout) by looking the charge
         up, never by charging again. Nothing is done while the attempt may still be in flight,
-        once it is settled, or while the provider cannot say (it stays pending)."""
+        once it is settled, or while the provider cannot say (it stays pending). A purchase's
+        attempt opens its subscription if it was charged, and frees the account's slot if not.
+        """
         now = instant(self._clock())
-        sub, account = self._repository.load(subscription_id, account_id)
         attempt = self._repository.get_attempt(subscription_id, cycle, number)
+        if attempt.kind is ChargeKind.PURCHASE:
+            return self._reconcile_purchase(account_id, attempt, now)
+        sub, account = self._repository.load(subscription_id, account_id)
         if not self._abandoned(attempt, now):
             return ChargeResult(sub, account, None)
         outcome = _known(self._look_up(sub, account, attempt))
@@ -165,22 +180,28 @@ class ChargeOperation:
             return ChargeResult(sub, account, attempt)
         return self._settle(sub, account, attempt, outcome)
 
-    def purchase(self, opened: Decision) -> ChargeResult:
-        """Buy: charge the first cycle of the subscription `open_subscription` built, and open it
-        only if the charge succeeded (state, attempt and audit in one transaction). A decline
-        opens nothing and records the failed attempt. A repeated purchase (same subscription id)
-        finds its first attempt instead of charging again.
+    def purchase(self, account_id: str, purchase: PendingPurchase, by: Requester) -> ChargeResult:
+        """Buy: charge the first cycle of `purchase`, and open its subscription only if the
+        charge succeeded (state, attempt and audit in one transaction). The account's one open
+        slot is claimed with the attempt, before the provider is called, so a concurrent
+        purchase is refused having charged nothing; a decline records the failed attempt and
+        frees the slot. A repeated purchase (same subscription id) finds its first attempt
+        instead of charging again.
 
         Raises SubscriptionExists, NotFound, RetryInProgress and, without a saved payment
         method, DomainError(payment_method_required).
         """
         now = instant(self._clock())
-        sub = opened.subscription
-        account = self._repository.get_account(sub.account_id)
-        if account.open_subscription_id not in (None, sub.id):
-            raise SubscriptionExists
+        account = self._repository.get_account(account_id)
+        held = account.pending_purchase
+        if account.open_subscription_id not in (None, purchase.subscription_id) or (
+            held is not None and held.subscription_id != purchase.subscription_id
+        ):
+            raise SubscriptionExists  # the claim below would refuse it too; this spares a write
         if account.payment_method is None:
             raise DomainError(ErrorCode.PAYMENT_METHOD_REQUIRED)
+        opened = _opened(account_id, purchase, by)
+        sub = opened.subscription
         first = _attempt(
             account,
             subscription_id=sub.id,
@@ -189,29 +210,83 @@ class ChargeOperation:
             cycle=0,
             number=1,
             now=now,
+            by=by,
         )
-        attempt, outcome = self._take(sub, account, first, now)
+        try:
+            attempt, outcome = self._take(sub, account, first, now, purchase)
+        except RetryInProgress:
+            settled = self._settled_purchase(account, sub)
+            if settled is None:
+                raise
+            return settled
         if outcome is None:
             return ChargeResult(sub, account, attempt)
+        return self._open(account, opened, attempt, outcome)
+
+    def _reconcile_purchase(
+        self, account_id: str, attempt: ChargeAttempt, now: datetime
+    ) -> ChargeResult:
+        account = self._repository.get_account(account_id)
+        purchase = account.pending_purchase
+        if purchase is None or purchase.subscription_id != attempt.subscription_id:
+            # Settled by its own request meanwhile, or claimed before purchases held the slot
+            # (nothing here says what was bought): counted and alarmed, left to a person.
+            raise NotFound("Pending purchase")
+        opened = _opened(account_id, purchase, attempt.requested_by)
+        if not self._abandoned(attempt, now):
+            return ChargeResult(opened.subscription, account, None)
+        outcome = _known(self._look_up(opened.subscription, account, attempt))
+        if outcome is None:
+            return ChargeResult(opened.subscription, account, attempt)
+        return self._open(account, opened, attempt, outcome)
+
+    def _open(
+        self, account: Account, opened: Decision, attempt: ChargeAttempt, outcome: ChargeOutcome
+    ) -> ChargeResult:
+        """Write a purchase's outcome: the subscription opened in the slot, or the slot freed."""
+        sub = opened.subscription
         settled = _settled(attempt, outcome)
-        if outcome.status is ChargeStatus.FAILED:
-            self._repository.record_attempt(settled)
-            return ChargeResult(sub, account, settled)
-        stored = self._repository.commit(
-            SubscriptionChange(None, sub, attempts=(settled,), audit=opened.of_type(Audit))
-        )
+        try:
+            if outcome.status is ChargeStatus.FAILED:
+                self._repository.release_purchase(settled)
+                return ChargeResult(sub, account, settled)
+            stored = self._repository.commit(
+                SubscriptionChange(None, sub, attempts=(settled,), audit=opened.of_type(Audit))
+            )
+        except AttemptAlreadySettled:
+            # The sweep and the customer's repeat looked the same charge up; the first to
+            # write stands, and sent the receipt.
+            found = self._settled_purchase(account, sub)
+            assert found is not None, "a settled attempt is no longer pending"
+            return found
         return ChargeResult(stored, account, settled, _notices(opened))
+
+    def _settled_purchase(self, account: Account, sub: Subscription) -> ChargeResult | None:
+        """What became of a purchase whose first attempt is already settled; None while it is
+        still pending."""
+        attempt = self._repository.get_attempt(sub.id, 0, 1)
+        if attempt.status is ChargeStatus.PENDING:
+            return None
+        if attempt.status is ChargeStatus.SUCCEEDED:
+            sub = self._repository.get_subscription(sub.id)
+        return ChargeResult(sub, account, attempt)
 
     # --- steps ---
 
     def _take(
-        self, sub: Subscription, account: Account, attempt: ChargeAttempt, now: datetime
+        self,
+        sub: Subscription,
+        account: Account,
+        attempt: ChargeAttempt,
+        now: datetime,
+        purchase: PendingPurchase | None = None,
     ) -> tuple[ChargeAttempt, ChargeOutcome | None]:
-        """Claim `attempt` and charge it; or, when its key is taken by an abandoned pending
-        attempt, look that one up. The outcome is None while it is unknown (no answer, or the
-        provider still processing): the attempt then stays pending."""
+        """Claim `attempt` (and, for a `purchase`, the account's open slot) and charge it; or,
+        when its key is taken by an abandoned pending attempt, look that one up. The outcome is
+        None while it is unknown (no answer, or the provider still processing): the attempt then
+        stays pending."""
         try:
-            self._repository.claim(attempt)
+            self._repository.claim(attempt, _charge_requested(attempt), purchase)
         except AttemptAlreadyClaimed as claimed:
             existing = claimed.existing
             if not self._abandoned(existing, now):
@@ -288,11 +363,14 @@ class ChargeOperation:
         settled = _settled(attempt, outcome)
         event: Event
         if outcome.status is ChargeStatus.SUCCEEDED:
-            event = ChargeSucceeded(at=now, kind=attempt.kind, amount=attempt.amount)
+            event = ChargeSucceeded(
+                at=now, by=attempt.requested_by, kind=attempt.kind, amount=attempt.amount
+            )
         else:
             assert outcome.failure_reason is not None
             event = ChargeFailed(
                 at=now,
+                by=attempt.requested_by,
                 kind=attempt.kind,
                 reason=outcome.failure_reason,
                 payment_method_id=attempt.payment_method_id,
@@ -353,8 +431,9 @@ def _attempt(
     cycle: int,
     number: int,
     now: datetime,
+    by: Requester,
 ) -> ChargeAttempt:
-    """A pending attempt against the account's current payment method."""
+    """A pending attempt against the account's current payment method, in `by`'s name."""
     method = account.payment_method
     return ChargeAttempt(
         subscription_id=subscription_id,
@@ -367,6 +446,38 @@ def _attempt(
         created_at=now,
         provider=None if method is None else method.provider,
         payment_method_id=None if method is None else method.token,
+        requested_by=by,
+    )
+
+
+def _charge_requested(attempt: ChargeAttempt) -> Audit:
+    """The account's audit entry for a charge being started: who asked, what for, how much."""
+    return account_audit(
+        attempt.requested_by,
+        "charge_requested",
+        attempt.created_at,
+        {
+            "subscription_id": attempt.subscription_id,
+            "attempt_id": attempt.id,
+            "kind": attempt.kind.value,
+            "amount": str(attempt.amount.amount),
+            "currency": attempt.amount.currency.value,
+        },
+    )
+
+
+def _opened(account_id: str, purchase: PendingPurchase, by: Requester) -> Decision:
+    """The subscription `purchase` opens once paid, and what opening it says and writes."""
+    return open_subscription(
+        subscription_id=purchase.subscription_id,
+        account_id=account_id,
+        plan_id=purchase.plan_id,
+        cycle_months=purchase.cycle_months,
+        price=purchase.price,
+        discount=purchase.discount,
+        channel=Channel.DIRECT,
+        by=by,
+        at=purchase.at,
     )
 
 

@@ -24,7 +24,7 @@ from billing.charging import IN_FLIGHT, ChargeOperation, ChargeResult, RetryInPr
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeStatus
 from billing.domain.state_machine import NotifyPartner, PartnerNotice
-from billing.domain.subscription import ChargeKind, Status
+from billing.domain.subscription import Status
 from billing.operations import Notifications
 from billing.persistence.repository import BillingRepository, NotFound
 
@@ -93,7 +93,7 @@ class DispatchReport:
     pending: int = 0
     """Abandoned attempts queued for reconciliation."""
     old_pending: int = 0
-    """Attempts pending past the in-flight window, purchases included (alarmed on)."""
+    """Attempts pending past the in-flight window (alarmed on when it lasts)."""
     backlog: int = 0
     """Messages still waiting from earlier runs; due subscriptions are not queued again then."""
 
@@ -149,8 +149,6 @@ class RenewalDispatcher:
                 for entry in self._repository.due_in_shard(shard, now)
             )
         old = list(self._repository.pending_in_shard(shard, self._claimed_before(now)))
-        # A purchase has no subscription to settle it against until the customer repeats the
-        # request; it is counted (and alarmed on), not queued.
         pending = self._send(
             PendingMessage(
                 subscription_id=entry.subscription_id,
@@ -160,7 +158,6 @@ class RenewalDispatcher:
                 run=run_id,
             )
             for entry in old
-            if entry.kind is not ChargeKind.PURCHASE
         )
         return DispatchReport(due=due, pending=pending, old_pending=len(old))
 

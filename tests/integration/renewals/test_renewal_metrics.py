@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
 from billing import runtime
-from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.money import Currency, Money
-from billing.domain.subscription import ChargeKind
+from billing.domain.state_machine import account_audit
 from devstack.metrics import Datum, extracted
 from tests.support.api import START, Api, fresh_account_id
 from tests.support.aws import resources_of_type
 from tests.support.renewals import RenewalSchedule
+from tests.support.subscriptions import CUSTOMER, active, first_attempt, purchase_of
 
 P1 = START.replace(month=2, day=28)
 """The end of the first period of a subscription bought at START."""
@@ -44,23 +44,21 @@ def _key(**dimensions: str) -> tuple[tuple[str, str], ...]:
 
 
 def _leave_a_purchase_pending(account_id: str, claimed_at: datetime) -> None:
-    """A purchase whose caller died after claiming its attempt: pending, with no subscription
-    to settle it against. The run counts it (OldPendingAttempts) and queues nothing for it."""
+    """A purchase whose caller died after claiming its attempt and the account's open slot:
+    pending until a run looks the charge up, and counted (OldPendingAttempts) meanwhile."""
     method = runtime.repository().get_account(account_id).payment_method
     assert method is not None
+    sub = replace(active(), id=f"sub_{uuid.uuid4().hex[:24]}", account_id=account_id)
+    attempt = replace(
+        first_attempt(sub),
+        created_at=claimed_at,
+        provider=method.provider,
+        payment_method_id=method.token,
+    )
     runtime.repository().claim(
-        ChargeAttempt(
-            subscription_id=f"sub_{uuid.uuid4().hex[:24]}",
-            account_id=account_id,
-            cycle=0,
-            attempt=1,
-            kind=ChargeKind.PURCHASE,
-            amount=Money(4900, Currency.EUR),
-            status=ChargeStatus.PENDING,
-            created_at=claimed_at,
-            provider=method.provider,
-            payment_method_id=method.token,
-        )
+        attempt,
+        account_audit(CUSTOMER, "charge_requested", claimed_at, {"attempt_id": attempt.id}),
+        purchase_of(sub),
     )
 
 

@@ -2,7 +2,8 @@
 
 Every subscription write is one TransactWriteItems call: the subscription (optimistic lock on
 its version), the charge attempts, the audit entries (append-only) and, when the subscription
-opens or is cancelled, the account's pointer to its one open subscription.
+opens or is cancelled, the account's pointer to its one open subscription. Account writes and
+charge claims carry their account-level audit entry in the same way.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import (
     DoesNotExist,
-    PutError,
     PynamoDBException,
     TransactWriteError,
 )
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
 from billing.domain.accounts import (
@@ -30,13 +32,15 @@ from billing.domain.accounts import (
     PaymentMethod,
     PaymentMethodKind,
     PaymentProvider,
+    PendingPurchase,
 )
+from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.locales import Locale
 from billing.domain.money import Currency, Money
 from billing.domain.pricing import Discount
-from billing.domain.state_machine import Actor, Audit
+from billing.domain.state_machine import Actor, Audit, Requester
 from billing.domain.subscription import (
     CancelReason,
     Channel,
@@ -54,6 +58,8 @@ from billing.persistence.models import (
     FailureMap,
     PartnerMap,
     PaymentMethodMap,
+    PendingPurchaseMap,
+    RequesterMap,
     SubscriptionRecord,
     bind_tables,
 )
@@ -105,16 +111,25 @@ class DynamoDBRepository:
             except DoesNotExist:
                 raise NotFound("Account") from None
 
-    def save_account(self, account: Account) -> Account:
+    def save_account(self, account: Account, audit: Sequence[Audit] = ()) -> Account:
         record = _account_record(account)
+        version = account.version + 1
         with _storage_errors():
             try:
-                record.save()
-            except PutError as error:
-                if error.cause_response_code == "ConditionalCheckFailedException":
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.save(record)
+                    for index, entry in enumerate(audit):
+                        _append(
+                            transaction,
+                            _account_stream(account.id),
+                            _account_seq(entry, f"account#{version:010d}#{index:02d}"),
+                            entry,
+                        )
+            except TransactWriteError as error:
+                if _CONDITION_FAILED in _codes(error):
                     raise ConcurrentModification from error
                 raise
-        return replace(account, version=record.version)
+        return replace(account, version=version)
 
     # --- subscriptions ---
 
@@ -141,24 +156,50 @@ class DynamoDBRepository:
             except DoesNotExist:
                 raise NotFound("Account") from None
 
-    def claim(self, attempt: ChargeAttempt) -> None:
-        record = self._attempt_record(attempt)
+    def claim(
+        self, attempt: ChargeAttempt, request: Audit, purchase: PendingPurchase | None = None
+    ) -> None:
         with _storage_errors():
             try:
-                record.save(condition=ChargeAttemptRecord.key.does_not_exist())
-            except PutError as error:
-                if error.cause_response_code != "ConditionalCheckFailedException":
-                    raise
-            else:
-                return
-            existing = ChargeAttemptRecord.get(
-                attempt.subscription_id, record.key, consistent_read=True
-            )
-        raise AttemptAlreadyClaimed(_attempt(existing))
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.save(
+                        self._attempt_record(attempt),
+                        condition=ChargeAttemptRecord.key.does_not_exist(),
+                        return_values=ALL_OLD,
+                    )
+                    _append(
+                        transaction,
+                        _account_stream(attempt.account_id),
+                        _account_seq(request, f"charge#{attempt.id}"),
+                        request,
+                    )
+                    if purchase is not None:
+                        _hold_open_slot(transaction, attempt.account_id, purchase)
+            except TransactWriteError as error:
+                raise _claim_error(error) from error
 
-    def record_attempt(self, attempt: ChargeAttempt) -> None:
+    def release_purchase(self, attempt: ChargeAttempt) -> None:
         with _storage_errors():
-            self._attempt_record(attempt).save()
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.save(
+                        self._attempt_record(attempt),
+                        condition=ChargeAttemptRecord.status == ChargeStatus.PENDING.value,
+                    )
+                    account = _pointer_update(attempt.account_id)
+                    transaction.update(
+                        account,
+                        actions=[AccountRecord.pending_purchase.remove()],
+                        condition=_slot_held_by(attempt.subscription_id),
+                        add_version_condition=False,
+                    )
+            except TransactWriteError as error:
+                codes = _codes(error)
+                if codes and codes[0] == _CONDITION_FAILED:
+                    raise AttemptAlreadySettled from error
+                if _CONDITION_FAILED in codes:
+                    raise ConcurrentModification from error
+                raise
 
     def get_attempt(self, subscription_id: str, cycle: int, attempt: int) -> ChargeAttempt:
         with _storage_errors():
@@ -228,9 +269,11 @@ class DynamoDBRepository:
                             condition=ChargeAttemptRecord.status == ChargeStatus.PENDING.value,
                         )
                     for index, entry in enumerate(change.audit):
-                        transaction.save(
-                            _audit_record(after.id, expected_version + 1, index, entry),
-                            condition=AuditEventRecord.seq.does_not_exist(),
+                        _append(
+                            transaction,
+                            f"subscription#{after.id}",
+                            f"{expected_version + 1:010d}#{index:02d}",
+                            entry,
                         )
             except TransactWriteError as error:
                 raise _transaction_error(error, change) from error
@@ -241,17 +284,29 @@ class DynamoDBRepository:
         transaction: TransactWrite, before: Subscription | None, after: Subscription
     ) -> None:
         """Keep `Account.open_subscription_id` in step: set when a subscription opens, removed
-        when it is cancelled. Bumps the account's version so a stale account write fails."""
-        account = AccountRecord(after.account_id)
-        # A known version makes PynamoDB add 1 to the stored one (no version condition: the
-        # pointer's own condition guards this write) instead of resetting it to 1.
-        account.version = 0
-        if before is None:
+        when it is cancelled. Bumps the account's version so a stale account write fails.
+
+        A bought subscription opens in the slot its purchase claimed before charging (and frees
+        the claim); a partner's opens only if the slot is free and no purchase holds it."""
+        account = _pointer_update(after.account_id)
+        if before is None and after.channel is Channel.DIRECT:
+            transaction.update(
+                account,
+                actions=[
+                    AccountRecord.open_subscription_id.set(after.id),
+                    AccountRecord.pending_purchase.remove(),
+                ],
+                condition=_slot_held_by(after.id),
+                return_values=ALL_OLD,
+                add_version_condition=False,
+            )
+        elif before is None:
             transaction.update(
                 account,
                 actions=[AccountRecord.open_subscription_id.set(after.id)],
                 condition=AccountRecord.id.exists()
-                & AccountRecord.open_subscription_id.does_not_exist(),
+                & AccountRecord.open_subscription_id.does_not_exist()
+                & AccountRecord.pending_purchase.does_not_exist(),
                 return_values=ALL_OLD,
                 add_version_condition=False,
             )
@@ -275,12 +330,63 @@ class DynamoDBRepository:
         with _storage_errors():
             return [_audit(r) for r in AuditEventRecord.query(f"subscription#{subscription_id}")]
 
+    def account_trail(self, account_id: str) -> list[Audit]:
+        with _storage_errors():
+            return [_audit(r) for r in AuditEventRecord.query(_account_stream(account_id))]
+
+
+def _pointer_update(account_id: str) -> AccountRecord:
+    """An update of the account's slot attributes. A known version makes PynamoDB add 1 to the
+    stored one (no version condition: the slot's own condition guards the write) instead of
+    resetting it to 1, so an account write based on an older read fails."""
+    account = AccountRecord(account_id)
+    account.version = 0
+    return account
+
+
+def _slot_held_by(subscription_id: str) -> Condition:
+    """The account's open slot is held by the purchase of `subscription_id`."""
+    # A map's sub-attribute compares into a condition; its stubs type it as the str it holds.
+    return cast(Condition, AccountRecord.pending_purchase.subscription_id == subscription_id)
+
+
+def _hold_open_slot(transaction: TransactWrite, account_id: str, purchase: PendingPurchase) -> None:
+    """Claim the account's one open slot for `purchase`, or fail the claim: the account must
+    exist, have no open subscription and no other purchase under way."""
+    transaction.update(
+        _pointer_update(account_id),
+        actions=[AccountRecord.pending_purchase.set(_pending_purchase_map(purchase))],
+        condition=AccountRecord.id.exists()
+        & AccountRecord.open_subscription_id.does_not_exist()
+        & AccountRecord.pending_purchase.does_not_exist(),
+        return_values=ALL_OLD,
+        add_version_condition=False,
+    )
+
+
+def _codes(error: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in error.cancellation_reasons]
+
+
+def _claim_error(error: TransactWriteError) -> Exception:
+    """A refused claim: the key taken (sent first, a put), or the open slot taken or the account
+    missing (the slot's update, sent last)."""
+    reasons = error.cancellation_reasons
+    codes = _codes(error)
+    first = reasons[0] if reasons else None
+    if first is not None and first.code == _CONDITION_FAILED and first.raw_item:
+        return AttemptAlreadyClaimed(_attempt(ChargeAttemptRecord.from_raw_data(first.raw_item)))
+    if len(codes) == 3 and codes[-1] == _CONDITION_FAILED:
+        account = reasons[-1]
+        return SubscriptionExists() if account and account.raw_item else NotFound("Account")
+    return StorageUnavailable(str(error))
+
 
 def _transaction_error(error: TransactWriteError, change: SubscriptionChange) -> Exception:
     """The domain error for a cancelled transaction. PynamoDB sends puts before updates: the
     subscription, then its attempts, then audit entries, then the account pointer's update."""
     reasons = error.cancellation_reasons
-    codes = [reason.code if reason else None for reason in reasons]
+    codes = _codes(error)
     if change.before is None and codes and codes[-1] == _CONDITION_FAILED:
         account = reasons[-1]
         return SubscriptionExists() if account and account.raw_item else NotFound("Account")
@@ -308,13 +414,7 @@ def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
         status=sub.status.value,
         auto_renew=sub.auto_renew,
         cycle=sub.cycle,
-        discount=None
-        if sub.discount is None
-        else DiscountMap(
-            coupon=sub.discount.coupon,
-            amount_off=sub.discount.amount_off.amount,
-            cycles=sub.discount.cycles,
-        ),
+        discount=_discount_map(sub.discount),
         charge_attempts=sub.charge_attempts,
         failed_attempts=sub.failed_attempts,
         retries_left=sub.retries_left,
@@ -355,13 +455,7 @@ def _subscription(record: SubscriptionRecord) -> Subscription:
         status=Status(record.status),
         auto_renew=record.auto_renew,
         cycle=int(record.cycle),
-        discount=None
-        if record.discount is None
-        else Discount(
-            record.discount.coupon,
-            Money(int(record.discount.amount_off), currency),
-            int(record.discount.cycles),
-        ),
+        discount=_discount(record.discount, currency),
         charge_attempts=int(record.charge_attempts),
         failed_attempts=int(record.failed_attempts),
         retries_left=int(record.retries_left),
@@ -407,6 +501,9 @@ def _attempt_record(attempt: ChargeAttempt, shards: int) -> ChargeAttemptRecord:
         payment_method_id=attempt.payment_method_id,
         provider_reference=attempt.provider_reference,
         failure_reason=None if attempt.failure_reason is None else attempt.failure_reason.value,
+        requested_by=RequesterMap(
+            actor=attempt.requested_by.actor.value, id=attempt.requested_by.id
+        ),
         pending_shard=index_shard(attempt.subscription_id, shards) if pending else None,
     )
 
@@ -427,19 +524,37 @@ def _attempt(record: ChargeAttemptRecord) -> ChargeAttempt:
         failure_reason=None
         if record.failure_reason is None
         else FailureReason(record.failure_reason),
+        requested_by=Requester(Actor(record.requested_by.actor), record.requested_by.id),
     )
 
 
-def _audit_record(subscription_id: str, version: int, index: int, entry: Audit) -> AuditEventRecord:
+def _account_stream(account_id: str) -> str:
+    return f"account#{account_id}"
+
+
+def _account_seq(entry: Audit, unique: str) -> str:
+    """An account entry's sort key: by time, then what makes it unique."""
+    return f"{format_instant(entry.at)}#{unique}"
+
+
+def _append(transaction: TransactWrite, stream: str, seq: str, entry: Audit) -> None:
+    """Add `entry` to an audit trail within `transaction`; never over an existing entry."""
+    transaction.save(
+        _audit_record(stream, seq, entry), condition=AuditEventRecord.seq.does_not_exist()
+    )
+
+
+def _audit_record(stream: str, seq: str, entry: Audit) -> AuditEventRecord:
     return AuditEventRecord(
-        f"subscription#{subscription_id}",
-        f"{version:010d}#{index:02d}",
+        stream,
+        seq,
         actor=entry.actor.value,
         action=entry.action,
         from_status=None if entry.from_status is None else entry.from_status.value,
-        to_status=entry.to_status.value,
+        to_status=None if entry.to_status is None else entry.to_status.value,
         at=entry.at,
         details=dict(entry.details),
+        by=entry.by,
     )
 
 
@@ -448,9 +563,10 @@ def _audit(record: AuditEventRecord) -> Audit:
         actor=Actor(record.actor),
         action=record.action,
         from_status=None if record.from_status is None else Status(record.from_status),
-        to_status=Status(record.to_status),
+        to_status=None if record.to_status is None else Status(record.to_status),
         at=record.at,
         details=dict(record.details.as_dict()),
+        by=record.by,
     )
 
 
@@ -471,8 +587,51 @@ def _account_record(account: Account) -> AccountRecord:
         ),
         stripe_customer_id=account.stripe_customer_id,
         open_subscription_id=account.open_subscription_id,
+        pending_purchase=None
+        if account.pending_purchase is None
+        else _pending_purchase_map(account.pending_purchase),
     )
     return _with_version(record, account.version)
+
+
+def _discount_map(discount: Discount | None) -> DiscountMap | None:
+    if discount is None:
+        return None
+    return DiscountMap(
+        coupon=discount.coupon, amount_off=discount.amount_off.amount, cycles=discount.cycles
+    )
+
+
+def _discount(stored: DiscountMap | None, currency: Currency) -> Discount | None:
+    if stored is None:
+        return None
+    return Discount(stored.coupon, Money(int(stored.amount_off), currency), int(stored.cycles))
+
+
+def _pending_purchase_map(purchase: PendingPurchase) -> PendingPurchaseMap:
+    return PendingPurchaseMap(
+        subscription_id=purchase.subscription_id,
+        plan_id=purchase.plan_id,
+        cycle_months=purchase.cycle_months,
+        price=purchase.price.amount,
+        currency=purchase.price.currency.value,
+        discount=_discount_map(purchase.discount),
+        at=purchase.at,
+    )
+
+
+def _pending_purchase(stored: PendingPurchaseMap | None) -> PendingPurchase | None:
+    if stored is None:
+        return None
+    currency = Currency(stored.currency)
+    return PendingPurchase(
+        subscription_id=stored.subscription_id,
+        plan_id=stored.plan_id,
+        cycle_months=int(stored.cycle_months),
+        price=Money(int(stored.price), currency),
+        discount=_discount(stored.discount, currency),
+        at=stored.at,
+    )
 
 
 def _with_version[R: (SubscriptionRecord, AccountRecord)](record: R, version: int) -> R:
@@ -513,5 +672,6 @@ def _account(record: AccountRecord) -> Account:
         ),
         stripe_customer_id=record.stripe_customer_id,
         open_subscription_id=record.open_subscription_id,
+        pending_purchase=_pending_purchase(record.pending_purchase),
         version=int(record.version or 0),
     )

@@ -132,6 +132,11 @@ class PendingIndex(GlobalSecondaryIndex["ChargeAttemptRecord"]):
     created_at = InstantAttribute(range_key=True)
 
 
+class RequesterMap(MapAttribute[str, Any]):
+    actor = UnicodeAttribute()
+    id = UnicodeAttribute()
+
+
 class ChargeAttemptRecord(Model):
     class Meta:
         table_name = "unbound-charge-attempts"
@@ -151,6 +156,7 @@ class ChargeAttemptRecord(Model):
     payment_method_id = UnicodeAttribute(null=True)
     provider_reference = UnicodeAttribute(null=True)
     failure_reason = UnicodeAttribute(null=True)
+    requested_by = RequesterMap()
     pending_shard = UnicodeAttribute(null=True)
 
     pending_index = PendingIndex()
@@ -165,13 +171,17 @@ class AuditEventRecord(Model):
     stream = UnicodeAttribute(hash_key=True)
     """``subscription#<id>`` or ``account#<id>``."""
     seq = UnicodeAttribute(range_key=True)
-    """The version the change produced, zero-padded, then the entry's index in that change."""
+    """A subscription's: the version the change produced, zero-padded, then the entry's index in
+    that change. An account's: the instant, then what makes the entry unique (the account
+    version it wrote, or the charge attempt it requested)."""
     actor = UnicodeAttribute()
     action = UnicodeAttribute()
     from_status = UnicodeAttribute(null=True)
-    to_status = UnicodeAttribute()
+    to_status = UnicodeAttribute(null=True)
     at = InstantAttribute()
     details = MapAttribute[str, str]()
+    by = UnicodeAttribute(null=True)
+    """Who asked: a user id, a partner id or ``scheduler``."""
 
 
 class PartnerMap(MapAttribute[str, Any]):
@@ -205,6 +215,16 @@ class PaymentMethodMap(MapAttribute[str, Any]):
     saved_at = InstantAttribute(null=True)
 
 
+class PendingPurchaseMap(MapAttribute[str, Any]):
+    subscription_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    cycle_months = NumberAttribute()
+    price = NumberAttribute()
+    currency = UnicodeAttribute()
+    discount = DiscountMap(null=True)
+    at = InstantAttribute()
+
+
 class AccountRecord(Model):
     class Meta:
         table_name = "unbound-accounts"
@@ -219,6 +239,8 @@ class AccountRecord(Model):
     payment_method = PaymentMethodMap(null=True)
     stripe_customer_id = UnicodeAttribute(null=True)
     open_subscription_id = UnicodeAttribute(null=True)
+    pending_purchase = PendingPurchaseMap(null=True)
+    """The open slot held by a purchase whose first charge is not settled yet."""
     version = VersionAttribute()
 
 

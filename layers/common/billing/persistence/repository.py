@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from billing.domain.accounts import Account
+from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.state_machine import Audit
@@ -83,8 +83,9 @@ class PendingEntry:
 class BillingRepository(Protocol):
     def get_account(self, account_id: str) -> Account: ...
 
-    def save_account(self, account: Account) -> Account:
-        """Create or replace an account; ConcurrentModification when its version is stale."""
+    def save_account(self, account: Account, audit: Sequence[Audit] = ()) -> Account:
+        """Create or replace an account and append `audit` to its trail, all or nothing;
+        ConcurrentModification when its version is stale."""
         ...
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...
@@ -94,12 +95,18 @@ class BillingRepository(Protocol):
         either is missing or the subscription belongs to another account."""
         ...
 
-    def claim(self, attempt: ChargeAttempt) -> None:
-        """Write `attempt` (pending) only if its key is free; AttemptAlreadyClaimed if not."""
+    def claim(
+        self, attempt: ChargeAttempt, request: Audit, purchase: PendingPurchase | None = None
+    ) -> None:
+        """Write `attempt` (pending) and `request` (to the account's trail) only if the key is
+        free, AttemptAlreadyClaimed if not; for a `purchase`, only if it can also take the
+        account's open slot, SubscriptionExists if another subscription or purchase holds it
+        (NotFound: no such account). All or nothing, before any provider call."""
         ...
 
-    def record_attempt(self, attempt: ChargeAttempt) -> None:
-        """Settle an attempt that changes no subscription (a declined purchase)."""
+    def release_purchase(self, attempt: ChargeAttempt) -> None:
+        """Settle a purchase's attempt that opened nothing (declined, or never made) and free
+        the open slot it held; AttemptAlreadySettled if another caller settled it first."""
         ...
 
     def subscriptions_of(self, account_id: str) -> list[Subscription]:
@@ -138,4 +145,8 @@ class BillingRepository(Protocol):
 
     def audit_trail(self, subscription_id: str) -> list[Audit]:
         """A subscription's audit entries, oldest first."""
+        ...
+
+    def account_trail(self, account_id: str) -> list[Audit]:
+        """An account's own audit entries (changes to it, charges requested), oldest first."""
         ...
