@@ -15,9 +15,9 @@ from botocore.exceptions import ClientError
 from billing.domain.accounts import Account
 from billing.domain.state_machine import EmailCustomer, EmailTemplate, apply
 from billing.domain.subscription import ChargeKind
-from billing.notifications.emails import render
+from billing.notifications.emails import Links, render
 from billing.notifications.sender import DeliveryKind, Notifier
-from billing.settings import NotificationSettings, StorageSettings
+from billing.settings import ContactSettings, NotificationSettings, StorageSettings
 from devstack.event_sources import SqsPoller, sqs_event_sources
 from devstack.moto_server import KEPT
 from devstack.outbox import SENT_EMAILS, SentEmail, sent_emails
@@ -135,7 +135,9 @@ def test_the_server_outbox_reads_emails_and_sales_notices(
     assert sent.source == SENDER
     assert sent.destinations == {"ToAddresses": [CUSTOMER.email]}
     assert sent.recipients == [CUSTOMER.email]
-    expected = render(EmailTemplate.RETRY_NOW_RESULT, CUSTOMER.locale, email.details)
+    contacts = ContactSettings()
+    links = Links(contacts.customer_portal_url, contacts.sales)
+    expected = render(EmailTemplate.RETRY_NOW_RESULT, CUSTOMER.locale, email.details, links)
     assert (sent.subject, sent.body) == (expected.subject, expected.text)
     assert sent.id == next(
         d.message_id for d in deliveries if d.kind is DeliveryKind.CUSTOMER_EMAIL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,11 +18,12 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from pydantic import ValidationError
 
-from billing.domain.accounts import Account, Partner
+from billing.domain.accounts import Account, BillingInfo, Partner
 from billing.domain.locales import Locale
 from billing.domain.state_machine import (
     Charge,
     ChargeSucceeded,
+    CustomerCancelled,
     Decision,
     EmailCustomer,
     EmailTemplate,
@@ -33,9 +35,9 @@ from billing.domain.state_machine import (
     apply,
 )
 from billing.domain.subscription import Channel, ChargeKind
-from billing.notifications.emails import render
+from billing.notifications.emails import Links, render
 from billing.notifications.sender import Delivery, DeliveryKind, Notifier, sales_subject
-from billing.settings import NotificationSettings
+from billing.settings import ContactSettings, NotificationSettings
 from devstack.outbox import subscribe_queue
 from tests.support.notifications import REGION, Outbox, open_outbox
 from tests.support.subscriptions import FIRST_END, PRICE, declined, partner, past_due
@@ -46,6 +48,8 @@ PARTNER = Partner(id="partner_1", name="Reseller Ltd", email="renewals@reseller.
 PARTNER_CUSTOMER = Account(
     id="acct_p", email="client@example.com", channel=Channel.PARTNER, partner=PARTNER
 )
+CONTACTS = ContactSettings()
+LINKS = Links(CONTACTS.customer_portal_url, CONTACTS.sales)
 
 
 @pytest.fixture
@@ -85,7 +89,7 @@ def test_a_retry_now_emails_the_customer_in_their_locale_and_tells_sales(outbox:
         ),
     ]
     [sent] = outbox.emails
-    expected = render(EmailTemplate.RETRY_NOW_RESULT, Locale.FR, email.details)
+    expected = render(EmailTemplate.RETRY_NOW_RESULT, Locale.FR, email.details, LINKS)
     assert sent.source == SENDER
     assert sent.destinations == {"ToAddresses": [CUSTOMER.email]}
     assert sent.subject == expected.subject
@@ -315,3 +319,29 @@ def test_settings_need_a_sender_and_a_sales_topic() -> None:
         NotificationSettings.from_environment(
             {"EMAIL_SENDER": SENDER, "SALES_TOPIC_ARN": "sales-notices"}
         )
+
+
+def test_payment_emails_go_to_the_invoice_address_with_the_account_in_copy(
+    outbox: Outbox,
+) -> None:
+    info = BillingInfo("Camille Martin", "factures@example.fr", "1 rue", "Lyon", "FR")
+    billed = replace(CUSTOMER, billing_info=info)
+    notifier = Notifier(outbox.settings)
+    notifier.deliver(billed, _retry_now_declined().effects)
+    notifier.deliver(billed, apply(past_due(), CustomerCancelled(at=FIRST_END)).effects)
+    payment, cancellation = outbox.emails
+    assert payment.destinations == {
+        "ToAddresses": ["factures@example.fr"],
+        "CcAddresses": [CUSTOMER.email],
+    }
+    # Not a payment email: the account's own address only.
+    assert cancellation.destinations == {"ToAddresses": [CUSTOMER.email]}
+
+
+def test_emails_link_to_the_configured_portal(outbox: Outbox) -> None:
+    contacts = ContactSettings.from_environment(
+        {"CUSTOMER_PORTAL_URL": "https://billing.example.org/portal/"}
+    )
+    Notifier(outbox.settings, contacts).deliver(CUSTOMER, _retry_now_declined().effects)
+    [sent] = outbox.emails
+    assert "https://billing.example.org/portal/#/" in sent.body

@@ -17,9 +17,11 @@ from billing.domain.accounts import (
     PaymentProvider,
 )
 from billing.domain.billing_calendar import parse_instant
+from billing.domain.contacts import SalesContact
 from billing.domain.failures import FailureReason, explain
 from billing.domain.locales import Locale
 from billing.domain.money import Currency, Money
+from billing.domain.pricing import Discount
 from billing.domain.state_machine import (
     TRANSITIONS,
     Actor,
@@ -33,6 +35,7 @@ from billing.domain.state_machine import (
     PartnerNotice,
     PartnerReminderDue,
     PeriodEnded,
+    Requester,
     RetryDue,
     apply,
     find_transition,
@@ -42,9 +45,12 @@ from billing.domain.subscription import Channel, ChargeKind, Subscription
 from billing.notifications.emails import (
     CUSTOMER_EMAILS,
     PARTNER_EMAILS,
+    Links,
+    PortalPage,
     RenderedEmail,
     billing_info_updated,
     payment_method_updated,
+    portal_link,
     readable_amount,
     readable_instant,
     render,
@@ -92,10 +98,6 @@ def _changes() -> dict[str, tuple[Subscription, Event]]:
         ),
         "renewal declined": (active(), declined(FIRST_END)),
         "scheduled retry declined": (past_due(), declined(RETRY_AT, ChargeKind.RETRY)),
-        "hard decline not retried": (
-            past_due(FailureReason.PAYMENT_METHOD_INVALID),
-            RetryDue(at=RETRY_AT, payment_method_id=CARD),
-        ),
         "sales recharge declined": (past_due(), declined(RETRY_NOW_AT, ChargeKind.SALES)),
         "retry now paid": (
             past_due(),
@@ -107,6 +109,11 @@ def _changes() -> dict[str, tuple[Subscription, Event]]:
             declined(RETRY_NOW_AT, ChargeKind.RETRY_NOW, FailureReason.PROVIDER_ERROR),
         ),
         "auto-renew turned off": (active(), CustomerCancelled(at=ANCHOR + timedelta(days=3))),
+        "ended with auto-renew off": (active(auto_renew=False), PeriodEnded(at=FIRST_END)),
+        "renewal provider error past the grace": (
+            active(),
+            declined(FIRST_END + timedelta(days=3), reason=FailureReason.PROVIDER_ERROR),
+        ),
         "auto-renew turned on": (
             active(auto_renew=False),
             CustomerResumed(at=ANCHOR + timedelta(days=3)),
@@ -164,7 +171,7 @@ def _purchase() -> EmailCustomer:
         price=PRICE,
         discount=None,
         channel=Channel.DIRECT,
-        actor=Actor.CUSTOMER,
+        by=Requester(Actor.CUSTOMER, "user_camille"),
         at=ANCHOR,
     )
     [email] = opened.of_type(EmailCustomer)
@@ -203,8 +210,14 @@ def _of(template: EmailTemplate) -> list[EmailCustomer]:
     return [email for email in CUSTOMER.values() if email.template is template]
 
 
+LINKS = Links(
+    "https://app.example.com/billing",
+    SalesContact("sales@example.com", "https://app.example.com/chat"),
+)
+
+
 def _rendered(email: EmailCustomer, locale: Locale) -> RenderedEmail:
-    return render(email.template, locale, email.details)
+    return render(email.template, locale, email.details, LINKS)
 
 
 # --- Coverage: every template has words, and every producer's details fill them ---------------
@@ -414,11 +427,116 @@ def test_purchase_receipt_shows_the_first_cycle_amount_after_the_discount() -> N
     assert "Montant débité : 49,00 EUR." in _rendered(CUSTOMER["purchase"], Locale.FR).text
 
 
+@pytest.mark.parametrize(
+    ("locale", "written"),
+    [
+        (
+            Locale.EN,
+            "On 28 February 2026, 09:30 UTC the subscription renews automatically for the same "
+            "length, and 49.00 EUR will be charged",
+        ),
+        (Locale.FR, "Le 28 février 2026, 09:30 UTC, l'abonnement sera renouvelé"),
+    ],
+)
+def test_purchase_receipt_states_the_first_renewal_and_its_amount(
+    locale: Locale, written: str
+) -> None:
+    text = _rendered(CUSTOMER["purchase"], locale).text
+    assert written in text
+    assert not re.search("full price|prix fort", text), "no discount to end"
+
+
+@pytest.mark.parametrize(
+    ("locale", "charged", "renewal", "words"),
+    [
+        (Locale.EN, "Amount charged: 39.20 EUR.", "49.00 EUR will be charged", "full price"),
+        (Locale.FR, "Montant débité : 39,20 EUR.", "49,00 EUR seront débités", "prix fort"),
+    ],
+)
+def test_a_first_cycle_discount_is_not_a_surprise_at_renewal(
+    locale: Locale, charged: str, renewal: str, words: str
+) -> None:
+    opened = open_subscription(
+        subscription_id="sub_1",
+        account_id="acct_1",
+        plan_id="basic",
+        cycle_months=1,
+        price=PRICE,
+        discount=Discount("WELCOME20", Money(980, Currency.EUR), 1),
+        channel=Channel.DIRECT,
+        by=Requester(Actor.CUSTOMER, "user_camille"),
+        at=ANCHOR,
+    )
+    [email] = opened.of_type(EmailCustomer)
+    text = _rendered(email, locale).text
+    assert charged in text
+    assert renewal in text
+    assert words in text
+
+
+EXPECTED_PAGES = {
+    "purchase": PortalPage.SUBSCRIPTION,
+    "renewal paid: renewal_receipt": PortalPage.SUBSCRIPTION,
+    "renewal declined: renewal_failed": PortalPage.PAYMENT_METHOD,
+    "renewal provider error past the grace: renewal_failed": PortalPage.SUBSCRIPTION,
+    "retry now declined: retry_now_result": PortalPage.PAYMENT_METHOD,
+    "retry now paid: retry_now_result": PortalPage.SUBSCRIPTION,
+    "auto-renew turned off: auto_renew_off": PortalPage.SUBSCRIPTION,
+    "ended with auto-renew off: subscription_ended": PortalPage.PLANS,
+    "last retry declined: cancelled_after_failed_retries": PortalPage.PLANS,
+    "cancelled while past due: subscription_cancelled": PortalPage.PLANS,
+    "card saved": PortalPage.BILLING,
+}
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+@pytest.mark.parametrize("name", list(CUSTOMER))
+def test_every_customer_email_links_to_where_the_customer_acts(name: str, locale: Locale) -> None:
+    email = CUSTOMER[name]
+    text = _rendered(email, locale).text
+    assert f": {LINKS.portal}/#/" in text
+    if name in EXPECTED_PAGES:
+        assert portal_link(LINKS, EXPECTED_PAGES[name], email.details) in text
+
+
+def test_links_name_the_subscription_they_are_about() -> None:
+    [email] = apply(active(), declined(FIRST_END)).of_type(EmailCustomer)
+    link = portal_link(LINKS, PortalPage.SUBSCRIPTION, email.details)
+    assert link == "https://app.example.com/billing/#/subscriptions/sub_1"
+
+
+@pytest.mark.parametrize("locale", list(Locale))
+def test_a_failed_retry_now_says_how_to_reach_sales(locale: Locale) -> None:
+    text = _rendered(CUSTOMER["retry now declined: retry_now_result"], locale).text
+    assert "sales@example.com" in text
+    assert "https://app.example.com/chat" in text
+
+
+def test_retry_now_always_emails_its_result() -> None:
+    for change in ("retry now paid", "retry now declined", "retry now provider error"):
+        [email] = apply(*CHANGES[change]).of_type(EmailCustomer)
+        assert email.template is EmailTemplate.RETRY_NOW_RESULT
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [(Locale.EN, "automatic renewal was turned off"), (Locale.FR, "renouvellement automatique")],
+)
+def test_the_end_with_auto_renew_off_is_explained_with_the_way_back(
+    locale: Locale, words: str
+) -> None:
+    [email] = _of(EmailTemplate.SUBSCRIPTION_ENDED)
+    text = _rendered(email, locale).text
+    assert words in text
+    assert readable_instant(FIRST_END, locale) in text
+    assert f"{LINKS.portal}/#/plans" in text
+
+
 def test_a_template_asking_for_a_missing_detail_fails_loudly() -> None:
     [receipt, *_] = _of(EmailTemplate.RENEWAL_RECEIPT)
     details = {key: value for key, value in receipt.details.items() if key != "amount"}
     with pytest.raises(KeyError, match="amount"):
-        render(EmailTemplate.RENEWAL_RECEIPT, Locale.EN, details)
+        render(EmailTemplate.RENEWAL_RECEIPT, Locale.EN, details, LINKS)
 
 
 # --- Account-level emails -----------------------------------------------------------------------

@@ -2,10 +2,12 @@
 readable text: amounts, UTC dates, plan names, failure reasons with the action to take.
 
 Wordings are `string.Template` text over the details, plus these readable values derived from
-them: ``plan`` (from plan_id), ``amount`` (from amount and currency), ``period_end`` and
-``next_retry_at`` (as dates), ``reason`` (the plain message) and ``action`` (what to do).
-A placeholder the details cannot fill raises KeyError: a template asking for a key its producer
-does not provide is a bug.
+them: ``plan`` (from plan_id), ``amount`` and ``next_charge_amount`` (with the currency),
+``period_end``, ``next_retry_at`` and ``next_charge_at`` (as dates), ``reason`` (the plain
+message) and ``action`` (what to do); and from the links: ``action_url`` and ``action_label``
+(the page of the customer portal where the customer acts on this email), ``sales_email`` and
+``sales_chat_url``. A placeholder the details cannot fill raises KeyError: a template asking
+for a key its producer does not provide is a bug.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from string import Template
 
 from billing.domain.accounts import Account, BillingInfo, PaymentMethod, PaymentMethodKind
 from billing.domain.billing_calendar import parse_instant
-from billing.domain.failures import FailureReason, explain
+from billing.domain.contacts import SalesContact
+from billing.domain.failures import (
+    FailureReason,
+    RecommendedAction,
+    explain,
+    recommended_action,
+)
 from billing.domain.locales import Locale
 from billing.domain.money import Currency, Money
 from billing.domain.pricing import default_catalogue
@@ -29,6 +38,15 @@ from billing.domain.state_machine import Details, EmailCustomer, EmailTemplate, 
 class RenderedEmail:
     subject: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where emails send customers to act: the customer portal's pages, and the sales team."""
+
+    portal: str
+    """The portal's address; its pages are fragments of it (it is a static page)."""
+    sales: SalesContact
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +103,8 @@ _NUMBER_MARKS: Mapping[Locale, tuple[str, str]] = {
 }
 """(thousands separator, decimal mark); French groups thousands with a narrow no-break space."""
 
-_INSTANT_KEYS = ("period_end", "next_retry_at")
+_INSTANT_KEYS = ("period_end", "next_retry_at", "next_charge_at")
+_AMOUNT_KEYS = ("amount", "next_charge_amount")
 
 
 def readable_instant(at: datetime, locale: Locale) -> str:
@@ -119,9 +138,10 @@ def _readable(details: Details, locale: Locale) -> dict[str, str]:
             values[key] = readable_instant(parse_instant(details[key]), locale)
     if "plan_id" in details:
         values["plan"] = _plan_name(details["plan_id"])
-    if "amount" in details:
-        money = Money(int(details["amount"]), Currency(details["currency"]))
-        values["amount"] = readable_amount(money, locale)
+    for key in _AMOUNT_KEYS:
+        if key in details:
+            money = Money(int(details[key]), Currency(details["currency"]))
+            values[key] = readable_amount(money, locale)
     if "reason" in details:
         explanation = explain(FailureReason(details["reason"]), locale)
         values["reason"] = explanation.message
@@ -142,8 +162,14 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Thank you for your purchase: your ${plan} subscription is now active.",
                 "Amount charged: ${amount}.",
                 "",
-                "Your current period runs until ${period_end}. The subscription then renews "
-                "automatically for the same length and is charged to your saved payment method. "
+                "Your current period runs until ${period_end}. On ${next_charge_at} the "
+                "subscription renews automatically for the same length, and ${next_charge_amount} "
+                "will be charged to your saved payment method.",
+                If(
+                    "discount_ends",
+                    "Your discount applied to this first payment only: renewals are charged at "
+                    "the full price.",
+                ),
                 "You can turn automatic renewal off at any time before that date.",
             ),
         ),
@@ -197,7 +223,9 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                             "The scheduled retries are unchanged: the next one is on "
                             "${next_retry_at}, and your subscription stays available until then.",
                         ),
-                        "Our sales team has been told and may contact you to help.",
+                        "Our sales team has been told and may contact you to help. You can also "
+                        "write to them at ${sales_email}.",
+                        If("sales_chat_url", "Or chat with them: ${sales_chat_url}"),
                     ),
                 ),
             },
@@ -244,6 +272,16 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "You are welcome back at any time with a new purchase.",
             ),
         ),
+        T.SUBSCRIPTION_ENDED: W(
+            "Your ${plan} subscription has ended",
+            (
+                "Your ${plan} subscription ended on ${period_end}: automatic renewal was turned "
+                "off, so it was not renewed and nothing was charged.",
+                "",
+                "You no longer have access to it. To use the service again, buy a new "
+                "subscription.",
+            ),
+        ),
         T.PAYMENT_METHOD_UPDATED: W(
             "Your payment method has been updated",
             (
@@ -278,10 +316,16 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Merci pour votre achat : votre abonnement ${plan} est désormais actif.",
                 "Montant débité : ${amount}.",
                 "",
-                "Votre période en cours se termine le ${period_end}. L'abonnement sera ensuite "
-                "renouvelé automatiquement pour la même durée et débité sur votre mode de paiement "
-                "enregistré. Vous pouvez désactiver le renouvellement automatique à tout moment "
-                "avant cette date.",
+                "Votre période en cours se termine le ${period_end}. Le ${next_charge_at}, "
+                "l'abonnement sera renouvelé automatiquement pour la même durée et "
+                "${next_charge_amount} seront débités sur votre mode de paiement enregistré.",
+                If(
+                    "discount_ends",
+                    "Votre remise ne s'appliquait qu'à ce premier paiement : les renouvellements "
+                    "sont facturés au prix fort.",
+                ),
+                "Vous pouvez désactiver le renouvellement automatique à tout moment avant cette "
+                "date.",
             ),
         ),
         T.RENEWAL_RECEIPT: W(
@@ -337,7 +381,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                             "accessible d'ici là.",
                         ),
                         "Notre équipe commerciale en a été informée et pourra vous contacter "
-                        "pour vous aider.",
+                        "pour vous aider. Vous pouvez aussi lui écrire à ${sales_email}.",
+                        If("sales_chat_url", "Ou discuter avec elle : ${sales_chat_url}"),
                     ),
                 ),
             },
@@ -385,6 +430,17 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Vous pourrez revenir à tout moment en effectuant un nouvel achat.",
             ),
         ),
+        T.SUBSCRIPTION_ENDED: W(
+            "Votre abonnement ${plan} a pris fin",
+            (
+                "Votre abonnement ${plan} a pris fin le ${period_end} : le renouvellement "
+                "automatique était désactivé, il n'a donc pas été renouvelé et rien n'a été "
+                "débité.",
+                "",
+                "Vous n'y avez plus accès. Pour utiliser à nouveau le service, achetez un nouvel "
+                "abonnement.",
+            ),
+        ),
         T.PAYMENT_METHOD_UPDATED: W(
             "Votre mode de paiement a été mis à jour",
             (
@@ -421,6 +477,8 @@ _CUSTOMER_FRAMES: Mapping[Locale, Frame] = {
         opening=("Hello,", ""),
         closing=(
             "",
+            "${action_label}: ${action_url}",
+            "",
             "Best regards,",
             "The billing team",
             "",
@@ -431,6 +489,8 @@ _CUSTOMER_FRAMES: Mapping[Locale, Frame] = {
         opening=("Bonjour,", ""),
         closing=(
             "",
+            "${action_label} : ${action_url}",
+            "",
             "Cordialement,",
             "L'équipe facturation",
             "",
@@ -438,6 +498,86 @@ _CUSTOMER_FRAMES: Mapping[Locale, Frame] = {
         ),
     ),
 }
+
+# --- Links to act -------------------------------------------------------------------------------
+
+
+class PortalPage(StrEnum):
+    """The customer portal's pages an email can send to (fragments of the portal's address)."""
+
+    SUBSCRIPTION = "subscriptions/${subscription_id}"
+    """Its status, Retry Now, automatic renewal on or off."""
+    PAYMENT_METHOD = "payment-method"
+    BILLING = "billing"
+    PLANS = "plans"
+    """Buying a new subscription."""
+
+
+_PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
+    Locale.EN: {
+        PortalPage.SUBSCRIPTION: "Manage your subscription",
+        PortalPage.PAYMENT_METHOD: "Update your payment method",
+        PortalPage.BILLING: "Review your billing information",
+        PortalPage.PLANS: "Buy a new subscription",
+    },
+    Locale.FR: {
+        PortalPage.SUBSCRIPTION: "Gérer votre abonnement",
+        PortalPage.PAYMENT_METHOD: "Mettre à jour votre mode de paiement",
+        PortalPage.BILLING: "Vérifier vos informations de facturation",
+        PortalPage.PLANS: "Acheter un nouvel abonnement",
+    },
+}
+
+_TEMPLATE_PAGES: Mapping[EmailTemplate, PortalPage] = {
+    T.PURCHASE_RECEIPT: PortalPage.SUBSCRIPTION,
+    T.RENEWAL_RECEIPT: PortalPage.SUBSCRIPTION,
+    T.AUTO_RENEW_OFF: PortalPage.SUBSCRIPTION,
+    T.AUTO_RENEW_ON: PortalPage.SUBSCRIPTION,
+    T.CANCELLED_AFTER_FAILED_RETRIES: PortalPage.PLANS,
+    T.SUBSCRIPTION_CANCELLED: PortalPage.PLANS,
+    T.SUBSCRIPTION_ENDED: PortalPage.PLANS,
+    T.PAYMENT_METHOD_UPDATED: PortalPage.BILLING,
+    T.BILLING_INFO_UPDATED: PortalPage.BILLING,
+}
+"""The page of each email; the others (a failed payment) send to where its reason's action is."""
+
+_ACTION_PAGES: Mapping[RecommendedAction, PortalPage] = {
+    RecommendedAction.UPDATE_PAYMENT_METHOD: PortalPage.PAYMENT_METHOD,
+    RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD: PortalPage.PAYMENT_METHOD,
+    # Funds added or the bank back: Retry Now is on the subscription's page.
+    RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD: PortalPage.SUBSCRIPTION,
+    RecommendedAction.NONE_WE_WILL_RETRY: PortalPage.SUBSCRIPTION,
+    RecommendedAction.BUY_NEW_SUBSCRIPTION: PortalPage.PLANS,
+}
+
+
+def _page(template: EmailTemplate, details: Details) -> PortalPage:
+    page = _TEMPLATE_PAGES.get(template)
+    if page is not None:
+        return page
+    if details.get("outcome") == "succeeded" or "reason" not in details:
+        return PortalPage.SUBSCRIPTION
+    return _ACTION_PAGES[recommended_action(FailureReason(details["reason"]))]
+
+
+def portal_link(links: Links, page: PortalPage, details: Details) -> str:
+    """The address of `page` for the subscription or account `details` are about."""
+    return f"{links.portal.rstrip('/')}/#/{Template(page.value).substitute(details)}"
+
+
+def _link_values(
+    template: EmailTemplate, details: Details, locale: Locale, links: Links
+) -> dict[str, str]:
+    page = _page(template, details)
+    values = {
+        "action_url": portal_link(links, page, details),
+        "action_label": _PAGE_LABELS[locale][page],
+        "sales_email": links.sales.email,
+    }
+    if links.sales.chat_url:
+        values["sales_chat_url"] = links.sales.chat_url
+    return values
+
 
 # --- Partner emails -----------------------------------------------------------------------------
 
@@ -523,12 +663,16 @@ def _written(wording: Wording, frame: Frame, values: Mapping[str, str]) -> Rende
     )
 
 
-def render(template: EmailTemplate, locale: Locale, details: Details) -> RenderedEmail:
-    """The customer email `template` in `locale`; KeyError when `details` lack a key it uses."""
+def render(
+    template: EmailTemplate, locale: Locale, details: Details, links: Links
+) -> RenderedEmail:
+    """The customer email `template` in `locale`, with the link to act on it; KeyError when
+    `details` lack a key it uses."""
     wording = CUSTOMER_EMAILS[locale][template]
     if isinstance(wording, ByDetail):
         wording = wording.wordings[details[wording.key]]
-    return _written(wording, _CUSTOMER_FRAMES[locale], _readable(details, locale))
+    values = _readable(details, locale) | _link_values(template, details, locale, links)
+    return _written(wording, _CUSTOMER_FRAMES[locale], values)
 
 
 def render_partner(

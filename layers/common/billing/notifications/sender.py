@@ -27,8 +27,8 @@ from billing.domain.state_machine import (
     PartnerNotice,
     SalesNotice,
 )
-from billing.notifications.emails import RenderedEmail, render, render_partner
-from billing.settings import NotificationSettings
+from billing.notifications.emails import Links, RenderedEmail, render, render_partner
+from billing.settings import ContactSettings, NotificationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,26 @@ _SNS_SUBJECT_LIMIT = 100
 _SALES_FILTER_KEYS = ("outcome", "reason")
 """Details also sent as message attributes, so that subscriptions can filter on them."""
 
+PAYMENT_EMAILS = frozenset(
+    {
+        EmailTemplate.PURCHASE_RECEIPT,
+        EmailTemplate.RENEWAL_RECEIPT,
+        EmailTemplate.RENEWAL_FAILED,
+        EmailTemplate.RETRY_NOW_RESULT,
+        EmailTemplate.CANCELLED_AFTER_FAILED_RETRIES,
+    }
+)
+"""Receipts and payment failures: sent to the billing form's invoice address when there is
+one, with the account's own address in copy so that whoever manages the account knows too."""
+
+
+def recipients(account: Account, template: EmailTemplate) -> dict[str, list[str]]:
+    """SES's Destination for a customer email."""
+    info = account.billing_info
+    if template not in PAYMENT_EMAILS or info is None or info.email == account.email:
+        return {"ToAddresses": [account.email]}
+    return {"ToAddresses": [info.email], "CcAddresses": [account.email]}
+
 
 def sales_subject(notice: SalesNotice, details: Details) -> str:
     """The SNS subject sales see in email subscriptions, within SNS's 100-character limit."""
@@ -86,11 +106,14 @@ class Notifier:
     def __init__(
         self,
         settings: NotificationSettings,
+        contacts: ContactSettings | None = None,
         *,
         ses: Any | None = None,
         sns: Any | None = None,
     ) -> None:
         self._settings = settings
+        contacts = contacts or ContactSettings()
+        self._links = Links(contacts.customer_portal_url, contacts.sales)
         self._ses = ses
         self._sns = sns
 
@@ -124,14 +147,15 @@ class Notifier:
         return None
 
     def _email_customer(self, account: Account, effect: EmailCustomer) -> Delivery:
+        destination = recipients(account, effect.template)
         return self._send(
             DeliveryKind.CUSTOMER_EMAIL,
-            account.email,
+            destination["ToAddresses"][0],
             effect.template,
             account,
             lambda: self._email(
-                account.email,
-                render(effect.template, account.locale, effect.details),
+                destination,
+                render(effect.template, account.locale, effect.details, self._links),
                 effect.template,
                 account.locale,
             ),
@@ -162,7 +186,7 @@ class Notifier:
             effect.notice,
             account,
             lambda: self._email(
-                partner.email,
+                {"ToAddresses": [partner.email]},
                 render_partner(effect.notice, details, account.locale),
                 effect.notice,
                 account.locale,
@@ -199,7 +223,7 @@ class Notifier:
 
     def _email(
         self,
-        to: str,
+        destination: dict[str, list[str]],
         email: RenderedEmail,
         template: EmailTemplate | PartnerNotice,
         locale: Locale,
@@ -209,7 +233,7 @@ class Notifier:
             optional["ConfigurationSetName"] = self._settings.ses_configuration_set
         response = self._ses_client().send_email(
             FromEmailAddress=self._settings.email_sender,
-            Destination={"ToAddresses": [to]},
+            Destination=destination,
             Content={
                 "Simple": {
                     "Subject": {"Data": email.subject, "Charset": "UTF-8"},
