@@ -136,6 +136,8 @@ def paypal_gateway(paypal: StandIn, sleeps: Sleeps) -> PayPalGateway:
 
 
 SENDER = "billing@example.com"
+SALES_CONTACT = {"email": "sales@billing.example", "chat_url": "https://billing.example/chat"}
+"""How the API's answers and emails tell customers to reach sales."""
 
 
 @pytest.fixture
@@ -152,6 +154,8 @@ def api(
     environment = aws_environment | {
         "EMAIL_SENDER": SENDER,
         "SALES_TOPIC_ARN": outbox.settings.sales_topic_arn,
+        "SALES_CONTACT_EMAIL": SALES_CONTACT["email"],
+        "SALES_CHAT_URL": SALES_CONTACT["chat_url"],
         **provider_environment(localstripe, paypal),
     }
     for name, value in environment.items():

@@ -200,7 +200,8 @@ def _every_route_and_renewal(deployment: Deployment) -> None:
     """Card and PayPal customers buy, renew, fail, retry, are charged by sales, update their
     card, cancel and resume, or run out of retries; partners open, extend or let lapse."""
     api, paypal, schedule = deployment.api, deployment.paypal, deployment.schedule
-    card = api.open_account(fresh_account_id("iam-card"))
+    card_account = fresh_account_id("iam-card")
+    card = api.open_account(card_account)
     _ok(card.put("/account/billing-info", dict(EXAMPLE), key="billing-info"))
     _ok(api.save_card(card))
     _ok(card.get("/account/billing"))
@@ -240,6 +241,7 @@ def _every_route_and_renewal(deployment: Deployment) -> None:
 
     _ok(card.post(f"/subscriptions/{card_sub}/retry", key="retry"))
     _ok(api.staff("sales").get("/admin/retry-requests"))
+    _ok(api.staff("sales").get(f"/admin/accounts/{card_account}/events"))
     api.clock.advance(days=1)
     _ok(api.staff("sales").post(f"/admin/subscriptions/{card_sub}/charge", key="charge"))
     # A working card pays what is due at once; auto-renewal off and on again.

@@ -1,6 +1,6 @@
 """The sample events in events/: REST proxy events of routes template.yaml declares, with the
 claims where the Cognito authorizer puts them, those that need no AWS answered by the real
-handler in the SPEC §4 shape; and the renewal run's events, checked offline against the template,
+handler in the error shape; and the renewal run's events, checked offline against the template,
 Powertools' parser models and the code that reads them: the EventBridge Scheduler invocation of
 the dispatcher and an SQS batch of the worker (events/renew/README.md says where their shapes
 come from)."""

@@ -206,16 +206,18 @@ def test_dev_deploys_with_the_development_defaults() -> None:
 def test_prod_refuses_every_development_placeholder() -> None:
     refused = _refused(_overrides("prod"))
 
-    assert len(refused) == 4
+    assert len(refused) == 6
     assert all(text.startswith("Set ") for text in refused)
 
 
-def test_prod_deploys_once_the_sender_and_paypal_pages_are_set() -> None:
+def test_prod_deploys_once_the_sender_pages_and_sales_contact_are_set() -> None:
     parameters = _overrides("prod") | {
         "EmailIdentity": "billing.example.org",
         "EmailSender": "billing@billing.example.org",
         "PayPalReturnUrl": "https://app.example.org/billing/paypal/return",
         "PayPalCancelUrl": "https://app.example.org/billing/paypal/cancel",
+        "CustomerPortalUrl": "https://app.example.org/billing",
+        "SalesContactEmail": "sales@example.org",
     }
 
     assert _refused(parameters) == []

@@ -22,10 +22,11 @@ from billing.api.http import (
     staff,
 )
 from billing.api.idempotency import new_subscription_id
-from billing.api.views import AccountView, Page, SubscriptionView
+from billing.api.views import AccountView, AuditView, Page, SubscriptionView
 from billing.domain.accounts import Partner
 from billing.domain.errors import ErrorCode
 from billing.domain.locales import Locale
+from billing.domain.state_machine import Actor, Requester
 from billing.operations.accounts import AccountAdmin, AccountProfile
 from billing.operations.actions import SubscriptionActions
 from billing.operations.subscriptions import Order
@@ -64,6 +65,7 @@ def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) ->
                 if partner is None
                 else Partner(partner.id, partner.name, partner.email),
             ),
+            who.acting_as(Actor.ADMIN),
         )
         return ok(AccountView.of(account), 201 if created else 200)
 
@@ -93,6 +95,7 @@ def partner_subscription(
             partner_id,
             Order(body.plan_id, body.cycle_months, body.currency),
             new_subscription_id(router.current_event, who.account_id, account_id),
+            _partner_or_admin(who),
         )
         return ok(
             SubscriptionView.of(sub, runtime.repository().get_account(account_id).locale), 201
@@ -117,10 +120,26 @@ def partner_subscription(
 def extend(subscription_id: ResourceId) -> Response[Any]:
     def extended(who: Caller) -> Response[Any]:
         partner_id = None if who.in_group("admin") else who.partner_id or ""
-        result = _actions().extend(subscription_id, partner_id)
+        result = _actions().extend(subscription_id, partner_id, _partner_or_admin(who))
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
     return wiring.respond(router, extended)
+
+
+@router.get(
+    "/admin/accounts/<account_id>/events",
+    summary="Sales: everything recorded about an account, oldest first: its changes, the "
+    "charges requested and its subscriptions' changes, each with who asked",
+    responses=documented(200, Page[AuditView], ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND),
+)
+@requires(staff("sales"))
+def account_events(account_id: ResourceId) -> Response[Any]:
+    return ok([AuditView.of(entry) for entry in _admin().events(account_id)])
+
+
+def _partner_or_admin(who: Caller) -> Requester:
+    """An admin acting for a partner is recorded as the admin."""
+    return who.acting_as(Actor.ADMIN if who.in_group("admin") else Actor.PARTNER)
 
 
 @router.get(

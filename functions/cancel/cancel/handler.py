@@ -1,4 +1,4 @@
-"""POST /subscriptions/{id}/cancel and /resume: auto-renewal off or back on (SPEC §2)."""
+"""POST /subscriptions/{id}/cancel and /resume: auto-renewal off or back on."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from billing.api.http import (
 )
 from billing.api.views import SubscriptionView
 from billing.domain.errors import ErrorCode
+from billing.domain.state_machine import Actor
 from billing.operations.actions import SubscriptionActions
 
 router = api_router()
@@ -40,7 +41,7 @@ def _actions() -> SubscriptionActions:
 @requires(ACCOUNT_ADMIN)
 def cancel(subscription_id: ResourceId) -> Response[Any]:
     def cancelled(who: Caller) -> Response[Any]:
-        result = _actions().cancel(who.account_id, subscription_id)
+        result = _actions().cancel(who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER))
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
     return wiring.respond(router, cancelled)
@@ -61,7 +62,7 @@ def cancel(subscription_id: ResourceId) -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def resume(subscription_id: ResourceId) -> Response[Any]:
     def resumed(who: Caller) -> Response[Any]:
-        result = _actions().resume(who.account_id, subscription_id)
+        result = _actions().resume(who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER))
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
     return wiring.respond(router, resumed)

@@ -32,6 +32,7 @@ from billing.renewals import (
 )
 
 logger = Logger()
+runtime.dunning_schedule()  # a schedule that cannot work fails the start, not a renewal
 _charges = ThreadPoolExecutor(max_workers=BATCH, thread_name_prefix="renewal")
 """One thread per message of a batch: charges wait on the provider, not on the CPU."""
 

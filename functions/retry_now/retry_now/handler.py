@@ -22,6 +22,7 @@ from billing.api.http import (
 )
 from billing.api.views import ChargedSubscriptionView
 from billing.domain.errors import ErrorCode
+from billing.domain.state_machine import Actor
 from billing.operations.actions import SubscriptionActions
 from billing.providers.configured import configured_gateways
 
@@ -52,7 +53,9 @@ def _actions() -> SubscriptionActions:
 def retry_now(subscription_id: ResourceId) -> Response[Any]:
     def retried(who: Caller) -> Response[Any]:
         return ok(
-            ChargedSubscriptionView.of_result(_actions().retry_now(who.account_id, subscription_id))
+            ChargedSubscriptionView.of_result(
+                _actions().retry_now(who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER))
+            )
         )
 
     return wiring.respond(router, retried)
@@ -66,7 +69,8 @@ def retry_now(subscription_id: ResourceId) -> Response[Any]:
 @requires(staff("sales"))
 def sales_charge(subscription_id: ResourceId) -> Response[Any]:
     def recharged(who: Caller) -> Response[Any]:
-        return ok(ChargedSubscriptionView.of_result(_actions().sales_charge(subscription_id)))
+        result = _actions().sales_charge(subscription_id, who.acting_as(Actor.SALES))
+        return ok(ChargedSubscriptionView.of_result(result))
 
     return wiring.respond(router, recharged)
 

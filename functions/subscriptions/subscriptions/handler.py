@@ -26,6 +26,7 @@ from billing.api.idempotency import new_subscription_id
 from billing.api.views import AttemptView, AuditView, CatalogueView, Page, SubscriptionView
 from billing.domain.errors import ErrorCode
 from billing.domain.pricing import default_catalogue
+from billing.domain.state_machine import Actor
 from billing.operations.subscriptions import Order, Purchases, SubscriptionReads
 from billing.providers.configured import configured_gateways
 
@@ -84,6 +85,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
             who.account_id,
             Order(order.plan_id, order.cycle_months, order.currency, order.coupon),
             new_subscription_id(router.current_event, who.account_id),
+            who.acting_as(Actor.CUSTOMER),
         )
         return ok(SubscriptionView.of(result.subscription, result.account.locale), 201)
 

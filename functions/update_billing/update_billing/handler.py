@@ -1,4 +1,4 @@
-"""Billing information and payment methods (SPEC §2, seed 001): the overview, the billing form,
+"""Billing information and payment methods: the overview, the billing form,
 starting and completing a payment-method update, and the retry of a past-due subscription."""
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from billing.api.views import (
     SavedMethodView,
 )
 from billing.domain.errors import ErrorCode
+from billing.domain.state_machine import Actor
 from billing.notifications.emails import billing_info_updated, payment_method_updated
 from billing.operations.billing_profile import BillingProfile
 from billing.providers.configured import configured_gateways
@@ -45,6 +46,7 @@ def _profile(*, with_gateways: bool = False) -> BillingProfile:
         payment_method_updated=payment_method_updated,
         billing_info_updated=billing_info_updated,
         clock=runtime.now,
+        sales=runtime.sales_contact(),
         charging=runtime.charge_operation(gateways),
         gateways=gateways,
     )
@@ -58,7 +60,7 @@ def _profile(*, with_gateways: bool = False) -> BillingProfile:
 @requires(ACCOUNT_ADMIN)
 def billing() -> Response[Any]:
     overview = _profile().overview(wiring.current_caller(router).account_id)
-    return ok(BillingView.of(overview.account, overview.update))
+    return ok(BillingView.of(overview.account, overview.update, overview.contact))
 
 
 @router.put(
@@ -75,7 +77,9 @@ def billing() -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
-        account = _profile().update_info(who.account_id, form.to_billing_info())
+        account = _profile().update_info(
+            who.account_id, form.to_billing_info(), who.acting_as(Actor.CUSTOMER)
+        )
         view = BillingInfoView.of(account.billing_info)
         assert view is not None
         return ok(view)
@@ -93,8 +97,10 @@ def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
 def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
     def started(who: Caller) -> Response[Any]:
         method = None if choice is None else choice.method
-        start = _profile(with_gateways=True).start_update(who.account_id, method)
-        return ok(MethodUpdateView.of(start.update, start.account, start.start))
+        start = _profile(with_gateways=True).start_update(
+            who.account_id, method, who.acting_as(Actor.CUSTOMER)
+        )
+        return ok(MethodUpdateView.of(start.update, start.account, start.start, start.contact))
 
     return wiring.respond(router, started)
 
@@ -120,7 +126,9 @@ def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any
             if isinstance(method, StripeMethodBody)
             else method.setup_token_id
         )
-        result = _profile(with_gateways=True).save_method(who.account_id, method.provider, token)
+        result = _profile(with_gateways=True).save_method(
+            who.account_id, method.provider, token, who.acting_as(Actor.CUSTOMER)
+        )
         refused = result.retry_refused
         return ok(
             SavedMethodView(

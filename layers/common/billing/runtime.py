@@ -10,11 +10,19 @@ from functools import cache
 
 from billing.charging import ChargeOperation
 from billing.domain.accounts import PaymentProvider
+from billing.domain.contacts import SalesContact
+from billing.domain.dunning import DunningSchedule
 from billing.notifications.sender import Notifier
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.providers.gateway import PaymentGateway
 from billing.renewal_queue import SqsRenewalQueue
-from billing.settings import NotificationSettings, RenewalSettings, StorageSettings
+from billing.settings import (
+    ContactSettings,
+    DunningSettings,
+    NotificationSettings,
+    RenewalSettings,
+    StorageSettings,
+)
 
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 """Where this process reads the time; tests and the local stack point it at their own clock."""
@@ -30,8 +38,24 @@ def repository() -> DynamoDBRepository:
 
 
 @cache
+def contacts() -> ContactSettings:
+    return ContactSettings.from_environment()
+
+
+def sales_contact() -> SalesContact:
+    return contacts().sales
+
+
+@cache
+def dunning_schedule() -> DunningSchedule:
+    """The configured schedule. Functions that change subscriptions read it when they start,
+    so a schedule that cannot work fails the deployment's first invocation, not a renewal."""
+    return DunningSettings.from_environment().schedule()
+
+
+@cache
 def notifier() -> Notifier:
-    return Notifier(NotificationSettings.from_environment())
+    return Notifier(NotificationSettings.from_environment(), contacts())
 
 
 @cache
@@ -40,10 +64,10 @@ def renewal_queue() -> SqsRenewalQueue:
 
 
 def charge_operation(gateways: Mapping[PaymentProvider, PaymentGateway]) -> ChargeOperation:
-    return ChargeOperation(repository(), gateways, clock=now)
+    return ChargeOperation(repository(), gateways, clock=now, schedule=dunning_schedule())
 
 
 def reset() -> None:
     """Forget every part made so far (tests change the environment between cases)."""
-    for factory in (repository, notifier, renewal_queue):
+    for factory in (repository, notifier, renewal_queue, contacts, dunning_schedule):
         factory.cache_clear()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from billing.domain.contacts import SalesContact
+from billing.domain.dunning import DunningSchedule
 
 
 class EnvironmentSettings(BaseModel):
@@ -91,3 +95,50 @@ class MetricsSettings(EnvironmentSettings):
 
     namespace: str = Field(default="SubscriptionBilling", alias="POWERTOOLS_METRICS_NAMESPACE")
     service: str = Field(default="billing", alias="POWERTOOLS_SERVICE_NAME")
+
+
+class DunningSettings(EnvironmentSettings):
+    """When failed renewals are tried again (template parameters ``DunningRetryDays`` and
+    ``ProviderErrorGraceHours``); a schedule that cannot work stops the function at start-up."""
+
+    retry_days: tuple[int, ...] = Field(default=(1, 3, 7, 14), alias="DUNNING_RETRY_DAYS")
+    """Days after the first failure, e.g. ``1,3,7,14``: positive and increasing."""
+    provider_error_grace_hours: int = Field(
+        default=72, alias="PROVIDER_ERROR_GRACE_HOURS", ge=0, le=24 * 30
+    )
+
+    @field_validator("retry_days", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(","))
+        return value
+
+    @model_validator(mode="after")
+    def _a_schedule(self) -> DunningSettings:
+        self.schedule()  # ValueError, naming the problem, when the days cannot be a schedule
+        return self
+
+    def schedule(self) -> DunningSchedule:
+        return DunningSchedule(
+            retry_days=self.retry_days,
+            provider_error_grace=timedelta(hours=self.provider_error_grace_hours),
+        )
+
+
+class ContactSettings(EnvironmentSettings):
+    """Where customers are sent to act (template parameters ``CustomerPortalUrl``,
+    ``SalesContactEmail``, ``SalesChatUrl``): every email links to the billing page, and
+    answers that send a customer to sales say how to reach them."""
+
+    customer_portal_url: str = Field(
+        default="http://127.0.0.1:3000/portal", alias="CUSTOMER_PORTAL_URL", pattern=r"^https?://"
+    )
+    sales_email: str = Field(
+        default="sales@example.com", alias="SALES_CONTACT_EMAIL", min_length=3, pattern=r"@"
+    )
+    sales_chat_url: str | None = Field(default=None, alias="SALES_CHAT_URL", pattern=r"^https?://")
+
+    @property
+    def sales(self) -> SalesContact:
+        return SalesContact(self.sales_email, self.sales_chat_url)

@@ -1,15 +1,16 @@
-"""Admin, partner and sales routes over HTTP (SPEC §2 partner rows and Retry Now, §3 roles, §4):
+"""Admin, partner and sales routes over HTTP (docs/rules.md: partners, Retry Now, who may do what):
 accounts, partner-managed subscriptions and their extension, the Retry Now follow-up list and
 the sales recharge, through the local API Gateway and the real handlers."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing import runtime
 from billing.domain.accounts import PaymentProvider
+from billing.domain.billing_calendar import format_instant
 from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse
 from tests.support.api import Api, Client, expect_error, fresh_account_id
@@ -46,6 +47,14 @@ def _account_body(account_id: str, **changes: Any) -> dict[str, Any]:
         "channel": "direct",
         "partner": None,
     } | changes
+
+
+def _partner_contact(sub: dict[str, Any]) -> dict[str, Any]:
+    """What a partner customer is told: whom to contact, and by when to say they will not
+    renew (a week before the period ends)."""
+    ends = datetime.fromisoformat(sub["current_period_end"])
+    tell_by = format_instant(ends - timedelta(days=7))
+    return {"partner": PARTNER, "sales": None, "tell_partner_by": tell_by}
 
 
 def _payment_intents(localstripe: StandIn) -> int:
@@ -213,11 +222,12 @@ def test_a_partner_opens_a_subscription_its_customer_can_read_but_not_change(
     assert _ok(customer.get(f"/subscriptions/{sub['id']}/payments"))["items"] == []
     assert api.outbox.emails_to(f"{account_id}@example.com") == []
 
+    # The partner's contact, and the last day to tell them: a week before the period ends.
     for action in ("cancel", "resume", "retry"):
         refused = customer.post(f"/subscriptions/{sub['id']}/{action}")
-        assert expect_error(refused, 409, "managed_by_partner")["details"] == {
-            "partner": PARTNER
-        }, action
+        assert expect_error(refused, 409, "managed_by_partner")["details"] == _partner_contact(
+            sub
+        ), action
     assert _ok(customer.get(f"/subscriptions/{sub['id']}")) == sub
 
 
@@ -509,7 +519,9 @@ def test_only_sales_recharges_and_only_what_is_past_due(api: Api, localstripe: S
         api.staff("admin").post(f"/admin/accounts/{resold_id}/subscriptions", PLAN), 201
     )
     refused = api.staff("sales").post(f"/admin/subscriptions/{resold_sub['id']}/charge")
-    assert expect_error(refused, 409, "managed_by_partner")["details"] == {"partner": PARTNER}
+    assert expect_error(refused, 409, "managed_by_partner")["details"] == _partner_contact(
+        resold_sub
+    )
 
     assert _ok(customer.get(f"/subscriptions/{sub_id}")) == before
     assert _ok(customer.get(f"/subscriptions/{sub_id}/payments")) == payments_before

@@ -1,4 +1,4 @@
-"""Billing information and payment methods over HTTP (SPEC §2 seed 001, §4): GET /account/billing,
+"""Billing information and payment methods over HTTP (docs/rules.md): GET /account/billing,
 PUT /account/billing-info, POST /account/payment-method/setup and PUT /account/payment-method,
 through the local API Gateway, the real handlers, moto, localstripe and the PayPal stand-in."""
 
@@ -11,6 +11,7 @@ import pytest
 
 from billing import runtime
 from billing.api.billing_form import EXAMPLE
+from tests.integration.conftest import SALES_CONTACT
 from tests.support.api import Api, Client, expect_error, fresh_account_id
 from tests.support.stand_ins import StandIn
 
@@ -52,6 +53,7 @@ def test_the_overview_shows_the_billing_info_the_card_and_the_card_form_flow(api
             "rule": "card_self_service",
             "why": "The customer enters a new card in the card form.",
         },
+        "contact": None,
     }
 
     assert customer.put("/account/billing-info", FORM).status == 200
@@ -83,10 +85,20 @@ def test_the_overview_sends_zone_cn_to_sales_and_partner_customers_to_their_part
         "rule": "zones_without_self_service",
         "why": "Accounts in this zone pay through a local reseller agreement handled by sales.",
     }
+    assert _billing(in_china)["contact"] == {
+        "sales": SALES_CONTACT,
+        "partner": None,
+        "tell_partner_by": None,
+    }
     assert _billing(resold)["update_flow"] == {
         "flow": "contact_partner",
         "rule": "partner_customers",
         "why": "Subscriptions bought through a partner are billed by that partner.",
+    }
+    assert _billing(resold)["contact"] == {
+        "sales": None,
+        "partner": PARTNER,
+        "tell_partner_by": None,  # nothing running to renew
     }
 
 
@@ -276,7 +288,11 @@ def test_a_partner_customer_cannot_fill_in_the_billing_form(api: Api) -> None:
 
     refused = customer.put("/account/billing-info", FORM)
 
-    assert expect_error(refused, 409, "managed_by_partner")["details"] == {"partner": PARTNER}
+    assert expect_error(refused, 409, "managed_by_partner")["details"] == {
+        "partner": PARTNER,
+        "sales": None,
+        "tell_partner_by": None,
+    }
     assert _billing(customer)["billing_info"] is None
     assert _subjects(api, account_id) == []
 
@@ -345,17 +361,20 @@ def test_partner_customers_and_zone_cn_are_told_whom_to_contact(
         "client_secret": None,
         "approval_url": None,
         "partner": PARTNER,
+        "contact": {"sales": None, "partner": PARTNER, "tell_partner_by": None},
     }
     assert for_china.status == 200, for_china.body
     assert for_china.json()["flow"] == "contact_sales"
+    assert for_china.json()["contact"]["sales"] == SALES_CONTACT
     assert for_china.json()["client_secret"] is None
     assert for_china.json()["approval_url"] is None
     assert _stripe_customers_created(localstripe) == created_before
 
     card = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
     refused = resold.put("/account/payment-method", card)
-    assert expect_error(refused, 409, "managed_by_partner")["details"] == {"partner": PARTNER}
-    assert expect_error(in_china.put("/account/payment-method", card), 409, "contact_sales")
+    assert expect_error(refused, 409, "managed_by_partner")["details"]["partner"] == PARTNER
+    to_sales = expect_error(in_china.put("/account/payment-method", card), 409, "contact_sales")
+    assert to_sales["details"]["sales"] == SALES_CONTACT
     assert _billing(resold)["payment_method"] is None
     assert _billing(in_china)["payment_method"] is None
 

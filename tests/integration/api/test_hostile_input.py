@@ -1,5 +1,5 @@
-"""Malformed and hostile requests to every operation of the OpenAPI document (SPEC §4, §7): never
-a 5xx, every error in the SPEC shape with the status of its code, and a refusal changes nothing.
+"""Malformed and hostile requests to every operation of the OpenAPI document: never
+a 5xx, every error in the API's shape with the status of its code, and a refusal changes nothing.
 
 Hypothesis draws requests against a seeded state (an active subscription, a past-due one and a
 partner-managed one), sent through the local API Gateway to the real handlers. The state is
@@ -54,6 +54,7 @@ ROLE: Mapping[tuple[str, str], str] = {
     ("POST", "/admin/accounts/{account_id}/subscriptions"): "partner",
     ("POST", "/admin/subscriptions/{subscription_id}/extend"): "partner",
     ("GET", "/admin/retry-requests"): "sales",
+    ("GET", "/admin/accounts/{account_id}/events"): "sales",
     ("POST", "/admin/subscriptions/{subscription_id}/charge"): "sales",
 }
 """Who sends each operation's requests: its customer, or the role the route is for. A new
@@ -588,7 +589,7 @@ _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
 def assert_spec_answer(response: GatewayResponse) -> None:
-    """Never a 5xx for bad input; JSON; an error in exactly the SPEC §4 shape, its status the
+    """Never a 5xx for bad input; JSON; an error in exactly the API's error shape, its status the
     one its code has."""
     assert response.status < 500, response.body[:2000]
     headers = {name.lower(): value for name, value in response.headers.items()}

@@ -1,4 +1,4 @@
-"""Retry Now, cancel and resume (SPEC §2, §4): the state rules, one attempt in flight, three
+"""Retry Now, cancel and resume (docs/rules.md): the state rules, one attempt in flight, three
 per 24 hours, and the emails and sales notices each outcome sends."""
 
 from __future__ import annotations

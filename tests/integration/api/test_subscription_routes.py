@@ -1,4 +1,4 @@
-"""Plans, buying, purchase history, one subscription, its payments and audit trail (SPEC §4),
+"""Plans, buying, purchase history, one subscription, its payments and audit trail (docs/rules.md),
 through the local API Gateway and the real handlers."""
 
 from __future__ import annotations

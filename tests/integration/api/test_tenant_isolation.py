@@ -46,8 +46,9 @@ ROLES: dict[str, frozenset[str]] = {
     "/admin/subscriptions/{subscription_id}/extend": frozenset({"admin", "partner"}),
     "/admin/subscriptions/{subscription_id}/charge": frozenset({"sales"}),
     "/admin/retry-requests": frozenset({"sales"}),
+    "/admin/accounts/{account_id}/events": frozenset({"sales"}),
 }
-"""Who may call each admin route (SPEC §4)."""
+"""Who may call each admin route (docs/rules.md)."""
 
 
 def _path(route: Route, subscription_id: str, account_id: str) -> str:
@@ -160,7 +161,7 @@ def test_admin_routes_refuse_the_wrong_roles(api: Api) -> None:
             assert answer.status == 403, (route, who, answer.body)
             assert answer.json()["error"]["code"] == "forbidden"
             refused += 1
-    assert refused == 13
+    assert refused == 16
     assert _snapshot(api, owner, sub_id) == before
 
 

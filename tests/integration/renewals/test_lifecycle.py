@@ -1,5 +1,5 @@
 """A population of subscriptions driven through two months by the renewal schedule, against moto
-server, localstripe and the PayPal stand-in, with one clock: every row of the SPEC §2 status
+server, localstripe and the PayPal stand-in, with one clock: every row of the docs/rules.md status
 table, the dunning schedule, provider-error backoff, hard declines, partner reminders and the
 reconciliation of an attempt left pending, each with the emails and sales notices it implies.
 
@@ -211,10 +211,13 @@ def test_a_population_lives_through_every_row_of_the_status_table(  # noqa: PLR0
         "auto_renew_off",
         False,
     )
+    assert ended["last_failure"]["reason"] == "auto_renew_off", "the fifth reason, shown"
+    assert ended["last_failure"]["action"] == "buy_new_subscription"
     assert population.charge_requests(stops) == 1, "only the purchase: no renewal charge"
     assert population.subjects(stops) == [
         *BOUGHT,
         "Automatic renewal is off for your Basic subscription",
+        "Your Basic subscription has ended",
     ]
     assert resumes.subscription()["current_period_end"] == P2
     assert population.subjects(resumes) == [

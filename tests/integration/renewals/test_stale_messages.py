@@ -233,6 +233,7 @@ def test_a_renewal_queued_before_auto_renew_was_turned_off_ends_without_a_charge
     assert _subjects(api, account_id) == [
         *BOUGHT,
         "Automatic renewal is off for your Basic subscription",
+        "Your Basic subscription has ended",
     ]
 
 

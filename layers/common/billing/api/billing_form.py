@@ -1,4 +1,4 @@
-"""The billing form, body of ``PUT /account/billing-info`` (SPEC §2): each field is checked on its
+"""The billing form, body of ``PUT /account/billing-info``: each field is checked on its
 own, so that a 422 names every invalid field once."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The resolver every API function uses: who may call each route, checked first, then request
-validation, the caller from the Cognito claims, and one error shape for every failure (SPEC §4)."""
+validation, the caller from the Cognito claims, and one error shape for every failure."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from billing import runtime
 from billing.domain.errors import DEFAULT_MESSAGES, DomainError, ErrorCode
+from billing.domain.state_machine import Actor, Requester
 from billing.persistence.repository import StorageUnavailable
 from billing.providers.gateway import ProviderError
 
@@ -129,7 +131,7 @@ def invalid_field(field: str, code: str, message: str) -> DomainError:
 
 
 def invalid_fields(errors: Iterable[Mapping[str, Any]]) -> DomainError:
-    """One entry per field, the first problem found with it, in the SPEC §4 shape."""
+    """One entry per field, the first problem found with it, in the error shape."""
     details: dict[str, dict[str, str]] = {}
     for error in errors:
         malformed = error["type"] == "json_invalid"  # its location is a character offset
@@ -163,6 +165,13 @@ class Caller:
 
     def in_group(self, role: str) -> bool:
         return role in self.groups
+
+    def acting_as(self, actor: Actor) -> Requester:
+        """This caller as the audit trail names them: a partner by its partner id, anyone else
+        by their user id."""
+        if actor is Actor.PARTNER and self.partner_id is not None:
+            return Requester(actor, self.partner_id)
+        return Requester(actor, self.user_id)
 
 
 def _groups(claim: Any) -> frozenset[str]:
@@ -335,13 +344,13 @@ def _as_domain_error(error: Exception) -> DomainError:
 
 
 def answer_error(error: Exception) -> Response[Any]:
-    """The SPEC §4 answer to any exception a route raised."""
+    """The error-shaped answer to any exception a route raised."""
     return error_response(_as_domain_error(error))
 
 
 def api(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
     """A resolver that checks who calls each route, then validates the request, and answers
-    every failure in the SPEC §4 error shape."""
+    every failure in the error shape."""
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json)
     app._request_validation_middleware = _AdmitThenValidate()  # type: ignore[no-untyped-call]
     for router in routers:
@@ -407,7 +416,9 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 def entry_point(*routers: APIGatewayRouter) -> Handler:
     """The Lambda handler of an API function: its routes, logged with the request's
-    correlation id."""
+    correlation id. Made when the function starts, which also checks the configured dunning
+    schedule: one that cannot work fails the start, not a customer's renewal."""
+    runtime.dunning_schedule()
     app = api(*routers)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

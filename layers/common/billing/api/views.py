@@ -1,4 +1,4 @@
-"""What the API answers with: the SPEC §4 shapes of subscriptions, attempts, audit entries,
+"""What the API answers with: the shapes of subscriptions, attempts, audit entries,
 plans and billing information, built from domain objects."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from billing.charging import ChargeResult
 from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt
+from billing.domain.contacts import Contact, SalesContact
 from billing.domain.failures import explain
 from billing.domain.locales import Locale
 from billing.domain.payment_update import UpdateDecision
@@ -172,9 +173,12 @@ class ChargedSubscriptionView(SubscriptionView):
 
 class AuditView(View):
     actor: str
+    requested_by: str | None
+    """Who asked: a user id, a partner id or ``scheduler``."""
     action: str
     from_status: str | None
-    to_status: str
+    to_status: str | None
+    """None for entries about the account rather than a subscription's status."""
     at: str
     details: dict[str, str]
 
@@ -182,9 +186,10 @@ class AuditView(View):
     def of(cls, entry: Audit) -> AuditView:
         return cls(
             actor=entry.actor.value,
+            requested_by=entry.by,
             action=entry.action,
             from_status=None if entry.from_status is None else entry.from_status.value,
-            to_status=entry.to_status.value,
+            to_status=None if entry.to_status is None else entry.to_status.value,
             at=format_instant(entry.at),
             details=dict(entry.details),
         )
@@ -297,17 +302,47 @@ class PartnerContactView(View):
         return cls(id=partner.id, name=partner.name, email=partner.email)
 
 
+class SalesContactView(View):
+    email: str
+    chat_url: str | None
+
+    @classmethod
+    def of(cls, sales: SalesContact | None) -> SalesContactView | None:
+        return None if sales is None else cls(email=sales.email, chat_url=sales.chat_url)
+
+
+class ContactView(View):
+    """Whom to contact when the change is not self-service: sales, or the partner (with the
+    last day to tell them a running subscription should not be renewed)."""
+
+    sales: SalesContactView | None
+    partner: PartnerContactView | None
+    tell_partner_by: str | None
+
+    @classmethod
+    def of(cls, contact: Contact | None) -> ContactView | None:
+        if contact is None:
+            return None
+        return cls(
+            sales=SalesContactView.of(contact.sales),
+            partner=PartnerContactView.of(contact.partner),
+            tell_partner_by=_instant(contact.tell_partner_by),
+        )
+
+
 class BillingView(View):
     billing_info: BillingInfoView | None
     payment_method: PaymentMethodView | None
     update_flow: UpdateFlowView
+    contact: ContactView | None
 
     @classmethod
-    def of(cls, account: Account, decision: UpdateDecision) -> BillingView:
+    def of(cls, account: Account, decision: UpdateDecision, contact: Contact | None) -> BillingView:
         return cls(
             billing_info=BillingInfoView.of(account.billing_info),
             payment_method=PaymentMethodView.of(account.payment_method),
             update_flow=UpdateFlowView.of(decision),
+            contact=ContactView.of(contact),
         )
 
 
@@ -322,10 +357,15 @@ class MethodUpdateView(View):
     client_secret: str | None
     approval_url: str | None
     partner: PartnerContactView | None
+    contact: ContactView | None
 
     @classmethod
     def of(
-        cls, decision: UpdateDecision, account: Account, start: UpdateStart | None
+        cls,
+        decision: UpdateDecision,
+        account: Account,
+        start: UpdateStart | None,
+        contact: Contact | None,
     ) -> MethodUpdateView:
         return cls(
             flow=decision.flow.value,
@@ -335,6 +375,7 @@ class MethodUpdateView(View):
             client_secret=None if start is None else start.client_secret,
             approval_url=None if start is None else start.approval_url,
             partner=PartnerContactView.of(account.partner),
+            contact=ContactView.of(contact),
         )
 
 

@@ -1,5 +1,5 @@
 """What admins and partners do to accounts: create or update one, open a partner-managed
-subscription on it."""
+subscription on it; and the account's whole audit trail, for sales."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from billing.domain.accounts import Account, Partner
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.locales import Locale
 from billing.domain.pricing import Catalogue, default_catalogue
-from billing.domain.state_machine import Actor, Audit, open_subscription
+from billing.domain.state_machine import Audit, Requester, account_audit, open_subscription
 from billing.domain.subscription import Channel, Subscription
 from billing.operations.subscriptions import Order
 from billing.persistence.repository import BillingRepository, NotFound, SubscriptionChange
@@ -41,7 +41,9 @@ class AccountAdmin:
         self._clock = clock
         self._catalogue = catalogue
 
-    def put_account(self, account_id: str, profile: AccountProfile) -> tuple[Account, bool]:
+    def put_account(
+        self, account_id: str, profile: AccountProfile, by: Requester
+    ) -> tuple[Account, bool]:
         """Create or update; True when created. ConcurrentModification if it changed meanwhile."""
         if (profile.channel is Channel.PARTNER) != (profile.partner is not None):
             raise DomainError(
@@ -64,20 +66,30 @@ class AccountAdmin:
                 "The channel cannot change while the account has a subscription that is not "
                 "cancelled.",
             )
-        saved = self._repository.save_account(
-            replace(
-                existing,
-                email=profile.email,
-                locale=profile.locale,
-                domain_zone=profile.domain_zone,
-                channel=profile.channel,
-                partner=profile.partner,
-            )
+        created = existing.version == 0
+        changed = replace(
+            existing,
+            email=profile.email,
+            locale=profile.locale,
+            domain_zone=profile.domain_zone,
+            channel=profile.channel,
+            partner=profile.partner,
         )
-        return saved, existing.version == 0
+        entry = account_audit(
+            by,
+            "account_created" if created else "account_updated",
+            self._clock(),
+            _profile_changes(existing, changed, created),
+        )
+        return self._repository.save_account(changed, [entry]), created
 
     def open_partner_subscription(
-        self, account_id: str, partner_id: str | None, order: Order, subscription_id: str
+        self,
+        account_id: str,
+        partner_id: str | None,
+        order: Order,
+        subscription_id: str,
+        by: Requester,
     ) -> Subscription:
         """A subscription the partner sells and bills: never charged by us. `partner_id` None
         is an admin acting for the partner; another partner's account is not found."""
@@ -95,9 +107,33 @@ class AccountAdmin:
             price=price,
             discount=None,
             channel=Channel.PARTNER,
-            actor=Actor.PARTNER,
+            by=by,
             at=self._clock(),
         )
         return self._repository.commit(
             SubscriptionChange(None, opened.subscription, audit=opened.of_type(Audit))
         )
+
+    def events(self, account_id: str) -> list[Audit]:
+        """Everything recorded about the account, oldest first: its own changes, the charges
+        requested, and every change to each of its subscriptions."""
+        self._repository.get_account(account_id)
+        entries = self._repository.account_trail(account_id)
+        for sub in self._repository.subscriptions_of(account_id):
+            entries.extend(self._repository.audit_trail(sub.id))
+        return sorted(entries, key=lambda entry: entry.at)
+
+
+_PROFILE_FIELDS = ("email", "locale", "domain_zone", "channel", "partner")
+
+
+def _profile_changes(old: Account, new: Account, created: bool) -> dict[str, str]:
+    """Which profile fields an admin set, by name, with the channel and partner as they are now
+    (who bills the account matters to sales; the email address is personal data, not kept)."""
+    changed = [
+        name for name in _PROFILE_FIELDS if created or getattr(old, name) != getattr(new, name)
+    ]
+    details = {"fields": ",".join(changed), "channel": new.channel.value}
+    if new.partner is not None:
+        details["partner_id"] = new.partner.id
+    return details

@@ -9,19 +9,20 @@ from datetime import datetime
 
 from billing.charging import ChargeOperation, ChargeResult
 from billing.domain.accounts import Account
-from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
+from billing.domain.errors import ErrorCode, TransitionRejected
 from billing.domain.retry_now import check_retry_now_allowed
 from billing.domain.state_machine import (
     CustomerCancelled,
     CustomerResumed,
     Event,
     PartnerExtended,
+    Requester,
     RetryNowRequested,
     SalesChargeRequested,
 )
 from billing.domain.subscription import Channel, Status, Subscription
 from billing.operations import Notifications
-from billing.operations.subscriptions import partner_contact, settled
+from billing.operations.subscriptions import managed_by_partner, settled
 from billing.persistence.repository import BillingRepository, NotFound
 
 
@@ -36,33 +37,35 @@ class SubscriptionActions:
         self._charging = charging
         self._notifications = notifications
 
-    def cancel(self, account_id: str, subscription_id: str) -> ChargeResult:
+    def cancel(self, account_id: str, subscription_id: str, by: Requester) -> ChargeResult:
         """Auto-renewal off (active) or cancelled now (past due); a repeat changes nothing."""
         return self._change(
-            subscription_id, account_id, lambda s, a, now: CustomerCancelled(at=now)
+            subscription_id, account_id, lambda s, a, now: CustomerCancelled(at=now, by=by)
         )
 
-    def resume(self, account_id: str, subscription_id: str) -> ChargeResult:
-        return self._change(subscription_id, account_id, lambda s, a, now: CustomerResumed(at=now))
+    def resume(self, account_id: str, subscription_id: str, by: Requester) -> ChargeResult:
+        return self._change(
+            subscription_id, account_id, lambda s, a, now: CustomerResumed(at=now, by=by)
+        )
 
-    def retry_now(self, account_id: str, subscription_id: str) -> ChargeResult:
+    def retry_now(self, account_id: str, subscription_id: str, by: Requester) -> ChargeResult:
         """One immediate attempt while past due, at most 3 per 24 hours."""
 
         def pressed(sub: Subscription, account: Account, now: datetime) -> Event:
             if sub.status is Status.PAST_DUE and sub.channel is Channel.DIRECT:
                 check_retry_now_allowed(self._repository.charge_attempts(sub.id), now)
-            return RetryNowRequested(at=now)
+            return RetryNowRequested(at=now, by=by)
 
         return self._change(subscription_id, account_id, pressed)
 
-    def sales_charge(self, subscription_id: str) -> ChargeResult:
+    def sales_charge(self, subscription_id: str, by: Requester) -> ChargeResult:
         """A manual recharge by sales: the same lock and state rules as Retry Now."""
         sub = self._repository.get_subscription(subscription_id)
         return self._change(
-            subscription_id, sub.account_id, lambda s, a, now: SalesChargeRequested(at=now)
+            subscription_id, sub.account_id, lambda s, a, now: SalesChargeRequested(at=now, by=by)
         )
 
-    def extend(self, subscription_id: str, partner_id: str | None) -> ChargeResult:
+    def extend(self, subscription_id: str, partner_id: str | None, by: Requester) -> ChargeResult:
         """A partner pays one more cycle. `partner_id` None: an admin acting for any partner;
         otherwise another partner's subscription is not found."""
         sub = self._repository.get_subscription(subscription_id)
@@ -72,7 +75,7 @@ class SubscriptionActions:
                 account.partner is None or account.partner.id != partner_id
             ):
                 raise NotFound("Subscription")
-            return PartnerExtended(at=now)
+            return PartnerExtended(at=now, by=by)
 
         return self._change(subscription_id, sub.account_id, extended)
 
@@ -90,7 +93,7 @@ class SubscriptionActions:
         except TransitionRejected as refused:
             if refused.code is ErrorCode.MANAGED_BY_PARTNER:
                 account = self._repository.get_account(account_id)
-                raise DomainError(refused.code, details=partner_contact(account)) from None
+                raise managed_by_partner(self._repository, account) from None
             raise
         self._notifications.deliver(result.account, result.effects)
         settled(result)

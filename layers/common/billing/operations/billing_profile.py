@@ -1,5 +1,5 @@
 """An account's billing information and payment method: reading them, the billing form, and
-saving a new card or PayPal account through the flow the rules table chooses (SPEC §2)."""
+saving a new card or PayPal account through the flow the rules table chooses."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from billing.domain.accounts import (
     PaymentMethodKind,
     PaymentProvider,
 )
+from billing.domain.contacts import Contact, SalesContact, partner_contact
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.failures import explain
 from billing.domain.payment_update import (
@@ -24,15 +25,22 @@ from billing.domain.payment_update import (
     choose_flow,
     requested_method,
 )
-from billing.domain.state_machine import EmailCustomer, PaymentMethodUpdated
+from billing.domain.state_machine import (
+    Details,
+    EmailCustomer,
+    PaymentMethodUpdated,
+    Requester,
+    account_audit,
+)
 from billing.domain.subscription import Status, Subscription
 from billing.operations import Notifications
-from billing.operations.subscriptions import partner_contact
 from billing.persistence.repository import BillingRepository, ConcurrentModification
 from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
 
 AccountEmail = Callable[[Account], EmailCustomer]
 """Builds the account-level email (payment method or billing info updated) for an account."""
+Described = Callable[[Account, Account], Details]
+"""What an account change's audit entry says, from the account before and after it."""
 
 _PROVIDER_FOR: Mapping[UpdateFlow, PaymentProvider] = {
     UpdateFlow.CARD_FORM: PaymentProvider.STRIPE,
@@ -50,6 +58,8 @@ class BillingOverview:
     account: Account
     update: UpdateDecision
     """The flow that applies to updating the current payment method."""
+    contact: Contact | None = None
+    """Whom to contact when that flow is not self-service."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,8 @@ class MethodUpdateStart:
     account: Account
     start: UpdateStart | None = None
     """Set for self-service flows: the client secret or the approval URL."""
+    contact: Contact | None = None
+    """Set for the flows that go through the partner or sales."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,7 @@ class BillingProfile:
         payment_method_updated: AccountEmail,
         billing_info_updated: AccountEmail,
         clock: Callable[[], datetime],
+        sales: SalesContact,
         charging: ChargeOperation | None = None,
         gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
     ) -> None:
@@ -86,6 +99,7 @@ class BillingProfile:
         self._payment_method_updated = payment_method_updated
         self._billing_info_updated = billing_info_updated
         self._clock = clock
+        self._sales = sales
         self._charging = charging
         self._gateways = gateways or {}
 
@@ -93,20 +107,19 @@ class BillingProfile:
 
     def overview(self, account_id: str) -> BillingOverview:
         account = self._repository.get_account(account_id)
-        return BillingOverview(
-            account, self._decide(account, requested_method(account.payment_method_kind))
-        )
+        decision = self._decide(account, requested_method(account.payment_method_kind))
+        return BillingOverview(account, decision, self._contact(account, decision))
 
     # --- the billing form ---
 
-    def update_info(self, account_id: str, info: BillingInfo) -> Account:
+    def update_info(self, account_id: str, info: BillingInfo, by: Requester) -> Account:
         """Save the form. A new country or VAT ID goes through sales, as the rules say."""
 
         def filled_in(account: Account) -> Account:
             self._check_info_change(account, info)
             return replace(account, billing_info=info)
 
-        saved = self._save(account_id, filled_in)
+        saved = self._save(account_id, filled_in, by, "billing_info_saved", _form_changes)
         self._notifications.deliver(saved, [self._billing_info_updated(saved)])
         return saved
 
@@ -129,7 +142,9 @@ class BillingProfile:
 
     # --- payment methods ---
 
-    def start_update(self, account_id: str, method: PaymentMethodKind | None) -> MethodUpdateStart:
+    def start_update(
+        self, account_id: str, method: PaymentMethodKind | None, by: Requester
+    ) -> MethodUpdateStart:
         """Begin saving a new method: a client secret, an approval URL, or whom to contact."""
         account = self._repository.get_account(account_id)
         wanted = (
@@ -140,12 +155,14 @@ class BillingProfile:
         decision = self._decide(account, wanted)
         provider = _PROVIDER_FOR.get(decision.flow)
         if provider is None:
-            return MethodUpdateStart(decision, account)
-        account, customer = self._customer(account, provider)
+            return MethodUpdateStart(decision, account, contact=self._contact(account, decision))
+        account, customer = self._customer(account, provider, by)
         start = self._gateways[provider].start_update(account, customer)
         return MethodUpdateStart(decision, account, start)
 
-    def save_method(self, account_id: str, provider: PaymentProvider, token: str) -> SavedMethod:
+    def save_method(
+        self, account_id: str, provider: PaymentProvider, token: str, by: Requester
+    ) -> SavedMethod:
         """Verify and save the method the customer approved, then retry a past-due
         subscription with it at once (one attempt, the same lock as Retry Now)."""
         account = self._repository.get_account(account_id)
@@ -156,7 +173,7 @@ class BillingProfile:
                 ErrorCode.INVALID_FIELDS,
                 details=[{"field": "provider", "code": "unavailable", "message": decision.why}],
             )
-        account, customer = self._customer(account, provider)
+        account, customer = self._customer(account, provider, by)
         try:
             method = self._gateways[provider].save_payment_method(customer, token)
         except PaymentMethodRejected as rejected:
@@ -171,16 +188,28 @@ class BillingProfile:
                 },
             ) from None
         method = replace(method, saved_at=self._clock())
-        account = self._save(account_id, lambda a: replace(a, payment_method=method))
+        account = self._save(
+            account_id,
+            lambda a: replace(a, payment_method=method),
+            by,
+            "payment_method_saved",
+            _method_saved,
+        )
         self._notifications.deliver(account, [self._payment_method_updated(account)])
-        return self._retry_past_due(account)
+        return self._retry_past_due(account, by)
 
-    def _retry_past_due(self, account: Account) -> SavedMethod:
+    def _retry_past_due(self, account: Account, by: Requester) -> SavedMethod:
         sub_id = account.open_subscription_id
         if sub_id is None or self._charging is None:
             return SavedMethod(account)
+
+        def when_past_due(
+            sub: Subscription, account: Account, now: datetime
+        ) -> PaymentMethodUpdated | None:
+            return PaymentMethodUpdated(at=now, by=by) if sub.status is Status.PAST_DUE else None
+
         try:
-            result = self._charging.run(sub_id, account.id, _when_past_due)
+            result = self._charging.run(sub_id, account.id, when_past_due)
         except DomainError as refused:
             return SavedMethod(account, retry_refused=refused)
         self._notifications.deliver(result.account, result.effects)
@@ -188,24 +217,40 @@ class BillingProfile:
 
     # --- shared steps ---
 
-    def _customer(self, account: Account, provider: PaymentProvider) -> tuple[Account, str | None]:
+    def _customer(
+        self, account: Account, provider: PaymentProvider, by: Requester
+    ) -> tuple[Account, str | None]:
         """The provider's customer for the account, created and saved on first use (Stripe)."""
         if provider is not PaymentProvider.STRIPE:
             return account, None
         if account.stripe_customer_id is not None:
             return account, account.stripe_customer_id
         customer = self._gateways[provider].create_customer(account)
-        saved = self._save(account.id, lambda a: replace(a, stripe_customer_id=customer))
+        saved = self._save(
+            account.id,
+            lambda a: replace(a, stripe_customer_id=customer),
+            by,
+            "provider_customer_created",
+            lambda old, new: {"provider": provider.value},
+        )
         return saved, customer
 
-    def _save(self, account_id: str, change: Callable[[Account], Account]) -> Account:
-        """Read, change and save the account, again from a fresh read after a lost race;
-        `change` may refuse by raising."""
+    def _save(
+        self,
+        account_id: str,
+        change: Callable[[Account], Account],
+        by: Requester,
+        action: str,
+        described: Described,
+    ) -> Account:
+        """Read, change and save the account with its audit entry, again from a fresh read
+        after a lost race; `change` may refuse by raising."""
         for _ in range(SAVE_TRIES):
+            old = self._repository.get_account(account_id)
+            new = change(old)
+            entry = account_audit(by, action, self._clock(), described(old, new))
             try:
-                return self._repository.save_account(
-                    change(self._repository.get_account(account_id))
-                )
+                return self._repository.save_account(new, [entry])
             except ConcurrentModification:
                 continue
         raise ConcurrentModification
@@ -230,24 +275,54 @@ class BillingProfile:
             return None
         return self._repository.get_subscription(account.open_subscription_id)
 
-    @staticmethod
-    def _allow(account: Account, decision: UpdateDecision) -> None:
-        """Refuse a self-service change the rules send to the partner or to sales."""
+    def _contact(self, account: Account, decision: UpdateDecision) -> Contact | None:
+        """Whom the flow sends the customer to, if it is not self-service."""
         if decision.flow is UpdateFlow.CONTACT_PARTNER:
-            raise DomainError(ErrorCode.MANAGED_BY_PARTNER, details=partner_contact(account))
+            return partner_contact(account, self._open_subscription(account))
         if decision.flow is UpdateFlow.CONTACT_SALES:
-            raise DomainError(
-                ErrorCode.CONTACT_SALES,
-                decision.why,
-                {"rule": decision.rule_id, "why": decision.why},
-            )
+            return Contact(sales=self._sales)
+        return None
+
+    def _allow(self, account: Account, decision: UpdateDecision) -> None:
+        """Refuse a self-service change the rules send to the partner or to sales, saying whom
+        to contact."""
+        contact = self._contact(account, decision)
+        if contact is None:
+            return
+        if decision.flow is UpdateFlow.CONTACT_PARTNER:
+            raise DomainError(ErrorCode.MANAGED_BY_PARTNER, details=contact.details())
+        raise DomainError(
+            ErrorCode.CONTACT_SALES,
+            decision.why,
+            {"rule": decision.rule_id, "why": decision.why, **contact.details()},
+        )
 
 
 def _provider(kind: PaymentMethodKind) -> PaymentProvider:
     return PaymentProvider.PAYPAL if kind is PaymentMethodKind.PAYPAL else PaymentProvider.STRIPE
 
 
-def _when_past_due(
-    sub: Subscription, account: Account, now: datetime
-) -> PaymentMethodUpdated | None:
-    return PaymentMethodUpdated(at=now) if sub.status is Status.PAST_DUE else None
+def _form_changes(old: Account, new: Account) -> Details:
+    """Which fields of the billing form changed, by name only: the trail never expires, so it
+    keeps no copy of an address or a VAT number."""
+    before, after = old.billing_info, new.billing_info
+    assert after is not None
+    changed = [
+        name
+        for name in after.__dataclass_fields__
+        if before is None or getattr(before, name) != getattr(after, name)
+    ]
+    return {"fields": ",".join(changed)}
+
+
+def _method_saved(old: Account, new: Account) -> Details:
+    """The saved method's display data, as the customer sees it (never its token)."""
+    method = new.payment_method
+    assert method is not None
+    shown = {
+        "provider": method.provider.value,
+        "kind": method.kind.value,
+        "brand": method.brand,
+        "last4": method.last4,
+    }
+    return {key: value for key, value in shown.items() if value is not None}

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing.charging import ChargeOperation, ChargeResult
-from billing.domain.accounts import Account
+from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.contacts import partner_contact
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.failures import explain
 from billing.domain.money import Currency
 from billing.domain.pricing import Catalogue, default_catalogue
-from billing.domain.state_machine import Actor, Audit, open_subscription
+from billing.domain.state_machine import Audit, Requester
 from billing.domain.subscription import Channel, Subscription
 from billing.operations import Notifications
 from billing.persistence.repository import BillingRepository
@@ -69,12 +70,14 @@ class Purchases:
         self._clock = clock
         self._catalogue = catalogue
 
-    def purchase(self, account_id: str, order: Order, subscription_id: str) -> ChargeResult:
+    def purchase(
+        self, account_id: str, order: Order, subscription_id: str, by: Requester
+    ) -> ChargeResult:
         """Raises DomainError: payment_declined (402), payment_method_required,
         subscription_exists, managed_by_partner, unknown_plan/unknown_coupon, payment_pending."""
         account = self._repository.get_account(account_id)
         if account.channel is Channel.PARTNER:
-            raise DomainError(ErrorCode.MANAGED_BY_PARTNER, details=partner_contact(account))
+            raise managed_by_partner(self._repository, account)
         now = self._clock()
         catalogue = self._catalogue()
         price = catalogue.plan(order.plan_id).price(order.cycle_months, order.currency)
@@ -86,17 +89,16 @@ class Purchases:
             )
         )
         result = self._charging.purchase(
-            open_subscription(
+            account_id,
+            PendingPurchase(
                 subscription_id=subscription_id,
-                account_id=account_id,
                 plan_id=order.plan_id,
                 cycle_months=order.cycle_months,
                 price=price,
                 discount=discount,
-                channel=Channel.DIRECT,
-                actor=Actor.CUSTOMER,
                 at=now,
-            )
+            ),
+            by,
         )
         attempt = settled(result)
         if attempt is not None and attempt.status is ChargeStatus.FAILED:
@@ -127,11 +129,14 @@ def _declined(attempt: ChargeAttempt, account: Account) -> DomainError:
     )
 
 
-def partner_contact(account: Account) -> dict[str, object]:
-    """What a partner customer is told to do instead: contact their partner."""
-    partner = account.partner
-    return {
-        "partner": None
-        if partner is None
-        else {"id": partner.id, "name": partner.name, "email": partner.email}
-    }
+def managed_by_partner(repository: BillingRepository, account: Account) -> DomainError:
+    """What a partner customer is told instead: their partner's contact, and the date by which
+    to tell the partner if their running subscription should not be renewed."""
+    running = (
+        None
+        if account.open_subscription_id is None
+        else repository.get_subscription(account.open_subscription_id)
+    )
+    return DomainError(
+        ErrorCode.MANAGED_BY_PARTNER, details=partner_contact(account, running).details()
+    )

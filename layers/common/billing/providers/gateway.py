@@ -1,6 +1,6 @@
 """The one interface every payment provider is used through, and the errors adapters raise.
 
-Adapters translate their provider's errors and decline codes into SPEC §2 failure reasons, so
+Adapters translate their provider's errors and decline codes into the product's failure reasons, so
 nothing above this module knows which provider answered.
 """
 
@@ -99,7 +99,7 @@ class PaymentMethodRejected(ProviderError):
 
 
 class PaymentGateway(Protocol):
-    """SPEC §5: what the billing operations need from a payment provider."""
+    """What the billing operations need from a payment provider."""
 
     provider: PaymentProvider
 

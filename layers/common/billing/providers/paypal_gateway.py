@@ -61,7 +61,7 @@ _REASONS: Mapping[str, FailureReason] = {
 
 
 def failure_reason(issue: str | None) -> FailureReason:
-    """SPEC §2 reason for a PayPal error `issue`; other refusals (INSTRUMENT_DECLINED,
+    """The failure reason for a PayPal error `issue`; other refusals (INSTRUMENT_DECLINED,
     TRANSACTION_REFUSED, PAYER_CANNOT_PAY, …) are soft declines."""
     return _REASONS.get(issue or "", FailureReason.CARD_DECLINED)
 

@@ -73,7 +73,7 @@ _REASONS: Mapping[str, FailureReason] = {
 
 
 def failure_reason(code: str | None, decline_code: str | None) -> FailureReason:
-    """SPEC §2 reason for a Stripe error `code` and issuer `decline_code`; the decline code is
+    """The failure reason for a Stripe error `code` and issuer `decline_code`; the decline code is
     the more specific of the two. Anything unlisted is a soft decline."""
     for candidate in (decline_code, code):
         if candidate is not None and candidate in _REASONS:
