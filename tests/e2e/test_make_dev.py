@@ -1,6 +1,7 @@
 """The README's run command, `make dev`, started as a developer starts it (on free ports) and
 driven over HTTP through the README's walkthrough: buy a plan with a coupon, a renewal that
-succeeds, one that fails, Retry Now, a new card, cancel; then Ctrl-C, which leaves nothing
+succeeds, one that fails, Retry Now, a new card, cancel and the end of the period with
+auto-renewal off; a payment-system outage past the grace; then Ctrl-C, which leaves nothing
 running."""
 
 from __future__ import annotations
@@ -152,6 +153,85 @@ def _told(stack: RunningStack, subscription_id: str) -> None:
     assert notice["message"]["details"]["subscription_id"] == subscription_id
 
 
+def _ends_with_auto_renew_off(stack: RunningStack, customer: str, path: str) -> None:
+    """The period ends with auto-renewal off: cancelled, nothing charged, the reason shown with
+    what to do, and the customer told with the link to buy again."""
+    stack.call("POST", "/_dev/clock", {"now": "2026-04-30T09:30:00Z"})
+    assert stack.call("POST", "/_dev/renewals/run").body["processed"] == 1
+    ended = stack.call("GET", path, token=customer).body
+    assert (ended["status"], ended["cancel_reason"], ended["access"]) == (
+        "cancelled",
+        "auto_renew_off",
+        False,
+    )
+    assert (ended["last_failure"]["reason"], ended["last_failure"]["action"]) == (
+        "auto_renew_off",
+        "buy_new_subscription",
+    )
+    emails = stack.call("GET", "/_dev/outbox").body["emails"]
+    last = [email for email in emails if email["to"] == ["demo@example.com"]][-1]
+    assert last["subject"] == "Your Basic subscription has ended"
+    assert "#/plans" in last["body"], "the link to buy again"
+
+
+PROCESSING_ERROR = {
+    "error": {"type": "card_error", "code": "processing_error", "message": "Processing error."}
+}
+
+
+def _outage_past_the_grace(stack: RunningStack, admin: str) -> None:
+    """Stripe fails to process every charge of a customer bought on April 30: at the due date
+    the renewal is retried and nobody is told; 72 hours on, it is past due, explained, emailed
+    once, and Retry Now is allowed."""
+    opened = stack.call(
+        "PUT",
+        "/admin/accounts/outage",
+        {"email": "outage@example.com", "locale": "en", "domain_zone": "com"},
+        token=admin,
+    )
+    assert opened.status == 201, opened.body
+    customer = stack.call("POST", "/_dev/token", {"account_id": "outage"}).body["token"]
+    assert stack.call("PUT", "/account/payment-method", CARD, token=customer).status == 200
+    plan = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
+    sub = stack.call("POST", "/subscriptions", plan, token=customer, key="buy-outage").body
+    path = f"/subscriptions/{sub['id']}"
+    assert sub["current_period_end"] == "2026-05-30T09:30:00Z"
+    stack.localstripe.inject(
+        "POST", "/v1/payment_intents", status=402, body=PROCESSING_ERROR, times=10,
+        body_contains=sub["id"],
+    )  # fmt: skip
+    try:
+        stack.call("POST", "/_dev/clock", {"now": "2026-05-30T09:30:00Z"})
+        tried = stack.call("POST", "/_dev/renewals/run").body
+        assert tried == {"processed": 1, "succeeded": 0, "failed": 1}, "the charge failed"
+        retrying = stack.call("GET", path, token=customer).body
+        assert (retrying["status"], retrying["next_charge_at"]) == (
+            "active",
+            "2026-05-30T09:35:00Z",
+        ), "tried again in 5 minutes"
+        refused = stack.call("POST", f"{path}/retry", token=customer)
+        assert (refused.status, refused.body["error"]["code"]) == (409, "no_action_required")
+
+        stack.call("POST", "/_dev/clock", {"hours": 72})
+        assert stack.call("POST", "/_dev/renewals/run").body["failed"] == 1
+        past_due = stack.call("GET", path, token=customer).body
+        assert (past_due["status"], past_due["access"]) == ("past_due", True)
+        assert past_due["last_failure"]["reason"] == "provider_error"
+        assert past_due["next_charge_at"] == "2026-06-03T09:30:00Z", "a day after the grace"
+        retried = stack.call("POST", f"{path}/retry", token=customer, key="retry-outage")
+        assert retried.body["attempt"]["failure_reason"] == "provider_error"
+    finally:
+        stack.localstripe.reset()
+    emails = stack.call("GET", "/_dev/outbox").body["emails"]
+    subjects = [email["subject"] for email in emails if email["to"] == ["outage@example.com"]]
+    assert subjects == [
+        "Your payment method has been updated",
+        "Your Basic subscription is active",
+        "We could not renew your Basic subscription",
+        "Retry Now: the payment for your Basic subscription did not go through",
+    ], "nobody told during the grace, once after it, and Retry Now's result"
+
+
 def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) -> None:
     stack = make_dev
     _serves_the_template(stack)
@@ -163,6 +243,8 @@ def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) ->
     _fail_then_retry_now(stack, tokens["TOKEN"], path)
     _new_card_then_cancel(stack, tokens["TOKEN"], path)
     _told(stack, sub["id"])
+    _ends_with_auto_renew_off(stack, tokens["TOKEN"], path)
+    _outage_past_the_grace(stack, tokens["ADMIN_TOKEN"])
 
     # Ctrl-C stops every process the command started and frees every port.
     printed = ctrl_c(stack)
