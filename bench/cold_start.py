@@ -19,7 +19,7 @@ from typing import Any
 from devstack.template import resources_of_type
 
 LOGGING = ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
-"""Every function logs with correlation ids and publishes metrics (SPEC §3)."""
+"""Every function logs with correlation ids and publishes metrics."""
 STATE = ("pydantic.main", "pynamodb.models", "boto3")
 """Every function reads typed settings and DynamoDB, and calls SES, SNS or SQS."""
 API = (

@@ -482,6 +482,6 @@ def _response_headers(answer: Mapping[str, Any]) -> dict[str, str]:
 
 
 def gateway_error(status: int, code: ErrorCode, message: str) -> GatewayResponse:
-    """An answer of API Gateway's own, in the API's error shape (SPEC §4)."""
+    """An answer of API Gateway's own, in the API's error shape."""
     body = {"error": {"code": code.value, "message": message, "details": None}}
     return GatewayResponse(status, dict(_JSON), json.dumps(body))

@@ -1,8 +1,8 @@
-"""The development routes of SPEC §6, present only in the local stack (never in
+"""The development routes (docs/local-stack.md), present only in the local stack (never in
 template.yaml): tokens, the shared clock, a renewal run on demand, and what was sent.
 
 They are served like the API's own routes, through the local API Gateway and a Powertools
-resolver with the API's error shape (SPEC §4), so a bad request is answered as the API
+resolver with the API's error shape, so a bad request is answered as the API
 answers one."""
 
 from __future__ import annotations

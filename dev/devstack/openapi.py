@@ -35,7 +35,7 @@ def api_document(
         app.get_openapi_json_schema(
             title=TITLE,
             version=version,
-            description="Plans bought for 1, 3 or 12 months and renewed automatically (SPEC §4). "
+            description="Plans bought for 1, 3 or 12 months and renewed automatically. "
             "Send the Cognito ID token as a bearer token; mutating routes take an "
             "Idempotency-Key header.",
             security_schemes={"cognito": HTTPBearer(bearerFormat="JWT")},

@@ -1,4 +1,4 @@
-"""The whole system on one machine (``make dev``, SPEC §6): moto server, localstripe and the
+"""The whole system on one machine (``make dev``): moto server, localstripe and the
 PayPal stand-in as child processes on loopback; the template's tables, queues and topics created
 in moto; every function of template.yaml with the environment Lambda would give it, the API's in
 execution environment processes (`devstack.environments`), the renewal schedule's in this one;
