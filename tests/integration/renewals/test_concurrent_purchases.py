@@ -23,7 +23,7 @@ from tests.support.aws import template
 from tests.support.localstripe import payment_intents
 from tests.support.stand_ins import StandIn
 
-BUYERS = 8
+BUYERS = 5
 
 _start: Barrier | None = None
 """Where every buyer waits for the others before sending its request."""

@@ -7,13 +7,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
+from billing.api import wiring
 from billing.domain.billing_calendar import parse_instant
-from billing.domain.dunning import DunningSchedule
 from tests.support.api import Api, Client, expect_error, fresh_account_id
 from tests.support.renewals import RenewalSchedule
 from tests.support.stand_ins import StandIn
 
-GRACE = DunningSchedule().provider_error_grace
+GRACE = timedelta(hours=1)
+"""ProviderErrorGraceHours as configured here: the same rules as the default 72 hours, in the
+five renewal runs of 5, 10 and 20 minutes' backoff and the grace's end rather than nineteen."""
 PROCESSING_ERROR = {
     "error": {"type": "card_error", "code": "processing_error", "message": "Processing error."}
 }
@@ -29,8 +33,10 @@ def _subscription(client: Client, sub_id: str) -> dict[str, Any]:
 
 
 def test_an_outage_past_the_grace_makes_the_renewal_past_due_with_one_email(
-    api: Api, schedule: RenewalSchedule, localstripe: StandIn
+    api: Api, schedule: RenewalSchedule, localstripe: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PROVIDER_ERROR_GRACE_HOURS", "1")
+    wiring.reset()
     account_id = fresh_account_id("outage")
     client, sub_id = api.subscribed(account_id)
     due = parse_instant(_subscription(client, sub_id)["current_period_end"])
@@ -53,8 +59,13 @@ def test_an_outage_past_the_grace_makes_the_renewal_past_due_with_one_email(
         next_look = _subscription(client, sub_id)["next_charge_at"]
         api.clock.now = parse_instant(next_look)
 
-    assert tries[0] == due
-    assert tries[-1] == due + GRACE, "the backoff waits no later than the grace's end"
+    assert [try_at - due for try_at in tries] == [
+        timedelta(0),
+        timedelta(minutes=5),
+        timedelta(minutes=15),
+        timedelta(minutes=35),
+        GRACE,
+    ], "backoff doubling from 5 minutes, no later than the grace's end"
     sub = _subscription(client, sub_id)
     assert (sub["status"], sub["access"], sub["retries_left"]) == ("past_due", True, 4)
     failure = sub["last_failure"]
