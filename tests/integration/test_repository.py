@@ -67,6 +67,12 @@ def _requested(attempt: ChargeAttempt) -> Audit:
     return account_audit(CUSTOMER, "charge_requested", attempt.created_at, {"id": attempt.id})
 
 
+def _claim_purchase(repository: DynamoDBRepository, sub: Subscription) -> None:
+    """The claim of `sub`'s purchase: its first attempt, with the account's open slot."""
+    pending = first_attempt(sub)
+    repository.claim(pending, _requested(pending), purchase_of(sub))
+
+
 def _attempt(sub: Subscription, status: ChargeStatus, attempt: int = 1) -> ChargeAttempt:
     return ChargeAttempt(
         subscription_id=sub.id,
@@ -246,9 +252,7 @@ def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> No
     second = replace(active(), id="sub_2", anchor=FIRST_END + timedelta(days=3))
     with pytest.raises(SubscriptionExists):
         # Buying while one is open is refused when the slot is claimed, before any charge.
-        repository.claim(
-            first_attempt(second), _requested(first_attempt(second)), purchase_of(second)
-        )
+        _claim_purchase(repository, second)
     with pytest.raises(NotFound):
         repository.get_attempt("sub_2", 0, 1)
     with pytest.raises(SubscriptionExists):
@@ -278,12 +282,10 @@ def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> No
 def test_a_purchase_holds_the_open_slot_until_it_settles(repository: DynamoDBRepository) -> None:
     repository.save_account(ACCOUNT)
     first, second = active(), replace(active(), id="sub_2")
-    repository.claim(first_attempt(first), _requested(first_attempt(first)), purchase_of(first))
+    _claim_purchase(repository, first)
     assert repository.get_account(ACCOUNT.id).pending_purchase == purchase_of(first)
     with pytest.raises(SubscriptionExists):
-        repository.claim(
-            first_attempt(second), _requested(first_attempt(second)), purchase_of(second)
-        )
+        _claim_purchase(repository, second)
     with pytest.raises(NotFound):
         repository.get_attempt("sub_2", 0, 1)
     with pytest.raises(SubscriptionExists):

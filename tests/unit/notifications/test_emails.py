@@ -162,14 +162,15 @@ BILLING = BillingInfo(
 ACCOUNT = Account(id="acct_1", email="camille@example.fr", locale=Locale.FR)
 
 
-def _purchase() -> EmailCustomer:
+def _purchase(discount: Discount | None = None) -> EmailCustomer:
+    """The receipt of a monthly Basic plan bought at ANCHOR."""
     opened = open_subscription(
         subscription_id="sub_1",
         account_id="acct_1",
         plan_id="basic",
         cycle_months=1,
         price=PRICE,
-        discount=None,
+        discount=discount,
         channel=Channel.DIRECT,
         by=Requester(Actor.CUSTOMER, "user_camille"),
         at=ANCHOR,
@@ -456,18 +457,7 @@ def test_purchase_receipt_states_the_first_renewal_and_its_amount(
 def test_a_first_cycle_discount_is_not_a_surprise_at_renewal(
     locale: Locale, charged: str, renewal: str, words: str
 ) -> None:
-    opened = open_subscription(
-        subscription_id="sub_1",
-        account_id="acct_1",
-        plan_id="basic",
-        cycle_months=1,
-        price=PRICE,
-        discount=Discount("WELCOME20", Money(980, Currency.EUR), 1),
-        channel=Channel.DIRECT,
-        by=Requester(Actor.CUSTOMER, "user_camille"),
-        at=ANCHOR,
-    )
-    [email] = opened.of_type(EmailCustomer)
+    email = _purchase(Discount("WELCOME20", Money(980, Currency.EUR), 1))
     text = _rendered(email, locale).text
     assert charged in text
     assert renewal in text

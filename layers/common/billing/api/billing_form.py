@@ -84,7 +84,7 @@ def _luhn_valid(digits: str) -> bool:
 
 def _holds_card_number(value: str) -> bool:
     """Whether consecutive digit groups of `value` make 13 to 19 digits that pass the Luhn
-    check, as every card number does ("4242 4242 4242 4242", "4242-4242-4242-4242 12/30")."""
+    check, as every card number does, its digits grouped by spaces or dashes or not."""
     fewest, most = _CARD_DIGITS
     for run in _DIGIT_GROUPS.finditer(value):
         groups = _GROUP_SEPARATORS.split(run.group())

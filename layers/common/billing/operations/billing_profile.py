@@ -107,8 +107,9 @@ class BillingProfile:
 
     def overview(self, account_id: str) -> BillingOverview:
         account = self._repository.get_account(account_id)
-        decision = self._decide(account, requested_method(account.payment_method_kind))
-        return BillingOverview(account, decision, self._contact(account, decision))
+        running = self._open_subscription(account)
+        decision = self._decide(account, running, requested_method(account.payment_method_kind))
+        return BillingOverview(account, decision, self._contact(account, running, decision))
 
     # --- the billing form ---
 
@@ -137,8 +138,9 @@ class BillingProfile:
                 if differs
             ]
         )
+        running = self._open_subscription(account)
         for change in sensitive or [requested_method(account.payment_method_kind)]:
-            self._allow(account, self._decide(account, change))
+            self._allow(account, running, self._decide(account, running, change))
 
     # --- payment methods ---
 
@@ -152,10 +154,12 @@ class BillingProfile:
             if method is None
             else _CHANGE_FOR[_provider(method)]
         )
-        decision = self._decide(account, wanted)
+        running = self._open_subscription(account)
+        decision = self._decide(account, running, wanted)
         provider = _PROVIDER_FOR.get(decision.flow)
         if provider is None:
-            return MethodUpdateStart(decision, account, contact=self._contact(account, decision))
+            contact = self._contact(account, running, decision)
+            return MethodUpdateStart(decision, account, contact=contact)
         account, customer = self._customer(account, provider, by)
         start = self._gateways[provider].start_update(account, customer)
         return MethodUpdateStart(decision, account, start)
@@ -166,8 +170,9 @@ class BillingProfile:
         """Verify and save the method the customer approved, then retry a past-due
         subscription with it at once (one attempt, the same lock as Retry Now)."""
         account = self._repository.get_account(account_id)
-        decision = self._decide(account, _CHANGE_FOR[provider])
-        self._allow(account, decision)
+        running = self._open_subscription(account)
+        decision = self._decide(account, running, _CHANGE_FOR[provider])
+        self._allow(account, running, decision)
         if _PROVIDER_FOR[decision.flow] is not provider:
             raise DomainError(
                 ErrorCode.INVALID_FIELDS,
@@ -255,15 +260,19 @@ class BillingProfile:
                 continue
         raise ConcurrentModification
 
-    def _decide(self, account: Account, requested: RequestedChange) -> UpdateDecision:
-        open_sub = self._open_subscription(account)
+    @staticmethod
+    def _decide(
+        account: Account, running: Subscription | None, requested: RequestedChange
+    ) -> UpdateDecision:
+        """The flow for `requested`, given the account and its open subscription (read once per
+        request by the caller: the rules, and whom to contact, both depend on it)."""
         return choose_flow(
             UpdateContext(
                 domain_zone=account.domain_zone,
                 billing_country=None
                 if account.billing_info is None
                 else account.billing_info.country,
-                auto_renew=None if open_sub is None else open_sub.auto_renew,
+                auto_renew=None if running is None else running.auto_renew,
                 current_method=account.payment_method_kind,
                 channel=account.channel,
                 requested=requested,
@@ -275,18 +284,22 @@ class BillingProfile:
             return None
         return self._repository.get_subscription(account.open_subscription_id)
 
-    def _contact(self, account: Account, decision: UpdateDecision) -> Contact | None:
+    def _contact(
+        self, account: Account, running: Subscription | None, decision: UpdateDecision
+    ) -> Contact | None:
         """Whom the flow sends the customer to, if it is not self-service."""
         if decision.flow is UpdateFlow.CONTACT_PARTNER:
-            return partner_contact(account, self._open_subscription(account))
+            return partner_contact(account, running)
         if decision.flow is UpdateFlow.CONTACT_SALES:
             return Contact(sales=self._sales)
         return None
 
-    def _allow(self, account: Account, decision: UpdateDecision) -> None:
+    def _allow(
+        self, account: Account, running: Subscription | None, decision: UpdateDecision
+    ) -> None:
         """Refuse a self-service change the rules send to the partner or to sales, saying whom
         to contact."""
-        contact = self._contact(account, decision)
+        contact = self._contact(account, running, decision)
         if contact is None:
             return
         if decision.flow is UpdateFlow.CONTACT_PARTNER:
