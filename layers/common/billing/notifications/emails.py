@@ -151,12 +151,9 @@ def _readable(details: Details, locale: Locale) -> dict[str, str]:
 
 # --- Customer emails ----------------------------------------------------------------------------
 
-T = EmailTemplate
-W = Wording
-
 CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
     Locale.EN: {
-        T.PURCHASE_RECEIPT: W(
+        EmailTemplate.PURCHASE_RECEIPT: Wording(
             "Your ${plan} subscription is active",
             (
                 "Thank you for your purchase: your ${plan} subscription is now active.",
@@ -173,7 +170,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "You can turn automatic renewal off at any time before that date.",
             ),
         ),
-        T.RENEWAL_RECEIPT: W(
+        EmailTemplate.RENEWAL_RECEIPT: Wording(
             "Payment received: your ${plan} subscription is renewed",
             (
                 "We received your payment of ${amount} for your ${plan} subscription.",
@@ -181,7 +178,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Your subscription is renewed until ${period_end}. Thank you for staying with us.",
             ),
         ),
-        T.RENEWAL_FAILED: W(
+        EmailTemplate.RENEWAL_FAILED: Wording(
             "We could not renew your ${plan} subscription",
             (
                 "We could not take the payment to renew your ${plan} subscription.",
@@ -197,10 +194,10 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 ),
             ),
         ),
-        T.RETRY_NOW_RESULT: ByDetail(
+        EmailTemplate.RETRY_NOW_RESULT: ByDetail(
             "outcome",
             {
-                "succeeded": W(
+                "succeeded": Wording(
                     "Retry Now: payment received, your ${plan} subscription is active",
                     (
                         "Thank you: your payment of ${amount} went through.",
@@ -209,7 +206,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                         "${period_end}. There is nothing more to do.",
                     ),
                 ),
-                "failed": W(
+                "failed": Wording(
                     "Retry Now: the payment for your ${plan} subscription did not go through",
                     (
                         "You asked us to try the payment for your ${plan} subscription again, "
@@ -230,7 +227,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 ),
             },
         ),
-        T.AUTO_RENEW_OFF: W(
+        EmailTemplate.AUTO_RENEW_OFF: Wording(
             "Automatic renewal is off for your ${plan} subscription",
             (
                 "As you asked, automatic renewal is now off for your ${plan} subscription: "
@@ -242,7 +239,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "subscription continues without interruption.",
             ),
         ),
-        T.AUTO_RENEW_ON: W(
+        EmailTemplate.AUTO_RENEW_ON: Wording(
             "Automatic renewal is back on for your ${plan} subscription",
             (
                 "Automatic renewal is on again for your ${plan} subscription.",
@@ -251,7 +248,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "payment method. You can turn automatic renewal off again at any time before then.",
             ),
         ),
-        T.CANCELLED_AFTER_FAILED_RETRIES: W(
+        EmailTemplate.CANCELLED_AFTER_FAILED_RETRIES: Wording(
             "Your ${plan} subscription has been cancelled",
             (
                 "We tried several times to take the payment for your ${plan} subscription, "
@@ -263,7 +260,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "please make a new purchase.",
             ),
         ),
-        T.SUBSCRIPTION_CANCELLED: W(
+        EmailTemplate.SUBSCRIPTION_CANCELLED: Wording(
             "Your ${plan} subscription is cancelled",
             (
                 "As you asked, your ${plan} subscription is cancelled: we will not try to charge "
@@ -272,7 +269,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "You are welcome back at any time with a new purchase.",
             ),
         ),
-        T.SUBSCRIPTION_ENDED: W(
+        EmailTemplate.SUBSCRIPTION_ENDED: Wording(
             "Your ${plan} subscription has ended",
             (
                 "Your ${plan} subscription ended on ${period_end}: automatic renewal was turned "
@@ -282,7 +279,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "subscription.",
             ),
         ),
-        T.PAYMENT_METHOD_UPDATED: W(
+        EmailTemplate.PAYMENT_METHOD_UPDATED: Wording(
             "Your payment method has been updated",
             (
                 "The payment method saved on your account is now: ${payment_method}.",
@@ -294,7 +291,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "If you did not make this change, please contact us at once.",
             ),
         ),
-        T.BILLING_INFO_UPDATED: W(
+        EmailTemplate.BILLING_INFO_UPDATED: Wording(
             "Your billing information has been updated",
             (
                 "Your billing information has been updated. Your next invoices will show:",
@@ -310,7 +307,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
         ),
     },
     Locale.FR: {
-        T.PURCHASE_RECEIPT: W(
+        EmailTemplate.PURCHASE_RECEIPT: Wording(
             "Votre abonnement ${plan} est actif",
             (
                 "Merci pour votre achat : votre abonnement ${plan} est désormais actif.",
@@ -328,7 +325,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "date.",
             ),
         ),
-        T.RENEWAL_RECEIPT: W(
+        EmailTemplate.RENEWAL_RECEIPT: Wording(
             "Paiement reçu : votre abonnement ${plan} est renouvelé",
             (
                 "Nous avons bien reçu votre paiement de ${amount} pour votre abonnement ${plan}.",
@@ -336,7 +333,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Votre abonnement est renouvelé jusqu'au ${period_end}. Merci de votre fidélité.",
             ),
         ),
-        T.RENEWAL_FAILED: W(
+        EmailTemplate.RENEWAL_FAILED: Wording(
             "Le renouvellement de votre abonnement ${plan} a échoué",
             (
                 "Nous n'avons pas pu prélever le paiement du renouvellement de votre abonnement "
@@ -353,10 +350,10 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 ),
             ),
         ),
-        T.RETRY_NOW_RESULT: ByDetail(
+        EmailTemplate.RETRY_NOW_RESULT: ByDetail(
             "outcome",
             {
-                "succeeded": W(
+                "succeeded": Wording(
                     "Retry Now : paiement reçu, votre abonnement ${plan} est actif",
                     (
                         "Merci : votre paiement de ${amount} a bien été accepté.",
@@ -365,7 +362,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                         "${period_end}. Vous n'avez rien d'autre à faire.",
                     ),
                 ),
-                "failed": W(
+                "failed": Wording(
                     "Retry Now : le paiement de votre abonnement ${plan} n'a pas abouti",
                     (
                         "Vous nous avez demandé de retenter le paiement de votre abonnement "
@@ -387,7 +384,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 ),
             },
         ),
-        T.AUTO_RENEW_OFF: W(
+        EmailTemplate.AUTO_RENEW_OFF: Wording(
             "Le renouvellement automatique de votre abonnement ${plan} est désactivé",
             (
                 "Comme vous l'avez demandé, le renouvellement automatique de votre abonnement "
@@ -399,7 +396,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "date et votre abonnement continuera sans interruption.",
             ),
         ),
-        T.AUTO_RENEW_ON: W(
+        EmailTemplate.AUTO_RENEW_ON: Wording(
             "Le renouvellement automatique de votre abonnement ${plan} est réactivé",
             (
                 "Le renouvellement automatique de votre abonnement ${plan} est de nouveau activé.",
@@ -409,7 +406,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "cette date.",
             ),
         ),
-        T.CANCELLED_AFTER_FAILED_RETRIES: W(
+        EmailTemplate.CANCELLED_AFTER_FAILED_RETRIES: Wording(
             "Votre abonnement ${plan} a été résilié",
             (
                 "Nous avons tenté plusieurs fois de prélever le paiement de votre abonnement "
@@ -421,7 +418,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "effectuez un nouvel achat.",
             ),
         ),
-        T.SUBSCRIPTION_CANCELLED: W(
+        EmailTemplate.SUBSCRIPTION_CANCELLED: Wording(
             "Votre abonnement ${plan} est résilié",
             (
                 "Comme vous l'avez demandé, votre abonnement ${plan} est résilié : nous ne "
@@ -430,7 +427,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Vous pourrez revenir à tout moment en effectuant un nouvel achat.",
             ),
         ),
-        T.SUBSCRIPTION_ENDED: W(
+        EmailTemplate.SUBSCRIPTION_ENDED: Wording(
             "Votre abonnement ${plan} a pris fin",
             (
                 "Votre abonnement ${plan} a pris fin le ${period_end} : le renouvellement "
@@ -441,7 +438,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "abonnement.",
             ),
         ),
-        T.PAYMENT_METHOD_UPDATED: W(
+        EmailTemplate.PAYMENT_METHOD_UPDATED: Wording(
             "Votre mode de paiement a été mis à jour",
             (
                 "Le mode de paiement enregistré sur votre compte est désormais : "
@@ -454,7 +451,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Si vous n'êtes pas à l'origine de cette modification, contactez-nous sans tarder.",
             ),
         ),
-        T.BILLING_INFO_UPDATED: W(
+        EmailTemplate.BILLING_INFO_UPDATED: Wording(
             "Vos informations de facturation ont été mises à jour",
             (
                 "Vos informations de facturation ont été mises à jour. Vos prochaines factures "
@@ -529,15 +526,15 @@ _PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
 }
 
 _TEMPLATE_PAGES: Mapping[EmailTemplate, PortalPage] = {
-    T.PURCHASE_RECEIPT: PortalPage.SUBSCRIPTION,
-    T.RENEWAL_RECEIPT: PortalPage.SUBSCRIPTION,
-    T.AUTO_RENEW_OFF: PortalPage.SUBSCRIPTION,
-    T.AUTO_RENEW_ON: PortalPage.SUBSCRIPTION,
-    T.CANCELLED_AFTER_FAILED_RETRIES: PortalPage.PLANS,
-    T.SUBSCRIPTION_CANCELLED: PortalPage.PLANS,
-    T.SUBSCRIPTION_ENDED: PortalPage.PLANS,
-    T.PAYMENT_METHOD_UPDATED: PortalPage.BILLING,
-    T.BILLING_INFO_UPDATED: PortalPage.BILLING,
+    EmailTemplate.PURCHASE_RECEIPT: PortalPage.SUBSCRIPTION,
+    EmailTemplate.RENEWAL_RECEIPT: PortalPage.SUBSCRIPTION,
+    EmailTemplate.AUTO_RENEW_OFF: PortalPage.SUBSCRIPTION,
+    EmailTemplate.AUTO_RENEW_ON: PortalPage.SUBSCRIPTION,
+    EmailTemplate.CANCELLED_AFTER_FAILED_RETRIES: PortalPage.PLANS,
+    EmailTemplate.SUBSCRIPTION_CANCELLED: PortalPage.PLANS,
+    EmailTemplate.SUBSCRIPTION_ENDED: PortalPage.PLANS,
+    EmailTemplate.PAYMENT_METHOD_UPDATED: PortalPage.BILLING,
+    EmailTemplate.BILLING_INFO_UPDATED: PortalPage.BILLING,
 }
 """The page of each email; the others (a failed payment) send to where its reason's action is."""
 
@@ -583,7 +580,7 @@ def _link_values(
 
 PARTNER_EMAILS: Mapping[Locale, Mapping[PartnerNotice, Wording]] = {
     Locale.EN: {
-        PartnerNotice.RENEWAL_REMINDER: W(
+        PartnerNotice.RENEWAL_REMINDER: Wording(
             "Reminder: subscription ${subscription_id} ends on ${period_end}",
             (
                 "The ${plan} subscription ${subscription_id} (account ${account_id}) that you "
@@ -594,7 +591,7 @@ PARTNER_EMAILS: Mapping[Locale, Mapping[PartnerNotice, Wording]] = {
                 "If it is not extended, it is cancelled when the period ends.",
             ),
         ),
-        PartnerNotice.NOT_RENEWED: W(
+        PartnerNotice.NOT_RENEWED: Wording(
             "Subscription ${subscription_id} was not renewed",
             (
                 "The ${plan} subscription ${subscription_id} (account ${account_id}) that you "
@@ -607,7 +604,7 @@ PARTNER_EMAILS: Mapping[Locale, Mapping[PartnerNotice, Wording]] = {
         ),
     },
     Locale.FR: {
-        PartnerNotice.RENEWAL_REMINDER: W(
+        PartnerNotice.RENEWAL_REMINDER: Wording(
             "Rappel : l'abonnement ${subscription_id} se termine le ${period_end}",
             (
                 "L'abonnement ${plan} ${subscription_id} (compte ${account_id}) que vous gérez se "
@@ -618,7 +615,7 @@ PARTNER_EMAILS: Mapping[Locale, Mapping[PartnerNotice, Wording]] = {
                 "Sans prolongation, il sera résilié à la fin de la période.",
             ),
         ),
-        PartnerNotice.NOT_RENEWED: W(
+        PartnerNotice.NOT_RENEWED: Wording(
             "L'abonnement ${subscription_id} n'a pas été renouvelé",
             (
                 "L'abonnement ${plan} ${subscription_id} (compte ${account_id}) que vous gérez "
