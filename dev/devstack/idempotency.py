@@ -26,7 +26,10 @@ class _Answer:
 
 
 @dataclass
-class IdempotentRequests:
+class IdempotencyKeyMemory:
+    """A stand-in's memory of the idempotency keys it was sent, with each key's first answer:
+    an aiohttp middleware (`middleware`) in front of the stand-in's routes."""
+
     header: str
     refusal: Callable[[int, str], web.Response]
     """The provider's error response for a status and a message."""

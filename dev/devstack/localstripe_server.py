@@ -20,7 +20,7 @@ from localstripe import resources, server
 
 from devstack.clock import Clock, shared_clock, wall_clock
 from devstack.faults import FaultInjector
-from devstack.idempotency import IdempotentRequests
+from devstack.idempotency import IdempotencyKeyMemory
 
 KEY_RETENTION = timedelta(hours=24)
 """Stripe removes idempotency keys once they are at least 24 hours old."""
@@ -96,7 +96,7 @@ def application(clock: Clock = wall_clock) -> web.Application:
     # than the last: thousands of renewals in one run would spend their time writing that file.
     app.middlewares[:] = [m for m in app.middlewares if m is not server.save_store_middleware]
     resources.Store.dump_to_disk = _keep_in_memory
-    idempotency = IdempotentRequests("Idempotency-Key", _error, KEY_RETENTION, clock)
+    idempotency = IdempotencyKeyMemory("Idempotency-Key", _error, KEY_RETENTION, clock)
     app.middlewares.insert(0, idempotency.middleware)
     FaultInjector(
         control_prefix="/_config",

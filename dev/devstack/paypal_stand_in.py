@@ -26,7 +26,7 @@ from aiohttp import web
 from billing.domain.billing_calendar import format_instant
 from devstack.clock import Clock, shared_clock, wall_clock
 from devstack.faults import FaultInjector, Handler
-from devstack.idempotency import IdempotentRequests
+from devstack.idempotency import IdempotencyKeyMemory
 
 CLIENT_ID = "standin-client"
 CLIENT_SECRET = "standin-secret"
@@ -90,7 +90,7 @@ class PayPal:
 
     def application(self) -> web.Application:
         # Authentication comes first: a refused token is not an answer to remember.
-        idempotency = IdempotentRequests(
+        idempotency = IdempotencyKeyMemory(
             "PayPal-Request-Id",
             lambda status, message: _problem(
                 status, "DUPLICATE_REQUEST_ID", "DUPLICATE_REQUEST_ID", message
