@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from bench.recording import recording
 from bench.renewals import CARDS
 from bench.stack import ROOT, TEMPLATE, BenchStack
-from billing import runtime
+from billing import composition
 from devstack.api_gateway import Handler, LocalLambdaContext, import_handler, routes_from_template
 from tests.support.api import START
 from tests.support.population import seed
@@ -109,7 +109,7 @@ def _measure(
 def _subscriptions(stack: BenchStack, count: int, token: str) -> list[tuple[str, str]]:
     """`count` (subscription, account) pairs bought at START."""
     stack.clock.now = START
-    repository = runtime.repository()
+    repository = composition.root().repository
     return [(s, repository.get_subscription(s).account_id) for s in seed(repository, count, token)]
 
 

@@ -18,7 +18,7 @@ import botocore.config
 from bench.capacity import CapacityMeter
 from bench.recording import Request, recording
 from bench.stack import TEMPLATE, BenchStack
-from billing import runtime
+from billing import composition
 from billing.renewals import BATCH
 from devstack.api_gateway import Handler, import_handler
 from devstack.template import resources_of_type
@@ -57,7 +57,7 @@ class RenewalCosts:
 def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> RenewalCosts:
     """Renew `renewals` subscriptions due now, whose card gives `outcome`, in one run, and count
     everything they sent."""
-    seed(runtime.repository(), renewals, CARDS[outcome])
+    seed(composition.root().repository, renewals, CARDS[outcome])
     stack.clock.now = FIRST_END
     stack.localstripe.reset()
     schedule = stack.schedule()
@@ -148,7 +148,7 @@ def _provider_latency(stack: BenchStack, latency_ms: int, charges: int) -> Itera
 
 def queue_renewals(stack: BenchStack, renewals: int) -> None:
     """`renewals` subscriptions due now, queued for the worker by a renewal run."""
-    seed(runtime.repository(), renewals)
+    seed(composition.root().repository, renewals)
     stack.clock.now = FIRST_END
     assert stack.schedule().dispatch()["due"] == renewals
 

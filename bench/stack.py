@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from billing import runtime
-from billing.api import wiring
-from billing.providers.configured import configured_gateways
+from billing import composition
 from devstack.event_sources import SqsPoller, poller_for
 from devstack.resources import LocalResources, create_resources, parameter_value
 from devstack.stack import code_paths, functions_environment
@@ -87,9 +85,7 @@ def bench_stack() -> Iterator[BenchStack]:
             mock.patch.object(sys, "path", [*code_paths(TEMPLATE, ROOT), *sys.path])
         )
         clock = Clock()
-        started.enter_context(mock.patch.object(runtime, "clock", clock))
-        wiring.reset()
-        configured_gateways.cache_clear()
-        started.callback(configured_gateways.cache_clear)
-        started.callback(wiring.reset)
+        started.enter_context(mock.patch.object(composition, "clock", clock))
+        composition.install()
+        started.callback(composition.install)
         yield BenchStack(moto, localstripe, resources, clock)

@@ -44,7 +44,7 @@ def shared_clock(path: Path | None) -> Clock:
 
 
 class StackClock:
-    """Callable like ``billing.runtime.clock``; thread-safe, second precision, forward only.
+    """Callable like ``billing.composition.clock``; thread-safe, second precision, forward only.
     With a `file`, every instant it takes is written there for `shared_clock` readers."""
 
     def __init__(self, start: datetime, file: Path | None = None) -> None:

@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from billing import runtime
+from billing import composition
 from devstack.api_gateway import INTEGRATION_TIMEOUT, Handler, LocalLambdaContext, import_handler
 from devstack.clock import shared_clock
 from devstack.metrics import FunctionOutput, WholeLines
@@ -252,7 +252,7 @@ def main() -> None:
     # Ctrl-C reaches the whole process group; the stack stops its environments itself, after
     # the requests under way are answered.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    runtime.clock = shared_clock(args.clock_file)
+    composition.clock = shared_clock(args.clock_file)
     with Connection(args.channel_fd) as channel:
         _serve(channel)
 

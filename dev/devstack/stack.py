@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from billing import runtime
+from billing import composition
 from billing.domain.billing_calendar import format_instant, parse_instant
 from devstack import development
 from devstack.api_gateway import Handler, LocalApiGateway, routes_from_template
@@ -389,14 +389,14 @@ def _environment(aws: Mapping[str, str]) -> Iterator[None]:
 
 @contextmanager
 def _runtime_clock(clock: StackClock) -> Iterator[None]:
-    """Every function's clock (``billing.runtime.clock``) is the stack's."""
-    saved = runtime.clock
-    runtime.clock = clock
-    runtime.reset()
+    """Every function's clock (``billing.composition.clock``) is the stack's."""
+    saved = composition.clock
+    composition.clock = clock
+    composition.install()
     try:
         yield
     finally:
-        runtime.clock = saved
+        composition.clock = saved
 
 
 def _python_path(packages: Sequence[str]) -> str:

@@ -9,10 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from billing import runtime
-from billing.api import wiring
+from billing import composition
 from billing.persistence.dynamodb import DynamoDBRepository
-from billing.providers.configured import configured_gateways
 from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import StripeGateway
@@ -161,12 +159,10 @@ def api(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     clock = Clock()
-    monkeypatch.setattr(runtime, "clock", clock)
-    wiring.reset()
-    configured_gateways.cache_clear()
+    monkeypatch.setattr(composition, "clock", clock)
+    composition.install()
     issuer = TokenIssuer(generate_secret(), clock=clock)
     gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
     dynamodb_requests.clear()
     yield Api(gateway, issuer, outbox, clock)
-    wiring.reset()
-    configured_gateways.cache_clear()
+    composition.install()

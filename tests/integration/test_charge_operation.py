@@ -15,9 +15,10 @@ from uuid import uuid4
 
 import pytest
 
-from billing.charging import IN_FLIGHT, ChargeOperation, ChargeResult, RetryInProgress
+from billing.changes import ChangeResult
+from billing.charging import ChargeOperation, RetryInProgress
 from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
-from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.charges import IN_FLIGHT, ChargeAttempt, ChargeStatus
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
@@ -29,7 +30,7 @@ from billing.domain.state_machine import (
     RetryNowRequested,
 )
 from billing.domain.subscription import ChargeKind, Status, Subscription
-from billing.operations.subscriptions import settled
+from billing.operations.subscriptions import attempt_or_payment_pending
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import NotFound, SubscriptionExists
 from billing.providers.gateway import PaymentGateway
@@ -189,7 +190,7 @@ def test_the_same_attempt_started_twice_at_once_charges_once(
         both_read.wait(timeout=10) if is_claim(params) else None
     )
 
-    def attempt() -> ChargeResult | ErrorCode:
+    def attempt() -> ChangeResult | ErrorCode:
         try:
             return operation.renew(sub.id, account.id)
         except RetryInProgress as refused:
@@ -199,7 +200,7 @@ def test_the_same_attempt_started_twice_at_once_charges_once(
         outcomes = list(pool.map(lambda _: attempt(), range(2)))
 
     assert ErrorCode.RETRY_IN_PROGRESS in outcomes
-    [charged] = [o for o in outcomes if isinstance(o, ChargeResult)]
+    [charged] = [o for o in outcomes if isinstance(o, ChangeResult)]
     assert charged.subscription.cycle == 1
     assert len(stripe_charges(localstripe, sub.id)) == 1
     assert [a.status for a in _charged_after_purchase(repository, sub.id)] == [
@@ -410,7 +411,7 @@ def test_a_provider_error_in_dunning_leaves_the_retries_left(
     dunned = operation.renew(sub.id, account.id).subscription
     localstripe.inject(*PAYMENT_INTENTS, status=500, times=3)
 
-    result = operation.run(sub.id, account.id, _retry_now)
+    result = operation.change(sub.id, account.id, _retry_now)
 
     assert result.subscription.status is Status.PAST_DUE
     assert result.subscription.retries_left == dunned.retries_left
@@ -475,7 +476,7 @@ def test_a_refused_request_claims_nothing(
     sub, account = _stripe_customer(repository, stripe_gateway)
 
     with pytest.raises(TransitionRejected) as refused:
-        operation.run(sub.id, account.id, event_for)
+        operation.change(sub.id, account.id, event_for)
 
     assert refused.value.code is code
     assert _charged_after_purchase(repository, sub.id) == []
@@ -490,7 +491,7 @@ def test_another_accounts_subscription_is_not_found(
     _, other = _stripe_customer(repository, stripe_gateway)
 
     with pytest.raises(NotFound):
-        operation.run(sub.id, other.id, _retry_now)
+        operation.change(sub.id, other.id, _retry_now)
 
 
 def _purchase(clock: Clock) -> PendingPurchase:
@@ -642,7 +643,7 @@ def _charged_but_unanswered(
     purchase = _purchase(clock)
     localstripe.inject("POST", "/v1/payment_intents", delay=1.5, process_first=True)
     with pytest.raises(DomainError):
-        settled(operation.purchase(account.id, purchase, CUSTOMER))
+        attempt_or_payment_pending(operation.purchase(account.id, purchase, CUSTOMER))
     assert repository.get_account(account.id).pending_purchase == purchase
     return account, purchase
 
@@ -692,7 +693,7 @@ def test_a_purchase_never_charged_frees_the_slot_when_swept(
     # Stripe failed without charging, and said so only after the client had given up.
     localstripe.inject("POST", "/v1/payment_intents", delay=1.5, status=503)
     with pytest.raises(DomainError):
-        settled(operation.purchase(account.id, purchase, CUSTOMER))
+        attempt_or_payment_pending(operation.purchase(account.id, purchase, CUSTOMER))
 
     clock.now += IN_FLIGHT
     result = operation.reconcile(purchase.subscription_id, account.id, 0, 1)

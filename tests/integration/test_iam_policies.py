@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from billing import runtime
-from billing.api import wiring
+from billing import composition
 from billing.api.billing_form import EXAMPLE
-from billing.providers.configured import configured_gateways
 from devstack.api_gateway import LocalApiGateway, import_handler, routes_from_template
 from devstack.event_sources import poller_for
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
@@ -153,7 +151,7 @@ def deployment(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     clock = Clock()
-    monkeypatch.setattr(runtime, "clock", clock)
+    monkeypatch.setattr(composition, "clock", clock)
     outbox = open_server_outbox(
         moto.url, parameter_value(template(), "EmailSender"), variables["SALES_TOPIC_ARN"]
     )
@@ -179,8 +177,7 @@ def deployment(
 
 def _forget_process_state() -> None:
     """What a Lambda process keeps between invocations: clients, gateways, cached secrets."""
-    wiring.reset()
-    configured_gateways.cache_clear()
+    composition.install()
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
@@ -260,7 +257,7 @@ def _every_route_and_renewal(deployment: Deployment) -> None:
         schedule.run()
     else:
         raise AssertionError("the scheduled retries never ran out")
-    lapsed = runtime.repository().get_subscription(partner_subs[1])
+    lapsed = composition.root().repository.get_subscription(partner_subs[1])
     assert lapsed.status.value == "cancelled"
 
 

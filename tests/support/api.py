@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing import runtime
+from billing import composition
 from billing.api.http import AccountRole
-from billing.charging import ChargeResult
+from billing.changes import ChangeResult
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.state_machine import SCHEDULER, account_audit
 from billing.domain.subscription import ChargeKind
-from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse, LocalApiGateway
 from devstack.tokens import TokenIssuer
 from tests.support.notifications import Outbox
@@ -45,7 +44,7 @@ def expect_error(response: GatewayResponse, status: int, code: str) -> dict[str,
 
 @dataclass
 class Clock:
-    """The time every handler reads (billing.runtime.clock) and tokens are checked against."""
+    """The time every handler reads (billing.composition.clock) and tokens are checked against."""
 
     now: datetime = START
 
@@ -159,11 +158,11 @@ class Api:
         body = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"} | order
         return client.post("/subscriptions", body, key=f"purchase-{self._keys}")
 
-    def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
+    def renew(self, subscription_id: str, account_id: str) -> ChangeResult:
         """What the renewal schedule does for one subscription at the clock's time: the
         charge operation's renewal, then its emails and notices."""
-        result = runtime.charge_operation(configured_gateways()).renew(subscription_id, account_id)
-        runtime.notifier().deliver(result.account, result.effects)
+        result = composition.root().charging.renew(subscription_id, account_id)
+        composition.root().notifier.deliver(result.account, result.effects)
         return result
 
     def subscribed(self, account_id: str, **order: Any) -> tuple[Client, str]:
@@ -188,7 +187,7 @@ class Api:
     def claim_next_attempt(self, subscription_id: str, account_id: str) -> ChargeAttempt:
         """Another caller (the scheduler's retry) has claimed the subscription's next charge
         attempt, at the clock's time, and is still waiting on the provider."""
-        repository = runtime.repository()
+        repository = composition.root().repository
         sub = repository.get_subscription(subscription_id)
         method = repository.get_account(account_id).payment_method
         attempt = ChargeAttempt(

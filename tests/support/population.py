@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from billing import composition
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
 from billing.domain.money import Currency, Money
 from billing.domain.state_machine import Actor, Requester, open_subscription
 from billing.domain.subscription import Channel
-from billing.persistence.dynamodb import DynamoDBRepository, _account_record, _subscription_record
+from billing.persistence.dynamodb import _account_record, _subscription_record
 from billing.persistence.models import AccountRecord, SubscriptionRecord
-from billing.providers.configured import configured_gateways
+from billing.persistence.repository import BillingRepository
 from billing.providers.gateway import PaymentGateway
 from tests.support.api import START
 
@@ -25,11 +26,11 @@ def _card(gateway: PaymentGateway, token: str) -> tuple[str, PaymentMethod]:
     return customer, gateway.save_payment_method(customer, token)
 
 
-def seed(repository: DynamoDBRepository, count: int, token: str = "pm_card_visa") -> list[str]:
+def seed(repository: BillingRepository, count: int, token: str = "pm_card_visa") -> list[str]:
     """`count` accounts, each with a monthly subscription bought at START (due at FIRST_END),
     stored as the repository stores them, in batches of 25 items (a purchase writes each
     subscription in its own transaction; thousands of those would only slow the run)."""
-    customer, method = _card(configured_gateways()[PaymentProvider.STRIPE], token)
+    customer, method = _card(composition.root().gateways[PaymentProvider.STRIPE], token)
     run = uuid.uuid4().hex[:8]
     shards = len(repository.shards())
     subscriptions = []

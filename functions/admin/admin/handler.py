@@ -8,8 +8,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from billing import runtime
-from billing.api import wiring
 from billing.api.bodies import AccountBody, PartnerSubscriptionBody
 from billing.api.http import (
     Caller,
@@ -21,28 +19,17 @@ from billing.api.http import (
     requires,
     staff,
 )
-from billing.api.idempotency import new_subscription_id
+from billing.api.idempotency import new_subscription_id, once_per_key
 from billing.api.views import AccountView, AuditView, Page, SubscriptionView
+from billing.composition import root
 from billing.domain.accounts import Partner
 from billing.domain.errors import ErrorCode
 from billing.domain.locales import Locale
 from billing.domain.state_machine import Actor, Requester
-from billing.operations.accounts import AccountAdmin, AccountProfile
-from billing.operations.actions import SubscriptionActions
+from billing.operations.accounts import AccountProfile
 from billing.operations.subscriptions import Order
 
 router = api_router()
-
-
-def _admin() -> AccountAdmin:
-    return AccountAdmin(runtime.repository(), clock=runtime.now)
-
-
-def _actions() -> SubscriptionActions:
-    # Partners and sales change subscriptions here without charging: no payment gateway.
-    return SubscriptionActions(
-        runtime.repository(), runtime.charge_operation({}), runtime.notifier()
-    )
 
 
 @router.put(
@@ -54,7 +41,7 @@ def _actions() -> SubscriptionActions:
 def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
         partner = body.partner
-        account, created = _admin().put_account(
+        account, created = root().account_admin.put_account(
             account_id,
             AccountProfile(
                 email=body.email,
@@ -69,7 +56,7 @@ def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) ->
         )
         return ok(AccountView.of(account), 201 if created else 200)
 
-    return wiring.respond(router, saved)
+    return once_per_key(router, saved)
 
 
 @router.post(
@@ -90,18 +77,16 @@ def partner_subscription(
 ) -> Response[Any]:
     def opened(who: Caller) -> Response[Any]:
         partner_id = None if who.in_group("admin") else who.partner_id or ""
-        sub = _admin().open_partner_subscription(
+        sub = root().account_admin.open_partner_subscription(
             account_id,
             partner_id,
             Order(body.plan_id, body.cycle_months, body.currency),
             new_subscription_id(router.current_event, who.account_id, account_id),
             _partner_or_admin(who),
         )
-        return ok(
-            SubscriptionView.of(sub, runtime.repository().get_account(account_id).locale), 201
-        )
+        return ok(SubscriptionView.of(sub, root().repository.get_account(account_id).locale), 201)
 
-    return wiring.respond(router, opened)
+    return once_per_key(router, opened)
 
 
 @router.post(
@@ -120,10 +105,12 @@ def partner_subscription(
 def extend(subscription_id: ResourceId) -> Response[Any]:
     def extended(who: Caller) -> Response[Any]:
         partner_id = None if who.in_group("admin") else who.partner_id or ""
-        result = _actions().extend(subscription_id, partner_id, _partner_or_admin(who))
+        result = root().subscription_actions.extend(
+            subscription_id, partner_id, _partner_or_admin(who)
+        )
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
-    return wiring.respond(router, extended)
+    return once_per_key(router, extended)
 
 
 @router.get(
@@ -134,7 +121,7 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
 )
 @requires(staff("sales"))
 def account_events(account_id: ResourceId) -> Response[Any]:
-    return ok([AuditView.of(entry) for entry in _admin().events(account_id)])
+    return ok([AuditView.of(entry) for entry in root().account_admin.events(account_id)])
 
 
 def _partner_or_admin(who: Caller) -> Requester:
@@ -150,7 +137,12 @@ def _partner_or_admin(who: Caller) -> Requester:
 @requires(staff("sales"))
 def retry_requests() -> Response[Any]:
     # Sales reads in English: the follow-up list is not shown to customers.
-    return ok([SubscriptionView.of(sub, Locale.EN) for sub in _actions().retry_requests()])
+    return ok(
+        [
+            SubscriptionView.of(sub, Locale.EN)
+            for sub in root().subscription_actions.retry_requests()
+        ]
+    )
 
 
 lambda_handler = entry_point(router)

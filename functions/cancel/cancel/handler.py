@@ -6,8 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from billing import runtime
-from billing.api import wiring
 from billing.api.http import (
     ACCOUNT_ADMIN,
     Caller,
@@ -18,19 +16,13 @@ from billing.api.http import (
     ok,
     requires,
 )
+from billing.api.idempotency import once_per_key
 from billing.api.views import SubscriptionView
+from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.state_machine import Actor
-from billing.operations.actions import SubscriptionActions
 
 router = api_router()
-
-
-def _actions() -> SubscriptionActions:
-    # Cancelling never charges: no payment gateway, so no payment SDK in this function.
-    return SubscriptionActions(
-        runtime.repository(), runtime.charge_operation({}), runtime.notifier()
-    )
 
 
 @router.post(
@@ -41,10 +33,12 @@ def _actions() -> SubscriptionActions:
 @requires(ACCOUNT_ADMIN)
 def cancel(subscription_id: ResourceId) -> Response[Any]:
     def cancelled(who: Caller) -> Response[Any]:
-        result = _actions().cancel(who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER))
+        result = root().subscription_actions.cancel(
+            who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER)
+        )
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
-    return wiring.respond(router, cancelled)
+    return once_per_key(router, cancelled)
 
 
 @router.post(
@@ -62,10 +56,12 @@ def cancel(subscription_id: ResourceId) -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def resume(subscription_id: ResourceId) -> Response[Any]:
     def resumed(who: Caller) -> Response[Any]:
-        result = _actions().resume(who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER))
+        result = root().subscription_actions.resume(
+            who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER)
+        )
         return ok(SubscriptionView.of(result.subscription, result.account.locale))
 
-    return wiring.respond(router, resumed)
+    return once_per_key(router, resumed)
 
 
 lambda_handler = entry_point(router)

@@ -6,22 +6,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import runtime
-from billing.observability import publish
-from billing.renewals import RenewalDispatcher
-
-logger = Logger()
+from billing.composition import root
+from billing.observability import logger, publish
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # The run's id follows its messages, so the worker's logs correlate with this run.
     logger.set_correlation_id(context.aws_request_id)
-    dispatcher = RenewalDispatcher(runtime.repository(), runtime.renewal_queue(), clock=runtime.now)
-    report = dispatcher.run(context.aws_request_id)
+    report = root().renewal_dispatcher.run(context.aws_request_id)
     publish("RenewalsQueued", report.due)
     publish("ReconciliationsQueued", report.pending)
     publish("OldPendingAttempts", report.old_pending)

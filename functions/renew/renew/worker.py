@@ -8,7 +8,6 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -19,20 +18,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import runtime
-from billing.observability import publish
-from billing.providers.configured import configured_gateways
-from billing.renewals import (
-    BATCH,
-    Outcome,
-    RenewalResult,
-    RenewalTally,
-    RenewalWorker,
-    parse_message,
-)
+from billing.composition import root
+from billing.observability import logger, publish
+from billing.renewal_worker import Outcome, RenewalResult, RenewalTally, RenewalWorker
+from billing.renewals import BATCH, parse_message
 
-logger = Logger()
-runtime.dunning_schedule()  # a schedule that cannot work fails the start, not a renewal
+root().check_settings()
 _charges = ThreadPoolExecutor(max_workers=BATCH, thread_name_prefix="renewal")
 """One thread per message of a batch: charges wait on the provider, not on the CPU."""
 
@@ -60,7 +51,7 @@ def _carry_out(worker: RenewalWorker, record: SQSRecord) -> RenewalResult:
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    worker = RenewalWorker(runtime.charge_operation(configured_gateways()), runtime.notifier())
+    worker = root().renewal_worker
     tally = RenewalTally()
 
     async def carry_out(record: SQSRecord) -> None:

@@ -7,8 +7,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from billing import runtime
-from billing.api import wiring
 from billing.api.http import (
     ACCOUNT_ADMIN,
     Caller,
@@ -20,11 +18,11 @@ from billing.api.http import (
     requires,
     staff,
 )
+from billing.api.idempotency import once_per_key
 from billing.api.views import ChargedSubscriptionView
+from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.state_machine import Actor
-from billing.operations.actions import SubscriptionActions
-from billing.providers.configured import configured_gateways
 
 router = api_router()
 
@@ -38,12 +36,6 @@ _REFUSALS = (
 )
 
 
-def _actions() -> SubscriptionActions:
-    return SubscriptionActions(
-        runtime.repository(), runtime.charge_operation(configured_gateways()), runtime.notifier()
-    )
-
-
 @router.post(
     "/subscriptions/<subscription_id>/retry",
     summary="Retry Now: one immediate charge attempt while past due (3 per 24 hours)",
@@ -54,11 +46,13 @@ def retry_now(subscription_id: ResourceId) -> Response[Any]:
     def retried(who: Caller) -> Response[Any]:
         return ok(
             ChargedSubscriptionView.of_result(
-                _actions().retry_now(who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER))
+                root().immediate_charges.retry_now(
+                    who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER)
+                )
             )
         )
 
-    return wiring.respond(router, retried)
+    return once_per_key(router, retried)
 
 
 @router.post(
@@ -69,10 +63,10 @@ def retry_now(subscription_id: ResourceId) -> Response[Any]:
 @requires(staff("sales"))
 def sales_charge(subscription_id: ResourceId) -> Response[Any]:
     def recharged(who: Caller) -> Response[Any]:
-        result = _actions().sales_charge(subscription_id, who.acting_as(Actor.SALES))
+        result = root().immediate_charges.sales_charge(subscription_id, who.acting_as(Actor.SALES))
         return ok(ChargedSubscriptionView.of_result(result))
 
-    return wiring.respond(router, recharged)
+    return once_per_key(router, recharged)
 
 
 lambda_handler = entry_point(router)

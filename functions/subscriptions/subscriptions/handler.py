@@ -8,8 +8,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from billing import runtime
-from billing.api import wiring
 from billing.api.bodies import PurchaseBody
 from billing.api.http import (
     ACCOUNT_ADMIN,
@@ -17,24 +15,21 @@ from billing.api.http import (
     Caller,
     ResourceId,
     api_router,
+    current_caller,
     documented,
     entry_point,
     ok,
     requires,
 )
-from billing.api.idempotency import new_subscription_id
+from billing.api.idempotency import new_subscription_id, once_per_key
 from billing.api.views import AttemptView, AuditView, CatalogueView, Page, SubscriptionView
+from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.pricing import default_catalogue
 from billing.domain.state_machine import Actor
-from billing.operations.subscriptions import Order, Purchases, SubscriptionReads
-from billing.providers.configured import configured_gateways
+from billing.operations.subscriptions import Order
 
 router = api_router()
-
-
-def _reads() -> SubscriptionReads:
-    return SubscriptionReads(runtime.repository())
 
 
 @router.get(
@@ -54,7 +49,7 @@ def plans() -> Response[Any]:
 )
 @requires(ACCOUNT_ADMIN)
 def history() -> Response[Any]:
-    account, subscriptions = _reads().history(wiring.current_caller(router).account_id)
+    account, subscriptions = root().subscription_reads.history(current_caller(router).account_id)
     return ok([SubscriptionView.of(sub, account.locale) for sub in subscriptions])
 
 
@@ -75,13 +70,7 @@ def history() -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
     def bought(who: Caller) -> Response[Any]:
-        purchases = Purchases(
-            runtime.repository(),
-            runtime.charge_operation(configured_gateways()),
-            runtime.notifier(),
-            clock=runtime.now,
-        )
-        result = purchases.purchase(
+        result = root().purchases.purchase(
             who.account_id,
             Order(order.plan_id, order.cycle_months, order.currency, order.coupon),
             new_subscription_id(router.current_event, who.account_id),
@@ -89,7 +78,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
         )
         return ok(SubscriptionView.of(result.subscription, result.account.locale), 201)
 
-    return wiring.respond(router, bought)
+    return once_per_key(router, bought)
 
 
 @router.get(
@@ -99,7 +88,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
 )
 @requires(ACCOUNT_ADMIN)
 def subscription(subscription_id: ResourceId) -> Response[Any]:
-    sub, account = _reads().one(wiring.current_caller(router).account_id, subscription_id)
+    sub, account = root().subscription_reads.one(current_caller(router).account_id, subscription_id)
     return ok(SubscriptionView.of(sub, account.locale))
 
 
@@ -110,7 +99,9 @@ def subscription(subscription_id: ResourceId) -> Response[Any]:
 )
 @requires(ACCOUNT_ADMIN)
 def payments(subscription_id: ResourceId) -> Response[Any]:
-    attempts = _reads().payments(wiring.current_caller(router).account_id, subscription_id)
+    attempts = root().subscription_reads.payments(
+        current_caller(router).account_id, subscription_id
+    )
     return ok([AttemptView.of(attempt) for attempt in attempts])
 
 
@@ -121,7 +112,7 @@ def payments(subscription_id: ResourceId) -> Response[Any]:
 )
 @requires(ACCOUNT_ADMIN)
 def events(subscription_id: ResourceId) -> Response[Any]:
-    trail = _reads().events(wiring.current_caller(router).account_id, subscription_id)
+    trail = root().subscription_reads.events(current_caller(router).account_id, subscription_id)
     return ok([AuditView.of(entry) for entry in trail])
 
 

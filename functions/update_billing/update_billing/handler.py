@@ -8,19 +8,19 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from billing import runtime
-from billing.api import wiring
 from billing.api.billing_form import BillingForm
 from billing.api.bodies import PaymentMethodBody, SetupBody, StripeMethodBody
 from billing.api.http import (
     ACCOUNT_ADMIN,
     Caller,
     api_router,
+    current_caller,
     documented,
     entry_point,
     ok,
     requires,
 )
+from billing.api.idempotency import once_per_key
 from billing.api.views import (
     BillingInfoView,
     BillingView,
@@ -29,27 +29,11 @@ from billing.api.views import (
     PaymentMethodView,
     SavedMethodView,
 )
+from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.state_machine import Actor
-from billing.notifications.emails import billing_info_updated, payment_method_updated
-from billing.operations.billing_profile import BillingProfile
-from billing.providers.configured import configured_gateways
 
 router = api_router()
-
-
-def _profile(*, with_gateways: bool = False) -> BillingProfile:
-    gateways = configured_gateways() if with_gateways else {}
-    return BillingProfile(
-        runtime.repository(),
-        runtime.notifier(),
-        payment_method_updated=payment_method_updated,
-        billing_info_updated=billing_info_updated,
-        clock=runtime.now,
-        sales=runtime.sales_contact(),
-        charging=runtime.charge_operation(gateways),
-        gateways=gateways,
-    )
 
 
 @router.get(
@@ -59,7 +43,7 @@ def _profile(*, with_gateways: bool = False) -> BillingProfile:
 )
 @requires(ACCOUNT_ADMIN)
 def billing() -> Response[Any]:
-    overview = _profile().overview(wiring.current_caller(router).account_id)
+    overview = root().billing_profile.overview(current_caller(router).account_id)
     return ok(BillingView.of(overview.account, overview.update, overview.contact))
 
 
@@ -77,14 +61,14 @@ def billing() -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
-        account = _profile().update_info(
+        account = root().billing_profile.update_info(
             who.account_id, form.to_billing_info(), who.acting_as(Actor.CUSTOMER)
         )
         view = BillingInfoView.of(account.billing_info)
         assert view is not None
         return ok(view)
 
-    return wiring.respond(router, saved)
+    return once_per_key(router, saved)
 
 
 @router.post(
@@ -97,12 +81,12 @@ def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
 def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
     def started(who: Caller) -> Response[Any]:
         method = None if choice is None else choice.method
-        start = _profile(with_gateways=True).start_update(
+        start = root().payment_methods.start_update(
             who.account_id, method, who.acting_as(Actor.CUSTOMER)
         )
         return ok(MethodUpdateView.of(start.update, start.account, start.start, start.contact))
 
-    return wiring.respond(router, started)
+    return once_per_key(router, started)
 
 
 @router.put(
@@ -126,7 +110,7 @@ def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any
             if isinstance(method, StripeMethodBody)
             else method.setup_token_id
         )
-        result = _profile(with_gateways=True).save_method(
+        result = root().payment_methods.save_method(
             who.account_id, method.provider, token, who.acting_as(Actor.CUSTOMER)
         )
         refused = result.retry_refused
@@ -140,7 +124,7 @@ def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any
             )
         )
 
-    return wiring.respond(router, saved)
+    return once_per_key(router, saved)
 
 
 lambda_handler = entry_point(router)

@@ -1,7 +1,8 @@
 """The charge operation: the only way money is taken.
 
-1. Read the subscription and its account together; the state machine turns the request into
-   a `Charge` effect numbered (cycle, attempt) — two concurrent requests number it the same.
+1. Read the subscription and its account together (`billing.changes`, which every change of a
+   subscription goes through); the state machine turns the request into a `Charge` effect
+   numbered (cycle, attempt) — two concurrent requests number it the same.
 2. Claim that attempt's deterministic key in DynamoDB (a conditional write, with the request
    in the account's audit trail): the loser gets `retry_in_progress`, so one attempt per
    subscription is in flight, whoever started it. A purchase claims the account's one open slot
@@ -16,12 +17,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from billing.changes import COMMIT_TRIES, ChangeResult, EventFor, SubscriptionChanges, notices
 from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
 from billing.domain.billing_calendar import instant
-from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.charges import IN_FLIGHT, ChargeAttempt, ChargeStatus
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
@@ -61,32 +63,10 @@ from billing.providers.gateway import (
     ProviderUnavailable,
 )
 
-IN_FLIGHT = timedelta(minutes=5)
-"""Longer than any provider call can last (the functions' timeout is shorter): a pending claim
-older than this has no caller left waiting on it and may be reconciled."""
-
-COMMIT_TRIES = 3
-"""A commit that lost a race to another change (e.g. a cancel) is re-applied to fresh state."""
-
 
 class RetryInProgress(DomainError):
     def __init__(self) -> None:
         super().__init__(ErrorCode.RETRY_IN_PROGRESS)
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeResult:
-    """The subscription as it stands, the attempt made (None if nothing was charged) and the
-    emails and notices to send; audit entries are already written."""
-
-    subscription: Subscription
-    account: Account
-    attempt: ChargeAttempt | None
-    effects: tuple[Effect, ...] = ()
-
-
-EventFor = Callable[[Subscription, Account, datetime], Event | None]
-"""Builds the event to apply at `now`, or None when nothing is to be done."""
 
 
 class ChargeOperation:
@@ -104,31 +84,14 @@ class ChargeOperation:
         self._clock = clock
         self._schedule = schedule
         self._in_flight = in_flight
+        self._changes = SubscriptionChanges(repository, clock=clock, schedule=schedule)
 
-    def run(self, subscription_id: str, account_id: str, event_for: EventFor) -> ChargeResult:
-        """Apply the event `event_for` builds and carry out the charge it calls for, if any.
-        A change without a charge that lost a race to another writer is re-applied to fresh
-        state. Functions that never charge pass no gateways.
+    def change(self, subscription_id: str, account_id: str, event_for: EventFor) -> ChangeResult:
+        """Apply the event `event_for` builds, and carry out the charge it calls for, if any.
 
         Raises TransitionRejected (the state machine's refusals), RetryInProgress, NotFound.
         """
-        now = instant(self._clock())
-        for _ in range(COMMIT_TRIES):
-            sub, account = self._repository.load(subscription_id, account_id)
-            event = event_for(sub, account, now)
-            if event is None:
-                return ChargeResult(sub, account, None)
-            decision = apply(sub, event, self._schedule)
-            charges = decision.of_type(Charge)
-            if charges:
-                return self._carry_out(
-                    sub, account, charges[0], decision, by=event.requester, now=now
-                )
-            try:
-                return self._commit_decision(sub, account, decision)
-            except ConcurrentModification:
-                continue
-        raise ConcurrentModification
+        return self._changes.change(subscription_id, account_id, event_for, self._carry_out)
 
     def _carry_out(
         self,
@@ -139,7 +102,7 @@ class ChargeOperation:
         *,
         by: Requester,
         now: datetime,
-    ) -> ChargeResult:
+    ) -> ChangeResult:
         attempt = _attempt(
             account,
             subscription_id=sub.id,
@@ -150,19 +113,19 @@ class ChargeOperation:
             now=now,
             by=by,
         )
-        effects = _notices(decision)
+        effects = notices(decision)
         attempt, outcome = self._take(sub, account, attempt, now)
         if outcome is None:
-            return ChargeResult(sub, account, attempt, effects)
+            return ChangeResult(sub, account, attempt, effects)
         return self._settle(sub, account, attempt, outcome, effects)
 
-    def renew(self, subscription_id: str, account_id: str) -> ChargeResult:
+    def renew(self, subscription_id: str, account_id: str) -> ChangeResult:
         """Whatever the renewal schedule has due now: a renewal, a retry, a reminder."""
-        return self.run(subscription_id, account_id, _due)
+        return self.change(subscription_id, account_id, _due)
 
     def reconcile(
         self, subscription_id: str, account_id: str, cycle: int, number: int
-    ) -> ChargeResult:
+    ) -> ChangeResult:
         """Settle an attempt its caller left pending (a crash, a timeout) by looking the charge
         up, never by charging again. Nothing is done while the attempt may still be in flight,
         once it is settled, or while the provider cannot say (it stays pending). A purchase's
@@ -174,13 +137,13 @@ class ChargeOperation:
             return self._reconcile_purchase(account_id, attempt, now)
         sub, account = self._repository.load(subscription_id, account_id)
         if not self._abandoned(attempt, now):
-            return ChargeResult(sub, account, None)
+            return ChangeResult(sub, account, None)
         outcome = _known(self._look_up(sub, account, attempt))
         if outcome is None:
-            return ChargeResult(sub, account, attempt)
+            return ChangeResult(sub, account, attempt)
         return self._settle(sub, account, attempt, outcome)
 
-    def purchase(self, account_id: str, purchase: PendingPurchase, by: Requester) -> ChargeResult:
+    def purchase(self, account_id: str, purchase: PendingPurchase, by: Requester) -> ChangeResult:
         """Buy: charge the first cycle of `purchase`, and open its subscription only if the
         charge succeeded (state, attempt and audit in one transaction). The account's one open
         slot is claimed with the attempt, before the provider is called, so a concurrent
@@ -220,12 +183,12 @@ class ChargeOperation:
                 raise
             return settled
         if outcome is None:
-            return ChargeResult(sub, account, attempt)
+            return ChangeResult(sub, account, attempt)
         return self._open(account, opened, attempt, outcome)
 
     def _reconcile_purchase(
         self, account_id: str, attempt: ChargeAttempt, now: datetime
-    ) -> ChargeResult:
+    ) -> ChangeResult:
         account = self._repository.get_account(account_id)
         purchase = account.pending_purchase
         if purchase is None or purchase.subscription_id != attempt.subscription_id:
@@ -234,22 +197,22 @@ class ChargeOperation:
             raise NotFound("Pending purchase")
         opened = _opened(account_id, purchase, attempt.requested_by)
         if not self._abandoned(attempt, now):
-            return ChargeResult(opened.subscription, account, None)
+            return ChangeResult(opened.subscription, account, None)
         outcome = _known(self._look_up(opened.subscription, account, attempt))
         if outcome is None:
-            return ChargeResult(opened.subscription, account, attempt)
+            return ChangeResult(opened.subscription, account, attempt)
         return self._open(account, opened, attempt, outcome)
 
     def _open(
         self, account: Account, opened: Decision, attempt: ChargeAttempt, outcome: ChargeOutcome
-    ) -> ChargeResult:
+    ) -> ChangeResult:
         """Write a purchase's outcome: the subscription opened in the slot, or the slot freed."""
         sub = opened.subscription
         settled = _settled(attempt, outcome)
         try:
             if outcome.status is ChargeStatus.FAILED:
                 self._repository.release_purchase(settled)
-                return ChargeResult(sub, account, settled)
+                return ChangeResult(sub, account, settled)
             stored = self._repository.commit(
                 SubscriptionChange(None, sub, attempts=(settled,), audit=opened.of_type(Audit))
             )
@@ -259,9 +222,9 @@ class ChargeOperation:
             found = self._settled_purchase(account, sub)
             assert found is not None, "a settled attempt is no longer pending"
             return found
-        return ChargeResult(stored, account, settled, _notices(opened))
+        return ChangeResult(stored, account, settled, notices(opened))
 
-    def _settled_purchase(self, account: Account, sub: Subscription) -> ChargeResult | None:
+    def _settled_purchase(self, account: Account, sub: Subscription) -> ChangeResult | None:
         """What became of a purchase whose first attempt is already settled; None while it is
         still pending."""
         attempt = self._repository.get_attempt(sub.id, 0, 1)
@@ -269,7 +232,7 @@ class ChargeOperation:
             return None
         if attempt.status is ChargeStatus.SUCCEEDED:
             sub = self._repository.get_subscription(sub.id)
-        return ChargeResult(sub, account, attempt)
+        return ChangeResult(sub, account, attempt)
 
     # --- steps ---
 
@@ -356,7 +319,7 @@ class ChargeOperation:
         attempt: ChargeAttempt,
         outcome: ChargeOutcome,
         effects: tuple[Effect, ...] = (),
-    ) -> ChargeResult:
+    ) -> ChangeResult:
         """Write the outcome: state, attempt and audit in one transaction, re-applied to fresh
         state if another change won the race meanwhile. Money taken is always recorded."""
         now = instant(self._clock())
@@ -385,7 +348,7 @@ class ChargeOperation:
         except AttemptAlreadySettled:
             # Another caller looked the same charge up and wrote it first; its state stands
             # and it sent the notices.
-            return ChargeResult(self._repository.get_subscription(sub.id), account, settled)
+            return ChangeResult(self._repository.get_subscription(sub.id), account, settled)
 
     def _commit_outcome(
         self,
@@ -394,7 +357,7 @@ class ChargeOperation:
         attempt: ChargeAttempt,
         event: Event,
         effects: tuple[Effect, ...],
-    ) -> ChargeResult:
+    ) -> ChangeResult:
         try:
             decision = apply(sub, event, self._schedule)
         except TransitionRejected:
@@ -408,18 +371,7 @@ class ChargeOperation:
                 audit=decision.of_type(Audit),
             )
         )
-        return ChargeResult(stored, account, attempt, effects + _notices(decision))
-
-    def _commit_decision(
-        self, sub: Subscription, account: Account, decision: Decision
-    ) -> ChargeResult:
-        audit = decision.of_type(Audit)
-        stored = (
-            self._repository.commit(SubscriptionChange(sub, decision.subscription, audit=audit))
-            if audit
-            else sub
-        )
-        return ChargeResult(stored, account, None, _notices(decision))
+        return ChangeResult(stored, account, attempt, effects + notices(decision))
 
 
 def _attempt(
@@ -479,11 +431,6 @@ def _opened(account_id: str, purchase: PendingPurchase, by: Requester) -> Decisi
         by=by,
         at=purchase.at,
     )
-
-
-def _notices(decision: Decision) -> tuple[Effect, ...]:
-    """The emails and notices a decision calls for: what is left once charged and audited."""
-    return tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
 
 
 def _known(outcome: ChargeOutcome | None) -> ChargeOutcome | None:

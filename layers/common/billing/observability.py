@@ -1,4 +1,6 @@
-"""Metrics, published as CloudWatch embedded-metric-format lines through Powertools.
+"""The one logger every function writes through, and metrics, published as CloudWatch
+embedded-metric-format lines through Powertools, both under the service name of the environment
+(POWERTOOLS_SERVICE_NAME, set for every function by the template).
 
 Each metric is its own EMF line (`single_metric`), so that it carries only its own dimensions
 and concurrent batches in one process never share a buffer.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from billing.settings import MetricsSettings
@@ -16,6 +19,9 @@ from billing.settings import MetricsSettings
 @cache
 def _settings() -> MetricsSettings:
     return MetricsSettings.from_environment()
+
+
+logger = Logger(service=_settings().service)
 
 
 def publish(

@@ -1,5 +1,5 @@
 """The renewal run: the dispatcher queues what every shard of the due and pending indexes has
-due, and the worker carries out one queued message through the charge operation.
+due, in messages the worker (`billing.renewal_worker`) carries out through the charge operation.
 
 Messages are hints, not orders: the worker re-reads the subscription and the state machine
 decides. A duplicate (overlapping runs, a redelivery) or a stale message (cancelled, renewed or
@@ -9,24 +9,18 @@ retried since) finds nothing due, or the attempt already claimed, and changes no
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from itertools import islice
 from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from billing.charging import IN_FLIGHT, ChargeOperation, ChargeResult, RetryInProgress
 from billing.domain.billing_calendar import format_instant, instant
-from billing.domain.charges import ChargeStatus
-from billing.domain.state_machine import NotifyPartner, PartnerNotice
-from billing.domain.subscription import Status
-from billing.operations import Notifications
-from billing.persistence.repository import BillingRepository, NotFound
+from billing.domain.charges import IN_FLIGHT
+from billing.persistence.repository import BillingRepository
 
 logger = logging.getLogger(__name__)
 
@@ -170,99 +164,6 @@ class RenewalDispatcher:
             self._queue.send(batch)
             sent += len(batch)
         return sent
-
-
-# --- The worker -------------------------------------------------------------------------------
-
-
-class Outcome(StrEnum):
-    """What one message came to, as counted in the renewal metrics."""
-
-    CHARGED = "charged"
-    DECLINED = "declined"
-    UNKNOWN = "unknown"
-    """The provider did not say; the attempt stays pending and is reconciled later."""
-    CANCELLED = "cancelled"
-    REMINDED = "reminded"
-    UNCHANGED = "unchanged"
-    """Nothing was due any more (duplicate or stale message), or only state changed without a
-    charge (a hard-declined method's retry skipped, a partner's prepaid cycle started)."""
-    IN_PROGRESS = "in_progress"
-    """Another caller holds the attempt; it settles it."""
-    GONE = "gone"
-
-
-@dataclass(frozen=True, slots=True)
-class RenewalResult:
-    outcome: Outcome
-    detail: str | None = None
-    """The failure reason (declined), the cancel reason (cancelled) or the currency (charged)."""
-    amount: int = 0
-    """Minor units taken (charged)."""
-
-
-class RenewalWorker:
-    def __init__(self, charging: ChargeOperation, notifications: Notifications) -> None:
-        self._charging = charging
-        self._notifications = notifications
-
-    def handle(self, message: DueMessage | PendingMessage) -> RenewalResult:
-        """Carry out one message. Raises (so that it is delivered again) only when storage or
-        a concurrent writer kept it from finishing."""
-        try:
-            if isinstance(message, PendingMessage):
-                result = self._charging.reconcile(
-                    message.subscription_id, message.account_id, message.cycle, message.attempt
-                )
-            else:
-                result = self._charging.renew(message.subscription_id, message.account_id)
-        except RetryInProgress:
-            return RenewalResult(Outcome.IN_PROGRESS)
-        except NotFound:
-            logger.warning("queued subscription not found", extra=message.model_dump())
-            return RenewalResult(Outcome.GONE)
-        self._notifications.deliver(result.account, result.effects)
-        return _result(result)
-
-
-def _result(result: ChargeResult) -> RenewalResult:
-    attempt, sub = result.attempt, result.subscription
-    if attempt is not None and attempt.status is ChargeStatus.SUCCEEDED:
-        return RenewalResult(Outcome.CHARGED, attempt.amount.currency.value, attempt.amount.amount)
-    if attempt is not None and attempt.status is ChargeStatus.FAILED:
-        reason = attempt.failure_reason
-        return RenewalResult(Outcome.DECLINED, None if reason is None else reason.value)
-    if attempt is not None:
-        return RenewalResult(Outcome.UNKNOWN)
-    if sub.status is Status.CANCELLED and sub.cancel_reason is not None:
-        return RenewalResult(Outcome.CANCELLED, sub.cancel_reason.value)
-    if any(
-        isinstance(effect, NotifyPartner) and effect.notice is PartnerNotice.RENEWAL_REMINDER
-        for effect in result.effects
-    ):
-        return RenewalResult(Outcome.REMINDED)
-    return RenewalResult(Outcome.UNCHANGED)
-
-
-@dataclass
-class RenewalTally:
-    """Counts of a batch's results, for its metrics: outcomes, declines by reason, cancellations
-    by reason, and revenue by currency (minor units)."""
-
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
-    declined: Counter[str] = field(default_factory=Counter)
-    cancelled: Counter[str] = field(default_factory=Counter)
-    revenue: Counter[str] = field(default_factory=Counter)
-
-    def add(self, result: RenewalResult) -> None:
-        self.outcomes[result.outcome] += 1
-        detail = result.detail or "unknown"
-        if result.outcome is Outcome.DECLINED:
-            self.declined[detail] += 1
-        elif result.outcome is Outcome.CANCELLED:
-            self.cancelled[detail] += 1
-        elif result.outcome is Outcome.CHARGED:
-            self.revenue[detail] += result.amount
 
 
 def _chunks[T](items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -8,10 +8,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from billing import runtime
+from billing import composition
 from billing.domain.accounts import PaymentProvider
 from billing.domain.billing_calendar import format_instant
-from billing.providers.configured import configured_gateways
 from devstack.api_gateway import GatewayResponse
 from tests.support.api import Api, Client, expect_error, fresh_account_id
 from tests.support.stand_ins import StandIn
@@ -101,7 +100,7 @@ def test_an_admin_creates_an_account_then_updates_it_keeping_billing_info_and_ca
         "open_subscription_id": None,
     }
     assert _ok(customer.get("/account/billing")) == billing_before
-    account = runtime.repository().get_account(account_id)
+    account = composition.root().repository.get_account(account_id)
     assert account.payment_method is not None
     assert account.stripe_customer_id is not None
 
@@ -165,7 +164,7 @@ def test_the_channel_cannot_change_while_a_subscription_is_open(api: Api) -> Non
 
     expect_error(refused, 409, "subscription_exists")
     assert _ok(customer.get("/account/billing")) == billing_before
-    account = runtime.repository().get_account(account_id)
+    account = composition.root().repository.get_account(account_id)
     assert (account.channel.value, account.partner) == ("direct", None)
 
     same_channel = admin.put(
@@ -241,7 +240,7 @@ def test_a_second_open_partner_subscription_is_refused_as_subscription_exists(ap
     # Fails today: 409 concurrent_modification (see _transaction_error in persistence/dynamodb.py).
     expect_error(second, 409, "subscription_exists")
     assert _ok(customer.get("/subscriptions"))["items"] == [first]
-    assert runtime.repository().get_account(account_id).open_subscription_id == first["id"]
+    assert composition.root().repository.get_account(account_id).open_subscription_id == first["id"]
 
 
 def test_who_may_open_a_partner_subscription(api: Api) -> None:
@@ -428,11 +427,13 @@ def test_sales_sees_past_due_subscriptions_whose_retry_now_failed_newest_first(a
 def _swap_in_a_working_card(account_id: str) -> None:
     """The account's card now works, saved without the automatic retry a customer's update
     makes (as if the customer's bank lifted the block)."""
-    repository = runtime.repository()
+    repository = composition.root().repository
     account = repository.get_account(account_id)
     assert account.stripe_customer_id is not None
-    method = configured_gateways()[PaymentProvider.STRIPE].save_payment_method(
-        account.stripe_customer_id, "pm_card_visa"
+    method = (
+        composition.root()
+        .gateways[PaymentProvider.STRIPE]
+        .save_payment_method(account.stripe_customer_id, "pm_card_visa")
     )
     repository.save_account(replace(account, payment_method=method))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from billing import runtime
+from billing import composition
 from billing.api.billing_form import EXAMPLE
 from tests.integration.conftest import SALES_CONTACT
 from tests.support.api import Api, Client, expect_error, fresh_account_id
@@ -69,7 +69,7 @@ def test_the_overview_shows_the_billing_info_the_card_and_the_card_form_flow(api
     assert isinstance(method["exp_year"], int)
     assert method["paypal_email"] is None
     assert overview["update_flow"]["flow"] == "card_form"
-    token = runtime.repository().get_account(account_id).payment_method
+    token = composition.root().repository.get_account(account_id).payment_method
     assert token is not None
     assert token.token not in json.dumps(overview)
 
@@ -308,7 +308,7 @@ def test_a_card_setup_answers_a_client_secret_and_creates_the_stripe_customer_on
     created_before = _stripe_customers_created(localstripe)
 
     first = customer.post("/account/payment-method/setup", {"method": "card"})
-    stripe_customer = runtime.repository().get_account(account_id).stripe_customer_id
+    stripe_customer = composition.root().repository.get_account(account_id).stripe_customer_id
     second = customer.post("/account/payment-method/setup")
 
     for started in (first, second):
@@ -323,7 +323,9 @@ def test_a_card_setup_answers_a_client_secret_and_creates_the_stripe_customer_on
     assert first.json()["reference"] != second.json()["reference"]
     assert stripe_customer is not None
     assert stripe_customer.startswith("cus_")
-    assert runtime.repository().get_account(account_id).stripe_customer_id == stripe_customer
+    assert (
+        composition.root().repository.get_account(account_id).stripe_customer_id == stripe_customer
+    )
     assert _stripe_customers_created(localstripe) == created_before + 1
 
 
@@ -404,7 +406,7 @@ def test_a_saved_card_is_answered_with_display_data_only_and_confirmed_by_email(
         "exp_year": None,
         "paypal_email": None,
     }
-    stored = runtime.repository().get_account(account_id).payment_method
+    stored = composition.root().repository.get_account(account_id).payment_method
     assert stored is not None
     assert stored.token.startswith("pm_")
     assert stored.token not in saved.body
@@ -419,7 +421,7 @@ def test_a_card_refused_at_attach_is_402_and_the_previous_card_is_kept(api: Api)
     customer = api.open_account(account_id)
     assert api.save_card(customer).status == 200
     before = _billing(customer)
-    token_before = runtime.repository().get_account(account_id).payment_method
+    token_before = composition.root().repository.get_account(account_id).payment_method
 
     refused = api.save_card(customer, "pm_card_visa_chargeDeclined")
 
@@ -428,7 +430,7 @@ def test_a_card_refused_at_attach_is_402_and_the_previous_card_is_kept(api: Api)
     assert details["action"]
     assert details["action_text"]
     assert _billing(customer) == before
-    assert runtime.repository().get_account(account_id).payment_method == token_before
+    assert composition.root().repository.get_account(account_id).payment_method == token_before
     assert _subjects(api, account_id) == ["Your payment method has been updated"]
 
 
@@ -459,7 +461,7 @@ def test_a_paypal_account_is_approved_and_saved_end_to_end(api: Api, paypal: Sta
         "retried": None,
         "retry_refused": None,
     }
-    stored = runtime.repository().get_account(account_id).payment_method
+    stored = composition.root().repository.get_account(account_id).payment_method
     assert stored is not None
     assert stored.token not in saved.body
     overview = _billing(customer)
@@ -544,7 +546,7 @@ def test_a_new_card_while_another_attempt_is_in_flight_is_saved_without_a_retry(
 ) -> None:
     account_id = fresh_account_id("in-flight")
     customer, sub_id = api.past_due(account_id)
-    repository = runtime.repository()
+    repository = composition.root().repository
     account = repository.get_account(account_id)
     assert account.payment_method is not None
     api.claim_next_attempt(sub_id, account_id)
@@ -574,12 +576,12 @@ def test_a_repeated_payment_method_update_answers_the_first_response_and_saves_o
     attaches_before = len(localstripe.requests("POST", "/v1/payment_methods/"))
 
     first = customer.put("/account/payment-method", card, key="save-card-1")
-    saved_first = runtime.repository().get_account(account_id)
+    saved_first = composition.root().repository.get_account(account_id)
     again = customer.put("/account/payment-method", card, key="save-card-1")
 
     assert (first.status, again.status) == (200, 200)
     assert again.json() == first.json()
-    assert runtime.repository().get_account(account_id) == saved_first
+    assert composition.root().repository.get_account(account_id) == saved_first
     assert len(localstripe.requests("POST", "/v1/payment_methods/")) == attaches_before + 1
     assert _subjects(api, account_id) == ["Your payment method has been updated"]
 
@@ -589,4 +591,4 @@ def test_a_repeated_payment_method_update_answers_the_first_response_and_saves_o
         key="save-card-1",
     )
     expect_error(other_body, 422, "idempotency_key_reused")
-    assert runtime.repository().get_account(account_id) == saved_first
+    assert composition.root().repository.get_account(account_id) == saved_first

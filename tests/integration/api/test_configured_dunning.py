@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from billing.api import wiring
+from billing import composition
 from tests.support.api import Api, fresh_account_id
 
 
@@ -14,7 +14,7 @@ def test_a_declined_renewal_is_retried_on_the_configured_days(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DUNNING_RETRY_DAYS", "2,5")
-    wiring.reset()
+    composition.install()
 
     client, sub_id = api.past_due(fresh_account_id("configured-dunning"))
 

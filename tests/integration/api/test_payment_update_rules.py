@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from billing import runtime
+from billing import composition
 from billing.api.billing_form import EXAMPLE
 from billing.domain.payment_update import default_rules
 from tests.support.api import Api, Client, expect_error, fresh_account_id
@@ -180,7 +180,7 @@ def test_an_indian_card_renewing_automatically_is_changed_through_sales_until_re
     account_id = fresh_account_id("india-card")
     client = _with_card(api, account_id, INDIA)
     sub_id = _bought(api, client)
-    saved = runtime.repository().get_account(account_id).payment_method
+    saved = composition.root().repository.get_account(account_id).payment_method
 
     started = client.post(SETUP, {"method": "card"})
     refused = client.put(METHOD, CARD)
@@ -189,7 +189,7 @@ def test_an_indian_card_renewing_automatically_is_changed_through_sales_until_re
     assert (started.json()["flow"], started.json()["client_secret"]) == ("contact_sales", None)
     assert "e-mandate" in started.json()["why"]
     assert expect_error(refused, 409, "contact_sales")["details"]["rule"] == "india_card_e_mandate"
-    assert runtime.repository().get_account(account_id).payment_method == saved
+    assert composition.root().repository.get_account(account_id).payment_method == saved
     _renewal_off(client, sub_id)
     assert api.save_card(client).status == 200
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from billing import runtime
-from billing.charging import IN_FLIGHT
-from billing.domain.charges import ChargeStatus
-from billing.providers.configured import configured_gateways
+from billing import composition
+from billing.domain.charges import IN_FLIGHT, ChargeStatus
 from devstack.api_gateway import GatewayResponse
 from tests.support.api import Api, expect_error, fresh_account_id
 from tests.support.stand_ins import StandIn, stripe_charges
@@ -30,7 +28,7 @@ def impatient(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
     """The API with a provider timeout short enough to keep the tests fast (the gateways are
     made again from the environment; `api` forgets them when the test ends)."""
     monkeypatch.setenv("PROVIDER_TIMEOUT_SECONDS", str(PROVIDER_TIMEOUT))
-    configured_gateways.cache_clear()
+    composition.install()
     return api
 
 
@@ -53,13 +51,13 @@ def test_a_card_setup_stripe_does_not_answer_is_503_and_works_when_asked_again(
     customer = impatient.open_account(account_id)
     if customer_first:
         assert customer.post(SETUP, {"method": "card"}).status == 200
-    before = runtime.repository().get_account(account_id)
+    before = composition.root().repository.get_account(account_id)
     localstripe.inject("POST", path, delay=LATE)
 
     late = customer.post(SETUP, {"method": "card"})
 
     _retry_later(late, "provider_unavailable")
-    assert runtime.repository().get_account(account_id) == before
+    assert composition.root().repository.get_account(account_id) == before
     again = customer.post(SETUP, {"method": "card"})
     assert again.status == 200, again.body
     assert again.json()["client_secret"]
@@ -78,18 +76,21 @@ def test_a_new_card_stripe_does_not_answer_on_is_503_and_the_saved_card_stays(
     account_id = fresh_account_id("card-late")
     customer = impatient.open_account(account_id)
     assert impatient.save_card(customer).status == 200
-    before = runtime.repository().get_account(account_id)
+    before = composition.root().repository.get_account(account_id)
     emails = impatient.outbox.emails_to(f"{account_id}@example.com")
     localstripe.inject("POST", path, delay=LATE)
 
     late = customer.put(METHOD, CARD, key="new-card")
 
     _retry_later(late, "provider_unavailable")
-    assert runtime.repository().get_account(account_id) == before
+    assert composition.root().repository.get_account(account_id) == before
     assert impatient.outbox.emails_to(f"{account_id}@example.com") == emails
     again = customer.put(METHOD, CARD, key="new-card")  # a 503 is not replayed: it runs again
     assert again.status == 200, again.body
-    assert runtime.repository().get_account(account_id).payment_method != before.payment_method
+    assert (
+        composition.root().repository.get_account(account_id).payment_method
+        != before.payment_method
+    )
 
 
 def test_a_retry_now_whose_abandoned_charge_stripe_cannot_look_up_is_payment_pending(
@@ -106,7 +107,7 @@ def test_a_retry_now_whose_abandoned_charge_stripe_cannot_look_up_is_payment_pen
     pressed = customer.post(f"/subscriptions/{sub_id}/retry", key="press")
 
     _retry_later(pressed, "payment_pending")
-    repository = runtime.repository()
+    repository = composition.root().repository
     still = repository.get_attempt(sub_id, abandoned.cycle, abandoned.attempt)
     assert still.status is ChargeStatus.PENDING
     assert customer.get(f"/subscriptions/{sub_id}").json() == before

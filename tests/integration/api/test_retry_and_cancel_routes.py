@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from billing import runtime
+from billing import composition
 from billing.domain.accounts import PaymentProvider
-from billing.providers.configured import configured_gateways
 from tests.support.api import Api, expect_error
 from tests.support.stand_ins import StandIn
 
@@ -16,9 +15,9 @@ from tests.support.stand_ins import StandIn
 def _working_card_saved_quietly(api: Api, account_id: str) -> None:
     """The customer's card works again, without the retry a saved method triggers: as when
     their bank lifted a block."""
-    repository = runtime.repository()
+    repository = composition.root().repository
     account = repository.get_account(account_id)
-    stripe = configured_gateways()[PaymentProvider.STRIPE]
+    stripe = composition.root().gateways[PaymentProvider.STRIPE]
     method = stripe.save_payment_method(account.stripe_customer_id, "pm_card_visa")
     repository.save_account(replace(account, payment_method=method))
 

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from billing import runtime
-from billing.api import wiring
-from billing.providers.configured import configured_gateways
+from billing import composition
 from devstack.api_gateway import LocalApiGateway, routes_from_template
 from devstack.event_sources import poller_for
 from devstack.resources import LocalResources, create_resources, environment
@@ -63,12 +61,10 @@ def stack(
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(runtime, "clock", clock)
-    wiring.reset()
-    configured_gateways.cache_clear()
+    monkeypatch.setattr(composition, "clock", clock)
+    composition.install()
     yield Stack(resources, variables)
-    wiring.reset()
-    configured_gateways.cache_clear()
+    composition.install()
 
 
 @pytest.fixture

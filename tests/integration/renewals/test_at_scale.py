@@ -16,7 +16,7 @@ from typing import Any
 import botocore.handlers
 import pytest
 
-from billing import runtime
+from billing import composition
 from billing.domain.subscription import Status
 from billing.persistence.dynamodb import (
     index_shard,
@@ -65,7 +65,7 @@ def _crashing_after_work(poller: SqsPoller, crashes: int) -> SqsPoller:
 def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscription_once(
     schedule: RenewalSchedule, clock: Clock, localstripe: StandIn
 ) -> None:
-    repository = runtime.repository()
+    repository = composition.root().repository
     subscriptions = seed(repository, POPULATION)
     shards = {index_shard(sub_id, len(repository.shards())) for sub_id in subscriptions}
     assert len(shards) == len(repository.shards()), "the population spans every shard"
@@ -105,7 +105,7 @@ def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscrip
 def test_a_run_queries_each_shard_of_both_indexes_once(
     schedule: RenewalSchedule, clock: Clock, dynamodb_requests: DynamoDBRequests
 ) -> None:
-    shards = len(runtime.repository().shards())
+    shards = len(composition.root().repository.shards())
     clock.now = FIRST_END
     dynamodb_requests.clear()
     schedule.dispatch()

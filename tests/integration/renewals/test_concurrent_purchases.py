@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from threading import Barrier
 
-from billing import runtime
+from billing import composition
 from billing.domain.billing_calendar import format_instant, parse_instant
 from billing.domain.charges import ChargeStatus
 from devstack.api_gateway import LocalApiGateway, routes_from_template
@@ -44,7 +44,7 @@ def _buy(environment: Mapping[str, str], account_id: str, key: str, now: str) ->
     def clock() -> datetime:
         return instant
 
-    runtime.clock = clock
+    composition.clock = clock
     issuer = TokenIssuer(generate_secret(), clock=clock)
     gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
     headers = {
@@ -66,7 +66,7 @@ def test_concurrent_purchases_in_separate_processes_charge_once(
     account_id = fresh_account_id("racing-buyers")
     client = api.open_account(account_id)
     assert api.save_card(client).status == 200
-    customer = runtime.repository().get_account(account_id).stripe_customer_id
+    customer = composition.root().repository.get_account(account_id).stripe_customer_id
     assert customer is not None
     # Each charge stays at Stripe a moment, so that every request reads the account while the
     # others are still charging: the window in which a read-then-charge check lets all through.
@@ -90,9 +90,9 @@ def test_concurrent_purchases_in_separate_processes_charge_once(
     [(_, opened)] = [answer for answer in answers if answer[0] == 201]
     assert answers.count((409, "subscription_exists")) == BUYERS - 1, answers
     assert len(payment_intents(localstripe, customer)) == 1, "the card was charged once"
-    account = runtime.repository().get_account(account_id)
+    account = composition.root().repository.get_account(account_id)
     assert (account.open_subscription_id, account.pending_purchase) == (opened, None)
-    [attempt] = runtime.repository().charge_attempts(opened)
+    [attempt] = composition.root().repository.charge_attempts(opened)
     assert attempt.status is ChargeStatus.SUCCEEDED
     history = client.get("/subscriptions").json()["items"]
     assert [sub["id"] for sub in history] == [opened]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from billing.api import wiring
+from billing import composition
 from billing.domain.billing_calendar import parse_instant
 from tests.support.api import Api, Client, expect_error, fresh_account_id
 from tests.support.renewals import RenewalSchedule
@@ -36,7 +36,7 @@ def test_an_outage_past_the_grace_makes_the_renewal_past_due_with_one_email(
     api: Api, schedule: RenewalSchedule, localstripe: StandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PROVIDER_ERROR_GRACE_HOURS", "1")
-    wiring.reset()
+    composition.install()
     account_id = fresh_account_id("outage")
     client, sub_id = api.subscribed(account_id)
     due = parse_instant(_subscription(client, sub_id)["current_period_end"])

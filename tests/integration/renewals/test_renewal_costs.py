@@ -8,7 +8,7 @@ import pytest
 
 from bench.renewals import CARDS, renewal_costs
 from bench.stack import BenchStack
-from billing import runtime
+from billing import composition
 from tests.integration.renewals.conftest import Stack
 from tests.support.api import Clock
 from tests.support.moto_server import MotoServer
@@ -38,4 +38,6 @@ def test_a_renewal_costs_three_dynamodb_requests_fifteen_write_units_and_one_cha
     # received and deleted ten at a time.
     assert costs.sqs["SendMessageBatch"] <= RENEWALS
     assert (costs.sqs["ReceiveMessage"], costs.sqs["DeleteMessageBatch"]) == (1, 1)
-    assert costs.run_queries == 2 * len(runtime.repository().shards()), "each shard, both indexes"
+    assert costs.run_queries == 2 * len(composition.root().repository.shards()), (
+        "each shard, both indexes"
+    )

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from billing import runtime
+from billing import composition
 from billing.domain.state_machine import account_audit
 from devstack.metrics import Datum, extracted
 from tests.support.api import START, Api, fresh_account_id
@@ -46,7 +46,7 @@ def _key(**dimensions: str) -> tuple[tuple[str, str], ...]:
 def _leave_a_purchase_pending(account_id: str, claimed_at: datetime) -> None:
     """A purchase whose caller died after claiming its attempt and the account's open slot:
     pending until a run looks the charge up, and counted (OldPendingAttempts) meanwhile."""
-    method = runtime.repository().get_account(account_id).payment_method
+    method = composition.root().repository.get_account(account_id).payment_method
     assert method is not None
     sub = replace(active(), id=f"sub_{uuid.uuid4().hex[:24]}", account_id=account_id)
     attempt = replace(
@@ -55,7 +55,7 @@ def _leave_a_purchase_pending(account_id: str, claimed_at: datetime) -> None:
         provider=method.provider,
         payment_method_id=method.token,
     )
-    runtime.repository().claim(
+    composition.root().repository.claim(
         attempt,
         account_audit(CUSTOMER, "charge_requested", claimed_at, {"attempt_id": attempt.id}),
         purchase_of(sub),

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing import runtime
+from billing import composition
 from billing.domain.billing_calendar import format_instant
 
 logger = Logger(service="environment-tests")
@@ -24,7 +24,7 @@ def report(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.flush_metrics()
     return {
         "pid": os.getpid(),
-        "now": format_instant(runtime.now()),
+        "now": format_instant(composition.now()),
         "function": context.function_name,
     }
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Route
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -32,13 +31,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from billing import runtime
+from billing import composition
 from billing.domain.errors import DEFAULT_MESSAGES, DomainError, ErrorCode
 from billing.domain.state_machine import Actor, Requester
+from billing.observability import logger
 from billing.persistence.repository import StorageUnavailable
 from billing.providers.gateway import ProviderError
-
-logger = Logger(service="billing-api")
 
 STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.NO_ACTION_REQUIRED: 409,
@@ -418,7 +416,7 @@ def entry_point(*routers: APIGatewayRouter) -> Handler:
     """The Lambda handler of an API function: its routes, logged with the request's
     correlation id. Made when the function starts, which also checks the configured dunning
     schedule: one that cannot work fails the start, not a customer's renewal."""
-    runtime.dunning_schedule()
+    composition.root().check_settings()
     app = api(*routers)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -431,3 +429,10 @@ def entry_point(*routers: APIGatewayRouter) -> Handler:
 def api_router() -> APIGatewayRouter:
     """The routes of one API function, included into its resolver by `entry_point`."""
     return APIGatewayRouter()  # type: ignore[no-untyped-call]
+
+
+def current_caller(router: APIGatewayRouter) -> Caller:
+    """The caller of the route being run, already admitted by the route's requirement."""
+    event = router.current_event
+    assert isinstance(event, APIGatewayProxyEvent)
+    return caller(event)

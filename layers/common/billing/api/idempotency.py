@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.idempotency import (
     BasePersistenceLayer,
@@ -19,7 +20,15 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.api.http import JSON, TRANSIENT, error_response, invalid_field
+from billing import composition
+from billing.api.http import (
+    JSON,
+    TRANSIENT,
+    Caller,
+    current_caller,
+    error_response,
+    invalid_field,
+)
 from billing.domain.errors import DomainError
 
 HEADER = "Idempotency-Key"
@@ -109,3 +118,16 @@ class IdempotentRequests:
             }
         )
         return Response(stored["status"], JSON, stored["body"])
+
+
+def once_per_key(
+    router: APIGatewayRouter, produce: Callable[[Caller], Response[Any]]
+) -> Response[Any]:
+    """Run a mutating route for its caller once per Idempotency-Key: a repeat gets the first
+    answer (see `IdempotentRequests`)."""
+    who = current_caller(router)
+    event = router.current_event
+    assert isinstance(event, APIGatewayProxyEvent)
+    return composition.root().idempotent_requests.respond(
+        event, who.account_id, router.lambda_context, lambda: produce(who)
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from billing.charging import ChargeResult
+from billing.changes import ChangeResult
 from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt
@@ -155,7 +155,7 @@ class ChargedSubscriptionView(SubscriptionView):
     attempt: AttemptOutcome | None
 
     @classmethod
-    def of_result(cls, result: ChargeResult) -> ChargedSubscriptionView:
+    def of_result(cls, result: ChangeResult) -> ChargedSubscriptionView:
         view = SubscriptionView.of(result.subscription, result.account.locale)
         attempt = result.attempt
         outcome = None

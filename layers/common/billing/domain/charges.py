@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from billing.domain.accounts import PaymentProvider
@@ -23,6 +23,11 @@ class ChargeStatus(StrEnum):
 def attempt_key(subscription_id: str, cycle: int, attempt: int) -> str:
     """The deterministic idempotency key of attempt number `attempt` to pay cycle `cycle`."""
     return f"{subscription_id}.c{cycle:05d}.a{attempt:03d}"
+
+
+IN_FLIGHT = timedelta(minutes=5)
+"""Longer than any provider call can last (the functions' timeout is shorter): a pending claim
+older than this has no caller left waiting on it and may be reconciled."""
 
 
 @dataclass(frozen=True, slots=True)

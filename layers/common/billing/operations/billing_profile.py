@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from billing.charging import ChargeOperation, ChargeResult
+from billing.changes import ChangeResult
 from billing.domain.accounts import (
     Account,
     BillingInfo,
@@ -36,6 +37,9 @@ from billing.domain.subscription import Status, Subscription
 from billing.operations import Notifications
 from billing.persistence.repository import BillingRepository, ConcurrentModification
 from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
+
+if TYPE_CHECKING:
+    from billing.charging import ChargeOperation
 
 AccountEmail = Callable[[Account], EmailCustomer]
 """Builds the account-level email (payment method or billing info updated) for an account."""
@@ -75,7 +79,7 @@ class MethodUpdateStart:
 @dataclass(frozen=True, slots=True)
 class SavedMethod:
     account: Account
-    retried: ChargeResult | None = None
+    retried: ChangeResult | None = None
     """The immediate retry of a past-due subscription with the new method, if there was one."""
     retry_refused: DomainError | None = None
     """Why that retry did not run (e.g. another attempt in flight)."""
@@ -214,7 +218,7 @@ class BillingProfile:
             return PaymentMethodUpdated(at=now, by=by) if sub.status is Status.PAST_DUE else None
 
         try:
-            result = self._charging.run(sub_id, account.id, when_past_due)
+            result = self._charging.change(sub_id, account.id, when_past_due)
         except DomainError as refused:
             return SavedMethod(account, retry_refused=refused)
         self._notifications.deliver(result.account, result.effects)

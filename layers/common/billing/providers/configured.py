@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 
 from aws_lambda_powertools.utilities import parameters
 
@@ -62,9 +61,3 @@ def gateways(settings: ProviderSettings) -> dict[PaymentProvider, PaymentGateway
             timeout=settings.timeout_seconds,
         ),
     }
-
-
-@cache
-def configured_gateways() -> dict[PaymentProvider, PaymentGateway]:
-    """The gateways of this process's environment, made once (credentials cached apart)."""
-    return gateways(ProviderSettings.from_environment())

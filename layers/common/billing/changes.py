@@ -1,0 +1,134 @@
+"""Changing one subscription: load it with its account, let the state machine decide, commit the
+decision; re-applied to fresh state when another writer won the race.
+
+Every change of a subscription goes through `SubscriptionChanges.change`: a cancel, a partner's
+extension, the end of a period. A change that calls for a charge (Retry Now, a renewal) is handed
+to the charge operation (`billing.charging`), which passes itself as the `charge` step; functions
+that never charge use this module alone and load no payment code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from billing.domain.accounts import Account
+from billing.domain.billing_calendar import instant
+from billing.domain.charges import ChargeAttempt
+from billing.domain.dunning import DunningSchedule
+from billing.domain.state_machine import (
+    DEFAULT_SCHEDULE,
+    Audit,
+    Charge,
+    Decision,
+    Effect,
+    Event,
+    Requester,
+    apply,
+)
+from billing.domain.subscription import Subscription
+from billing.persistence.repository import (
+    BillingRepository,
+    ConcurrentModification,
+    SubscriptionChange,
+)
+
+COMMIT_TRIES = 3
+"""A commit that lost a race to another change (e.g. a cancel) is re-applied to fresh state."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """The subscription as it stands, the charge attempt made (None if nothing was charged) and
+    the emails and notices to send; audit entries are already written."""
+
+    subscription: Subscription
+    account: Account
+    attempt: ChargeAttempt | None
+    effects: tuple[Effect, ...] = ()
+
+
+EventFor = Callable[[Subscription, Account, datetime], Event | None]
+"""Builds the event to apply at `now`, or None when nothing is to be done."""
+
+
+class ChargeStep(Protocol):
+    """Carries out the charge a decision calls for, and writes its outcome with the decision."""
+
+    def __call__(
+        self,
+        sub: Subscription,
+        account: Account,
+        charge: Charge,
+        decision: Decision,
+        *,
+        by: Requester,
+        now: datetime,
+    ) -> ChangeResult: ...
+
+
+class ChargeNotAllowed(Exception):
+    """A change that calls for a charge was made where nothing may be charged: a wiring error."""
+
+
+class SubscriptionChanges:
+    def __init__(
+        self,
+        repository: BillingRepository,
+        *,
+        clock: Callable[[], datetime],
+        schedule: DunningSchedule = DEFAULT_SCHEDULE,
+    ) -> None:
+        self._repository = repository
+        self._clock = clock
+        self.schedule = schedule
+
+    def now(self) -> datetime:
+        return instant(self._clock())
+
+    def change(
+        self,
+        subscription_id: str,
+        account_id: str,
+        event_for: EventFor,
+        charge: ChargeStep | None = None,
+    ) -> ChangeResult:
+        """Apply the event `event_for` builds at the current instant and write the decision; a
+        decision that calls for a charge goes to `charge` instead.
+
+        Raises TransitionRejected (the state machine's refusals), NotFound, ConcurrentModification
+        after COMMIT_TRIES lost races, and ChargeNotAllowed without a `charge` step.
+        """
+        now = self.now()
+        for _ in range(COMMIT_TRIES):
+            sub, account = self._repository.load(subscription_id, account_id)
+            event = event_for(sub, account, now)
+            if event is None:
+                return ChangeResult(sub, account, None)
+            decision = apply(sub, event, self.schedule)
+            charges = decision.of_type(Charge)
+            if charges:
+                if charge is None:
+                    raise ChargeNotAllowed(f"{type(event).__name__} calls for a charge")
+                return charge(sub, account, charges[0], decision, by=event.requester, now=now)
+            try:
+                return self._commit(sub, account, decision)
+            except ConcurrentModification:
+                continue
+        raise ConcurrentModification
+
+    def _commit(self, sub: Subscription, account: Account, decision: Decision) -> ChangeResult:
+        audit = decision.of_type(Audit)
+        stored = (
+            self._repository.commit(SubscriptionChange(sub, decision.subscription, audit=audit))
+            if audit
+            else sub
+        )
+        return ChangeResult(stored, account, None, notices(decision))
+
+
+def notices(decision: Decision) -> tuple[Effect, ...]:
+    """The emails and notices a decision calls for: what is left once charged and audited."""
+    return tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))

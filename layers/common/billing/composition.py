@@ -1,0 +1,214 @@
+"""The composition root: the one place that makes the system's parts from the environment and
+hands each function the operations it uses, ready to call.
+
+A function's handler asks `root()` for its operation and calls it; it builds nothing itself.
+Parts are made on first use and kept for the Lambda process (a boto3 client made at import time
+would escape moto in tests). Payment code is imported only by the operations that charge, so a
+function that never charges (cancel, admin, the renewal dispatcher) loads no provider SDK.
+
+Tests and the local stack `install` a root of their own (with in-memory fakes of the ports, or
+the environment of a stack they started) and point `clock` at their own time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from billing.changes import SubscriptionChanges
+from billing.domain.accounts import PaymentProvider
+from billing.domain.dunning import DunningSchedule
+from billing.notifications.emails import billing_info_updated, payment_method_updated
+from billing.notifications.sender import Notifier
+from billing.operations import Notifications
+from billing.operations.accounts import AccountAdmin
+from billing.operations.actions import SubscriptionActions
+from billing.operations.billing_profile import BillingProfile
+from billing.operations.subscriptions import SubscriptionReads
+from billing.persistence.dynamodb import DynamoDBRepository
+from billing.persistence.repository import BillingRepository
+from billing.renewal_queue import SqsRenewalQueue
+from billing.renewals import RenewalDispatcher, RenewalQueue
+from billing.settings import (
+    ContactSettings,
+    DunningSettings,
+    IdempotencySettings,
+    NotificationSettings,
+    ProviderSettings,
+    RenewalSettings,
+    StorageSettings,
+)
+
+if TYPE_CHECKING:
+    from billing.api.idempotency import IdempotentRequests
+    from billing.charging import ChargeOperation
+    from billing.operations.charges import ImmediateCharges
+    from billing.operations.purchases import Purchases
+    from billing.providers.gateway import PaymentGateway
+    from billing.renewal_worker import RenewalWorker
+
+clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+"""Where this process reads the time; tests and the local stack point it at their own clock."""
+
+
+def now() -> datetime:
+    return clock()
+
+
+class Root:
+    """The parts of one process, each made once, and the operations built from them. Parts
+    given to the constructor are used as they are (fakes, or clients of a stack already
+    running); the others come from the environment."""
+
+    def __init__(
+        self,
+        *,
+        repository: BillingRepository | None = None,
+        notifier: Notifications | None = None,
+        gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
+        renewal_queue: RenewalQueue | None = None,
+    ) -> None:
+        given = {
+            "repository": repository,
+            "notifier": notifier,
+            "gateways": gateways,
+            "renewal_queue": renewal_queue,
+        }
+        for name, part in given.items():
+            if part is not None:
+                self.__dict__[name] = part  # what cached_property would have stored
+
+    # --- parts ---
+
+    @cached_property
+    def repository(self) -> BillingRepository:
+        return DynamoDBRepository(StorageSettings.from_environment())
+
+    @cached_property
+    def contacts(self) -> ContactSettings:
+        return ContactSettings.from_environment()
+
+    @cached_property
+    def schedule(self) -> DunningSchedule:
+        return DunningSettings.from_environment().schedule()
+
+    def check_settings(self) -> None:
+        """Read now what every function needs: a dunning schedule that cannot work then fails
+        the deployment's first invocation, not a customer's renewal."""
+        self.schedule  # noqa: B018 - read for its validation
+
+    @cached_property
+    def notifier(self) -> Notifications:
+        return Notifier(NotificationSettings.from_environment(), self.contacts)
+
+    @cached_property
+    def renewal_queue(self) -> RenewalQueue:
+        return SqsRenewalQueue(RenewalSettings.from_environment())
+
+    @cached_property
+    def gateways(self) -> Mapping[PaymentProvider, PaymentGateway]:
+        """Stripe and PayPal, with credentials from Secrets Manager or the environment."""
+        from billing.providers.configured import gateways
+
+        return gateways(ProviderSettings.from_environment())
+
+    @cached_property
+    def idempotent_requests(self) -> IdempotentRequests:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        from billing.api.idempotency import IdempotentRequests
+
+        table = IdempotencySettings.from_environment().idempotency_table
+        return IdempotentRequests(DynamoDBPersistenceLayer(table_name=table))
+
+    # --- operations that never charge ---
+
+    @cached_property
+    def changes(self) -> SubscriptionChanges:
+        return SubscriptionChanges(self.repository, clock=now, schedule=self.schedule)
+
+    @cached_property
+    def subscription_actions(self) -> SubscriptionActions:
+        return SubscriptionActions(self.repository, self.changes, self.notifier)
+
+    @cached_property
+    def subscription_reads(self) -> SubscriptionReads:
+        return SubscriptionReads(self.repository)
+
+    @cached_property
+    def account_admin(self) -> AccountAdmin:
+        return AccountAdmin(self.repository, clock=now)
+
+    @cached_property
+    def billing_profile(self) -> BillingProfile:
+        """The billing overview and form; saving a payment method needs `payment_methods`."""
+        return self._billing_profile(None)
+
+    @cached_property
+    def renewal_dispatcher(self) -> RenewalDispatcher:
+        return RenewalDispatcher(self.repository, self.renewal_queue, clock=now)
+
+    # --- operations that charge (they load the payment code) ---
+
+    @cached_property
+    def charging(self) -> ChargeOperation:
+        from billing.charging import ChargeOperation
+
+        return ChargeOperation(self.repository, self.gateways, clock=now, schedule=self.schedule)
+
+    @cached_property
+    def immediate_charges(self) -> ImmediateCharges:
+        from billing.operations.charges import ImmediateCharges
+
+        return ImmediateCharges(self.repository, self.charging, self.notifier)
+
+    @cached_property
+    def purchases(self) -> Purchases:
+        from billing.operations.purchases import Purchases
+
+        return Purchases(self.repository, self.charging, self.notifier, clock=now)
+
+    @cached_property
+    def payment_methods(self) -> BillingProfile:
+        """The billing profile with the providers: start and save a payment-method update,
+        and the retry of a past-due subscription with the new method."""
+        return self._billing_profile(self.charging)
+
+    @cached_property
+    def renewal_worker(self) -> RenewalWorker:
+        from billing.renewal_worker import RenewalWorker
+
+        return RenewalWorker(self.charging, self.notifier)
+
+    def _billing_profile(self, charging: ChargeOperation | None) -> BillingProfile:
+        return BillingProfile(
+            self.repository,
+            self.notifier,
+            payment_method_updated=payment_method_updated,
+            billing_info_updated=billing_info_updated,
+            clock=now,
+            sales=self.contacts.sales,
+            charging=charging,
+            gateways=self.gateways if charging is not None else {},
+        )
+
+
+_root: Root | None = None
+
+
+def root() -> Root:
+    """This process's root, made from the environment on first use unless one was installed."""
+    global _root  # noqa: PLW0603 - the one process-wide root, as Lambda keeps it between requests
+    if _root is None:
+        _root = Root()
+    return _root
+
+
+def install(made: Root | None = None) -> Root:
+    """Use `made` from now on (tests, the local stack); None: a fresh root from the environment,
+    for when the environment changed."""
+    global _root  # noqa: PLW0603
+    _root = made or Root()
+    return _root
