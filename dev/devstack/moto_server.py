@@ -3,13 +3,17 @@ transactions rolled back item by item, SQS receives that do not recount the queu
 holds the state and not every object ever made, and a route listing the emails SES sent
 (`devstack.outbox.SENT_EMAILS`).
 
-moto's backends are not thread-safe, and its server is: two transactions at once can corrupt a
-table. Two of its costs also grow with the data, which a renewal run of thousands would feel:
-before every transaction moto copies each table the transaction touches, so that it can put
-them back on failure (here the items a transaction names are copied instead, and put back if it
-fails); and for every message sent or considered by a receive, it computes all the queue's
-attributes, which counts every message, only to read one setting (here the counts are skipped
-while a message is sent, and a receive reads the retention period alone).
+moto's backends are not thread-safe (its FAQ says so), yet its server answers every request on a
+thread of its own: two DynamoDB transactions at once keep a cancelled one's writes, lose a
+committed one's, or fail copying a table the other is writing (moto 5.2.5, the latest release;
+docs/local-stack.md says why this stays). Here requests are answered one at a time.
+
+Two of its costs also grow with the data, which a renewal run of thousands would feel: before
+every transaction moto copies each table the transaction touches, so that it can put them back
+on failure (here the items a transaction names are copied instead, and put back if it fails);
+and for every message sent or considered by a receive, it computes all the queue's attributes,
+which counts every message, only to read one setting (here the counts are skipped while a
+message is sent, and a receive reads the retention period alone).
 
 On a stack that runs for days, moto's memory grew without bound, by what it keeps for its own
 inspection rather than as state: every object its models ever made (each DynamoDB item written,
