@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test bench lint format validate build deploy clean
+.PHONY: help install dev test bench lint format validate build deploy clean layer-requirements
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,7 +51,13 @@ $(SAM): requirements/sam.txt
 validate: $(SAM)  ## sam validate --lint (cfn-lint)
 	$(SAM) validate --lint
 
-build: $(SAM)  ## sam build into .aws-sam/build (with the python3.12 found for the venv)
+LAYER_REQUIREMENTS := layers/common/requirements.txt
+$(LAYER_REQUIREMENTS): layers/common/pyproject.toml scripts/layer_requirements.py
+	$(PYTHON) scripts/layer_requirements.py
+
+layer-requirements: $(LAYER_REQUIREMENTS)  ## write the layer's requirements.txt from its pyproject.toml
+
+build: $(SAM) $(LAYER_REQUIREMENTS)  ## sam build into .aws-sam/build (with the python3.12 found for the venv)
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
 STAGE ?= dev
