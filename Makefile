@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test bench lint format validate build deploy clean layer-requirements
+.PHONY: help install dev test bench lint format openapi validate build deploy clean layer-requirements
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ lint: $(INSTALLED)  ## ruff (lint + format check) and mypy
 format: $(INSTALLED)  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# PYTHONPATH: the handlers' packages by the names Lambda imports them by (functions/<name>/).
+openapi: $(INSTALLED)  ## rewrite docs/openapi.json, the API's contract, from the handlers' routes
+	PYTHONPATH="$$(ls -d functions/*/ | paste -sd: -)" $(BIN)/python -m devstack.openapi
 
 $(SAM): requirements/sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
