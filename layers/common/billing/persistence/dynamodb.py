@@ -41,21 +41,14 @@ from billing.domain.locales import Locale
 from billing.domain.money import Currency, Money
 from billing.domain.pricing import Discount
 from billing.domain.state_machine import Actor, Audit, Requester
-from billing.domain.subscription import (
-    CancelReason,
-    Channel,
-    ChargeKind,
-    Failure,
-    Status,
-    Subscription,
-)
+from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
+from billing.persistence.items import from_item, to_item
 from billing.persistence.models import (
     AccountRecord,
     AuditEventRecord,
     BillingInfoMap,
     ChargeAttemptRecord,
     DiscountMap,
-    FailureMap,
     PartnerMap,
     PaymentMethodMap,
     PendingPurchaseMap,
@@ -401,78 +394,20 @@ def _transaction_error(error: TransactWriteError, change: SubscriptionChange) ->
 
 
 def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
+    """`sub`'s item: its fields as `to_item` writes them (for a subclass of Subscription, its
+    added fields too), with the index keys derived from its state."""
+    # The version is PynamoDB's to write: it checks the one read and stores the next.
+    item = {name: value for name, value in to_item(sub).items() if name != "version"}
+    record = SubscriptionRecord.from_raw_data(item)
     due_at = sub.due_at
-    record = SubscriptionRecord(
-        sub.id,
-        account_id=sub.account_id,
-        plan_id=sub.plan_id,
-        cycle_months=sub.cycle_months,
-        price=sub.price.amount,
-        currency=sub.currency.value,
-        channel=sub.channel.value,
-        anchor=sub.anchor,
-        status=sub.status.value,
-        auto_renew=sub.auto_renew,
-        cycle=sub.cycle,
-        discount=_discount_map(sub.discount),
-        charge_attempts=sub.charge_attempts,
-        failed_attempts=sub.failed_attempts,
-        retries_left=sub.retries_left,
-        first_failed_at=sub.first_failed_at,
-        next_retry_at=sub.next_retry_at,
-        provider_errors=sub.provider_errors,
-        provider_retry_at=sub.provider_retry_at,
-        last_failure=None
-        if sub.last_failure is None
-        else FailureMap(
-            reason=sub.last_failure.reason.value,
-            at=sub.last_failure.at,
-            payment_method_id=sub.last_failure.payment_method_id,
-        ),
-        retry_now_requested_at=sub.retry_now_requested_at,
-        follow_up=None if sub.retry_now_requested_at is None else RETRY_NOW_FOLLOW_UP,
-        partner_reminded=sub.partner_reminded,
-        partner_prepaid_cycles=sub.partner_prepaid_cycles,
-        cancelled_at=sub.cancelled_at,
-        cancel_reason=None if sub.cancel_reason is None else sub.cancel_reason.value,
-        due_shard=None if due_at is None else index_shard(sub.id, shards),
-        due_at=due_at,
-    )
+    record.due_shard = None if due_at is None else index_shard(sub.id, shards)
+    record.due_at = due_at
+    record.follow_up = None if sub.retry_now_requested_at is None else RETRY_NOW_FOLLOW_UP
     return _with_version(record, sub.version)
 
 
 def _subscription(record: SubscriptionRecord) -> Subscription:
-    currency = Currency(record.currency)
-    failure = record.last_failure
-    return Subscription(
-        id=record.id,
-        account_id=record.account_id,
-        plan_id=record.plan_id,
-        cycle_months=int(record.cycle_months),
-        price=Money(int(record.price), currency),
-        channel=Channel(record.channel),
-        anchor=record.anchor,
-        status=Status(record.status),
-        auto_renew=record.auto_renew,
-        cycle=int(record.cycle),
-        discount=_discount(record.discount, currency),
-        charge_attempts=int(record.charge_attempts),
-        failed_attempts=int(record.failed_attempts),
-        retries_left=int(record.retries_left),
-        first_failed_at=record.first_failed_at,
-        next_retry_at=record.next_retry_at,
-        provider_errors=int(record.provider_errors),
-        provider_retry_at=record.provider_retry_at,
-        last_failure=None
-        if failure is None
-        else Failure(FailureReason(failure.reason), failure.at, failure.payment_method_id),
-        retry_now_requested_at=record.retry_now_requested_at,
-        partner_reminded=record.partner_reminded,
-        partner_prepaid_cycles=int(record.partner_prepaid_cycles),
-        cancelled_at=record.cancelled_at,
-        cancel_reason=None if record.cancel_reason is None else CancelReason(record.cancel_reason),
-        version=int(record.version or 0),
-    )
+    return from_item(Subscription, record.item)
 
 
 def _attempt_key(cycle: int, attempt: int) -> str:

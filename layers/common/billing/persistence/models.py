@@ -6,12 +6,13 @@ sets them from `StorageSettings` before first use (once per Lambda process, once
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Self
 
 from pynamodb.attributes import (
     Attribute,
-    BooleanAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -41,12 +42,6 @@ class DiscountMap(MapAttribute[str, Any]):
     coupon = UnicodeAttribute()
     amount_off = NumberAttribute()
     cycles = NumberAttribute()
-
-
-class FailureMap(MapAttribute[str, Any]):
-    reason = UnicodeAttribute()
-    at = InstantAttribute()
-    payment_method_id = UnicodeAttribute(null=True)
 
 
 class DueIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
@@ -82,36 +77,51 @@ class FollowUpIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
     retry_now_requested_at = InstantAttribute(range_key=True)
 
 
-class SubscriptionRecord(Model):
+class OpenModel(Model):
+    """A model that declares only what PynamoDB must know of its items (keys, index keys, the
+    version, what conditions read) and carries their other attributes through untouched: read
+    with the item, written back with it. `billing.persistence.items` writes and reads those."""
+
+    _undeclared: Mapping[str, dict[str, Any]] = MappingProxyType({})
+
+    @classmethod
+    def from_raw_data(cls, data: dict[str, Any]) -> Self:
+        record = super().from_raw_data(data)
+        record._undeclared = _undeclared_in(cls, data)
+        return record
+
+    def deserialize(self, attribute_values: dict[str, dict[str, Any]]) -> None:
+        super().deserialize(attribute_values)
+        self._undeclared = _undeclared_in(type(self), attribute_values)
+
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        return {**self._undeclared, **super().serialize(null_check=null_check)}
+
+    @property
+    def item(self) -> dict[str, dict[str, Any]]:
+        """The whole item as read, or as a write will send it (PynamoDB then puts the version
+        after this one in it, on condition that the stored one is this)."""
+        return self.serialize(null_check=False)
+
+
+def _undeclared_in(model: type[Model], item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    declared = {attribute.attr_name for attribute in model.get_attributes().values()}
+    return {name: value for name, value in item.items() if name not in declared}
+
+
+class SubscriptionRecord(OpenModel):
+    """A subscription's item. Its fields are written by `to_item(Subscription)`; the attributes
+    below are the ones keys, indexes and the optimistic lock read, plus the index keys derived
+    from the state (``due_shard``, ``due_at``, ``follow_up``)."""
+
     class Meta:
         table_name = "unbound-subscriptions"
 
     id = UnicodeAttribute(hash_key=True)
     account_id = UnicodeAttribute()
-    plan_id = UnicodeAttribute()
-    cycle_months = NumberAttribute()
-    price = NumberAttribute()
-    currency = UnicodeAttribute()
-    channel = UnicodeAttribute()
     anchor = InstantAttribute()
-    status = UnicodeAttribute()
-    auto_renew = BooleanAttribute()
-    cycle = NumberAttribute()
-    discount = DiscountMap(null=True)
-    charge_attempts = NumberAttribute()
-    failed_attempts = NumberAttribute()
-    retries_left = NumberAttribute()
-    first_failed_at = InstantAttribute(null=True)
-    next_retry_at = InstantAttribute(null=True)
-    provider_errors = NumberAttribute()
-    provider_retry_at = InstantAttribute(null=True)
-    last_failure = FailureMap(null=True)
     retry_now_requested_at = InstantAttribute(null=True)
     follow_up = UnicodeAttribute(null=True)
-    partner_reminded = BooleanAttribute()
-    partner_prepaid_cycles = NumberAttribute()
-    cancelled_at = InstantAttribute(null=True)
-    cancel_reason = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = InstantAttribute(null=True)
     version = VersionAttribute()

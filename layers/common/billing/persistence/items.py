@@ -1,0 +1,163 @@
+"""Domain dataclasses as DynamoDB items: each field is the attribute of the same name, in the
+format its type decides, so a new field of a known type needs no converter code."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from billing.domain.billing_calendar import format_instant, parse_instant
+from billing.domain.money import Currency, Money
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+type AttributeValue = dict[str, Any]
+"""One attribute as DynamoDB's low-level API writes it, e.g. ``{"N": "4900"}``."""
+type Item = dict[str, AttributeValue]
+
+CURRENCY = "currency"
+"""The attribute naming the one currency of every amount in an item. Amounts are stored as bare
+minor units (a subscription's ``price``, its discount's ``amount_off``): the format items have
+always had."""
+
+
+@dataclass
+class _Amounts:
+    """The currency an item's amounts share: found while writing them, given when reading them."""
+
+    currency: Currency | None = None
+
+    def add(self, money: Money) -> int:
+        if self.currency not in (None, money.currency):
+            raise ValueError(f"an item's amounts share one currency: {self.currency}, {money}")
+        self.currency = money.currency
+        return money.amount
+
+    def of(self, amount: int) -> Money:
+        if self.currency is None:
+            raise ValueError(f"the item has amounts but no {CURRENCY!r} attribute")
+        return Money(amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """How values of one type are written as an attribute and read back."""
+
+    write: Callable[[Any, _Amounts], AttributeValue]
+    read: Callable[[AttributeValue, _Amounts], Any]
+
+
+_TEXT = _Format(lambda value, _: {"S": value}, lambda stored, _: stored["S"])
+_FLAG = _Format(lambda value, _: {"BOOL": value}, lambda stored, _: stored["BOOL"])
+_WHOLE = _Format(lambda value, _: {"N": str(value)}, lambda stored, _: int(stored["N"]))
+_INSTANT = _Format(
+    lambda value, _: {"S": format_instant(value)}, lambda stored, _: parse_instant(stored["S"])
+)
+_AMOUNT = _Format(
+    lambda value, amounts: {"N": str(amounts.add(value))},
+    lambda stored, amounts: amounts.of(int(stored["N"])),
+)
+_FORMATS: dict[object, _Format] = {
+    str: _TEXT,
+    bool: _FLAG,
+    int: _WHOLE,
+    datetime: _INSTANT,
+    Money: _AMOUNT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    format: _Format
+    optional: bool
+    """Typed ``X | None``: None is stored as no attribute, and no attribute reads as None."""
+
+
+def _named(kind: type[StrEnum]) -> _Format:
+    """An enum member, stored as its value."""
+    return _Format(lambda value, _: {"S": value.value}, lambda stored, _: kind(stored["S"]))
+
+
+def _nested(kind: type[DataclassInstance]) -> _Format:
+    """A dataclass inside another, stored as a map of its fields in the same formats."""
+    return _Format(
+        lambda value, amounts: {"M": _write(value, amounts)},
+        lambda stored, amounts: _read(kind, stored["M"], amounts),
+    )
+
+
+def _format(kind: object, where: str) -> _Format:
+    if kind in _FORMATS:
+        return _FORMATS[kind]
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return _named(kind)
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        return _nested(kind)
+    raise TypeError(f"{where}: no stored format for {kind!r}; add one to billing.persistence.items")
+
+
+def _field(name: str, hint: object, where: str) -> _Field:
+    arguments = typing.get_args(hint)
+    union = typing.get_origin(hint) in (types.UnionType, typing.Union)
+    if union and len(arguments) == 2 and type(None) in arguments:
+        [kind] = [argument for argument in arguments if argument is not type(None)]
+        return _Field(name, _format(kind, where), optional=True)
+    return _Field(name, _format(hint, where), optional=False)
+
+
+@cache
+def _fields(kind: type[DataclassInstance]) -> tuple[_Field, ...]:
+    """The stored fields of `kind`, worked out once per dataclass from its type hints."""
+    hints = typing.get_type_hints(kind)
+    return tuple(
+        _field(field.name, hints[field.name], f"{kind.__name__}.{field.name}")
+        for field in dataclasses.fields(kind)
+    )
+
+
+def _write(value: DataclassInstance, amounts: _Amounts) -> Item:
+    item: Item = {}
+    for field in _fields(type(value)):
+        field_value = getattr(value, field.name)
+        if field_value is not None:
+            item[field.name] = field.format.write(field_value, amounts)
+    return item
+
+
+def _read[T: DataclassInstance](
+    kind: type[T], item: Mapping[str, AttributeValue], amounts: _Amounts
+) -> T:
+    values: dict[str, Any] = {}
+    for field in _fields(kind):
+        stored = item.get(field.name)
+        if stored is not None and "NULL" not in stored:
+            values[field.name] = field.format.read(stored, amounts)
+        elif field.optional:
+            values[field.name] = None
+        # Otherwise the field's default: what an item written before the field existed reads as.
+    return kind(**values)
+
+
+def to_item(value: DataclassInstance) -> Item:
+    """`value` as the attributes of an item (None fields have no attribute)."""
+    amounts = _Amounts()
+    item = _write(value, amounts)
+    if amounts.currency is not None:
+        item[CURRENCY] = {"S": amounts.currency.value}
+    return item
+
+
+def from_item[T: DataclassInstance](kind: type[T], item: Mapping[str, AttributeValue]) -> T:
+    """The `kind` that `item` stores; attributes that are not fields of `kind` are ignored."""
+    currency = item.get(CURRENCY)
+    amounts = _Amounts(None if currency is None else Currency(currency["S"]))
+    return _read(kind, item, amounts)
