@@ -1,5 +1,6 @@
-"""docs/openapi.json is the document the code describes: a route, a body or an answer changed
-without `make openapi` fails here."""
+"""The API's contract as the repository states it: docs/openapi.json is the document the code
+generates (a route, a body or an answer changed without `make openapi` fails here), and
+docs/api.md describes every route of template.yaml and every error code."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from itertools import islice
 
 import pytest
 
+from billing.domain.errors import ErrorCode
+from devstack.api_gateway import routes_from_template
 from devstack.openapi import COMMITTED, document_text
 from tests.support.aws import TEMPLATE, template
 
 DIFF_LINES = 60
 """How much of the difference the failure shows: enough to see which route changed."""
+
+API_PAGE = TEMPLATE.parent / "docs" / "api.md"
 
 
 def test_the_committed_openapi_document_is_the_one_the_code_generates() -> None:
@@ -32,3 +37,13 @@ def test_the_committed_openapi_document_is_the_one_the_code_generates() -> None:
             "it.\n" + "\n".join(islice(diff, DIFF_LINES)),
             pytrace=False,
         )
+
+
+def test_the_api_page_describes_every_route_and_every_error_code() -> None:
+    page = API_PAGE.read_text(encoding="utf-8")
+    routes = {
+        f"`{route.method} {route.path_template}`" for route in routes_from_template(template())
+    }
+    codes = {f"`{code.value}`" for code in ErrorCode}
+
+    assert sorted(name for name in routes | codes if name not in page) == []
