@@ -3,7 +3,10 @@ plans and billing information, built from domain objects."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,10 +17,11 @@ from billing.domain.charges import ChargeAttempt
 from billing.domain.contacts import Contact, SalesContact
 from billing.domain.failures import explain
 from billing.domain.locales import Locale
+from billing.domain.money import Money
 from billing.domain.payment_update import UpdateDecision
 from billing.domain.pricing import Catalogue
 from billing.domain.state_machine import Audit
-from billing.domain.subscription import Subscription
+from billing.domain.subscription import Failure, Subscription
 from billing.providers.gateway import UpdateStart
 
 
@@ -32,12 +36,41 @@ def _instant(value: Any) -> str | None:
     return None if value is None else format_instant(value)
 
 
+def _shown(value: object) -> object:
+    """A domain value as the API shows it: enums by value, instants formatted, amounts in minor
+    units (the currency is a field of its own), dataclasses as objects of their fields."""
+    match value:
+        case Enum():
+            return value.value
+        case datetime():
+            return format_instant(value)
+        case Money():
+            return value.amount
+        case _ if is_dataclass(value) and not isinstance(value, type):
+            return {field.name: _shown(getattr(value, field.name)) for field in fields(value)}
+        case _:
+            return value
+
+
 class FailureView(View):
     reason: str
     message: str
     action: str
     action_text: str
     at: str
+
+    @classmethod
+    def of(cls, failure: Failure | None, locale: Locale) -> FailureView | None:
+        explained = None if failure is None else explain(failure.reason, locale)
+        if failure is None or explained is None:
+            return None
+        return cls(
+            reason=failure.reason.value,
+            message=explained.message,
+            action=explained.action.value,
+            action_text=explained.action_text,
+            at=format_instant(failure.at),
+        )
 
 
 class DiscountView(View):
@@ -69,47 +102,20 @@ class SubscriptionView(View):
     discount: DiscountView | None
 
     @classmethod
-    def of(cls, sub: Subscription, locale: Locale) -> SubscriptionView:
-        failure = sub.last_failure
-        explained = None if failure is None else explain(failure.reason, locale)
-        amount = sub.next_charge_amount
+    def of(cls, sub: Subscription, locale: Locale) -> Self:
+        """The view of `sub`. A field computed below is computed; every other field is the
+        subscription's attribute of the same name as `_shown` writes it, so declaring a field
+        in this class is all it takes to show one."""
         period = sub.period
-        return cls(
-            id=sub.id,
-            account_id=sub.account_id,
-            plan_id=sub.plan_id,
-            cycle_months=sub.cycle_months,
-            currency=sub.currency.value,
-            price=sub.price.amount,
-            status=sub.status.value,
-            auto_renew=sub.auto_renew,
-            channel=sub.channel.value,
-            access=sub.access,
-            current_period_start=format_instant(period.start),
-            current_period_end=format_instant(period.end),
-            next_charge_at=_instant(sub.next_charge_at),
-            next_charge_amount=None if amount is None else amount.amount,
-            failed_attempts=sub.failed_attempts,
-            retries_left=sub.retries_left,
-            last_failure=None
-            if failure is None or explained is None
-            else FailureView(
-                reason=failure.reason.value,
-                message=explained.message,
-                action=explained.action.value,
-                action_text=explained.action_text,
-                at=format_instant(failure.at),
-            ),
-            cancelled_at=_instant(sub.cancelled_at),
-            cancel_reason=None if sub.cancel_reason is None else sub.cancel_reason.value,
-            discount=None
-            if sub.discount is None
-            else DiscountView(
-                coupon=sub.discount.coupon,
-                amount_off=sub.discount.amount_off.amount,
-                cycles=sub.discount.cycles,
-            ),
-        )
+        computed = {
+            "current_period_start": format_instant(period.start),
+            "current_period_end": format_instant(period.end),
+            "last_failure": FailureView.of(sub.last_failure, locale),
+        }
+        copied = {
+            name: _shown(getattr(sub, name)) for name in cls.model_fields if name not in computed
+        }
+        return cls.model_validate(copied | computed)
 
 
 class AttemptView(View):
