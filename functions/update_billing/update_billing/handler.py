@@ -24,9 +24,7 @@ from billing.api.idempotency import once_per_key
 from billing.api.views import (
     BillingInfoView,
     BillingView,
-    ChargedSubscriptionView,
     MethodUpdateView,
-    PaymentMethodView,
     SavedMethodView,
 )
 from billing.composition import root
@@ -110,19 +108,10 @@ def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any
             if isinstance(method, StripeMethodBody)
             else method.setup_token_id
         )
-        result = root().payment_methods.save_method(
+        saved = root().payment_methods.save_method(
             who.account_id, method.provider, token, who.acting_as(Actor.CUSTOMER)
         )
-        refused = result.retry_refused
-        return ok(
-            SavedMethodView(
-                payment_method=PaymentMethodView.of(result.account.payment_method),
-                retried=None
-                if result.retried is None
-                else ChargedSubscriptionView.of_result(result.retried),
-                retry_refused=None if refused is None else refused.code.value,
-            )
-        )
+        return ok(SavedMethodView.of(saved))
 
     return once_per_key(router, saved)
 

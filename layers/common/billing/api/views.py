@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,9 @@ from billing.domain.pricing import Catalogue
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Failure, Subscription
 from billing.providers.gateway import UpdateStart
+
+if TYPE_CHECKING:
+    from billing.operations.billing_profile import SavedMethod
 
 
 class View(BaseModel):
@@ -391,6 +394,17 @@ class SavedMethodView(View):
     """The past-due subscription retried at once with the new method, if any."""
     retry_refused: str | None
     """Why that retry did not run, as an error code (e.g. retry_in_progress)."""
+
+    @classmethod
+    def of(cls, saved: SavedMethod) -> SavedMethodView:
+        refused = saved.retry_refused
+        return cls(
+            payment_method=PaymentMethodView.of(saved.account.payment_method),
+            retried=None
+            if saved.retried is None
+            else ChargedSubscriptionView.of_result(saved.retried),
+            retry_refused=None if refused is None else refused.code.value,
+        )
 
 
 class AccountView(View):
