@@ -16,13 +16,16 @@ export SAM_CLI_TELEMETRY := 0
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements/dev.txt constraints.txt layers/common/pyproject.toml dev/pyproject.toml
+# functions/*/: the functions' editable install puts each function's folder on the path
+# (functions/hatch_build.py), so a new function's folder needs a reinstall.
+$(INSTALLED): requirements/dev.txt constraints.txt layers/common/pyproject.toml dev/pyproject.toml \
+		functions/pyproject.toml functions/hatch_build.py $(wildcard functions/*/)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements/dev.txt -e layers/common -e dev
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements/dev.txt -e layers/common -e dev -e functions
 	touch $@
 
-install: $(INSTALLED)  ## create .venv with the layer (editable) and the dev tools
+install: $(INSTALLED)  ## create .venv with the layer and the functions (editable) and the dev tools
 
 dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-C stops it)
 	$(BIN)/python -m devstack

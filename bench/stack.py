@@ -5,7 +5,6 @@ the functions' environment as Lambda would set it, and one clock for every handl
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from unittest import mock
 from billing import composition
 from devstack.event_sources import SqsPoller, poller_for
 from devstack.resources import LocalResources, create_resources, parameter_value
-from devstack.stack import code_paths, functions_environment
+from devstack.stack import functions_environment
 from devstack.template import load_template
 from tests.support.api import Clock
 from tests.support.moto_server import MotoServer, moto_server
@@ -80,10 +79,6 @@ def bench_stack() -> Iterator[BenchStack]:
             EmailIdentity=parameter_value(TEMPLATE, "EmailIdentity")
         )
         os.environ.update(functions_environment(TEMPLATE, resources))
-        # Each function's CodeUri on the path, as Lambda puts it, so its handler imports.
-        started.enter_context(
-            mock.patch.object(sys, "path", [*code_paths(TEMPLATE, ROOT), *sys.path])
-        )
         clock = Clock()
         started.enter_context(mock.patch.object(composition, "clock", clock))
         composition.install()

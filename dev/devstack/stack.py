@@ -335,7 +335,6 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             clients["sns"], clients["sqs"], os.environ["SALES_TOPIC_ARN"], "devstack-sales-outbox"
         )
         packages = code_paths(template, ROOT)
-        sys.path[:0] = [path for path in packages if path not in sys.path]
         log = running.enter_context((work / "functions.log").open("w", encoding="utf-8"))
         output = running.enter_context(_function_output(log, metrics))
         running.enter_context(_runtime_clock(clock))

@@ -1,11 +1,12 @@
 """Every function of template.yaml imported as Lambda imports it: a fresh interpreter with only its
-own code and its layers on the path. Functions that never charge load no payment SDK, and each
+own code, its layers and their dependencies on the path, where no other function's code can be
+found. Functions the template gives no payment provider's secret load no payment SDK, and each
 handler module's router declares exactly the routes the template sends to it."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
-import tomllib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,21 +16,18 @@ import pytest
 
 from devstack.template import globals_for
 from tests.support.aws import TEMPLATE, resources_of_type, template
-from tests.support.lambda_imports import ImportedFunction, import_handler_module
+from tests.support.lambda_imports import (
+    ImportedFunction,
+    findable_packages,
+    import_handler_module,
+    installed_packages,
+)
 
 ROOT = TEMPLATE.parent
 
-CHARGES: Mapping[str, bool] = {
-    "SubscriptionsFunction": True,
-    "RetryNowFunction": True,
-    "CancelFunction": False,
-    "UpdateBillingFunction": True,
-    "AdminFunction": False,
-    "RenewalDispatcherFunction": False,
-    "RenewalWorkerFunction": True,
-}
-"""Whether each function of the template may charge or save a payment method. A new function
-must be added here, so that someone decides whether it may load a payment SDK."""
+PROVIDER_SECRETS = ("STRIPE_SECRET_NAME", "PAYPAL_SECRET_NAME")
+"""The variables that name a payment provider's secret (its API credentials): a function needs
+one to charge or save a payment method."""
 
 PAYMENT_MODULES = (
     "stripe",
@@ -70,23 +68,62 @@ def _layer_dirs(logical_id: str) -> list[Path]:
     return dirs
 
 
-def _pytest_pythonpath() -> list[Path]:
-    options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    entries: list[str] = options["tool"]["pytest"]["ini_options"].get("pythonpath", [])
-    return [(ROOT / entry).resolve() for entry in entries]
-
-
 def _lambda_path(logical_id: str) -> list[Path]:
-    """The function's own code and its layers, plus whatever pytest adds that is no function's
-    code: never another function's package, which Lambda would not have either."""
-    code_dirs = {_code_dir(other) for other in FUNCTIONS}
-    extra = [entry for entry in _pytest_pythonpath() if entry not in code_dirs]
-    return [_code_dir(logical_id), *_layer_dirs(logical_id), *extra]
+    """The function's own code, its layers, and the layers' dependencies as development installed
+    them: never another function's package, which Lambda would not have either."""
+    return [_code_dir(logical_id), *_layer_dirs(logical_id), *installed_packages()]
+
+
+def _package(logical_id: str) -> str:
+    """The top-level package of the function's Handler (``renew`` for ``renew.worker.…``)."""
+    handler: str = _functions()[logical_id]["Handler"]
+    return handler.partition(".")[0]
 
 
 def _import_in_fresh_interpreter(logical_id: str, cwd: Path) -> ImportedFunction:
     handler: str = _functions()[logical_id]["Handler"]
-    return import_handler_module(handler, _lambda_path(logical_id), cwd=cwd)
+    return import_handler_module(handler, _lambda_path(logical_id), cwd=cwd, isolated=True)
+
+
+def _mentions(tree: Any, values: list[Any]) -> bool:
+    """Whether any part of `tree` (a template's nested mappings and lists) is one of `values`."""
+    if tree in values:
+        return True
+    if isinstance(tree, Mapping):
+        return any(_mentions(branch, values) for branch in tree.values())
+    if isinstance(tree, list):
+        return any(_mentions(branch, values) for branch in tree)
+    return False
+
+
+def _variables(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A function's environment variables: the Globals', then its own."""
+    return {
+        **globals_for(template(), "Function").get("Environment", {}).get("Variables", {}),
+        **properties.get("Environment", {}).get("Variables", {}),
+    }
+
+
+def _provider_secrets() -> list[Any]:
+    """What the template's provider secret variables refer to (``{"Ref": "StripeSecret"}`` …)."""
+    return [
+        variables[name]
+        for variables in map(_variables, _functions().values())
+        for name in PROVIDER_SECRETS
+        if name in variables
+    ]
+
+
+def _may_charge(logical_id: str) -> bool:
+    """Whether the template gives the function a payment provider's secret: by name in its
+    environment, or by a policy on a secret such a name refers to."""
+    properties = _functions()[logical_id]
+    named = any(name in _variables(properties) for name in PROVIDER_SECRETS)
+    return named or _mentions(properties.get("Policies", []), _provider_secrets())
+
+
+NEVER_CHARGE = [name for name in FUNCTIONS if not _may_charge(name)]
+"""The functions that must not load a payment SDK: decided by template.yaml, not by a list here."""
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +148,31 @@ def _template_routes(logical_id: str) -> set[tuple[str, str]]:
     }
 
 
-def test_every_function_of_the_template_is_classified_as_charging_or_not() -> None:
+def test_some_functions_are_given_no_payment_providers_secret() -> None:
     assert FUNCTIONS, "template.yaml has no function with a Handler"
-    assert set(CHARGES) == set(FUNCTIONS)
+    assert NEVER_CHARGE, "every function may charge: the payment SDK check below checks none"
 
 
-def test_pytest_imports_each_function_from_its_code_uri_as_lambda_does() -> None:
-    pythonpath = _pytest_pythonpath()
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_development_imports_each_function_from_its_code_uri_as_lambda_does(
+    logical_id: str,
+) -> None:
+    found = importlib.util.find_spec(_package(logical_id))
 
-    missing = [name for name in FUNCTIONS if _code_dir(name) not in pythonpath]
+    assert found is not None, (
+        "not installed: `make install` puts every functions/<name>/ on the path"
+    )
+    assert found.origin is not None
+    assert Path(found.origin).resolve().is_relative_to(_code_dir(logical_id))
 
-    assert not missing, f"pyproject.toml's pytest pythonpath lacks the CodeUri of {missing}"
+
+@pytest.mark.parametrize("logical_id", FUNCTIONS)
+def test_fresh_interpreter_finds_no_other_functions_code(logical_id: str, tmp_path: Path) -> None:
+    packages = sorted({_package(name) for name in FUNCTIONS})
+
+    found = findable_packages(packages, _lambda_path(logical_id), cwd=tmp_path)
+
+    assert found == {_package(logical_id)}
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -134,8 +185,8 @@ def test_handler_module_exposes_the_lambda_handler_the_template_names(
     assert function.file.is_relative_to(_code_dir(logical_id)), function.file
 
 
-@pytest.mark.parametrize("logical_id", [name for name in FUNCTIONS if not CHARGES.get(name)])
-def test_function_that_never_charges_loads_no_payment_sdk(
+@pytest.mark.parametrize("logical_id", NEVER_CHARGE)
+def test_function_given_no_payment_providers_secret_loads_no_payment_sdk(
     imported: dict[str, ImportedFunction], logical_id: str
 ) -> None:
     function = imported[logical_id]
