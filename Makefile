@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: help install dev test bench lint format openapi validate build deploy clean layer-requirements
 
 help:  ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # functions/*/: the functions' editable install puts each function's folder on the path
 # (functions/hatch_build.py), so a new function's folder needs a reinstall.
@@ -47,7 +47,7 @@ format: $(INSTALLED)  ## apply ruff's fixes and formatting
 
 # PYTHONPATH: the handlers' packages by the names Lambda imports them by (functions/<name>/).
 openapi: $(INSTALLED)  ## rewrite docs/openapi.json, the API's contract, from the handlers' routes
-	PYTHONPATH="$$(ls -d functions/*/ | paste -sd: -)" $(BIN)/python -m devstack.openapi
+	$(BIN)/python -m devstack.openapi
 
 $(SAM): requirements/sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -33,9 +33,11 @@ PAYMENT_MODULES = (
     "stripe",
     "billing.providers.stripe_gateway",
     "billing.providers.paypal_gateway",
+    "billing.charging",
 )
-"""What a function that never charges must not load: the Stripe SDK and both provider adapters
-(the PayPal one is our urllib3 client of PayPal's REST API)."""
+"""What a function that never charges must not load: the Stripe SDK, both provider adapters
+(the PayPal one is our urllib3 client of PayPal's REST API) and the charge operation; the
+composition root imports them only for the functions that charge."""
 
 
 def _functions() -> dict[str, dict[str, Any]]:
@@ -124,6 +126,7 @@ def _may_charge(logical_id: str) -> bool:
 
 NEVER_CHARGE = [name for name in FUNCTIONS if not _may_charge(name)]
 """The functions that must not load a payment SDK: decided by template.yaml, not by a list here."""
+CHARGE = [name for name in FUNCTIONS if _may_charge(name)]
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +196,17 @@ def test_function_given_no_payment_providers_secret_loads_no_payment_sdk(
 
     assert "billing" in function.modules, "the probe saw none of the layer's modules"
     assert not function.modules.intersection(PAYMENT_MODULES)
+
+
+@pytest.mark.parametrize("logical_id", CHARGE)
+def test_function_given_a_payment_providers_secret_loads_the_payment_code_when_it_starts(
+    imported: dict[str, ImportedFunction], logical_id: str
+) -> None:
+    """In Lambda's init phase, not in its first request: the handler starts the composition
+    root with `charges=True`."""
+    function = imported[logical_id]
+
+    assert function.modules.issuperset(PAYMENT_MODULES)
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)

@@ -23,7 +23,7 @@ from billing.observability import logger, publish
 from billing.renewal_worker import Outcome, RenewalResult, RenewalTally, RenewalWorker
 from billing.renewals import BATCH, parse_message
 
-root().check_settings()
+root().start(charges=True)
 _charges = ThreadPoolExecutor(max_workers=BATCH, thread_name_prefix="renewal")
 """One thread per message of a batch: charges wait on the provider, not on the CPU."""
 

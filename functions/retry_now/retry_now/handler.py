@@ -69,4 +69,4 @@ def sales_charge(subscription_id: ResourceId) -> Response[Any]:
     return once_per_key(router, recharged)
 
 
-lambda_handler = entry_point(router)
+lambda_handler = entry_point(router, charges=True)

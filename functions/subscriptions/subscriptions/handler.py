@@ -116,4 +116,4 @@ def events(subscription_id: ResourceId) -> Response[Any]:
     return ok([AuditView.of(entry) for entry in trail])
 
 
-lambda_handler = entry_point(router)
+lambda_handler = entry_point(router, charges=True)

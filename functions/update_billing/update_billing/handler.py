@@ -116,4 +116,4 @@ def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any
     return once_per_key(router, saved)
 
 
-lambda_handler = entry_point(router)
+lambda_handler = entry_point(router, charges=True)

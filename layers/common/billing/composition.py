@@ -12,6 +12,7 @@ the environment of a stack they started) and point `clock` at their own time.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
@@ -48,6 +49,16 @@ if TYPE_CHECKING:
     from billing.operations.purchases import Purchases
     from billing.providers.gateway import PaymentGateway
     from billing.renewal_worker import RenewalWorker
+
+PAYMENT_CODE = (
+    "billing.charging",
+    "billing.providers.configured",
+    "billing.operations.charges",
+    "billing.operations.purchases",
+    "billing.renewal_worker",
+)
+"""What only the operations that charge import: the charge operation, the Stripe SDK and the
+PayPal client, and the operations built on them."""
 
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 """Where this process reads the time; tests and the local stack point it at their own clock."""
@@ -94,10 +105,15 @@ class Root:
     def schedule(self) -> DunningSchedule:
         return DunningSettings.from_environment().schedule()
 
-    def check_settings(self) -> None:
-        """Read now what every function needs: a dunning schedule that cannot work then fails
-        the deployment's first invocation, not a customer's renewal."""
+    def start(self, *, charges: bool) -> None:
+        """What a function does when it starts (Lambda's init phase): read the settings every
+        function needs, so that a dunning schedule that cannot work fails the deployment's first
+        invocation, not a customer's renewal; and, in a function that `charges`, import the
+        payment code now rather than in its first request."""
         self.schedule  # noqa: B018 - read for its validation
+        if charges:
+            for module in PAYMENT_CODE:
+                importlib.import_module(module)
 
     @cached_property
     def notifier(self) -> Notifications:

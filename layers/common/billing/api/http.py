@@ -412,12 +412,12 @@ def ok(model: BaseModel | Sequence[BaseModel], status: int = 200) -> Response[An
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def entry_point(*routers: APIGatewayRouter) -> Handler:
+def entry_point(router: APIGatewayRouter, *, charges: bool = False) -> Handler:
     """The Lambda handler of an API function: its routes, logged with the request's
-    correlation id. Made when the function starts, which also checks the configured dunning
-    schedule: one that cannot work fails the start, not a customer's renewal."""
-    composition.root().check_settings()
-    app = api(*routers)
+    correlation id. Made when the function starts, which starts the composition root (see
+    `Root.start`; `charges`: the function's routes take payments or save payment methods)."""
+    composition.root().start(charges=charges)
+    app = api(router)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
