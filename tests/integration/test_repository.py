@@ -1,337 +1,48 @@
-"""The DynamoDB repository against moto: round trips, optimistic locking, all-or-nothing writes."""
+"""What only the DynamoDB adapter can show: what each call costs in DynamoDB requests (one
+transaction for every write, so that it is all or nothing). What it does is the repository
+contract's, run against it and the in-memory fake (tests/contract/test_repository_contract.py)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
 
-import pytest
-
-from billing.domain.accounts import (
-    Account,
-    BillingInfo,
-    Partner,
-    PaymentMethod,
-    PaymentMethodKind,
-    PaymentProvider,
-)
-from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.failures import FailureReason
-from billing.domain.locales import Locale
-from billing.domain.state_machine import (
-    SCHEDULER,
-    Actor,
-    Audit,
-    ChargeSucceeded,
-    CustomerCancelled,
-    Decision,
-    Requester,
-    account_audit,
-    apply,
-)
-from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
+from billing.domain.accounts import Account
+from billing.domain.charges import ChargeStatus
+from billing.domain.state_machine import Audit, ChargeSucceeded, account_audit, apply
+from billing.domain.subscription import ChargeKind
 from billing.persistence.dynamodb import DynamoDBRepository
-from billing.persistence.repository import (
-    AttemptAlreadyClaimed,
-    AttemptAlreadySettled,
-    ConcurrentModification,
-    NotFound,
-    PendingEntry,
-    SubscriptionChange,
-    SubscriptionExists,
-)
+from billing.persistence.repository import SubscriptionChange
 from tests.support.aws import DynamoDBRequests
-from tests.support.subscriptions import (
-    CARD,
-    CUSTOMER,
-    FIRST_END,
-    PRICE,
-    active,
-    declined,
-    discounted,
-    first_attempt,
-    partner,
-    purchase_of,
-    store,
-)
-
-ACCOUNT = Account(id="acct_1", email="ada@example.com", locale=Locale.FR, domain_zone="fr")
+from tests.support.subscriptions import CUSTOMER, FIRST_END, PRICE, active, first_attempt, store
 
 
-def _opened(repository: DynamoDBRepository, sub: Subscription | None = None) -> Subscription:
-    repository.save_account(ACCOUNT)
-    return store(repository, sub or active())
-
-
-def _requested(attempt: ChargeAttempt) -> Audit:
-    return account_audit(CUSTOMER, "charge_requested", attempt.created_at, {"id": attempt.id})
-
-
-def _claim_purchase(repository: DynamoDBRepository, sub: Subscription) -> None:
-    """The claim of `sub`'s purchase: its first attempt, with the account's open slot."""
-    pending = first_attempt(sub)
-    repository.claim(pending, _requested(pending), purchase_of(sub))
-
-
-def _attempt(sub: Subscription, status: ChargeStatus, attempt: int = 1) -> ChargeAttempt:
-    return ChargeAttempt(
-        subscription_id=sub.id,
-        account_id=sub.account_id,
-        cycle=sub.cycle + 1,
-        attempt=attempt,
-        kind=ChargeKind.RENEWAL,
-        amount=PRICE,
-        status=status,
-        created_at=FIRST_END,
-        requested_by=SCHEDULER,
-        provider=PaymentProvider.STRIPE,
-        payment_method_id=CARD,
-        provider_reference="pi_123" if status is ChargeStatus.SUCCEEDED else None,
-        failure_reason=FailureReason.CARD_DECLINED if status is ChargeStatus.FAILED else None,
-    )
-
-
-def _change(
-    repository: DynamoDBRepository, before: Subscription, decision: Decision, attempt: ChargeAttempt
-) -> SubscriptionChange:
-    """The change that settles `attempt`, claimed (pending) first as every charge is."""
-    pending = replace(attempt, status=ChargeStatus.PENDING, failure_reason=None)
-    repository.claim(pending, _requested(pending))
-    return SubscriptionChange(before, decision.subscription, [attempt], decision.of_type(Audit))
-
-
-def test_subscription_round_trip(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository, discounted(cycles=2))
-    assert stored.version == 1
-    assert repository.get_subscription(stored.id) == stored
-    account = repository.get_account(ACCOUNT.id)
-    # Saved (1), its open slot claimed by the purchase (2), the subscription opened in it (3).
-    assert (account.open_subscription_id, account.version) == (stored.id, 3)
-
-
-def test_account_write_from_before_the_purchase_is_refused(repository: DynamoDBRepository) -> None:
-    read_before = repository.save_account(ACCOUNT)
-    store(repository, active())
-    with pytest.raises(ConcurrentModification):
-        repository.save_account(replace(read_before, locale=Locale.EN))
-    assert repository.get_account(ACCOUNT.id).open_subscription_id == active().id
-
-
-def test_past_due_state_round_trips(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository)
-    failed = declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.PAYMENT_METHOD_INVALID)
-    decision = apply(stored, failed)
-    saved = repository.commit(
-        _change(repository, stored, decision, _attempt(stored, ChargeStatus.FAILED))
-    )
-    assert saved == replace(decision.subscription, version=2)
-    assert repository.get_subscription(stored.id) == saved
-
-
-def test_account_round_trip_and_stale_write(repository: DynamoDBRepository) -> None:
-    account = replace(
-        ACCOUNT,
-        channel=Channel.PARTNER,
-        partner=Partner("prt_1", "Reseller GmbH", "billing@reseller.example"),
-        billing_info=BillingInfo("Ada", "ada@example.com", "1 rue de la Paix", "Paris", "FR"),
-        payment_method=PaymentMethod(
-            PaymentProvider.STRIPE, PaymentMethodKind.CARD, "pm_1", "visa", "4242", 12, 2030
-        ),
-    )
-    saved = repository.save_account(account)
-    assert saved.version == 1
-    assert repository.get_account(account.id) == saved
-    repository.save_account(replace(saved, email="new@example.com"))
-    with pytest.raises(ConcurrentModification):
-        repository.save_account(replace(saved, email="stale@example.com"))
-    assert repository.get_account(account.id).email == "new@example.com"
-
-
-def test_unknown_ids_are_not_found(repository: DynamoDBRepository) -> None:
-    with pytest.raises(NotFound):
-        repository.get_subscription("sub_missing")
-    with pytest.raises(NotFound):
-        repository.get_account("acct_missing")
-
-
-def test_state_attempt_and_audit_are_written_in_one_transaction(
+def test_each_write_is_one_transaction_and_a_load_one_read(
     repository: DynamoDBRepository, dynamodb_requests: DynamoDBRequests
 ) -> None:
-    stored = _opened(repository)
-    decision = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    change = _change(repository, stored, decision, _attempt(stored, ChargeStatus.SUCCEEDED))
+    account = repository.save_account(Account(id="acct_1", email="ada@example.com"))
+    stored = store(repository, active())
+    renewal = replace(first_attempt(stored), cycle=1, kind=ChargeKind.RENEWAL)
+    paid = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
     dynamodb_requests.clear()
-    repository.commit(change)
-    assert dynamodb_requests.operations == ["TransactWriteItems"]
-    attempt, _purchase = repository.charge_attempts(stored.id)
-    assert (attempt.status, attempt.provider_reference, attempt.id) == (
-        ChargeStatus.SUCCEEDED,
-        "pi_123",
-        "sub_1.c00001.a001",
-    )
-    [audit] = repository.audit_trail(stored.id)
-    assert (audit.action, audit.from_status, audit.to_status) == (
-        "charge_succeeded",
-        Status.ACTIVE,
-        Status.ACTIVE,
-    )
 
-
-def test_optimistic_lock_conflict_writes_nothing(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository)
-    # Two workers read the same version; the scheduler's renewal commits first.
-    renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    winner = repository.commit(
-        _change(repository, stored, renewal, _attempt(stored, ChargeStatus.SUCCEEDED))
+    repository.load(stored.id, account.id)
+    repository.claim(renewal, account_audit(CUSTOMER, "charge_requested", FIRST_END, {}))
+    repository.commit(
+        SubscriptionChange(
+            stored,
+            paid.subscription,
+            [replace(renewal, status=ChargeStatus.SUCCEEDED)],
+            paid.of_type(Audit),
+        )
     )
-    decline = apply(stored, declined(FIRST_END))
-    stale = _change(repository, stored, decline, _attempt(stored, ChargeStatus.FAILED, attempt=2))
-    with pytest.raises(ConcurrentModification):
-        repository.commit(stale)
-    assert repository.get_subscription(stored.id) == winner
-    assert [(a.cycle, a.attempt, a.status) for a in repository.charge_attempts(stored.id)] == [
-        (1, 2, ChargeStatus.PENDING),
-        (1, 1, ChargeStatus.SUCCEEDED),
-        (0, 1, ChargeStatus.SUCCEEDED),
+    repository.get_account(account.id)
+    repository.save_account(repository.get_account(account.id))
+
+    assert dynamodb_requests.operations == [
+        "TransactGetItems",
+        "TransactWriteItems",
+        "TransactWriteItems",
+        "GetItem",
+        "GetItem",
+        "TransactWriteItems",
     ]
-    assert [a.action for a in repository.audit_trail(stored.id)] == ["charge_succeeded"]
-
-
-def test_an_attempt_is_settled_once(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository)
-    renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    succeeded = _attempt(stored, ChargeStatus.SUCCEEDED)
-    winner = repository.commit(_change(repository, stored, renewal, succeeded))
-    # A second caller that looked the same charge up settles it again, against fresh state.
-    again = apply(winner, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    with pytest.raises(AttemptAlreadySettled):
-        repository.commit(SubscriptionChange(winner, again.subscription, [succeeded]))
-    assert repository.get_subscription(stored.id) == winner
-
-
-def test_pending_attempts_are_indexed_until_settled(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository)
-    claimed = _attempt(stored, ChargeStatus.PENDING)
-    repository.claim(claimed, _requested(claimed))
-
-    def pending(before: datetime) -> list[PendingEntry]:
-        shards = repository.shards()
-        return [e for shard in shards for e in repository.pending_in_shard(shard, before)]
-
-    assert pending(FIRST_END) == [], "claimed at FIRST_END: not before it"
-    [entry] = pending(FIRST_END + timedelta(seconds=1))
-    assert entry == PendingEntry(
-        stored.id, stored.account_id, claimed.cycle, 1, ChargeKind.RENEWAL, FIRST_END
-    )
-    assert repository.get_attempt(stored.id, entry.cycle, entry.attempt) == claimed
-    renewal = apply(stored, ChargeSucceeded(at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE))
-    settled = replace(claimed, status=ChargeStatus.SUCCEEDED, provider_reference="pi_1")
-    repository.commit(SubscriptionChange(stored, renewal.subscription, [settled]))
-    assert pending(FIRST_END + timedelta(days=1)) == []
-    with pytest.raises(NotFound):
-        repository.get_attempt(stored.id, entry.cycle, 2)
-
-
-def test_audit_entries_are_append_only(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository)
-    off = apply(stored, CustomerCancelled(at=FIRST_END - timedelta(days=1)))
-    entry = off.of_type(Audit)
-    repository.commit(SubscriptionChange(stored, off.subscription, audit=entry))
-    # A writer that somehow holds the right version cannot overwrite an existing audit entry.
-    with pytest.raises(ConcurrentModification):
-        repository.commit(SubscriptionChange(stored, off.subscription, audit=entry))
-    assert len(repository.audit_trail(stored.id)) == 1
-
-
-def _opening(sub: Subscription) -> Audit:
-    return Audit(Actor.CUSTOMER, "opened", None, Status.ACTIVE, sub.anchor, {})
-
-
-def test_one_open_subscription_per_account(repository: DynamoDBRepository) -> None:
-    first = _opened(repository)
-    second = replace(active(), id="sub_2", anchor=FIRST_END + timedelta(days=3))
-    with pytest.raises(SubscriptionExists):
-        # Buying while one is open is refused when the slot is claimed, before any charge.
-        _claim_purchase(repository, second)
-    with pytest.raises(NotFound):
-        repository.get_attempt("sub_2", 0, 1)
-    with pytest.raises(SubscriptionExists):
-        # Nor can it open without the slot: the account's item is then not second.
-        repository.commit(SubscriptionChange(before=None, after=second, audit=[_opening(second)]))
-    with pytest.raises(NotFound):
-        repository.get_subscription("sub_2")
-    # Once the first is cancelled, the account may buy again.
-    failed = apply(
-        first,
-        declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.CARD_DECLINED),
-    )
-    past_due = repository.commit(SubscriptionChange(first, failed.subscription))
-    gone = apply(past_due, CustomerCancelled(at=FIRST_END + timedelta(hours=1)))
-    repository.commit(SubscriptionChange(past_due, gone.subscription, audit=gone.of_type(Audit)))
-    assert repository.get_account(ACCOUNT.id).open_subscription_id is None
-    store(repository, second)
-    account = repository.get_account(ACCOUNT.id)
-    assert (account.open_subscription_id, account.pending_purchase) == ("sub_2", None)
-    history = repository.subscriptions_of(ACCOUNT.id)
-    assert [(s.id, s.status) for s in history] == [
-        ("sub_2", Status.ACTIVE),
-        ("sub_1", Status.CANCELLED),
-    ]
-
-
-def test_a_purchase_holds_the_open_slot_until_it_settles(repository: DynamoDBRepository) -> None:
-    repository.save_account(ACCOUNT)
-    first, second = active(), replace(active(), id="sub_2")
-    _claim_purchase(repository, first)
-    assert repository.get_account(ACCOUNT.id).pending_purchase == purchase_of(first)
-    with pytest.raises(SubscriptionExists):
-        _claim_purchase(repository, second)
-    with pytest.raises(NotFound):
-        repository.get_attempt("sub_2", 0, 1)
-    with pytest.raises(SubscriptionExists):
-        repository.commit(SubscriptionChange(before=None, after=partner(account_id=ACCOUNT.id)))
-    # Declined: the attempt is settled and the slot freed, in one write.
-    declined_first = replace(
-        first_attempt(first), status=ChargeStatus.FAILED, failure_reason=FailureReason.CARD_DECLINED
-    )
-    repository.release_purchase(declined_first)
-    assert repository.get_account(ACCOUNT.id).pending_purchase is None
-    assert repository.get_attempt(first.id, 0, 1) == declined_first
-    with pytest.raises(AttemptAlreadySettled):
-        repository.release_purchase(declined_first)
-    assert store(repository, second).id == "sub_2"
-
-
-def test_a_claim_names_its_requester_in_the_account_trail(repository: DynamoDBRepository) -> None:
-    stored = _opened(repository)
-    claimed = _attempt(stored, ChargeStatus.PENDING)
-    repository.claim(claimed, _requested(claimed))
-    assert repository.get_attempt(stored.id, claimed.cycle, 1).requested_by == SCHEDULER
-    trail = repository.account_trail(ACCOUNT.id)
-    assert [(e.action, e.by, e.details) for e in trail] == [
-        ("charge_requested", CUSTOMER.id, {"attempt_id": first_attempt(stored).id}),
-        ("charge_requested", CUSTOMER.id, {"id": claimed.id}),
-    ]
-    with pytest.raises(AttemptAlreadyClaimed):
-        repository.claim(claimed, _requested(claimed))
-    assert len(repository.account_trail(ACCOUNT.id)) == 2
-
-
-def test_account_changes_are_audited_with_the_write(repository: DynamoDBRepository) -> None:
-    admin = Requester(Actor.ADMIN, "user_ops")
-    created = account_audit(admin, "account_created", FIRST_END, {"fields": "email"})
-    saved = repository.save_account(ACCOUNT, [created])
-    updated = account_audit(admin, "account_updated", FIRST_END, {"fields": "locale"})
-    repository.save_account(replace(saved, locale=Locale.EN), [updated])
-    stale = account_audit(admin, "account_updated", FIRST_END, {"fields": "email"})
-    with pytest.raises(ConcurrentModification):
-        repository.save_account(replace(saved, email="stale@example.com"), [stale])
-    assert repository.account_trail(ACCOUNT.id) == [created, updated]
-
-
-def test_a_subscription_needs_an_existing_account(repository: DynamoDBRepository) -> None:
-    orphan = replace(active(), account_id="x")
-    with pytest.raises(NotFound, match="Account"):
-        repository.commit(SubscriptionChange(before=None, after=orphan, audit=[_opening(orphan)]))
-    with pytest.raises(NotFound):
-        repository.get_subscription(active().id)

@@ -1,0 +1,256 @@
+"""The payment gateways under the gateway contract, each with what a test needs of it beside the
+port: a saved method that pays, declines or must be replaced, a token the provider refuses to
+save, faults at the provider, and the money it took for a key. The fakes play each provider;
+the real adapters meet localstripe and the PayPal stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+from uuid import uuid4
+
+from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
+from billing.domain.charges import ChargeStatus
+from billing.domain.failures import FailureReason
+from billing.providers.gateway import PaymentGateway
+from billing.providers.paypal_gateway import LOOKUP_WINDOW, PayPalGateway
+from billing.providers.retry import RetryPolicy
+from billing.providers.stripe_gateway import CHARGE_KEY, StripeGateway
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+from tests.fakes import FakeGateway
+from tests.support.localstripe import payment_intents
+from tests.support.sleeps import Sleeps
+from tests.support.stand_ins import StandIn
+
+Operation = Literal["charge", "find_charge"]
+
+TIMEOUT = 1.0
+"""The real gateways' client timeout; an unanswered call is delayed half as long again."""
+
+
+class Method(StrEnum):
+    """How charges of a saved payment method end."""
+
+    PAYS = "pays"
+    DECLINED = "declined"
+    """A soft decline: the same method may pay later."""
+    INVALID = "invalid"
+    """The method must be replaced."""
+
+
+@dataclass(frozen=True)
+class Traits:
+    """Where the providers differ behind the port: both adapters and the fake playing them."""
+
+    codes: dict[Method, str]
+    """The provider's code for each kind of decline."""
+    refusal: FailureReason
+    """Why the method `refused()` names is not saved."""
+    finds_declines: bool
+    """A declined charge is found with its reason (Stripe's PaymentIntent keeps it), or not at
+    all (PayPal's order stays uncaptured)."""
+    lookup_window: timedelta | None
+    """How long after the claim a charge can still be looked up (PayPal forgets request ids)."""
+
+
+TRAITS = {
+    PaymentProvider.STRIPE: Traits(
+        codes={Method.DECLINED: "card_declined", Method.INVALID: "authentication_required"},
+        refusal=FailureReason.CARD_DECLINED,
+        finds_declines=True,
+        lookup_window=None,
+    ),
+    PaymentProvider.PAYPAL: Traits(
+        codes={
+            Method.DECLINED: "INSTRUMENT_DECLINED",
+            Method.INVALID: "AGREEMENT_ALREADY_CANCELLED",
+        },
+        refusal=FailureReason.PAYMENT_METHOD_INVALID,
+        finds_declines=False,
+        lookup_window=LOOKUP_WINDOW,
+    ),
+}
+
+REASONS = {
+    Method.DECLINED: FailureReason.CARD_DECLINED,
+    Method.INVALID: FailureReason.PAYMENT_METHOD_INVALID,
+}
+
+
+def new_account() -> Account:
+    """A fresh account: the stand-ins live for the session and remember every key."""
+    return Account(id=f"acct_{uuid4().hex[:10]}", email="ada@example.com")
+
+
+class ProviderUnderTest(Protocol):
+    @property
+    def gateway(self) -> PaymentGateway: ...
+
+    @property
+    def traits(self) -> Traits: ...
+
+    @property
+    def customer(self) -> str | None:
+        """The account's customer at the provider, for its charges (Stripe's; PayPal needs
+        none)."""
+        ...
+
+    @property
+    def real(self) -> bool: ...
+
+    def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
+        """A payment method saved for the customer, whose charges end as `kind` says."""
+        ...
+
+    def refused(self) -> str:
+        """A token the provider will not save (for `traits.refusal`)."""
+        ...
+
+    def fail(self, status: int, *, times: int, operation: Operation = "charge") -> None:
+        """The next `times` requests of `operation` answer `status` (429, 5xx)."""
+        ...
+
+    def unanswered(self, *, after_charging: bool) -> None:
+        """The next charge gets no answer in time, made meanwhile or not."""
+        ...
+
+    def taken(self, key: str) -> int:
+        """How many times money was taken with `key`."""
+        ...
+
+
+class FakeProvider:
+    real = False
+
+    def __init__(self, provider: PaymentProvider) -> None:
+        self.gateway = fake = FakeGateway(provider)
+        self.traits = TRAITS[provider]
+        self.customer = (
+            fake.create_customer(new_account()) if provider is PaymentProvider.STRIPE else None
+        )
+
+    def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
+        token = f"pm_{kind}_{uuid4().hex[:8]}"
+        if kind is not Method.PAYS:
+            self.gateway.declines(token, REASONS[kind], self.traits.codes[kind])
+        return self.gateway.save_payment_method(self.customer, token)
+
+    def refused(self) -> str:
+        self.gateway.refuses("pm_refused", self.traits.refusal)
+        return "pm_refused"
+
+    def fail(self, status: int, *, times: int, operation: Operation = "charge") -> None:
+        self.gateway.fails(status, times=times, operation=operation)
+
+    def unanswered(self, *, after_charging: bool) -> None:
+        self.gateway.unanswered(after_charging=after_charging)
+
+    def taken(self, key: str) -> int:
+        return sum(
+            1
+            for charge in self.gateway.charges
+            if charge.request.key == key and charge.outcome.status is ChargeStatus.SUCCEEDED
+        )
+
+
+def _late(after_charging: bool) -> dict[str, Any]:
+    """A fault answering after the client gave up: having processed the request, or never."""
+    then: dict[str, Any] = {"process_first": True} if after_charging else {"status": 503}
+    return {"delay": 1.5 * TIMEOUT, **then}
+
+
+STRIPE_TEST_METHODS: Mapping[Method, str] = {
+    Method.PAYS: "pm_card_visa",
+    Method.DECLINED: "pm_card_chargeCustomerFail",
+    Method.INVALID: "pm_card_authenticationRequired",
+}
+STRIPE_REQUESTS: Mapping[Operation, tuple[str, str]] = {
+    "charge": ("POST", "/v1/payment_intents"),
+    "find_charge": ("GET", "/v1/payment_intents"),
+}
+PAYPAL_FUNDING: Mapping[Method, str] = {
+    Method.PAYS: "ok",
+    Method.DECLINED: "declined",
+    Method.INVALID: "cancelled",
+}
+PAYPAL_REQUESTS: Mapping[Operation, tuple[str, str]] = {
+    # The capture, not the order's creation (which moves no money and is repeated freely).
+    "charge": ("POST", "/v2/checkout/orders/"),
+    "find_charge": ("GET", "/v2/checkout/orders/"),
+}
+
+
+class StripeProvider:
+    real = True
+    traits = TRAITS[PaymentProvider.STRIPE]
+
+    def __init__(self, localstripe: StandIn) -> None:
+        self._localstripe = localstripe
+        self.gateway = stripe = StripeGateway(
+            "sk_test_local",
+            api_base=localstripe.url,
+            timeout=TIMEOUT,
+            retry=RetryPolicy(sleep=Sleeps()),
+        )
+        self.customer = stripe.create_customer(new_account())
+
+    def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
+        return self.gateway.save_payment_method(self.customer, STRIPE_TEST_METHODS[kind])
+
+    def refused(self) -> str:
+        return "pm_card_visa_chargeDeclined"
+
+    def fail(self, status: int, *, times: int, operation: Operation = "charge") -> None:
+        self._localstripe.inject(*STRIPE_REQUESTS[operation], status=status, times=times)
+
+    def unanswered(self, *, after_charging: bool) -> None:
+        self._localstripe.inject(*STRIPE_REQUESTS["charge"], **_late(after_charging))
+
+    def taken(self, key: str) -> int:
+        assert self.customer is not None
+        return sum(
+            1
+            for intent in payment_intents(self._localstripe, self.customer)
+            if intent.metadata.to_dict().get(CHARGE_KEY) == key and intent.status == "succeeded"
+        )
+
+
+class PayPalProvider:
+    real = True
+    traits = TRAITS[PaymentProvider.PAYPAL]
+    customer = None
+
+    def __init__(self, paypal: StandIn) -> None:
+        self._paypal = paypal
+        self.gateway = PayPalGateway(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            api_base=paypal.url,
+            return_url="http://127.0.0.1:3000/paypal/return",
+            cancel_url="http://127.0.0.1:3000/paypal/cancel",
+            timeout=TIMEOUT,
+            retry=RetryPolicy(sleep=Sleeps()),
+        )
+
+    def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
+        start = self.gateway.start_update(new_account(), None)
+        assert start.approval_url is not None
+        approval = {"email": "ada@example.com", "funding": PAYPAL_FUNDING[kind]}
+        self._paypal.post(start.approval_url.removeprefix(self._paypal.url), approval)
+        return self.gateway.save_payment_method(None, start.reference)
+
+    def refused(self) -> str:
+        return self.gateway.start_update(new_account(), None).reference  # never approved
+
+    def fail(self, status: int, *, times: int, operation: Operation = "charge") -> None:
+        self._paypal.inject(*PAYPAL_REQUESTS[operation], status=status, times=times)
+
+    def unanswered(self, *, after_charging: bool) -> None:
+        self._paypal.inject(*PAYPAL_REQUESTS["charge"], **_late(after_charging))
+
+    def taken(self, key: str) -> int:
+        captures = self._paypal.get("/_standin/captures")
+        return sum(1 for c in captures if c["custom_id"] == key and c["status"] == "COMPLETED")

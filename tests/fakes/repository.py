@@ -1,0 +1,333 @@
+"""`BillingRepository` in memory, with DynamoDBRepository's rules: versions, all-or-nothing
+writes, the account's one open slot, settle-once attempts, append-only trails, the sharded due
+and pending indexes, instants kept to the second; and hooks to inject faults before any call."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields, is_dataclass, replace
+from datetime import datetime
+from typing import Any, cast
+
+from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.billing_calendar import format_instant, instant
+from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.state_machine import Audit
+from billing.domain.subscription import Channel, Status, Subscription
+from billing.persistence.dynamodb import index_shard
+from billing.persistence.repository import (
+    AttemptAlreadyClaimed,
+    AttemptAlreadySettled,
+    ConcurrentModification,
+    DueEntry,
+    NotFound,
+    PendingEntry,
+    StorageUnavailable,
+    SubscriptionChange,
+    SubscriptionExists,
+)
+
+Action = Callable[..., object]
+"""Run before an operation with the operation's arguments: it may raise (a crash, storage
+failing) or wait (a race), or write through the repository itself (another writer winning)."""
+
+AttemptKey = tuple[str, int, int]
+
+
+def _as_stored[T](value: T) -> T:
+    """`value` as it reads back from storage: every instant in UTC to the second, nested
+    dataclasses and mappings copied."""
+    if isinstance(value, datetime):
+        return cast(T, instant(value))
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _as_stored(getattr(value, f.name)) for f in fields(value) if f.init}
+        return cast(T, replace(cast(Any, value), **changes))
+    if isinstance(value, Mapping):
+        return cast(T, {key: _as_stored(item) for key, item in value.items()})
+    return value
+
+
+def _key(attempt: ChargeAttempt) -> AttemptKey:
+    return (attempt.subscription_id, attempt.cycle, attempt.attempt)
+
+
+def _account_stream(account_id: str) -> str:
+    return f"account#{account_id}"
+
+
+def _subscription_stream(subscription_id: str) -> str:
+    return f"subscription#{subscription_id}"
+
+
+class InMemoryRepository:
+    """One process's storage. Every call is recorded in `calls` (its name); `before[name]`
+    runs ahead of the call, outside the repository's lock, so that it may block or write."""
+
+    def __init__(self, *, shards: int = 16) -> None:
+        self._shards = shards
+        self._lock = threading.RLock()
+        self._accounts: dict[str, Account] = {}
+        self._subscriptions: dict[str, Subscription] = {}
+        self._attempts: dict[AttemptKey, ChargeAttempt] = {}
+        self._streams: dict[str, dict[str, Audit]] = {}
+        self.calls: list[str] = []
+        self.before: dict[str, Action] = {}
+
+    # --- fault injection ---
+
+    def fail_next(self, operation: str, error: Exception) -> None:
+        """The next call of `operation` raises `error` having written nothing."""
+
+        def fail(*_: object) -> None:
+            del self.before[operation]
+            raise error
+
+        self.before[operation] = fail
+
+    def _enter(self, operation: str, *arguments: object) -> None:
+        with self._lock:
+            self.calls.append(operation)
+        action = self.before.get(operation)
+        if action is not None:
+            action(*arguments)
+
+    # --- accounts ---
+
+    def get_account(self, account_id: str) -> Account:
+        self._enter("get_account", account_id)
+        with self._lock:
+            return self._account(account_id)
+
+    def _account(self, account_id: str) -> Account:
+        try:
+            return self._accounts[account_id]
+        except KeyError:
+            raise NotFound("Account") from None
+
+    def save_account(self, account: Account, audit: Sequence[Audit] = ()) -> Account:
+        self._enter("save_account", account, audit)
+        version = account.version + 1
+        stream = _account_stream(account.id)
+        seqs = [
+            f"{format_instant(entry.at)}#account#{version:010d}#{index:02d}"
+            for index, entry in enumerate(audit)
+        ]
+        with self._lock:
+            stored = self._accounts.get(account.id)
+            current = 0 if stored is None else stored.version
+            if current != account.version or self._taken(stream, seqs):
+                raise ConcurrentModification
+            self._accounts[account.id] = _as_stored(replace(account, version=version))
+            self._append(stream, zip(seqs, audit, strict=True))
+        return replace(account, version=version)
+
+    # --- subscriptions ---
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        self._enter("get_subscription", subscription_id)
+        with self._lock:
+            return self._subscription(subscription_id)
+
+    def _subscription(self, subscription_id: str) -> Subscription:
+        try:
+            return self._subscriptions[subscription_id]
+        except KeyError:
+            raise NotFound("Subscription") from None
+
+    def load(self, subscription_id: str, account_id: str) -> tuple[Subscription, Account]:
+        self._enter("load", subscription_id, account_id)
+        with self._lock:
+            sub = self._subscription(subscription_id)
+            if sub.account_id != account_id:
+                raise NotFound("Subscription")
+            return sub, self._account(account_id)
+
+    def subscriptions_of(self, account_id: str) -> list[Subscription]:
+        self._enter("subscriptions_of", account_id)
+        with self._lock:
+            owned = [s for s in self._subscriptions.values() if s.account_id == account_id]
+        return sorted(owned, key=lambda s: (s.anchor, s.id), reverse=True)
+
+    def retry_requests(self) -> list[Subscription]:
+        self._enter("retry_requests")
+        with self._lock:
+            asked = [
+                (s.retry_now_requested_at, s.id, s)
+                for s in self._subscriptions.values()
+                if s.retry_now_requested_at is not None
+            ]
+        return [s for _, _, s in sorted(asked, key=lambda row: row[:2], reverse=True)]
+
+    # --- the renewal run's indexes ---
+
+    def shards(self) -> Sequence[str]:
+        return [f"{shard:03d}" for shard in range(self._shards)]
+
+    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
+        self._enter("due_in_shard", shard, now)
+        until = instant(now)
+        with self._lock:
+            due = [
+                DueEntry(sub.id, sub.account_id, instant(sub.due_at))
+                for sub in self._subscriptions.values()
+                if sub.due_at is not None
+                and instant(sub.due_at) <= until
+                and index_shard(sub.id, self._shards) == shard
+            ]
+        return iter(sorted(due, key=lambda entry: (entry.due_at, entry.subscription_id)))
+
+    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
+        self._enter("pending_in_shard", shard, claimed_before)
+        before = instant(claimed_before)
+        with self._lock:
+            pending = [
+                PendingEntry(
+                    a.subscription_id, a.account_id, a.cycle, a.attempt, a.kind, a.created_at
+                )
+                for a in self._attempts.values()
+                if a.status is ChargeStatus.PENDING
+                and a.created_at < before
+                and index_shard(a.subscription_id, self._shards) == shard
+            ]
+        return iter(sorted(pending, key=lambda entry: (entry.created_at, entry.subscription_id)))
+
+    # --- charge attempts ---
+
+    def get_attempt(self, subscription_id: str, cycle: int, attempt: int) -> ChargeAttempt:
+        self._enter("get_attempt", subscription_id, cycle, attempt)
+        with self._lock:
+            try:
+                return self._attempts[(subscription_id, cycle, attempt)]
+            except KeyError:
+                raise NotFound("Charge attempt") from None
+
+    def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
+        self._enter("charge_attempts", subscription_id)
+        with self._lock:
+            found = [a for key, a in self._attempts.items() if key[0] == subscription_id]
+        return sorted(found, key=lambda a: (a.cycle, a.attempt), reverse=True)
+
+    def claim(
+        self, attempt: ChargeAttempt, request: Audit, purchase: PendingPurchase | None = None
+    ) -> None:
+        self._enter("claim", attempt, request, purchase)
+        stream = _account_stream(attempt.account_id)
+        seq = f"{format_instant(request.at)}#charge#{attempt.id}"
+        with self._lock:
+            existing = self._attempts.get(_key(attempt))
+            if existing is not None:
+                raise AttemptAlreadyClaimed(existing)
+            account = self._accounts.get(attempt.account_id)
+            if purchase is not None:
+                if account is None:
+                    raise NotFound("Account")
+                if account.open_subscription_id or account.pending_purchase:
+                    raise SubscriptionExists
+            if self._taken(stream, [seq]):
+                raise StorageUnavailable(f"audit entry {seq} exists")
+            self._attempts[_key(attempt)] = _as_stored(attempt)
+            self._append(stream, [(seq, request)])
+            if purchase is not None and account is not None:
+                self._bump(account, pending_purchase=purchase)
+
+    def release_purchase(self, attempt: ChargeAttempt) -> None:
+        self._enter("release_purchase", attempt)
+        with self._lock:
+            stored = self._attempts.get(_key(attempt))
+            if stored is None or stored.status is not ChargeStatus.PENDING:
+                raise AttemptAlreadySettled
+            account = self._accounts.get(attempt.account_id)
+            held = None if account is None else account.pending_purchase
+            if account is None or held is None or held.subscription_id != attempt.subscription_id:
+                raise ConcurrentModification
+            self._attempts[_key(attempt)] = _as_stored(attempt)
+            self._bump(account, pending_purchase=None)
+
+    # --- one change of a subscription ---
+
+    def commit(self, change: SubscriptionChange) -> Subscription:
+        self._enter("commit", change)
+        before, after = change.before, change.after
+        expected = 0 if before is None else before.version
+        stream = _subscription_stream(after.id)
+        seqs = [f"{expected + 1:010d}#{index:02d}" for index in range(len(change.audit))]
+        with self._lock:
+            account = self._accounts.get(after.account_id)
+            pointer = self._pointer(before, after, account)
+            if before is None and pointer is None:
+                raise SubscriptionExists if account is not None else NotFound("Account")
+            if any(not self._pending(attempt) for attempt in change.attempts):
+                raise AttemptAlreadySettled
+            stored = self._subscriptions.get(after.id)
+            if (
+                (0 if stored is None else stored.version) != expected
+                or self._taken(stream, seqs)
+                or pointer is None
+            ):
+                raise ConcurrentModification
+            self._subscriptions[after.id] = _as_stored(replace(after, version=expected + 1))
+            for attempt in change.attempts:
+                self._attempts[_key(attempt)] = _as_stored(attempt)
+            self._append(stream, zip(seqs, change.audit, strict=True))
+            if pointer and account is not None:
+                self._bump(account, **pointer)
+        return replace(after, version=expected + 1)
+
+    @staticmethod
+    def _pointer(
+        before: Subscription | None, after: Subscription, account: Account | None
+    ) -> dict[str, Any] | None:
+        """How the account's open slot changes with the subscription: the fields to set ({} for
+        no change), or None when the slot is not as the change requires."""
+        change: dict[str, Any]
+        if before is None and after.channel is Channel.DIRECT:
+            held = None if account is None else account.pending_purchase
+            allowed = held is not None and held.subscription_id == after.id
+            change = {"open_subscription_id": after.id, "pending_purchase": None}
+        elif before is None:
+            allowed = account is not None and not (
+                account.open_subscription_id or account.pending_purchase
+            )
+            change = {"open_subscription_id": after.id}
+        elif before.status is not Status.CANCELLED and after.status is Status.CANCELLED:
+            allowed = account is not None and account.open_subscription_id == after.id
+            change = {"open_subscription_id": None}
+        else:
+            return {}
+        return change if allowed else None
+
+    def _pending(self, attempt: ChargeAttempt) -> bool:
+        stored = self._attempts.get(_key(attempt))
+        return stored is not None and stored.status is ChargeStatus.PENDING
+
+    def _bump(self, account: Account, **slot: Any) -> None:
+        """Change the account's slot fields, one version on: an account write from an older
+        read then fails."""
+        self._accounts[account.id] = _as_stored(
+            replace(account, version=account.version + 1, **slot)
+        )
+
+    # --- audit trails ---
+
+    def audit_trail(self, subscription_id: str) -> list[Audit]:
+        self._enter("audit_trail", subscription_id)
+        return self._trail(_subscription_stream(subscription_id))
+
+    def account_trail(self, account_id: str) -> list[Audit]:
+        self._enter("account_trail", account_id)
+        return self._trail(_account_stream(account_id))
+
+    def _trail(self, stream: str) -> list[Audit]:
+        with self._lock:
+            entries = self._streams.get(stream, {})
+            return [entries[seq] for seq in sorted(entries)]
+
+    def _taken(self, stream: str, seqs: Sequence[str]) -> bool:
+        entries = self._streams.get(stream, {})
+        return len(set(seqs)) < len(seqs) or any(seq in entries for seq in seqs)
+
+    def _append(self, stream: str, entries: Iterable[tuple[str, Audit]]) -> None:
+        trail = self._streams.setdefault(stream, {})
+        for seq, entry in entries:
+            trail[seq] = _as_stored(entry)
