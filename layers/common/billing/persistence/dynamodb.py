@@ -13,7 +13,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import cast
 
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
@@ -25,34 +24,16 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from billing.domain.accounts import (
-    Account,
-    BillingInfo,
-    Partner,
-    PaymentMethod,
-    PaymentMethodKind,
-    PaymentProvider,
-    PendingPurchase,
-)
+from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.failures import FailureReason
-from billing.domain.locales import Locale
-from billing.domain.money import Currency, Money
-from billing.domain.pricing import Discount
-from billing.domain.state_machine import Actor, Audit, Requester
+from billing.domain.state_machine import Actor, Audit
 from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
-from billing.persistence.items import from_item, to_item
+from billing.persistence.items import Item, from_item, to_item
 from billing.persistence.models import (
     AccountRecord,
     AuditEventRecord,
-    BillingInfoMap,
     ChargeAttemptRecord,
-    DiscountMap,
-    PartnerMap,
-    PaymentMethodMap,
-    PendingPurchaseMap,
-    RequesterMap,
     SubscriptionRecord,
     bind_tables,
 )
@@ -339,8 +320,7 @@ def _pointer_update(account_id: str) -> AccountRecord:
 
 def _slot_held_by(subscription_id: str) -> Condition:
     """The account's open slot is held by the purchase of `subscription_id`."""
-    # A map's sub-attribute compares into a condition; its stubs type it as the str it holds.
-    return cast(Condition, AccountRecord.pending_purchase.subscription_id == subscription_id)
+    return AccountRecord.pending_purchase["subscription_id"] == subscription_id
 
 
 def _hold_open_slot(transaction: TransactWrite, account_id: str, purchase: PendingPurchase) -> None:
@@ -348,7 +328,7 @@ def _hold_open_slot(transaction: TransactWrite, account_id: str, purchase: Pendi
     exist, have no open subscription and no other purchase under way."""
     transaction.update(
         _pointer_update(account_id),
-        actions=[AccountRecord.pending_purchase.set(_pending_purchase_map(purchase))],
+        actions=[AccountRecord.pending_purchase.set(to_item(purchase))],
         condition=AccountRecord.id.exists()
         & AccountRecord.open_subscription_id.does_not_exist()
         & AccountRecord.pending_purchase.does_not_exist(),
@@ -396,9 +376,7 @@ def _transaction_error(error: TransactWriteError, change: SubscriptionChange) ->
 def _subscription_record(sub: Subscription, shards: int) -> SubscriptionRecord:
     """`sub`'s item: its fields as `to_item` writes them (for a subclass of Subscription, its
     added fields too), with the index keys derived from its state."""
-    # The version is PynamoDB's to write: it checks the one read and stores the next.
-    item = {name: value for name, value in to_item(sub).items() if name != "version"}
-    record = SubscriptionRecord.from_raw_data(item)
+    record = SubscriptionRecord.from_raw_data(_unversioned(to_item(sub)))
     due_at = sub.due_at
     record.due_shard = None if due_at is None else index_shard(sub.id, shards)
     record.due_at = due_at
@@ -420,47 +398,17 @@ def _attempt_numbers(key: str) -> tuple[int, int]:
 
 
 def _attempt_record(attempt: ChargeAttempt, shards: int) -> ChargeAttemptRecord:
+    """`attempt`'s item: its fields as `to_item` writes them, with its sort key and, while its
+    outcome is not known, its pending index partition."""
+    record = ChargeAttemptRecord.from_raw_data(to_item(attempt))
+    record.key = _attempt_key(attempt.cycle, attempt.attempt)
     pending = attempt.status is ChargeStatus.PENDING
-    return ChargeAttemptRecord(
-        attempt.subscription_id,
-        _attempt_key(attempt.cycle, attempt.attempt),
-        account_id=attempt.account_id,
-        cycle=attempt.cycle,
-        attempt=attempt.attempt,
-        kind=attempt.kind.value,
-        amount=attempt.amount.amount,
-        currency=attempt.amount.currency.value,
-        status=attempt.status.value,
-        created_at=attempt.created_at,
-        provider=None if attempt.provider is None else attempt.provider.value,
-        payment_method_id=attempt.payment_method_id,
-        provider_reference=attempt.provider_reference,
-        failure_reason=None if attempt.failure_reason is None else attempt.failure_reason.value,
-        requested_by=RequesterMap(
-            actor=attempt.requested_by.actor.value, id=attempt.requested_by.id
-        ),
-        pending_shard=index_shard(attempt.subscription_id, shards) if pending else None,
-    )
+    record.pending_shard = index_shard(attempt.subscription_id, shards) if pending else None
+    return record
 
 
 def _attempt(record: ChargeAttemptRecord) -> ChargeAttempt:
-    return ChargeAttempt(
-        subscription_id=record.subscription_id,
-        account_id=record.account_id,
-        cycle=int(record.cycle),
-        attempt=int(record.attempt),
-        kind=ChargeKind(record.kind),
-        amount=Money(int(record.amount), Currency(record.currency)),
-        status=ChargeStatus(record.status),
-        created_at=record.created_at,
-        provider=None if record.provider is None else PaymentProvider(record.provider),
-        payment_method_id=record.payment_method_id,
-        provider_reference=record.provider_reference,
-        failure_reason=None
-        if record.failure_reason is None
-        else FailureReason(record.failure_reason),
-        requested_by=Requester(Actor(record.requested_by.actor), record.requested_by.id),
-    )
+    return from_item(ChargeAttempt, record.item)
 
 
 def _account_stream(account_id: str) -> str:
@@ -506,67 +454,20 @@ def _audit(record: AuditEventRecord) -> Audit:
 
 
 def _account_record(account: Account) -> AccountRecord:
-    partner, info, method = account.partner, account.billing_info, account.payment_method
-    record = AccountRecord(
-        account.id,
-        email=account.email,
-        locale=account.locale.value,
-        domain_zone=account.domain_zone,
-        channel=account.channel.value,
-        partner=None if partner is None else PartnerMap(**_fields(partner)),
-        billing_info=None if info is None else BillingInfoMap(**_fields(info)),
-        payment_method=None
-        if method is None
-        else PaymentMethodMap(
-            **_fields(method) | {"provider": method.provider.value, "kind": method.kind.value}
-        ),
-        stripe_customer_id=account.stripe_customer_id,
-        open_subscription_id=account.open_subscription_id,
-        pending_purchase=None
-        if account.pending_purchase is None
-        else _pending_purchase_map(account.pending_purchase),
-    )
+    """`account`'s item: its fields as `to_item` writes them (a pending purchase as the map
+    that claiming the open slot sets)."""
+    record = AccountRecord.from_raw_data(_unversioned(to_item(account)))
     return _with_version(record, account.version)
 
 
-def _discount_map(discount: Discount | None) -> DiscountMap | None:
-    if discount is None:
-        return None
-    return DiscountMap(
-        coupon=discount.coupon, amount_off=discount.amount_off.amount, cycles=discount.cycles
-    )
+def _account(record: AccountRecord) -> Account:
+    return from_item(Account, record.item)
 
 
-def _discount(stored: DiscountMap | None, currency: Currency) -> Discount | None:
-    if stored is None:
-        return None
-    return Discount(stored.coupon, Money(int(stored.amount_off), currency), int(stored.cycles))
-
-
-def _pending_purchase_map(purchase: PendingPurchase) -> PendingPurchaseMap:
-    return PendingPurchaseMap(
-        subscription_id=purchase.subscription_id,
-        plan_id=purchase.plan_id,
-        cycle_months=purchase.cycle_months,
-        price=purchase.price.amount,
-        currency=purchase.price.currency.value,
-        discount=_discount_map(purchase.discount),
-        at=purchase.at,
-    )
-
-
-def _pending_purchase(stored: PendingPurchaseMap | None) -> PendingPurchase | None:
-    if stored is None:
-        return None
-    currency = Currency(stored.currency)
-    return PendingPurchase(
-        subscription_id=stored.subscription_id,
-        plan_id=stored.plan_id,
-        cycle_months=int(stored.cycle_months),
-        price=Money(int(stored.price), currency),
-        discount=_discount(stored.discount, currency),
-        at=stored.at,
-    )
+def _unversioned(item: Item) -> Item:
+    """`item` without its version: that is PynamoDB's to write, checking the one read and
+    storing the next (see `_with_version`)."""
+    return {name: value for name, value in item.items() if name != "version"}
 
 
 def _with_version[R: (SubscriptionRecord, AccountRecord)](record: R, version: int) -> R:
@@ -574,39 +475,3 @@ def _with_version[R: (SubscriptionRecord, AccountRecord)](record: R, version: in
     if version:
         record.version = version
     return record
-
-
-def _fields(value: Partner | BillingInfo | PaymentMethod) -> dict[str, object]:
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}
-
-
-def _account(record: AccountRecord) -> Account:
-    method = record.payment_method
-    return Account(
-        id=record.id,
-        email=record.email,
-        locale=Locale(record.locale),
-        domain_zone=record.domain_zone,
-        channel=Channel(record.channel),
-        partner=None if record.partner is None else Partner(**record.partner.as_dict()),
-        billing_info=None
-        if record.billing_info is None
-        else BillingInfo(**record.billing_info.as_dict()),
-        payment_method=None
-        if method is None
-        else PaymentMethod(
-            provider=PaymentProvider(method.provider),
-            kind=PaymentMethodKind(method.kind),
-            token=method.token,
-            brand=method.brand,
-            last4=method.last4,
-            exp_month=None if method.exp_month is None else int(method.exp_month),
-            exp_year=None if method.exp_year is None else int(method.exp_year),
-            paypal_email=method.paypal_email,
-            saved_at=method.saved_at,
-        ),
-        stripe_customer_id=record.stripe_customer_id,
-        open_subscription_id=record.open_subscription_id,
-        pending_purchase=_pending_purchase(record.pending_purchase),
-        version=int(record.version or 0),
-    )

@@ -24,16 +24,21 @@ type AttributeValue = dict[str, Any]
 type Item = dict[str, AttributeValue]
 
 CURRENCY = "currency"
-"""The attribute naming the one currency of every amount in an item. Amounts are stored as bare
-minor units (a subscription's ``price``, its discount's ``amount_off``): the format items have
-always had."""
+"""The attribute naming the one currency of a map's amounts. Amounts are stored as bare minor
+units, their currency once beside them: in the map of the outermost value with an amount field
+of its own, shared by every amount in the maps inside it. So a subscription's item holds the
+currency of its ``price`` and of its discount's ``amount_off``, an account's ``pending_purchase``
+map that of the purchase's price: the format items have always had."""
 
 
 @dataclass
 class _Amounts:
-    """The currency an item's amounts share: found while writing them, given when reading them."""
+    """The currency the amounts of one map and of the maps inside it share: found while writing
+    them, given when reading them."""
 
     currency: Currency | None = None
+    held: bool = False
+    """Whether a map holds this currency; outside the outermost map with an amount, none does."""
 
     def add(self, money: Money) -> int:
         if self.currency not in (None, money.currency):
@@ -43,7 +48,7 @@ class _Amounts:
 
     def of(self, amount: int) -> Money:
         if self.currency is None:
-            raise ValueError(f"the item has amounts but no {CURRENCY!r} attribute")
+            raise ValueError(f"a map has amounts but no {CURRENCY!r} attribute")
         return Money(amount, self.currency)
 
 
@@ -124,18 +129,31 @@ def _fields(kind: type[DataclassInstance]) -> tuple[_Field, ...]:
     )
 
 
-def _write(value: DataclassInstance, amounts: _Amounts) -> Item:
+def _holds_currency(kind: type[DataclassInstance], outer: _Amounts) -> bool:
+    """Whether the map of a `kind` inside `outer` holds its amounts' currency (see `CURRENCY`)."""
+    return not outer.held and any(field.format is _AMOUNT for field in _fields(kind))
+
+
+def _write(value: DataclassInstance, outer: _Amounts) -> Item:
+    holds = _holds_currency(type(value), outer)
+    amounts = _Amounts(held=True) if holds else outer
     item: Item = {}
     for field in _fields(type(value)):
         field_value = getattr(value, field.name)
         if field_value is not None:
             item[field.name] = field.format.write(field_value, amounts)
+    if holds and amounts.currency is not None:
+        item[CURRENCY] = {"S": amounts.currency.value}
     return item
 
 
 def _read[T: DataclassInstance](
-    kind: type[T], item: Mapping[str, AttributeValue], amounts: _Amounts
+    kind: type[T], item: Mapping[str, AttributeValue], outer: _Amounts
 ) -> T:
+    amounts = outer
+    if _holds_currency(kind, outer):
+        currency = item.get(CURRENCY)
+        amounts = _Amounts(None if currency is None else Currency(currency["S"]), held=True)
     values: dict[str, Any] = {}
     for field in _fields(kind):
         stored = item.get(field.name)
@@ -149,15 +167,9 @@ def _read[T: DataclassInstance](
 
 def to_item(value: DataclassInstance) -> Item:
     """`value` as the attributes of an item (None fields have no attribute)."""
-    amounts = _Amounts()
-    item = _write(value, amounts)
-    if amounts.currency is not None:
-        item[CURRENCY] = {"S": amounts.currency.value}
-    return item
+    return _write(value, _Amounts())
 
 
 def from_item[T: DataclassInstance](kind: type[T], item: Mapping[str, AttributeValue]) -> T:
     """The `kind` that `item` stores; attributes that are not fields of `kind` are ignored."""
-    currency = item.get(CURRENCY)
-    amounts = _Amounts(None if currency is None else Currency(currency["S"]))
-    return _read(kind, item, amounts)
+    return _read(kind, item, _Amounts())

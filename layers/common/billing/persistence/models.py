@@ -14,11 +14,10 @@ from typing import Any, Self
 from pynamodb.attributes import (
     Attribute,
     MapAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.constants import STRING
+from pynamodb.constants import MAP, STRING
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -36,12 +35,6 @@ class InstantAttribute(Attribute[datetime]):
 
     def deserialize(self, value: str) -> datetime:
         return parse_instant(value)
-
-
-class DiscountMap(MapAttribute[str, Any]):
-    coupon = UnicodeAttribute()
-    amount_off = NumberAttribute()
-    cycles = NumberAttribute()
 
 
 class DueIndex(GlobalSecondaryIndex["SubscriptionRecord"]):
@@ -142,12 +135,11 @@ class PendingIndex(GlobalSecondaryIndex["ChargeAttemptRecord"]):
     created_at = InstantAttribute(range_key=True)
 
 
-class RequesterMap(MapAttribute[str, Any]):
-    actor = UnicodeAttribute()
-    id = UnicodeAttribute()
+class ChargeAttemptRecord(OpenModel):
+    """A charge attempt's item. Its fields are written by `to_item(ChargeAttempt)`; the
+    attributes below are the keys, the pending index's keys and what it projects (read by the
+    reconciliation from the index alone), and the status the settle-once condition reads."""
 
-
-class ChargeAttemptRecord(Model):
     class Meta:
         table_name = "unbound-charge-attempts"
 
@@ -155,18 +147,9 @@ class ChargeAttemptRecord(Model):
     key = UnicodeAttribute(range_key=True)
     """``c<cycle>#a<attempt>``, zero-padded so that attempts sort oldest to newest."""
     account_id = UnicodeAttribute()
-    cycle = NumberAttribute()
-    attempt = NumberAttribute()
     kind = UnicodeAttribute()
-    amount = NumberAttribute()
-    currency = UnicodeAttribute()
     status = UnicodeAttribute()
     created_at = InstantAttribute()
-    provider = UnicodeAttribute(null=True)
-    payment_method_id = UnicodeAttribute(null=True)
-    provider_reference = UnicodeAttribute(null=True)
-    failure_reason = UnicodeAttribute(null=True)
-    requested_by = RequesterMap()
     pending_shard = UnicodeAttribute(null=True)
 
     pending_index = PendingIndex()
@@ -194,62 +177,25 @@ class AuditEventRecord(Model):
     """Who asked: a user id, a partner id or ``scheduler``."""
 
 
-class PartnerMap(MapAttribute[str, Any]):
-    id = UnicodeAttribute()
-    name = UnicodeAttribute()
-    email = UnicodeAttribute()
+class FieldsMap(Attribute[dict[str, dict[str, Any]]]):
+    """A map attribute whose members `billing.persistence.items` writes and reads: held as
+    DynamoDB's attribute values, untouched. Declared where a condition or an update names the
+    attribute; a condition reaches a member as ``Record.attribute["member"]``."""
+
+    attr_type = MAP
 
 
-class BillingInfoMap(MapAttribute[str, Any]):
-    name = UnicodeAttribute()
-    email = UnicodeAttribute()
-    address_line1 = UnicodeAttribute()
-    city = UnicodeAttribute()
-    country = UnicodeAttribute()
-    company = UnicodeAttribute(null=True)
-    address_line2 = UnicodeAttribute(null=True)
-    postal_code = UnicodeAttribute(null=True)
-    region = UnicodeAttribute(null=True)
-    vat_id = UnicodeAttribute(null=True)
+class AccountRecord(OpenModel):
+    """An account's item. Its fields are written by `to_item(Account)`; the attributes below are
+    the key, the version, and the account's one open slot, which subscription writes and
+    charge claims update on their own and their conditions read."""
 
-
-class PaymentMethodMap(MapAttribute[str, Any]):
-    provider = UnicodeAttribute()
-    kind = UnicodeAttribute()
-    token = UnicodeAttribute()
-    brand = UnicodeAttribute(null=True)
-    last4 = UnicodeAttribute(null=True)
-    exp_month = NumberAttribute(null=True)
-    exp_year = NumberAttribute(null=True)
-    paypal_email = UnicodeAttribute(null=True)
-    saved_at = InstantAttribute(null=True)
-
-
-class PendingPurchaseMap(MapAttribute[str, Any]):
-    subscription_id = UnicodeAttribute()
-    plan_id = UnicodeAttribute()
-    cycle_months = NumberAttribute()
-    price = NumberAttribute()
-    currency = UnicodeAttribute()
-    discount = DiscountMap(null=True)
-    at = InstantAttribute()
-
-
-class AccountRecord(Model):
     class Meta:
         table_name = "unbound-accounts"
 
     id = UnicodeAttribute(hash_key=True)
-    email = UnicodeAttribute()
-    locale = UnicodeAttribute()
-    domain_zone = UnicodeAttribute()
-    channel = UnicodeAttribute()
-    partner = PartnerMap(null=True)
-    billing_info = BillingInfoMap(null=True)
-    payment_method = PaymentMethodMap(null=True)
-    stripe_customer_id = UnicodeAttribute(null=True)
     open_subscription_id = UnicodeAttribute(null=True)
-    pending_purchase = PendingPurchaseMap(null=True)
+    pending_purchase = FieldsMap(null=True)
     """The open slot held by a purchase whose first charge is not settled yet."""
     version = VersionAttribute()
 

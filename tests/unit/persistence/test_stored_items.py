@@ -1,0 +1,81 @@
+"""Charge attempts, pending purchases and accounts as items, without DynamoDB: the format
+deployed tables hold is still read and written, and any value comes back from its item."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given
+
+from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.charges import ChargeAttempt
+from billing.persistence.dynamodb import _account, _account_record, _attempt, _attempt_record
+from billing.persistence.items import from_item, to_item
+from billing.persistence.models import AccountRecord, ChargeAttemptRecord
+from tests.support.stored_items import (
+    ACCOUNT_ITEMS,
+    ACCOUNTS,
+    ATTEMPT_ITEMS,
+    ATTEMPTS,
+    PURCHASE_MAPS,
+    PURCHASES,
+    SHARDS,
+)
+from tests.support.strategies import accounts, attempts, pending_purchases
+
+
+@pytest.mark.parametrize("name", sorted(ATTEMPT_ITEMS))
+def test_an_attempt_item_in_the_stored_format_reads_back(name: str) -> None:
+    record = ChargeAttemptRecord.from_raw_data(copy.deepcopy(ATTEMPT_ITEMS[name]))
+
+    assert _attempt(record) == ATTEMPTS[name]
+
+
+@pytest.mark.parametrize("name", sorted(ATTEMPT_ITEMS))
+def test_an_attempt_is_written_in_the_stored_format(name: str) -> None:
+    assert _attempt_record(ATTEMPTS[name], SHARDS).item == ATTEMPT_ITEMS[name]
+
+
+@pytest.mark.parametrize("name", sorted(PURCHASE_MAPS))
+def test_a_pending_purchase_is_stored_as_the_map_it_always_was(name: str) -> None:
+    assert to_item(PURCHASES[name]) == PURCHASE_MAPS[name]
+    assert from_item(PendingPurchase, copy.deepcopy(PURCHASE_MAPS[name])) == PURCHASES[name]
+
+
+@pytest.mark.parametrize("name", sorted(ACCOUNT_ITEMS))
+def test_an_account_item_in_the_stored_format_reads_back(name: str) -> None:
+    record = AccountRecord.from_raw_data(copy.deepcopy(ACCOUNT_ITEMS[name]))
+
+    assert _account(record) == ACCOUNTS[name]
+
+
+@pytest.mark.parametrize("name", sorted(ACCOUNT_ITEMS))
+def test_an_account_is_written_in_the_stored_format(name: str) -> None:
+    assert _account_record(ACCOUNTS[name]).item == ACCOUNT_ITEMS[name]
+
+
+def test_a_pending_purchase_keeps_its_currency_in_its_own_map() -> None:
+    item = _account_record(ACCOUNTS["purchasing"]).item
+
+    assert "currency" not in item
+    assert item["pending_purchase"] == {"M": PURCHASE_MAPS["discounted"]}
+
+
+@given(attempts())
+def test_any_attempt_comes_back_from_its_item(attempt: ChargeAttempt) -> None:
+    item = _attempt_record(attempt, SHARDS).item
+
+    assert _attempt(ChargeAttemptRecord.from_raw_data(copy.deepcopy(item))) == attempt
+
+
+@given(pending_purchases())
+def test_any_pending_purchase_comes_back_from_its_map(purchase: PendingPurchase) -> None:
+    assert from_item(PendingPurchase, copy.deepcopy(to_item(purchase))) == purchase
+
+
+@given(accounts())
+def test_any_account_comes_back_from_its_item(account: Account) -> None:
+    item = _account_record(account).item
+
+    assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account
