@@ -34,6 +34,16 @@ class View(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
+    @classmethod
+    def _copied(cls, value: object, **computed: object) -> Self:
+        """The view of `value`: each field named in `computed` is given there; every other is
+        `value`'s attribute of the same name as `_shown` writes it, so declaring a field in the
+        view is all it takes to show one."""
+        copied = {
+            name: _shown(getattr(value, name)) for name in cls.model_fields if name not in computed
+        }
+        return cls.model_validate(copied | computed)
+
 
 def _instant(value: Any) -> str | None:
     return None if value is None else format_instant(value)
@@ -106,19 +116,15 @@ class SubscriptionView(View):
 
     @classmethod
     def of(cls, sub: Subscription, locale: Locale) -> Self:
-        """The view of `sub`. A field computed below is computed; every other field is the
-        subscription's attribute of the same name as `_shown` writes it, so declaring a field
-        in this class is all it takes to show one."""
+        """The view of `sub`: the period and the explained last failure computed, every other
+        field copied from the subscription by name."""
         period = sub.period
-        computed = {
-            "current_period_start": format_instant(period.start),
-            "current_period_end": format_instant(period.end),
-            "last_failure": FailureView.of(sub.last_failure, locale),
-        }
-        copied = {
-            name: _shown(getattr(sub, name)) for name in cls.model_fields if name not in computed
-        }
-        return cls.model_validate(copied | computed)
+        return cls._copied(
+            sub,
+            current_period_start=format_instant(period.start),
+            current_period_end=format_instant(period.end),
+            last_failure=FailureView.of(sub.last_failure, locale),
+        )
 
 
 class AttemptView(View):
@@ -134,19 +140,10 @@ class AttemptView(View):
     created_at: str
 
     @classmethod
-    def of(cls, attempt: ChargeAttempt) -> AttemptView:
-        return cls(
-            id=attempt.id,
-            subscription_id=attempt.subscription_id,
-            kind=attempt.kind.value,
-            amount=attempt.amount.amount,
-            currency=attempt.amount.currency.value,
-            status=attempt.status.value,
-            failure_reason=None if attempt.failure_reason is None else attempt.failure_reason.value,
-            provider=None if attempt.provider is None else attempt.provider.value,
-            provider_reference=attempt.provider_reference,
-            created_at=format_instant(attempt.created_at),
-        )
+    def of(cls, attempt: ChargeAttempt) -> Self:
+        """The view of `attempt`: its amount's currency given, every other field copied from
+        the attempt by name (its ``id`` too, the provider's idempotency key)."""
+        return cls._copied(attempt, currency=attempt.amount.currency.value)
 
 
 class AttemptOutcome(View):
