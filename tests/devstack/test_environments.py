@@ -24,7 +24,7 @@ from devstack.metrics import FunctionOutput, MetricStore, total
 from tests.unit.devstack.test_clock import START
 
 ROOT = Path(__file__).resolve().parents[3]
-HANDLERS = "tests.unit.devstack.environment_handlers"
+HANDLERS = "tests.devstack.environment_handlers"
 
 
 class Pool:
