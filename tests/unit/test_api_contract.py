@@ -11,7 +11,7 @@ import pytest
 
 from billing.domain.errors import ErrorCode
 from devstack.api_gateway import routes_from_template
-from devstack.openapi import COMMITTED, document_text
+from devstack.openapi import COMMITTED, api_document, document_text
 from tests.support.aws import TEMPLATE, template
 
 DIFF_LINES = 60
@@ -47,3 +47,32 @@ def test_the_api_page_describes_every_route_and_every_error_code() -> None:
     codes = {f"`{code.value}`" for code in ErrorCode}
 
     assert sorted(name for name in routes | codes if name not in page) == []
+
+
+def test_every_route_that_changes_something_documents_the_idempotency_key_refusals() -> None:
+    """Every POST and PUT runs once per Idempotency-Key (`once_per_key`), so a client must
+    expect a reused key (422) and a request still running (409)."""
+    paths = api_document(template())["paths"]
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if method in {"post", "put"}
+        and not {
+            ErrorCode.IDEMPOTENCY_KEY_REUSED.value,
+            ErrorCode.REQUEST_IN_PROGRESS.value,
+        }
+        <= _documented_codes(operation)
+    ]
+
+    assert undocumented == []
+
+
+def _documented_codes(operation: dict[str, object]) -> set[str]:
+    responses = operation["responses"]
+    assert isinstance(responses, dict)
+    return {
+        code.strip()
+        for response in responses.values()
+        for code in str(response.get("description", "")).split(",")
+    }

@@ -35,7 +35,14 @@ router = api_router()
 @router.put(
     "/admin/accounts/<account_id>",
     summary="Create or update an account: email, locale, domain zone, channel, partner",
-    responses=documented(200, AccountView, ErrorCode.FORBIDDEN, ErrorCode.CONCURRENT_MODIFICATION),
+    responses=documented(
+        200,
+        AccountView,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.CONCURRENT_MODIFICATION,
+        also=201,
+        idempotent=True,
+    ),
 )
 @requires(staff("admin"))
 def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) -> Response[Any]:
@@ -69,6 +76,8 @@ def put_account(account_id: ResourceId, body: Annotated[AccountBody, Body()]) ->
         ErrorCode.NOT_FOUND,
         ErrorCode.NOT_PARTNER_MANAGED,
         ErrorCode.SUBSCRIPTION_EXISTS,
+        ErrorCode.UNKNOWN_PLAN,
+        idempotent=True,
     ),
 )
 @requires(staff("admin", "partner"))
@@ -99,6 +108,7 @@ def partner_subscription(
         ErrorCode.NOT_FOUND,
         ErrorCode.NOT_PARTNER_MANAGED,
         ErrorCode.SUBSCRIPTION_CANCELLED,
+        idempotent=True,
     ),
 )
 @requires(staff("admin", "partner"))

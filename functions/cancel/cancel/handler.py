@@ -28,7 +28,9 @@ router = api_router()
 @router.post(
     "/subscriptions/<subscription_id>/cancel",
     summary="Turn auto-renewal off (active) or cancel now (past due); repeats change nothing",
-    responses=documented(200, SubscriptionView, ErrorCode.NOT_FOUND, ErrorCode.MANAGED_BY_PARTNER),
+    responses=documented(
+        200, SubscriptionView, ErrorCode.NOT_FOUND, ErrorCode.MANAGED_BY_PARTNER, idempotent=True
+    ),
 )
 @requires(ACCOUNT_ADMIN)
 def cancel(subscription_id: ResourceId) -> Response[Any]:
@@ -51,6 +53,7 @@ def cancel(subscription_id: ResourceId) -> Response[Any]:
         ErrorCode.MANAGED_BY_PARTNER,
         ErrorCode.SUBSCRIPTION_CANCELLED,
         ErrorCode.PERIOD_ENDED,
+        idempotent=True,
     ),
 )
 @requires(ACCOUNT_ADMIN)

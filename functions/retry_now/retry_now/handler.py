@@ -33,13 +33,16 @@ _REFUSALS = (
     ErrorCode.MANAGED_BY_PARTNER,
     ErrorCode.RETRY_IN_PROGRESS,
     ErrorCode.PAYMENT_PENDING,
+    ErrorCode.PROVIDER_UNAVAILABLE,
 )
 
 
 @router.post(
     "/subscriptions/<subscription_id>/retry",
     summary="Retry Now: one immediate charge attempt while past due (3 per 24 hours)",
-    responses=documented(200, ChargedSubscriptionView, *_REFUSALS, ErrorCode.TOO_MANY_RETRIES),
+    responses=documented(
+        200, ChargedSubscriptionView, *_REFUSALS, ErrorCode.TOO_MANY_RETRIES, idempotent=True
+    ),
 )
 @requires(ACCOUNT_ADMIN)
 def retry_now(subscription_id: ResourceId) -> Response[Any]:
@@ -58,7 +61,9 @@ def retry_now(subscription_id: ResourceId) -> Response[Any]:
 @router.post(
     "/admin/subscriptions/<subscription_id>/charge",
     summary="Sales: recharge a past-due subscription now (the same lock and rules as Retry Now)",
-    responses=documented(200, ChargedSubscriptionView, *_REFUSALS, ErrorCode.FORBIDDEN),
+    responses=documented(
+        200, ChargedSubscriptionView, *_REFUSALS, ErrorCode.FORBIDDEN, idempotent=True
+    ),
 )
 @requires(staff("sales"))
 def sales_charge(subscription_id: ResourceId) -> Response[Any]:

@@ -35,7 +35,7 @@ router = api_router()
 @router.get(
     "/plans",
     summary="The catalogue: every plan's price per cycle length and currency",
-    responses=documented(200, CatalogueView),
+    responses=documented(200, CatalogueView, public=True),
 )
 @requires(ANYONE)
 def plans() -> Response[Any]:
@@ -64,7 +64,11 @@ def history() -> Response[Any]:
         ErrorCode.SUBSCRIPTION_EXISTS,
         ErrorCode.MANAGED_BY_PARTNER,
         ErrorCode.UNKNOWN_PLAN,
+        ErrorCode.UNKNOWN_COUPON,
+        ErrorCode.NOT_FOUND,
         ErrorCode.PAYMENT_PENDING,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        idempotent=True,
     ),
 )
 @requires(ACCOUNT_ADMIN)

@@ -54,6 +54,8 @@ def billing() -> Response[Any]:
         ErrorCode.NOT_FOUND,
         ErrorCode.CONTACT_SALES,
         ErrorCode.MANAGED_BY_PARTNER,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        idempotent=True,
     ),
 )
 @requires(ACCOUNT_ADMIN)
@@ -73,7 +75,13 @@ def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
     "/account/payment-method/setup",
     summary="Start a payment-method update: a card-form client secret, a PayPal approval URL, "
     "or whom to contact",
-    responses=documented(200, MethodUpdateView, ErrorCode.NOT_FOUND),
+    responses=documented(
+        200,
+        MethodUpdateView,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        idempotent=True,
+    ),
 )
 @requires(ACCOUNT_ADMIN)
 def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
@@ -98,6 +106,8 @@ def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
         ErrorCode.PAYMENT_METHOD_REJECTED,
         ErrorCode.CONTACT_SALES,
         ErrorCode.MANAGED_BY_PARTNER,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        idempotent=True,
     ),
 )
 @requires(ACCOUNT_ADMIN)

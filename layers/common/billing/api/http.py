@@ -378,23 +378,42 @@ class ErrorView(BaseModel):
     error: ErrorDetail
 
 
-def documented(status: int, model: type[BaseModel] | None, *errors: ErrorCode) -> dict[int, Any]:
-    """The OpenAPI `responses` of a route: its success and the errors it documents (plus the
-    ones any route may answer)."""
-    responses: dict[int, Any] = {
-        status: {"description": "Success"}
+def documented(
+    status: int,
+    model: type[BaseModel] | None,
+    *errors: ErrorCode,
+    also: int | None = None,
+    public: bool = False,
+    idempotent: bool = False,
+) -> dict[int, Any]:
+    """The OpenAPI `responses` of a route: its success (`also`: a second success status, e.g.
+    201 when a PUT creates), the errors it documents, and the ones it may answer as any route
+    does: 401 and 403 unless it is `public`; the Idempotency-Key errors and 415 when it is
+    `idempotent` (every route that changes something)."""
+    success: dict[str, Any] = (
+        {"description": "Success"}
         if model is None
         else {"description": "Success", "content": {JSON: {"model": model}}}
-    }
-    for code in dict.fromkeys(
-        (
-            *errors,
-            ErrorCode.UNAUTHORIZED,
-            ErrorCode.FORBIDDEN,
-            ErrorCode.INVALID_FIELDS,
-            ErrorCode.SERVICE_UNAVAILABLE,
-        )
-    ):
+    )
+    responses: dict[int, Any] = {status: success}
+    if also is not None:
+        responses[also] = success
+    implied = (
+        *(() if public else (ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN)),
+        *(
+            (
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                ErrorCode.REQUEST_IN_PROGRESS,
+            )
+            if idempotent
+            else ()
+        ),
+        ErrorCode.INVALID_FIELDS,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        ErrorCode.INTERNAL_ERROR,
+    )
+    for code in dict.fromkeys((*errors, *implied)):
         entry = responses.setdefault(
             STATUS[code], {"description": "", "content": {JSON: {"model": ErrorView}}}
         )
