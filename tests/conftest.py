@@ -1,21 +1,110 @@
-"""Test tiers by folder (unit, property_based, integration) and an AWS environment that can
-only ever reach moto: fake credentials, a fixed region, no profile."""
+"""Test tiers by folder, each with its marker and what its tests may do, and an AWS environment
+that can only ever reach moto: fake credentials, a fixed region, no profile.
+
+A test marked ``unit`` or ``property`` (every test under tests/unit and tests/property_based,
+and the fakes' runs elsewhere) opens no socket and starts no process: either fails the test.
+"""
 
 from __future__ import annotations
 
+import _posixsubprocess
+import multiprocessing.process
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-_TIERS = {"unit": "unit", "property_based": "property", "integration": "integration"}
+TIERS = {
+    "unit": "unit",
+    "property_based": "property",
+    "orchestration": "unit",
+    "contract": "contract",
+    "integration": "integration",
+    "devstack": "devstack",
+    "package": "package",
+    "e2e": "e2e",
+}
+"""The marker of each folder of tests/; a test in a folder not named here is refused."""
+PURE = ("unit", "property")
+"""Markers whose tests run in this process alone, offline."""
+_NOT_TESTS = ("support", "fakes")
+STILL_UNDER_UNIT = {
+    "tests/unit/test_function_imports.py": "package",
+    "tests/unit/test_dunning_configuration.py::test_a_function_with_an_unworkable_schedule": (
+        "package"
+    ),
+}
+"""Tests that import a function in a fresh interpreter, as Lambda does, but still live under
+tests/unit: their tier is the package's, whose tests may start processes. They are to move to
+tests/package, and their entries to go."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_root = Path(__file__).parent
     for item in items:
-        tier = Path(item.path).relative_to(tests_root).parts[0]
-        if tier in _TIERS:
-            item.add_marker(_TIERS[tier])
+        parts = Path(item.path).relative_to(tests_root).parts
+        tier = TIERS.get(parts[0]) if len(parts) > 1 and parts[0] not in _NOT_TESTS else None
+        tier = next(
+            (tier for prefix, tier in STILL_UNDER_UNIT.items() if item.nodeid.startswith(prefix)),
+            tier,
+        )
+        if tier is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: every test lives in a tier's folder ({', '.join(TIERS)}); "
+                "a new folder needs its marker in tests/conftest.py's TIERS"
+            )
+        item.add_marker(tier)
+        if is_pure(item):
+            # pytest-socket: socket.socket() raises for this test.
+            item.add_marker(pytest.mark.disable_socket)
+
+
+def is_pure(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(marker) for marker in PURE)
+
+
+class ProcessStarted(RuntimeError):
+    """A unit or property test started a process."""
+
+
+@contextmanager
+def no_process_starts(test: str) -> Iterator[None]:
+    """Every way Python starts a process raises `ProcessStarted` until the block ends:
+    subprocess, multiprocessing (and so ProcessPoolExecutor), fork and spawn, os.system."""
+
+    def refuse(what: str) -> Callable[..., Any]:
+        def refused(*_: Any, **__: Any) -> Any:
+            raise ProcessStarted(
+                f"{test} started a process ({what}): a test that needs one belongs in "
+                "tests/devstack (the local stack's machinery) or tests/integration"
+            )
+
+        return refused
+
+    targets: list[tuple[Any, str]] = [
+        (subprocess.Popen, "_execute_child"),
+        (multiprocessing.process.BaseProcess, "start"),
+        (_posixsubprocess, "fork_exec"),
+        *((os, name) for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system")),
+    ]
+    with ExitStack() as patches:
+        for owner, name in targets:
+            original = getattr(owner, name)
+            setattr(owner, name, refuse(f"{getattr(owner, '__name__', owner)}.{name}"))
+            patches.callback(setattr, owner, name, original)
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if not is_pure(item):
+        return (yield)
+    with no_process_starts(item.nodeid):
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
