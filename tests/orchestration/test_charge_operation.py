@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import pytest
 
-from billing.changes import ChangeResult, EventFor
+from billing.changes import ChangeResult, EventFor, SubscriptionChanges
 from billing.charging import ChargeOperation, RetryInProgress
 from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
 from billing.domain.charges import IN_FLIGHT, ChargeAttempt, ChargeStatus
@@ -21,6 +21,7 @@ from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
 from billing.domain.state_machine import (
+    CustomerCancelled,
     EmailCustomer,
     EmailTemplate,
     Event,
@@ -251,6 +252,34 @@ def test_a_timed_out_charge_is_found_however_far_our_clock_is_from_stripes(
     ]
     [charge] = [c for c in stripe.charges if c.request.key == pending.id]
     assert charge.outcome.reference == swept.attempt.provider_reference, "one charge, found"
+
+
+def test_a_change_written_while_the_provider_charges_stands_and_the_charge_is_recorded(
+    operation: ChargeOperation, repository: InMemoryRepository, stripe: FakeGateway, clock: Clock
+) -> None:
+    sub, account = _stripe_customer(repository, stripe)
+    changes = SubscriptionChanges(repository, clock=clock)
+
+    def auto_renew_turned_off(_: object) -> None:
+        stripe.before_charge = None
+        off = CustomerCancelled(at=clock.now, by=CUSTOMER)
+        changes.change(sub.id, account.id, lambda s, a, now: off)
+
+    stripe.before_charge = auto_renew_turned_off
+    repository.calls.clear()
+
+    result = operation.renew(sub.id, account.id)
+
+    # The outcome's first write lost the race: re-read, re-applied, written.
+    assert repository.calls[-3:] == ["commit", "get_subscription", "commit"]
+    after = result.subscription
+    assert (after.status, after.auto_renew, after.cycle) == (Status.ACTIVE, False, 1)
+    assert repository.get_subscription(sub.id) == after
+    assert [e.action for e in repository.audit_trail(sub.id)] == [
+        "customer_cancelled",
+        "charge_succeeded",
+    ]
+    assert len(stripe.charged(sub.id)) == 1
 
 
 def test_a_charge_that_never_reached_the_provider_is_a_provider_error(
