@@ -30,6 +30,7 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import ChargeKind, Status, Subscription
 from billing.operations.subscriptions import attempt_or_payment_pending
 from billing.persistence.repository import NotFound, SubscriptionExists
+from billing.providers.gateway import ChargeOutcome
 from tests.fakes import FakeGateway, InMemoryRepository
 from tests.orchestration.charges import (
     card_holder,
@@ -280,6 +281,31 @@ def test_a_change_written_while_the_provider_charges_stands_and_the_charge_is_re
         "charge_succeeded",
     ]
     assert len(stripe.charged(sub.id)) == 1
+
+
+def test_a_charge_the_provider_is_still_processing_stays_pending_until_it_ends(
+    operation: ChargeOperation, repository: InMemoryRepository, stripe: FakeGateway, clock: Clock
+) -> None:
+    account = _stripe_account(stripe)
+    assert account.payment_method is not None
+    stripe.processes(account.payment_method.token)  # Stripe's `processing`, PayPal's PENDING
+    sub = opened(repository, account)
+
+    pending = operation.renew(sub.id, account.id).attempt
+    assert pending is not None
+    assert pending.status is ChargeStatus.PENDING
+    clock.now += IN_FLIGHT
+    still = operation.reconcile(sub.id, account.id, pending.cycle, pending.attempt)
+    assert (still.attempt, still.subscription) == (pending, sub), "looked up: still processing"
+
+    [charge] = stripe.charges
+    stripe.settle(pending.id, ChargeOutcome.succeeded(str(charge.outcome.reference)))
+    settled = operation.reconcile(sub.id, account.id, pending.cycle, pending.attempt)
+
+    assert settled.attempt is not None
+    assert settled.attempt.status is ChargeStatus.SUCCEEDED
+    assert settled.subscription.cycle == 1
+    assert stripe.charged(sub.id) == [pending.id]
 
 
 def test_a_charge_that_never_reached_the_provider_is_a_provider_error(
