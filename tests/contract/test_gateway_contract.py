@@ -92,16 +92,8 @@ def test_declines_are_outcomes_with_their_reason(provider: ProviderUnderTest, ki
 
 
 def test_a_key_used_again_with_other_parameters_is_a_provider_error(
-    provider: ProviderUnderTest, request: pytest.FixtureRequest
+    provider: ProviderUnderTest,
 ) -> None:
-    if provider.real:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="the adapters let the provider's refusal out as their own exceptions "
-                "(stripe.IdempotencyError, PayPalRefused), not as a ProviderError",
-                strict=True,
-            )
-        )
     charge = _saved(provider)
     provider.gateway.charge(charge)
 

@@ -66,14 +66,15 @@ def failure_reason(issue: str | None) -> FailureReason:
     return _REASONS.get(issue or "", FailureReason.CARD_DECLINED)
 
 
-class PayPalRefused(Exception):
-    """A 4xx answer: PayPal understood the request and refused it."""
+class PayPalRefused(ProviderError):
+    """A 4xx answer: PayPal understood the request and refused it. The adapter reads the ones it
+    expects (a declined capture, an unknown token); any other stays a ProviderError."""
 
     def __init__(self, status: int, body: Mapping[str, Any]) -> None:
         details = body.get("details") or [{}]
         self.status = status
         self.issue: str | None = details[0].get("issue") or body.get("name")
-        super().__init__(body.get("message") or self.issue or f"HTTP {status}")
+        super().__init__(body.get("message") or self.issue or f"HTTP {status}", self.issue)
 
 
 class PayPalGateway:

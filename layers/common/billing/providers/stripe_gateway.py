@@ -252,6 +252,10 @@ class StripeGateway:
 
         try:
             return self._retry.call(attempt)
+        except stripe.IdempotencyError as error:
+            # Our keys are deterministic and a request is built the same way every time: a key
+            # reused with other parameters is a bug to see, never a charge to make.
+            raise ProviderError(f"Stripe refused a reused key: {error}", error.code) from error
         except (stripe.AuthenticationError, stripe.PermissionError) as error:
             raise ProviderUnavailable(
                 f"Stripe refused our credentials: {error}", error.code, maybe_processed=False
