@@ -48,6 +48,9 @@ class ChangeResult:
     account: Account
     attempt: ChargeAttempt | None
     effects: tuple[Effect, ...] = ()
+    changed: bool = False
+    """Whether this call wrote the subscription; False when nothing was due, or when another
+    caller wrote the same change first."""
 
 
 EventFor = Callable[[Subscription, Account, datetime], Event | None]
@@ -126,7 +129,7 @@ class SubscriptionChanges:
             if audit
             else sub
         )
-        return ChangeResult(stored, account, None, notices(decision))
+        return ChangeResult(stored, account, None, notices(decision), changed=bool(audit))
 
 
 def notices(decision: Decision) -> tuple[Effect, ...]:

@@ -222,7 +222,7 @@ class ChargeOperation:
             found = self._settled_purchase(account, sub)
             assert found is not None, "a settled attempt is no longer pending"
             return found
-        return ChangeResult(stored, account, settled, notices(opened))
+        return ChangeResult(stored, account, settled, notices(opened), changed=True)
 
     def _settled_purchase(self, account: Account, sub: Subscription) -> ChangeResult | None:
         """What became of a purchase whose first attempt is already settled; None while it is
@@ -363,15 +363,15 @@ class ChargeOperation:
         except TransitionRejected:
             # e.g. cancelled while the charge ran: the state stays, the attempt is recorded.
             decision = Decision(sub)
+        audit = decision.of_type(Audit)
         stored = self._repository.commit(
             SubscriptionChange(
-                before=sub,
-                after=decision.subscription,
-                attempts=(attempt,),
-                audit=decision.of_type(Audit),
+                before=sub, after=decision.subscription, attempts=(attempt,), audit=audit
             )
         )
-        return ChangeResult(stored, account, attempt, effects + notices(decision))
+        return ChangeResult(
+            stored, account, attempt, effects + notices(decision), changed=bool(audit)
+        )
 
 
 def _attempt(

@@ -83,7 +83,7 @@ def _result(result: ChangeResult) -> RenewalResult:
         return RenewalResult(Outcome.DECLINED, None if reason is None else reason.value)
     if attempt is not None:
         return RenewalResult(Outcome.UNKNOWN)
-    if sub.status is Status.CANCELLED and sub.cancel_reason is not None:
+    if result.changed and sub.status is Status.CANCELLED and sub.cancel_reason is not None:
         return RenewalResult(Outcome.CANCELLED, sub.cancel_reason.value)
     if any(
         isinstance(effect, NotifyPartner) and effect.notice is PartnerNotice.RENEWAL_REMINDER
