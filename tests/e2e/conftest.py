@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.devstack import STACK, RunningStack, running_stack
+
+HERE = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the shared stack run on one worker of ``pytest -n`` (``--dist loadgroup``):
+    each worker would otherwise start a stack of its own."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("e2e-stack"))
 
 
 @pytest.fixture(scope="session")
