@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.devstack import STACK, RunningStack, running_stack
 
-HERE = Path(__file__).parent
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the shared stack run on one worker of ``pytest -n`` (``--dist loadgroup``):
-    each worker would otherwise start a stack of its own."""
-    for item in items:
-        if item.path.is_relative_to(HERE) and "stack" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("e2e-stack"))
-
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The local stack (``python -m devstack``, what ``make dev`` runs) on free loopback ports,
-    started once for the session with its clock at ``tests.support.devstack.START``.
+    started once for the session with its clock at ``tests.support.devstack.START`` (under
+    ``pytest -n``, once by each worker that runs a test on it: on its own ports and in its own
+    temporary folder).
 
     Tests share it, so each one opens accounts of its own (``stack.customer("race")``: a new
     account with a card saved, ``.account_id`` and ``.token``), reads the clock instead of
