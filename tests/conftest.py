@@ -40,15 +40,6 @@ TIERS = {
 PURE = ("unit", "property")
 """Markers whose tests run in this process alone, offline."""
 _NOT_TESTS = ("support", "fakes")
-STILL_UNDER_UNIT = {
-    "tests/unit/test_function_imports.py": "package",
-    "tests/unit/test_dunning_configuration.py::test_a_function_with_an_unworkable_schedule": (
-        "package"
-    ),
-}
-"""Tests that import a function in a fresh interpreter, as Lambda does, but still live under
-tests/unit: their tier is the package's, whose tests may start processes. They are to move to
-tests/package, and their entries to go."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,10 +47,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         parts = Path(item.path).relative_to(tests_root).parts
         tier = TIERS.get(parts[0]) if len(parts) > 1 and parts[0] not in _NOT_TESTS else None
-        tier = next(
-            (tier for prefix, tier in STILL_UNDER_UNIT.items() if item.nodeid.startswith(prefix)),
-            tier,
-        )
         if tier is None:
             raise pytest.UsageError(
                 f"{item.nodeid}: every test lives in a tier's folder ({', '.join(TIERS)}); "

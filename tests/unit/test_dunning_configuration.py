@@ -1,21 +1,16 @@
 """The dunning schedule is configuration (`DunningRetryDays`, `ProviderErrorGraceHours`): read
 from the environment the template gives every function, and checked when a function starts, so
-a schedule that cannot work stops the deployment's first invocation rather than a renewal."""
+a schedule that cannot work stops the deployment's first invocation rather than a renewal (the
+start itself: tests/package/test_function_start.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from billing.settings import DunningSettings
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_schedule_is_read_from_the_environment() -> None:
@@ -42,26 +37,3 @@ def test_a_schedule_that_cannot_work_is_refused_naming_it(
 ) -> None:
     with pytest.raises(ValidationError, match=problem):
         DunningSettings.from_environment(variables)
-
-
-@pytest.mark.parametrize(
-    ("code_uri", "module"),
-    [("functions/cancel", "cancel.handler"), ("functions/renew", "renew.worker")],
-)
-def test_a_function_with_an_unworkable_schedule_does_not_start(code_uri: str, module: str) -> None:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / code_uri),
-        "DUNNING_RETRY_DAYS": "14,7",
-    }
-    started = subprocess.run(
-        [sys.executable, "-c", f"import {module}"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=ROOT / code_uri,
-        timeout=120,
-        check=False,
-    )
-    assert started.returncode != 0
-    assert "retry days must be positive and increasing, got (14, 7)" in started.stderr
