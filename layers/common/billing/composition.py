@@ -21,12 +21,10 @@ from typing import TYPE_CHECKING
 from billing.changes import SubscriptionChanges
 from billing.domain.accounts import PaymentProvider
 from billing.domain.dunning import DunningSchedule
-from billing.notifications.emails import billing_info_updated, payment_method_updated
 from billing.notifications.sender import Notifier
 from billing.operations import Notifications
 from billing.operations.accounts import AccountAdmin
 from billing.operations.actions import SubscriptionActions
-from billing.operations.billing_profile import BillingProfile
 from billing.operations.subscriptions import SubscriptionReads
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import BillingRepository
@@ -45,6 +43,7 @@ from billing.settings import (
 if TYPE_CHECKING:
     from billing.api.idempotency import IdempotentRequests
     from billing.charging import ChargeOperation
+    from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.purchases import Purchases
     from billing.providers.gateway import PaymentGateway
@@ -53,12 +52,13 @@ if TYPE_CHECKING:
 PAYMENT_CODE = (
     "billing.charging",
     "billing.providers.configured",
+    "billing.operations.billing_profile",
     "billing.operations.charges",
     "billing.operations.purchases",
     "billing.renewal_worker",
 )
-"""What only the operations that charge import: the charge operation, the Stripe SDK and the
-PayPal client, and the operations built on them."""
+"""What only the functions that charge import: the charge operation, the Stripe SDK and the
+PayPal client, and the operations built on them (the billing profile saves payment methods)."""
 
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 """Where this process reads the time; tests and the local stack point it at their own clock."""
@@ -199,6 +199,9 @@ class Root:
         return RenewalWorker(self.charging, self.notifier)
 
     def _billing_profile(self, charging: ChargeOperation | None) -> BillingProfile:
+        from billing.notifications.emails import billing_info_updated, payment_method_updated
+        from billing.operations.billing_profile import BillingProfile
+
         return BillingProfile(
             self.repository,
             self.notifier,
