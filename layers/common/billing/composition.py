@@ -29,7 +29,6 @@ from billing.operations.subscriptions import SubscriptionReads
 from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import BillingRepository
 from billing.renewal_queue import SqsRenewalQueue
-from billing.renewals import RenewalDispatcher, RenewalQueue
 from billing.settings import (
     ContactSettings,
     DunningSettings,
@@ -48,17 +47,12 @@ if TYPE_CHECKING:
     from billing.operations.purchases import Purchases
     from billing.providers.gateway import PaymentGateway
     from billing.renewal_worker import RenewalWorker
+    from billing.renewals import RenewalDispatcher, RenewalQueue
 
-PAYMENT_CODE = (
-    "billing.charging",
-    "billing.providers.configured",
-    "billing.operations.billing_profile",
-    "billing.operations.charges",
-    "billing.operations.purchases",
-    "billing.renewal_worker",
-)
+PAYMENT_CODE = ("billing.charging", "billing.providers.configured")
 """What only the functions that charge import: the charge operation, the Stripe SDK and the
-PayPal client, and the operations built on them (the billing profile saves payment methods)."""
+PayPal client. The operation each of them runs on top (a purchase, Retry Now, the billing
+profile, the renewal worker) is imported with its handler or its first request."""
 
 clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 """Where this process reads the time; tests and the local stack point it at their own clock."""
@@ -164,6 +158,8 @@ class Root:
 
     @cached_property
     def renewal_dispatcher(self) -> RenewalDispatcher:
+        from billing.renewals import RenewalDispatcher
+
         return RenewalDispatcher(self.repository, self.renewal_queue, clock=now)
 
     # --- operations that charge (they load the payment code) ---
