@@ -26,6 +26,8 @@ import botocore.loaders
 import botocore.session
 import pytest
 
+from tests.support.stand_ins import StandIn, running
+
 TIERS = {
     "unit": "unit",
     "property_based": "property",
@@ -134,3 +136,18 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def _localstripe() -> Iterator[StandIn]:
+    """localstripe on a free loopback port, one per test process; the integration and contract
+    tiers reset it after each test that uses it."""
+    with running("devstack.localstripe_server", control="/_config") as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="session")
+def _paypal() -> Iterator[StandIn]:
+    """The PayPal stand-in, shared the same way."""
+    with running("devstack.paypal_stand_in", control="/_standin") as stand_in:
+        yield stand_in

@@ -19,7 +19,7 @@ from tests.contract.outboxes import MotoOutbox, Outbox, RecordedOutbox
 from tests.contract.providers import FakeProvider, PayPalProvider, ProviderUnderTest, StripeProvider
 from tests.fakes import InMemoryRepository
 from tests.support.aws import create_tables
-from tests.support.stand_ins import StandIn, running
+from tests.support.stand_ins import StandIn
 
 SHARDS = 8
 """Partitions of the due and pending indexes: few, so that a handful of subscriptions fill them."""
@@ -76,7 +76,7 @@ def provider(request: pytest.FixtureRequest) -> Iterator[ProviderUnderTest]:
         yield FakeProvider(PaymentProvider.PAYPAL)
     else:
         stand_in: StandIn = request.getfixturevalue(
-            "localstripe" if request.param == "stripe" else "paypal"
+            "_localstripe" if request.param == "stripe" else "_paypal"
         )
         try:
             yield (
@@ -84,18 +84,6 @@ def provider(request: pytest.FixtureRequest) -> Iterator[ProviderUnderTest]:
             )
         finally:
             stand_in.reset()
-
-
-@pytest.fixture(scope="session")
-def localstripe() -> Iterator[StandIn]:
-    with running("devstack.localstripe_server", control="/_config") as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="session")
-def paypal() -> Iterator[StandIn]:
-    with running("devstack.paypal_stand_in", control="/_standin") as stand_in:
-        yield stand_in
 
 
 @pytest.fixture(params=[pytest.param("recording", marks=FAKE), pytest.param("ses", marks=REAL)])

@@ -30,7 +30,7 @@ from tests.support.aws import (
 from tests.support.moto_server import MotoServer, moto_server
 from tests.support.notifications import open_outbox
 from tests.support.sleeps import Sleeps
-from tests.support.stand_ins import StandIn, provider_environment, running
+from tests.support.stand_ins import StandIn, provider_environment
 
 
 @pytest.fixture
@@ -67,18 +67,6 @@ def repository(
     repository = DynamoDBRepository(storage_settings)
     dynamodb_requests.clear()
     return repository
-
-
-@pytest.fixture(scope="session")
-def _localstripe() -> Iterator[StandIn]:
-    with running("devstack.localstripe_server", control="/_config") as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="session")
-def _paypal() -> Iterator[StandIn]:
-    with running("devstack.paypal_stand_in", control="/_standin") as stand_in:
-        yield stand_in
 
 
 @pytest.fixture
