@@ -1,18 +1,20 @@
-"""`BillingRepository` in memory, with DynamoDBRepository's rules: versions, all-or-nothing
-writes, the account's one open slot, settle-once attempts, append-only trails, the sharded due
-and pending indexes, instants kept to the second; and hooks to inject faults before any call."""
+"""`BillingRepository` and `OutboxStore` in memory, with DynamoDBRepository's rules: versions,
+all-or-nothing writes, the account's one open slot, settle-once attempts, append-only trails,
+messages written with their change, the sharded due, pending and unsent indexes, instants kept
+to the second; and hooks to inject faults before any call."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Channel, Status, Subscription
 from billing.persistence.dynamodb import index_shard
@@ -71,6 +73,9 @@ class InMemoryRepository:
         self._subscriptions: dict[str, Subscription] = {}
         self._attempts: dict[AttemptKey, ChargeAttempt] = {}
         self._streams: dict[str, dict[str, Audit]] = {}
+        self._outbox: dict[str, OutboxEntry] = {}
+        self.posted: list[str] = []
+        """The ids of the messages written, in order: what the table's stream would carry."""
         self.calls: list[str] = []
         self.before: dict[str, Action] = {}
 
@@ -105,8 +110,13 @@ class InMemoryRepository:
         except KeyError:
             raise NotFound("Account") from None
 
-    def save_account(self, account: Account, audit: Sequence[Audit] = ()) -> Account:
-        self._enter("save_account", account, audit)
+    def save_account(
+        self,
+        account: Account,
+        audit: Sequence[Audit] = (),
+        messages: Sequence[OutboxMessage] = (),
+    ) -> Account:
+        self._enter("save_account", account, audit, messages)
         version = account.version + 1
         stream = _account_stream(account.id)
         seqs = [
@@ -120,6 +130,7 @@ class InMemoryRepository:
                 raise ConcurrentModification
             self._accounts[account.id] = _as_stored(replace(account, version=version))
             self._append(stream, zip(seqs, audit, strict=True))
+            self._post(f"account#{account.id}#{version:010d}", account.id, messages)
         return replace(account, version=version)
 
     # --- subscriptions ---
@@ -270,6 +281,9 @@ class InMemoryRepository:
             for attempt in change.attempts:
                 self._attempts[_key(attempt)] = _as_stored(attempt)
             self._append(stream, zip(seqs, change.audit, strict=True))
+            self._post(
+                f"subscription#{after.id}#{expected + 1:010d}", after.account_id, change.messages
+            )
             if pointer and account is not None:
                 self._bump(account, **pointer)
         return replace(after, version=expected + 1)
@@ -331,3 +345,79 @@ class InMemoryRepository:
         trail = self._streams.setdefault(stream, {})
         for seq, entry in entries:
             trail[seq] = _as_stored(entry)
+
+    # --- the outbox ---
+
+    def _post(self, change: str, account_id: str, messages: Sequence[OutboxMessage]) -> None:
+        for index, message in enumerate(messages):
+            message_id = f"{change}#{index:02d}"
+            assert message_id not in self._outbox, "a change is written once"
+            self._outbox[message_id] = _as_stored(
+                OutboxEntry(message_id, account_id, message.message, message.at)
+            )
+            self.posted.append(message_id)
+
+    def take_message(self, message_id: str, now: datetime, lease: timedelta) -> OutboxEntry | None:
+        self._enter("take_message", message_id, now, lease)
+        with self._lock:
+            entry = self._outbox.get(message_id)
+            if entry is None:
+                raise NotFound("Outbox message")
+            if entry.status is not OutboxStatus.PENDING or (
+                entry.lease_until is not None and entry.lease_until >= instant(now)
+            ):
+                return None
+            taken = _as_stored(replace(entry, lease_until=now + lease, attempts=entry.attempts + 1))
+            self._outbox[message_id] = taken
+            return taken
+
+    def finish_message(
+        self,
+        message_id: str,
+        status: OutboxStatus,
+        at: datetime,
+        *,
+        message_id_sent: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        self._enter("finish_message", message_id, status, at)
+        with self._lock:
+            entry = self._outbox[message_id]
+            if entry.status is not OutboxStatus.PENDING:
+                return False
+            self._outbox[message_id] = _as_stored(
+                replace(
+                    entry,
+                    status=status,
+                    lease_until=None,
+                    sent_at=at if status is OutboxStatus.SENT else entry.sent_at,
+                    message_id=message_id_sent or entry.message_id,
+                    error=error,
+                )
+            )
+            return True
+
+    def release_message(self, message_id: str, error: str) -> None:
+        self._enter("release_message", message_id, error)
+        with self._lock:
+            entry = self._outbox[message_id]
+            if entry.status is OutboxStatus.PENDING:
+                self._outbox[message_id] = replace(entry, lease_until=None, error=error)
+
+    def unsent_in_shard(self, shard: str, created_before: datetime) -> Iterator[str]:
+        self._enter("unsent_in_shard", shard, created_before)
+        before = instant(created_before)
+        with self._lock:
+            unsent = sorted(
+                (entry.created_at, entry.id)
+                for entry in self._outbox.values()
+                if entry.status is OutboxStatus.PENDING
+                and index_shard(entry.id, self._shards) == shard
+                and entry.created_at < before
+            )
+        yield from (message_id for _, message_id in unsent)
+
+    def outbox_entry(self, message_id: str) -> OutboxEntry:
+        """A message as stored (tests)."""
+        with self._lock:
+            return self._outbox[message_id]

@@ -18,6 +18,7 @@ from billing.domain.accounts import Account
 from billing.domain.billing_calendar import instant
 from billing.domain.charges import ChargeAttempt
 from billing.domain.dunning import DunningSchedule
+from billing.domain.outbox import outgoing
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
     Audit,
@@ -42,7 +43,8 @@ COMMIT_TRIES = 3
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
     """The subscription as it stands, the charge attempt made (None if nothing was charged) and
-    the emails and notices to send; audit entries are already written."""
+    the emails and notices the change owes: written with it, in the outbox, as its audit
+    entries are."""
 
     subscription: Subscription
     account: Account
@@ -117,19 +119,25 @@ class SubscriptionChanges:
                     raise ChargeNotAllowed(f"{type(event).__name__} calls for a charge")
                 return charge(sub, account, charges[0], decision, by=event.requester, now=now)
             try:
-                return self._commit(sub, account, decision)
+                return self._commit(sub, account, decision, now)
             except ConcurrentModification:
                 continue
         raise ConcurrentModification
 
-    def _commit(self, sub: Subscription, account: Account, decision: Decision) -> ChangeResult:
+    def _commit(
+        self, sub: Subscription, account: Account, decision: Decision, now: datetime
+    ) -> ChangeResult:
         audit = decision.of_type(Audit)
-        stored = (
-            self._repository.commit(SubscriptionChange(sub, decision.subscription, audit=audit))
-            if audit
-            else sub
+        effects = notices(decision)
+        if not audit:
+            assert not effects, "a decision that changes nothing owes nobody a message"
+            return ChangeResult(sub, account, None)
+        stored = self._repository.commit(
+            SubscriptionChange(
+                sub, decision.subscription, audit=audit, messages=outgoing(effects, now)
+            )
         )
-        return ChangeResult(stored, account, None, notices(decision), changed=bool(audit))
+        return ChangeResult(stored, account, None, effects, changed=True)
 
 
 def notices(decision: Decision) -> tuple[Effect, ...]:

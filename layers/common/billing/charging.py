@@ -28,6 +28,7 @@ from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
+from billing.domain.outbox import outgoing
 from billing.domain.pricing import cycle_price
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
@@ -209,12 +210,19 @@ class ChargeOperation:
         """Write a purchase's outcome: the subscription opened in the slot, or the slot freed."""
         sub = opened.subscription
         settled = _settled(attempt, outcome)
+        effects = notices(opened)
         try:
             if outcome.status is ChargeStatus.FAILED:
                 self._repository.release_purchase(settled)
                 return ChangeResult(sub, account, settled)
             stored = self._repository.commit(
-                SubscriptionChange(None, sub, attempts=(settled,), audit=opened.of_type(Audit))
+                SubscriptionChange(
+                    None,
+                    sub,
+                    attempts=(settled,),
+                    audit=opened.of_type(Audit),
+                    messages=outgoing(effects, self._clock()),
+                )
             )
         except AttemptAlreadySettled:
             # The sweep and the customer's repeat looked the same charge up; the first to
@@ -222,7 +230,7 @@ class ChargeOperation:
             found = self._settled_purchase(account, sub)
             assert found is not None, "a settled attempt is no longer pending"
             return found
-        return ChangeResult(stored, account, settled, notices(opened), changed=True)
+        return ChangeResult(stored, account, settled, effects, changed=True)
 
     def _settled_purchase(self, account: Account, sub: Subscription) -> ChangeResult | None:
         """What became of a purchase whose first attempt is already settled; None while it is
@@ -341,10 +349,10 @@ class ChargeOperation:
         try:
             for _ in range(COMMIT_TRIES - 1):
                 try:
-                    return self._commit_outcome(sub, account, settled, event, effects)
+                    return self._commit_outcome(sub, account, settled, event, effects, now=now)
                 except ConcurrentModification:
                     sub = self._repository.get_subscription(sub.id)
-            return self._commit_outcome(sub, account, settled, event, effects)
+            return self._commit_outcome(sub, account, settled, event, effects, now=now)
         except AttemptAlreadySettled:
             # Another caller looked the same charge up and wrote it first; its state stands
             # and it sent the notices.
@@ -357,6 +365,8 @@ class ChargeOperation:
         attempt: ChargeAttempt,
         event: Event,
         effects: tuple[Effect, ...],
+        *,
+        now: datetime,
     ) -> ChangeResult:
         try:
             decision = apply(sub, event, self._schedule)
@@ -364,14 +374,17 @@ class ChargeOperation:
             # e.g. cancelled while the charge ran: the state stays, the attempt is recorded.
             decision = Decision(sub)
         audit = decision.of_type(Audit)
+        effects += notices(decision)
         stored = self._repository.commit(
             SubscriptionChange(
-                before=sub, after=decision.subscription, attempts=(attempt,), audit=audit
+                before=sub,
+                after=decision.subscription,
+                attempts=(attempt,),
+                audit=audit,
+                messages=outgoing(effects, now),
             )
         )
-        return ChangeResult(
-            stored, account, attempt, effects + notices(decision), changed=bool(audit)
-        )
+        return ChangeResult(stored, account, attempt, effects, changed=bool(audit))
 
 
 def _attempt(

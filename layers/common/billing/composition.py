@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING
 from billing.changes import SubscriptionChanges
 from billing.domain.accounts import PaymentProvider
 from billing.domain.dunning import DunningSchedule
-from billing.notifications.sender import Notifier
-from billing.operations import Notifications
 from billing.operations.accounts import AccountAdmin
 from billing.operations.actions import SubscriptionActions
 from billing.operations.subscriptions import SubscriptionReads
 from billing.persistence.dynamodb import DynamoDBRepository
-from billing.persistence.repository import BillingRepository
+from billing.persistence.repository import BillingRepository, OutboxStore
 from billing.renewal_queue import SqsRenewalQueue
 from billing.settings import (
     ContactSettings,
@@ -42,6 +40,7 @@ from billing.settings import (
 if TYPE_CHECKING:
     from billing.api.idempotency import IdempotentRequests
     from billing.charging import ChargeOperation
+    from billing.delivery import OutboxDelivery, Sender
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.purchases import Purchases
@@ -71,12 +70,14 @@ class Root:
         self,
         *,
         repository: BillingRepository | None = None,
-        notifier: Notifications | None = None,
+        outbox: OutboxStore | None = None,
+        notifier: Sender | None = None,
         gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
         renewal_queue: RenewalQueue | None = None,
     ) -> None:
         given = {
             "repository": repository,
+            "outbox": outbox,
             "notifier": notifier,
             "gateways": gateways,
             "renewal_queue": renewal_queue,
@@ -88,8 +89,17 @@ class Root:
     # --- parts ---
 
     @cached_property
-    def repository(self) -> BillingRepository:
+    def _storage(self) -> DynamoDBRepository:
         return DynamoDBRepository(StorageSettings.from_environment())
+
+    @cached_property
+    def repository(self) -> BillingRepository:
+        return self._storage
+
+    @cached_property
+    def outbox(self) -> OutboxStore:
+        """Where changes' messages wait to be sent: the same tables as `repository`."""
+        return self._storage
 
     @cached_property
     def contacts(self) -> ContactSettings:
@@ -110,7 +120,10 @@ class Root:
                 importlib.import_module(module)
 
     @cached_property
-    def notifier(self) -> Notifications:
+    def notifier(self) -> Sender:
+        """SES and SNS: only the `notify` function sends (`outbox_delivery`)."""
+        from billing.notifications.sender import Notifier
+
         return Notifier(NotificationSettings.from_environment(), self.contacts)
 
     @cached_property
@@ -141,7 +154,7 @@ class Root:
 
     @cached_property
     def subscription_actions(self) -> SubscriptionActions:
-        return SubscriptionActions(self.repository, self.changes, self.notifier)
+        return SubscriptionActions(self.repository, self.changes)
 
     @cached_property
     def subscription_reads(self) -> SubscriptionReads:
@@ -155,6 +168,12 @@ class Root:
     def billing_profile(self) -> BillingProfile:
         """The billing overview and form; saving a payment method needs `payment_methods`."""
         return self._billing_profile(None)
+
+    @cached_property
+    def outbox_delivery(self) -> OutboxDelivery:
+        from billing.delivery import OutboxDelivery
+
+        return OutboxDelivery(self.outbox, self.repository, self.notifier, clock=now)
 
     @cached_property
     def renewal_dispatcher(self) -> RenewalDispatcher:
@@ -174,13 +193,13 @@ class Root:
     def immediate_charges(self) -> ImmediateCharges:
         from billing.operations.charges import ImmediateCharges
 
-        return ImmediateCharges(self.repository, self.charging, self.notifier)
+        return ImmediateCharges(self.repository, self.charging)
 
     @cached_property
     def purchases(self) -> Purchases:
         from billing.operations.purchases import Purchases
 
-        return Purchases(self.repository, self.charging, self.notifier, clock=now)
+        return Purchases(self.repository, self.charging, clock=now)
 
     @cached_property
     def payment_methods(self) -> BillingProfile:
@@ -192,7 +211,7 @@ class Root:
     def renewal_worker(self) -> RenewalWorker:
         from billing.renewal_worker import RenewalWorker
 
-        return RenewalWorker(self.charging, self.notifier)
+        return RenewalWorker(self.charging)
 
     def _billing_profile(self, charging: ChargeOperation | None) -> BillingProfile:
         from billing.notifications.emails import billing_info_updated, payment_method_updated
@@ -200,7 +219,6 @@ class Root:
 
         return BillingProfile(
             self.repository,
-            self.notifier,
             payment_method_updated=payment_method_updated,
             billing_info_updated=billing_info_updated,
             clock=now,

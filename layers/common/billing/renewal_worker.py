@@ -17,7 +17,6 @@ from billing.charging import ChargeOperation, RetryInProgress
 from billing.domain.charges import ChargeStatus
 from billing.domain.state_machine import NotifyPartner, PartnerNotice
 from billing.domain.subscription import Status
-from billing.operations import Notifications
 from billing.persistence.repository import NotFound
 from billing.renewals import DueMessage, PendingMessage
 
@@ -51,9 +50,8 @@ class RenewalResult:
 
 
 class RenewalWorker:
-    def __init__(self, charging: ChargeOperation, notifications: Notifications) -> None:
+    def __init__(self, charging: ChargeOperation) -> None:
         self._charging = charging
-        self._notifications = notifications
 
     def handle(self, message: DueMessage | PendingMessage) -> RenewalResult:
         """Carry out one message. Raises (so that it is delivered again) only when storage or
@@ -70,7 +68,6 @@ class RenewalWorker:
         except NotFound:
             logger.warning("queued subscription not found", extra=message.model_dump())
             return RenewalResult(Outcome.GONE)
-        self._notifications.deliver(result.account, result.effects)
         return _result(result)
 
 

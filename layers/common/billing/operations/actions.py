@@ -18,7 +18,6 @@ from billing.domain.state_machine import (
     Requester,
 )
 from billing.domain.subscription import Subscription
-from billing.operations import Notifications
 from billing.operations.subscriptions import attempt_or_payment_pending, managed_by_partner
 from billing.persistence.repository import BillingRepository, NotFound
 
@@ -28,11 +27,9 @@ class SubscriptionActions:
         self,
         repository: BillingRepository,
         changes: SubscriptionChanges,
-        notifications: Notifications,
     ) -> None:
         self._repository = repository
         self._changes = changes
-        self._notifications = notifications
 
     def cancel(self, account_id: str, subscription_id: str, by: Requester) -> ChangeResult:
         """Auto-renewal off (active) or cancelled now (past due); a repeat changes nothing."""
@@ -65,7 +62,6 @@ class SubscriptionActions:
     def _change(self, subscription_id: str, account_id: str, event_for: EventFor) -> ChangeResult:
         return carried_out(
             self._repository,
-            self._notifications,
             account_id,
             lambda: self._changes.change(subscription_id, account_id, event_for),
         )
@@ -73,13 +69,12 @@ class SubscriptionActions:
 
 def carried_out(
     repository: BillingRepository,
-    notifications: Notifications,
     account_id: str,
     change: Callable[[], ChangeResult],
 ) -> ChangeResult:
     """Run a customer's or staff member's `change`: a partner customer is told whom to contact
-    instead, the notices are sent once it is written, and a charge whose outcome is not known
-    yet answers payment_pending."""
+    instead, and a charge whose outcome is not known yet answers payment_pending. The emails and
+    notices it owes are in the outbox with it: the answer does not wait for them."""
     try:
         result = change()
     except TransitionRejected as refused:
@@ -87,6 +82,5 @@ def carried_out(
             account = repository.get_account(account_id)
             raise managed_by_partner(repository, account) from None
         raise
-    notifications.deliver(result.account, result.effects)
     attempt_or_payment_pending(result)
     return result

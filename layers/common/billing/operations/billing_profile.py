@@ -18,6 +18,7 @@ from billing.domain.accounts import (
 from billing.domain.contacts import Contact, SalesContact, partner_contact
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.failures import explain
+from billing.domain.outbox import outgoing
 from billing.domain.payment_update import (
     RequestedChange,
     UpdateContext,
@@ -34,7 +35,6 @@ from billing.domain.state_machine import (
     account_audit,
 )
 from billing.domain.subscription import Status, Subscription
-from billing.operations import Notifications
 from billing.persistence.repository import BillingRepository, ConcurrentModification
 from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
 
@@ -89,7 +89,6 @@ class BillingProfile:
     def __init__(
         self,
         repository: BillingRepository,
-        notifications: Notifications,
         *,
         payment_method_updated: AccountEmail,
         billing_info_updated: AccountEmail,
@@ -99,7 +98,6 @@ class BillingProfile:
         gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
     ) -> None:
         self._repository = repository
-        self._notifications = notifications
         self._payment_method_updated = payment_method_updated
         self._billing_info_updated = billing_info_updated
         self._clock = clock
@@ -124,9 +122,14 @@ class BillingProfile:
             self._check_info_change(account, info)
             return replace(account, billing_info=info)
 
-        saved = self._save(account_id, filled_in, by, "billing_info_saved", _form_changes)
-        self._notifications.deliver(saved, [self._billing_info_updated(saved)])
-        return saved
+        return self._save(
+            account_id,
+            filled_in,
+            by,
+            "billing_info_saved",
+            _form_changes,
+            email=self._billing_info_updated,
+        )
 
     def _check_info_change(self, account: Account, info: BillingInfo) -> None:
         old = account.billing_info
@@ -203,8 +206,8 @@ class BillingProfile:
             by,
             "payment_method_saved",
             _method_saved,
+            email=self._payment_method_updated,
         )
-        self._notifications.deliver(account, [self._payment_method_updated(account)])
         return self._retry_past_due(account, by)
 
     def _retry_past_due(self, account: Account, by: Requester) -> SavedMethod:
@@ -221,7 +224,6 @@ class BillingProfile:
             result = self._charging.change(sub_id, account.id, when_past_due)
         except DomainError as refused:
             return SavedMethod(account, retry_refused=refused)
-        self._notifications.deliver(result.account, result.effects)
         return SavedMethod(result.account, result if result.attempt is not None else None)
 
     # --- shared steps ---
@@ -251,15 +253,20 @@ class BillingProfile:
         by: Requester,
         action: str,
         described: Described,
+        *,
+        email: AccountEmail | None = None,
     ) -> Account:
-        """Read, change and save the account with its audit entry, again from a fresh read
-        after a lost race; `change` may refuse by raising."""
+        """Read, change and save the account with its audit entry (and the `email` the change
+        owes the customer, into the outbox), again from a fresh read after a lost race;
+        `change` may refuse by raising."""
         for _ in range(SAVE_TRIES):
             old = self._repository.get_account(account_id)
             new = change(old)
-            entry = account_audit(by, action, self._clock(), described(old, new))
+            now = self._clock()
+            entry = account_audit(by, action, now, described(old, new))
+            messages = outgoing([] if email is None else [email(new)], now)
             try:
-                return self._repository.save_account(new, [entry])
+                return self._repository.save_account(new, [entry], messages)
             except ConcurrentModification:
                 continue
         raise ConcurrentModification

@@ -12,7 +12,6 @@ from billing.domain.accounts import Account
 from billing.domain.retry_now import check_retry_now_allowed
 from billing.domain.state_machine import Event, Requester, RetryNowRequested, SalesChargeRequested
 from billing.domain.subscription import Channel, Status, Subscription
-from billing.operations import Notifications
 from billing.operations.actions import carried_out
 from billing.persistence.repository import BillingRepository
 
@@ -22,11 +21,9 @@ class ImmediateCharges:
         self,
         repository: BillingRepository,
         charging: ChargeOperation,
-        notifications: Notifications,
     ) -> None:
         self._repository = repository
         self._charging = charging
-        self._notifications = notifications
 
     def retry_now(self, account_id: str, subscription_id: str, by: Requester) -> ChangeResult:
         """One immediate attempt while past due, at most 3 per 24 hours."""
@@ -48,7 +45,6 @@ class ImmediateCharges:
     def _charge(self, subscription_id: str, account_id: str, event_for: EventFor) -> ChangeResult:
         return carried_out(
             self._repository,
-            self._notifications,
             account_id,
             lambda: self._charging.change(subscription_id, account_id, event_for),
         )

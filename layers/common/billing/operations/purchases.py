@@ -15,7 +15,6 @@ from billing.domain.failures import explain
 from billing.domain.pricing import Catalogue, default_catalogue
 from billing.domain.state_machine import Requester
 from billing.domain.subscription import Channel
-from billing.operations import Notifications
 from billing.operations.subscriptions import Order, attempt_or_payment_pending, managed_by_partner
 from billing.persistence.repository import BillingRepository
 
@@ -28,14 +27,12 @@ class Purchases:
         self,
         repository: BillingRepository,
         charging: ChargeOperation,
-        notifications: Notifications,
         *,
         clock: Callable[[], datetime],
         catalogue: Callable[[], Catalogue] = default_catalogue,
     ) -> None:
         self._repository = repository
         self._charging = charging
-        self._notifications = notifications
         self._clock = clock
         self._catalogue = catalogue
 
@@ -72,7 +69,6 @@ class Purchases:
         attempt = attempt_or_payment_pending(result)
         if attempt is not None and attempt.status is ChargeStatus.FAILED:
             raise _declined(attempt, result.account)
-        self._notifications.deliver(result.account, result.effects)
         return result
 
 

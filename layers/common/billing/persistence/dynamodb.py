@@ -1,9 +1,10 @@
-"""The DynamoDB adapter of `BillingRepository`, on PynamoDB.
+"""The DynamoDB adapter of `BillingRepository` and `OutboxStore`, on PynamoDB.
 
 Every subscription write is one TransactWriteItems call: the subscription (optimistic lock on
-its version), the charge attempts, the audit entries (append-only) and, when the subscription
-opens or is cancelled, the account's pointer to its one open subscription. Account writes and
-charge claims carry their account-level audit entry in the same way.
+its version), the charge attempts, the audit entries (append-only), the messages it owes (the
+outbox) and, when the subscription opens or is cancelled, the account's pointer to its one open
+subscription. Account writes and charge claims carry their account-level audit entry and
+messages in the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
@@ -20,6 +22,7 @@ from pynamodb.exceptions import (
     DoesNotExist,
     PynamoDBException,
     TransactWriteError,
+    UpdateError,
 )
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
@@ -27,13 +30,30 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.state_machine import Actor, Audit
+from billing.domain.outbox import (
+    KEPT_AFTER_SENDING,
+    Message,
+    OutboxEntry,
+    OutboxMessage,
+    OutboxStatus,
+)
+from billing.domain.state_machine import (
+    Actor,
+    Audit,
+    EmailCustomer,
+    EmailTemplate,
+    NotifyPartner,
+    NotifySales,
+    PartnerNotice,
+    SalesNotice,
+)
 from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
 from billing.persistence.items import Item, from_item, to_item
 from billing.persistence.models import (
     AccountRecord,
     AuditEventRecord,
     ChargeAttemptRecord,
+    OutboxRecord,
     SubscriptionRecord,
     bind_tables,
 )
@@ -85,7 +105,12 @@ class DynamoDBRepository:
             except DoesNotExist:
                 raise NotFound("Account") from None
 
-    def save_account(self, account: Account, audit: Sequence[Audit] = ()) -> Account:
+    def save_account(
+        self,
+        account: Account,
+        audit: Sequence[Audit] = (),
+        messages: Sequence[OutboxMessage] = (),
+    ) -> Account:
         record = _account_record(account)
         version = account.version + 1
         with _storage_errors():
@@ -99,6 +124,9 @@ class DynamoDBRepository:
                             _account_seq(entry, f"account#{version:010d}#{index:02d}"),
                             entry,
                         )
+                    self._post(
+                        transaction, f"account#{account.id}#{version:010d}", account.id, messages
+                    )
             except TransactWriteError as error:
                 if _CONDITION_FAILED in _codes(error):
                     raise ConcurrentModification from error
@@ -249,6 +277,12 @@ class DynamoDBRepository:
                             f"{expected_version + 1:010d}#{index:02d}",
                             entry,
                         )
+                    self._post(
+                        transaction,
+                        f"subscription#{after.id}#{expected_version + 1:010d}",
+                        after.account_id,
+                        change.messages,
+                    )
             except TransactWriteError as error:
                 raise _transaction_error(error, change) from error
         return replace(after, version=expected_version + 1)
@@ -295,6 +329,98 @@ class DynamoDBRepository:
     def _attempt_record(self, attempt: ChargeAttempt) -> ChargeAttemptRecord:
         return _attempt_record(attempt, self._settings.due_index_shards)
 
+    def _post(
+        self,
+        transaction: TransactWrite,
+        change: str,
+        account_id: str,
+        messages: Sequence[OutboxMessage],
+    ) -> None:
+        """Put `messages` in the outbox within `transaction`, each under `change`'s id and its
+        place in it (a change is written once, so its messages are too)."""
+        for index, message in enumerate(messages):
+            transaction.save(
+                _outbox_record(
+                    f"{change}#{index:02d}",
+                    account_id,
+                    message,
+                    self._settings.due_index_shards,
+                ),
+                condition=OutboxRecord.id.does_not_exist(),
+            )
+
+    # --- the outbox ---
+
+    def take_message(self, message_id: str, now: datetime, lease: timedelta) -> OutboxEntry | None:
+        record = OutboxRecord(message_id)
+        with _storage_errors():
+            try:
+                record.update(
+                    actions=[
+                        OutboxRecord.lease_until.set(now + lease),
+                        OutboxRecord.attempts.add(1),
+                    ],
+                    condition=(OutboxRecord.status == OutboxStatus.PENDING.value)
+                    & (
+                        OutboxRecord.lease_until.does_not_exist() | (OutboxRecord.lease_until < now)
+                    ),
+                )
+            except UpdateError as error:
+                if error.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                if not _message_exists(message_id):
+                    raise NotFound("Outbox message") from None
+                return None
+        return _outbox_entry(record)
+
+    def finish_message(
+        self,
+        message_id: str,
+        status: OutboxStatus,
+        at: datetime,
+        *,
+        message_id_sent: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        actions = [
+            OutboxRecord.status.set(status.value),
+            OutboxRecord.lease_until.remove(),
+            OutboxRecord.unsent_shard.remove(),
+            OutboxRecord.expires_at.set(at + KEPT_AFTER_SENDING),
+        ]
+        if status is OutboxStatus.SENT:
+            actions.append(OutboxRecord.sent_at.set(at))
+        if message_id_sent is not None:
+            actions.append(OutboxRecord.message_id.set(message_id_sent))
+        actions.append(
+            OutboxRecord.error.set(error) if error is not None else OutboxRecord.error.remove()
+        )
+        return self._pending_update(message_id, actions)
+
+    def release_message(self, message_id: str, error: str) -> None:
+        self._pending_update(
+            message_id, [OutboxRecord.lease_until.remove(), OutboxRecord.error.set(error)]
+        )
+
+    def _pending_update(self, message_id: str, actions: list[Any]) -> bool:
+        with _storage_errors():
+            try:
+                OutboxRecord(message_id).update(
+                    actions=actions, condition=OutboxRecord.status == OutboxStatus.PENDING.value
+                )
+            except UpdateError as error:
+                if error.cause_response_code == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def unsent_in_shard(self, shard: str, created_before: datetime) -> Iterator[str]:
+        with _storage_errors():
+            for record in OutboxRecord.unsent_index.query(
+                shard, OutboxRecord.created_at < created_before
+            ):
+                yield record.id
+
     def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
         with _storage_errors():
             records = ChargeAttemptRecord.query(subscription_id, scan_index_forward=False)
@@ -307,6 +433,14 @@ class DynamoDBRepository:
     def account_trail(self, account_id: str) -> list[Audit]:
         with _storage_errors():
             return [_audit(r) for r in AuditEventRecord.query(_account_stream(account_id))]
+
+
+def _message_exists(message_id: str) -> bool:
+    try:
+        OutboxRecord.get(message_id, consistent_read=True, attributes_to_get=["id"])
+    except DoesNotExist:
+        return False
+    return True
 
 
 def _pointer_update(account_id: str) -> AccountRecord:
@@ -450,6 +584,54 @@ def _audit(record: AuditEventRecord) -> Audit:
         at=record.at,
         details=dict(record.details.as_dict()),
         by=record.by,
+    )
+
+
+_MESSAGE_KINDS: dict[type[Message], str] = {
+    EmailCustomer: "customer_email",
+    NotifySales: "sales_notice",
+    NotifyPartner: "partner_email",
+}
+
+
+def _outbox_record(
+    message_id: str, account_id: str, outgoing: OutboxMessage, shards: int
+) -> OutboxRecord:
+    message = outgoing.message
+    name = message.template if isinstance(message, EmailCustomer) else message.notice
+    return OutboxRecord(
+        message_id,
+        account_id=account_id,
+        kind=_MESSAGE_KINDS[type(message)],
+        name=name.value,
+        details=dict(message.details),
+        created_at=outgoing.at,
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        unsent_shard=index_shard(message_id, shards),
+    )
+
+
+def _outbox_entry(record: OutboxRecord) -> OutboxEntry:
+    details = dict(record.details.as_dict())
+    message: Message
+    if record.kind == "customer_email":
+        message = EmailCustomer(EmailTemplate(record.name), details)
+    elif record.kind == "sales_notice":
+        message = NotifySales(SalesNotice(record.name), details)
+    else:
+        message = NotifyPartner(PartnerNotice(record.name), details)
+    return OutboxEntry(
+        id=record.id,
+        account_id=record.account_id,
+        message=message,
+        created_at=record.created_at,
+        status=OutboxStatus(record.status),
+        attempts=int(record.attempts),
+        lease_until=record.lease_until,
+        sent_at=record.sent_at,
+        message_id=record.message_id,
+        error=record.error,
     )
 
 

@@ -1,4 +1,4 @@
-"""PynamoDB models of the four tables defined in ``template.yaml``.
+"""PynamoDB models of the tables defined in ``template.yaml``.
 
 Table names and the endpoint are not known when these classes are defined: `bind_tables`
 sets them from `StorageSettings` before first use (once per Lambda process, once per test).
@@ -14,11 +14,18 @@ from typing import Any, Self
 from pynamodb.attributes import (
     Attribute,
     MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
 from pynamodb.constants import MAP, STRING
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from billing.domain.billing_calendar import format_instant, parse_instant
@@ -200,6 +207,48 @@ class AccountRecord(OpenModel):
     version = VersionAttribute()
 
 
+class UnsentIndex(GlobalSecondaryIndex["OutboxRecord"]):
+    """Sparse and write-sharded: only messages still pending carry its keys, so the sweep finds
+    the ones their stream record did not deliver."""
+
+    class Meta:
+        index_name = "unsent-index"
+        projection = KeysOnlyProjection()
+
+    unsent_shard = UnicodeAttribute(hash_key=True)
+    created_at = InstantAttribute(range_key=True)
+
+
+class OutboxRecord(Model):
+    """A message owed to someone, written in the transaction of the change that owes it. The
+    table's stream hands each new item to the `notify` function."""
+
+    class Meta:
+        table_name = "unbound-outbox"
+
+    id = UnicodeAttribute(hash_key=True)
+    """The change that wrote it and its place in it: ``subscription#<id>#<version>#<n>`` or
+    ``account#<id>#<version>#<n>``."""
+    account_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    """``customer_email``, ``sales_notice`` or ``partner_email``."""
+    name = UnicodeAttribute()
+    """The email template or the notice."""
+    details = MapAttribute[str, str]()
+    created_at = InstantAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    lease_until = InstantAttribute(null=True)
+    sent_at = InstantAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    unsent_shard = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    """Set once the message is done; DynamoDB deletes it some time after."""
+
+    unsent_index = UnsentIndex()
+
+
 def bind_tables(settings: StorageSettings) -> None:
     """Point every model at the tables and endpoint of `settings` (drops cached connections)."""
     bindings: tuple[tuple[type[Model], str], ...] = (
@@ -207,6 +256,7 @@ def bind_tables(settings: StorageSettings) -> None:
         (SubscriptionRecord, settings.subscriptions_table),
         (ChargeAttemptRecord, settings.charge_attempts_table),
         (AuditEventRecord, settings.audit_events_table),
+        (OutboxRecord, settings.outbox_table),
     )
     for model, table_name in bindings:
         model.Meta.table_name = table_name

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import ChargeKind, Subscription
 
@@ -52,13 +53,15 @@ class StorageUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class SubscriptionChange:
     """One state change, written all or nothing: the new state (checked against the version
-    it was read at), the charge attempts it records and the audit entries it appends."""
+    it was read at), the charge attempts it records, the audit entries it appends and the
+    emails and notices it owes (into the outbox)."""
 
     before: Subscription | None
     """The state as read; None when the subscription is being created."""
     after: Subscription
     attempts: Sequence[ChargeAttempt] = ()
     audit: Sequence[Audit] = ()
+    messages: Sequence[OutboxMessage] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +86,14 @@ class PendingEntry:
 class BillingRepository(Protocol):
     def get_account(self, account_id: str) -> Account: ...
 
-    def save_account(self, account: Account, audit: Sequence[Audit] = ()) -> Account:
-        """Create or replace an account and append `audit` to its trail, all or nothing;
-        ConcurrentModification when its version is stale."""
+    def save_account(
+        self,
+        account: Account,
+        audit: Sequence[Audit] = (),
+        messages: Sequence[OutboxMessage] = (),
+    ) -> Account:
+        """Create or replace an account, append `audit` to its trail and put `messages` in the
+        outbox, all or nothing; ConcurrentModification when its version is stale."""
         ...
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...
@@ -149,4 +157,36 @@ class BillingRepository(Protocol):
 
     def account_trail(self, account_id: str) -> list[Audit]:
         """An account's own audit entries (changes to it, charges requested), oldest first."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The outbox's side of storage: messages are written by `BillingRepository`'s changes, in
+    their transactions; these take them out one at a time for sending."""
+
+    def take_message(self, message_id: str, now: datetime, lease: timedelta) -> OutboxEntry | None:
+        """Hold a pending message for sending until `now + lease` and count the attempt; None
+        when it is done, or another sender holds it (NotFound: no such message)."""
+        ...
+
+    def finish_message(
+        self,
+        message_id: str,
+        status: OutboxStatus,
+        at: datetime,
+        *,
+        message_id_sent: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a held message's end (sent, skipped or failed); False if it was already done."""
+        ...
+
+    def release_message(self, message_id: str, error: str) -> None:
+        """Give back a held message that could not be sent now, so that a retry takes it at
+        once; it stays pending."""
+        ...
+
+    def unsent_in_shard(self, shard: str, created_before: datetime) -> Iterator[str]:
+        """The ids of the messages of `shard` (`BillingRepository.shards`) written before
+        `created_before` and still pending."""
         ...

@@ -1,0 +1,1 @@
+"""Sending the outbox: emails and notices owed by committed changes."""
