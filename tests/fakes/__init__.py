@@ -1,8 +1,10 @@
-"""In-memory fakes of the ports (storage, payment providers, notifications, the renewal queue),
-each proven against its real adapter by the suites in tests/contract."""
+"""In-memory fakes of the ports (storage and its outbox, payment providers, notifications, the
+renewal queue), each proven against its real adapter by the suites in tests/contract; and the
+outbox's stream, as Lambda's event source mapping reads it."""
 
 from tests.fakes.gateway import Charge, FakeGateway
 from tests.fakes.notifier import RecordingNotifier
+from tests.fakes.outbox_stream import OutboxStream
 from tests.fakes.renewal_queue import InMemoryRenewalQueue
 from tests.fakes.repository import InMemoryRepository
 
@@ -11,5 +13,6 @@ __all__ = [
     "FakeGateway",
     "InMemoryRenewalQueue",
     "InMemoryRepository",
+    "OutboxStream",
     "RecordingNotifier",
 ]

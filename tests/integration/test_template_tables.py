@@ -12,6 +12,7 @@ from billing.persistence.models import (
     AccountRecord,
     AuditEventRecord,
     ChargeAttemptRecord,
+    OutboxRecord,
     SubscriptionRecord,
 )
 from tests.support.aws import TABLE_SETTINGS, resources_of_type
@@ -21,6 +22,7 @@ MODELS: dict[str, type[Model]] = {
     "SubscriptionsTable": SubscriptionRecord,
     "ChargeAttemptsTable": ChargeAttemptRecord,
     "AuditEventsTable": AuditEventRecord,
+    "OutboxTable": OutboxRecord,
 }
 
 

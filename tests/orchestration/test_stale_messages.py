@@ -5,7 +5,7 @@ no money it should not and is carried out without an error, so the queue deletes
 The renewal run (dispatcher and worker) and the operations customers use (buy, save a card,
 cancel) as the composition root wires them, on the in-memory fakes of every port: the messages
 go through an in-memory queue, the emails are the recording notifier's (written as the real one
-writes them). What only SQS and the worker's Lambda handler show (bodies the worker cannot read
+writes them), sent from the outbox by the operation NotifyFunction runs. What only SQS and the worker's Lambda handler show (bodies the worker cannot read
 going to the dead-letter queue, partial batch responses) is in
 tests/integration/renewals/test_stale_messages.py."""
 
@@ -31,7 +31,13 @@ from billing.operations.accounts import AccountProfile
 from billing.operations.subscriptions import Order
 from billing.renewal_worker import Outcome, RenewalResult
 from billing.renewals import parse_message
-from tests.fakes import FakeGateway, InMemoryRenewalQueue, InMemoryRepository, RecordingNotifier
+from tests.fakes import (
+    FakeGateway,
+    InMemoryRenewalQueue,
+    InMemoryRepository,
+    OutboxStream,
+    RecordingNotifier,
+)
 from tests.support.api import START, Clock
 
 pytestmark = pytest.mark.unit
@@ -61,6 +67,7 @@ class Billing:
     stripe: FakeGateway
     notifier: RecordingNotifier
     queue: InMemoryRenewalQueue
+    stream: OutboxStream
 
     def subscribed(self) -> tuple[str, str]:
         """A new account that bought a monthly plan with a working card at START: its id and
@@ -96,9 +103,7 @@ class Billing:
 
     def renew(self, sub_id: str, account_id: str) -> Subscription:
         """What the renewal schedule does for one subscription, outside the queue."""
-        result = self.root.charging.renew(sub_id, account_id)
-        self.root.notifier.deliver(result.account, result.effects)
-        return result.subscription
+        return self.root.charging.renew(sub_id, account_id).subscription
 
     def cancel(self, sub_id: str, account_id: str) -> Subscription:
         return self.root.subscription_actions.cancel(
@@ -126,6 +131,8 @@ class Billing:
             del self.repository.before["claim"]
 
     def subjects(self, account_id: str) -> list[str]:
+        """What the account's address received, once the outbox's stream delivered it all."""
+        self.stream.deliver(self.root.outbox_delivery.send)
         return self.notifier.subjects_to(f"{account_id}@example.com")
 
     def payments(self, sub_id: str) -> list[tuple[str, int, str]]:
@@ -149,11 +156,12 @@ def billing(
     paypal = FakeGateway(PaymentProvider.PAYPAL, clock=clock)
     root = Root(
         repository=repository,
+        outbox=repository,
         notifier=notifier,
         gateways={PaymentProvider.STRIPE: stripe, PaymentProvider.PAYPAL: paypal},
         renewal_queue=queue,
     )
-    return Billing(root, clock, repository, stripe, notifier, queue)
+    return Billing(root, clock, repository, stripe, notifier, queue, OutboxStream(repository))
 
 
 def _queued_one_due_message(billing: Billing, sub_id: str) -> None:

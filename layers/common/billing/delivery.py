@@ -101,7 +101,6 @@ class OutboxDelivery:
         clock: Callable[[], datetime],
         backoff: Backoff = Backoff(),
         sleep: Callable[[float], None] = time.sleep,
-        suppressed: Callable[[Account, Effect], str | None] = lambda account, message: None,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -109,7 +108,6 @@ class OutboxDelivery:
         self._clock = clock
         self._backoff = backoff
         self._sleep = sleep
-        self._suppressed = suppressed
 
     def send(self, message_id: str) -> Sent:
         """Send one message if it is still owed. Raises DeliveryDeferred when it must be tried
@@ -121,9 +119,6 @@ class OutboxDelivery:
             account = self._repository.get_account(entry.account_id)
         except NotFound:
             return self._finish(entry, OutboxStatus.FAILED, error="account_not_found")
-        why_not = self._suppressed(account, entry.message)
-        if why_not is not None:
-            return self._finish(entry, OutboxStatus.SKIPPED, error=why_not)
         delivery = self._deliver(entry, account)
         if delivery is None:
             return self._finish(entry, OutboxStatus.SKIPPED, error="no_recipient")

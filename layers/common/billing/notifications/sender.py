@@ -1,12 +1,13 @@
-"""Carries out the notification effects of a change: customer and partner emails through SES,
-sales notices through SNS. Failures are logged and reported, never raised: by then the money and
-the state are committed."""
+"""Sends the outbox's messages: customer and partner emails through SES, sales notices through
+SNS. Failures are reported as the delivery's error (SES's or SNS's code), never raised: the
+outbox's sender (`billing.delivery`) decides whether to retry."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from string import Template
@@ -16,7 +17,6 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.domain.accounts import Account
-from billing.domain.locales import Locale
 from billing.domain.state_machine import (
     Details,
     Effect,
@@ -89,6 +89,33 @@ def recipients(account: Account, template: EmailTemplate) -> dict[str, list[str]
     return {"ToAddresses": [info.email], "CcAddresses": [account.email]}
 
 
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+ACCOUNT_TAG = "account_id"
+ACCOUNT_TAG_HEX = "account_id_hex"
+"""For an account id with characters a tag value may not hold ("." and ":"): its UTF-8 bytes in
+hexadecimal."""
+
+
+def account_tag(account_id: str) -> dict[str, str]:
+    """The SES message tag naming the account an email was sent for."""
+    if _TAG_VALUE.match(account_id):
+        return {"Name": ACCOUNT_TAG, "Value": account_id}
+    return {"Name": ACCOUNT_TAG_HEX, "Value": account_id.encode().hex()}
+
+
+def tagged_account(tags: Mapping[str, Sequence[str]]) -> str | None:
+    """The account id `account_tag` put on an email, from the tags of one of SES's events
+    (``mail.tags``: each name with its values); None when there is none."""
+    if values := tags.get(ACCOUNT_TAG):
+        return values[0]
+    if values := tags.get(ACCOUNT_TAG_HEX):
+        try:
+            return bytes.fromhex(values[0]).decode()
+        except ValueError:
+            return None
+    return None
+
+
 def sales_subject(notice: SalesNotice, details: Details) -> str:
     """The SNS subject sales see in email subscriptions, within SNS's 100-character limit."""
     return Template(_SALES_SUBJECTS[notice]).substitute(details)[:_SNS_SUBJECT_LIMIT]
@@ -157,7 +184,7 @@ class Notifier:
                 destination,
                 render(effect.template, account.locale, effect.details, self._links),
                 effect.template,
-                account.locale,
+                account,
             ),
         )
 
@@ -189,7 +216,7 @@ class Notifier:
                 {"ToAddresses": [partner.email]},
                 render_partner(effect.notice, details, account.locale),
                 effect.notice,
-                account.locale,
+                account,
             ),
         )
 
@@ -226,8 +253,9 @@ class Notifier:
         destination: dict[str, list[str]],
         email: RenderedEmail,
         template: EmailTemplate | PartnerNotice,
-        locale: Locale,
+        account: Account,
     ) -> str:
+        account_id, locale = account.id, account.locale
         optional: dict[str, Any] = {}
         if self._settings.ses_configuration_set:
             optional["ConfigurationSetName"] = self._settings.ses_configuration_set
@@ -241,8 +269,10 @@ class Notifier:
                     "Headers": [{"Name": "Content-Language", "Value": locale.value}],
                 }
             },
-            # Tags let SES events (bounces, complaints) be counted per template and locale.
+            # Tags come back with SES's events: bounces and complaints find their account by
+            # them, and are counted per template and locale.
             EmailTags=[
+                account_tag(account_id),
                 {"Name": "template", "Value": template.value},
                 {"Name": "locale", "Value": locale.value},
             ],
