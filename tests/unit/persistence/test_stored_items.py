@@ -1,18 +1,19 @@
 """Charge attempts, pending purchases and accounts as items, without DynamoDB: the format
 deployed tables hold is still read and written, and any value comes back from its item; tuples
-of values as lists."""
+of values (an account's suppressed emails) as lists."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
-from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.accounts import Account, PendingPurchase, SuppressedEmail, SuppressionReason
 from billing.domain.charges import ChargeAttempt
 from billing.domain.money import Currency, Money
 from billing.persistence.dynamodb import _account, _account_record, _attempt, _attempt_record
@@ -27,7 +28,14 @@ from tests.support.stored_items import (
     PURCHASES,
     SHARDS,
 )
-from tests.support.strategies import accounts, attempts, pending_purchases
+from tests.support.strategies import (
+    accounts,
+    attempts,
+    instants,
+    optional_texts,
+    pending_purchases,
+    texts,
+)
 
 
 @pytest.mark.parametrize("name", sorted(ATTEMPT_ITEMS))
@@ -86,7 +94,7 @@ def test_any_account_comes_back_from_its_item(account: Account) -> None:
     assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account
 
 
-# --- tuples of values ------------------------------------------------------------------
+# --- tuples of values: an account's suppressed emails -----------------------------------------
 
 
 class _Colour(StrEnum):
@@ -160,3 +168,62 @@ def test_a_tuple_of_amounts_is_refused_rather_than_stored_without_its_currency()
 
     with pytest.raises(TypeError, match="tuple of amounts"):
         to_item(Amounts((Money(100, Currency.EUR),)))
+
+
+_BOUNCED = SuppressedEmail("ada@example.com", SuppressionReason.BOUNCE, _SECOND, "General")
+_COMPLAINED = SuppressedEmail("billing@example.com", SuppressionReason.COMPLAINT, _SECOND)
+
+
+def test_an_account_without_suppressed_emails_is_written_as_before() -> None:
+    """Items written before the field existed have no attribute: they read as none, and an
+    account with none writes none (the stored-format tests above check every such item)."""
+    assert "suppressed_emails" not in _account_record(ACCOUNTS["customer"]).item
+
+
+def test_an_accounts_suppressed_emails_are_stored_in_its_item_and_come_back() -> None:
+    account = replace(ACCOUNTS["customer"], suppressed_emails=(_BOUNCED, _COMPLAINED))
+
+    item = _account_record(account).item
+
+    assert item["suppressed_emails"] == {
+        "L": [
+            {
+                "M": {
+                    "address": {"S": "ada@example.com"},
+                    "reason": {"S": "bounce"},
+                    "at": {"S": "2026-01-31T09:30:00Z"},
+                    "detail": {"S": "General"},
+                }
+            },
+            {
+                "M": {
+                    "address": {"S": "billing@example.com"},
+                    "reason": {"S": "complaint"},
+                    "at": {"S": "2026-01-31T09:30:00Z"},
+                }
+            },
+        ]
+    }
+    assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account
+
+
+_suppressions = st.lists(
+    st.builds(
+        SuppressedEmail,
+        address=texts,
+        reason=st.sampled_from(SuppressionReason),
+        at=instants,
+        detail=optional_texts,
+    ),
+    max_size=4,
+).map(tuple)
+
+
+@given(accounts(), _suppressions)
+def test_any_account_with_suppressed_emails_comes_back_from_its_item(
+    account: Account, suppressed: tuple[SuppressedEmail, ...]
+) -> None:
+    account = replace(account, suppressed_emails=suppressed)
+    item = _account_record(account).item
+
+    assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account
