@@ -1,6 +1,7 @@
 """Charge attempts, pending purchases and accounts in DynamoDB (moto): items in the format
 deployed tables hold read back, the repository writes the same attributes, the open slot's
-conditions still read the purchase's map, and any value comes back."""
+conditions still read the purchase's map, an account's suppressed emails are kept, and any value
+comes back."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from billing.domain.accounts import Account
+from billing.domain.accounts import Account, SuppressedEmail, SuppressionReason
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.state_machine import Audit, account_audit
@@ -27,7 +28,7 @@ from tests.support.stored_items import (
     PURCHASES,
 )
 from tests.support.strategies import accounts, attempts
-from tests.support.subscriptions import CUSTOMER
+from tests.support.subscriptions import ANCHOR, CUSTOMER, FIRST_END
 
 type Key = dict[str, dict[str, str]]
 type StoredItem = dict[str, Any]
@@ -161,6 +162,34 @@ def test_only_the_purchase_holding_the_slot_releases_it(
         repository.release_purchase(other)
 
     assert items.account(account.id)["pending_purchase"] == {"M": PURCHASE_MAPS["yearly"]}
+
+
+def test_an_accounts_suppressed_emails_are_saved_with_it_and_kept_by_later_writes(
+    repository: DynamoDBRepository, items: Items
+) -> None:
+    bounced = SuppressedEmail("ada@example.com", SuppressionReason.BOUNCE, ANCHOR, "General")
+    complained = SuppressedEmail("billing@example.com", SuppressionReason.COMPLAINT, FIRST_END)
+    account = repository.save_account(replace(ACCOUNTS["customer"], version=0))
+    entry = account_audit(CUSTOMER, "email_suppressed", FIRST_END, {"reason": "bounce"})
+
+    saved = repository.save_account(
+        replace(account, suppressed_emails=(bounced, complained)), [entry]
+    )
+
+    stored = repository.get_account(account.id)
+    assert stored == saved
+    assert stored.suppressed_emails == (bounced, complained)
+    assert [m["M"]["address"] for m in items.account(account.id)["suppressed_emails"]["L"]] == [
+        {"S": "ada@example.com"},
+        {"S": "billing@example.com"},
+    ]
+    assert repository.account_trail(account.id)[-1] == entry
+    # A later write of the account as read (an admin's edit) keeps them.
+    repository.save_account(replace(stored, locale=ACCOUNTS["new"].locale))
+    assert repository.get_account(account.id).suppressed_emails == (bounced, complained)
+    with pytest.raises(ConcurrentModification):
+        repository.save_account(replace(account, suppressed_emails=()))
+    assert repository.get_account(account.id).suppressed_emails == (bounced, complained)
 
 
 @_EXAMPLES

@@ -4,6 +4,7 @@ the sales recharge, through the local API Gateway and the real handlers."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from billing import composition
 from billing.domain.accounts import PaymentProvider
 from billing.domain.billing_calendar import format_instant
+from billing.notifications.feedback import ACCOUNT_TAG, EmailFeedback, account_tag
 from devstack.api_gateway import GatewayResponse
 from tests.support.api import Api, Client, expect_error, fresh_account_id
 from tests.support.stand_ins import StandIn
@@ -79,6 +81,7 @@ def test_an_admin_creates_an_account_then_updates_it_keeping_billing_info_and_ca
         "channel": "direct",
         "partner": None,
         "open_subscription_id": None,
+        "suppressed_emails": [],
     }
     customer = api.customer(account_id)
     assert customer.put("/account/billing-info", FORM).status == 200
@@ -98,6 +101,7 @@ def test_an_admin_creates_an_account_then_updates_it_keeping_billing_info_and_ca
         "channel": "direct",
         "partner": None,
         "open_subscription_id": None,
+        "suppressed_emails": [],
     }
     assert _ok(customer.get("/account/billing")) == billing_before
     account = composition.root().repository.get_account(account_id)
@@ -171,6 +175,94 @@ def test_the_channel_cannot_change_while_a_subscription_is_open(api: Api) -> Non
         f"/admin/accounts/{account_id}", _account_body(account_id, locale="fr")
     )
     assert _ok(same_channel)["open_subscription_id"] == sub_id
+
+
+def _ses_event(kind: str, address: str, account_id: str, reported: str) -> str:
+    """The ``Sns.Message`` SES publishes for a permanent bounce or a complaint of an email
+    tagged with the account, as its event publishing examples show it (trimmed)."""
+    event: dict[str, Any] = (
+        {
+            "bounceType": "Permanent",
+            "bounceSubType": "NoEmail",
+            "bouncedRecipients": [{"emailAddress": address, "status": "5.1.1"}],
+        }
+        if kind == "Bounce"
+        else {"complainedRecipients": [{"emailAddress": address}], "complaintFeedbackType": "abuse"}
+    )
+    return json.dumps(
+        {
+            "eventType": kind,
+            kind.lower(): event | {"timestamp": reported, "feedbackId": "feedback-1"},
+            "mail": {
+                "timestamp": reported,
+                "messageId": "ses-message-1",
+                "destination": [address],
+                "tags": {
+                    ACCOUNT_TAG: [account_tag(account_id)],
+                    "template": ["renewal_receipt"],
+                    "locale": ["en"],
+                },
+            },
+        }
+    )
+
+
+def test_an_admin_sees_which_addresses_bounced_or_complained_and_sales_their_trail(
+    api: Api,
+) -> None:
+    account_id = fresh_account_id("bounced")
+    admin = api.staff("admin")
+    customer = api.open_account(account_id)
+    assert customer.put("/account/billing-info", FORM).status == 200
+    feedback = EmailFeedback(composition.root().repository, clock=api.clock)
+
+    feedback.handle(
+        _ses_event("Bounce", f"{account_id}@EXAMPLE.com", account_id, "2026-01-31T09:31:02.120Z")
+    )
+    feedback.handle(_ses_event("Complaint", FORM["email"], account_id, "2026-01-31T09:45:10.004Z"))
+    updated = admin.put(f"/admin/accounts/{account_id}", _account_body(account_id, locale="fr"))
+
+    assert _ok(updated)["suppressed_emails"] == [
+        {
+            "address": f"{account_id}@example.com",
+            "reason": "bounce",
+            "detail": "NoEmail",
+            "at": "2026-01-31T09:31:02Z",
+        },
+        {
+            "address": FORM["email"],
+            "reason": "complaint",
+            "detail": "abuse",
+            "at": "2026-01-31T09:45:10Z",
+        },
+    ]
+    events = _ok(api.staff("sales").get(f"/admin/accounts/{account_id}/events"))["items"]
+    suppressed = [e for e in events if e["action"] == "email_suppressed"]
+    assert [(e["actor"], e["requested_by"], e["details"]) for e in suppressed] == [
+        (
+            "provider",
+            "ses",
+            {
+                "reason": "bounce",
+                "detail": "NoEmail",
+                "recipient": "account_email",
+                "message_id": "ses-message-1",
+                "template": "renewal_receipt",
+            },
+        ),
+        (
+            "provider",
+            "ses",
+            {
+                "reason": "complaint",
+                "detail": "abuse",
+                "recipient": "billing_email",
+                "message_id": "ses-message-1",
+                "template": "renewal_receipt",
+            },
+        ),
+    ]
+    assert "suppressed_emails" not in _ok(customer.get("/account/billing")), "staff only"
 
 
 # --- POST /admin/accounts/{account_id}/subscriptions ------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from billing.changes import ChangeResult
-from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod
+from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod, SuppressedEmail
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt
 from billing.domain.contacts import Contact, SalesContact
@@ -404,7 +404,24 @@ class SavedMethodView(View):
         )
 
 
+class SuppressedEmailView(View):
+    """An address no longer emailed, for staff: why, and when it was reported."""
+
+    address: str
+    reason: str
+    """``bounce`` (a permanent bounce) or ``complaint`` (reported as spam)."""
+    detail: str | None
+    """SES's bounce subtype or complaint feedback type, e.g. ``NoEmail``, ``abuse``."""
+    at: str
+
+    @classmethod
+    def of(cls, suppressed: SuppressedEmail) -> SuppressedEmailView:
+        return cls._copied(suppressed)
+
+
 class AccountView(View):
+    """An account as staff see it (admin routes only: customers never get this view)."""
+
     id: str
     email: str
     locale: str
@@ -412,6 +429,8 @@ class AccountView(View):
     channel: str
     partner: PartnerContactView | None
     open_subscription_id: str | None
+    suppressed_emails: list[SuppressedEmailView]
+    """Addresses of the account's mail that bounced for good or complained, oldest first."""
 
     @classmethod
     def of(cls, account: Account) -> AccountView:
@@ -423,6 +442,7 @@ class AccountView(View):
             channel=account.channel.value,
             partner=PartnerContactView.of(account.partner),
             open_subscription_id=account.open_subscription_id,
+            suppressed_emails=[SuppressedEmailView.of(s) for s in account.suppressed_emails],
         )
 
 

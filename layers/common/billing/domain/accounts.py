@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from email.utils import parseaddr
 from enum import StrEnum
 
 from billing.domain.locales import Locale
@@ -78,6 +79,43 @@ class PendingPurchase:
     """The purchase instant: the subscription's anchor."""
 
 
+class SuppressionReason(StrEnum):
+    """Why an address must no longer receive our mail."""
+
+    BOUNCE = "bounce"
+    """A permanent (hard) bounce: the receiving server said the address does not exist or will
+    never accept our mail."""
+    COMPLAINT = "complaint"
+    """The recipient reported one of our emails as spam (a feedback report from their mailbox
+    provider)."""
+
+
+def normalised_email(address: str) -> str:
+    """`address` as suppressions compare it: the bare address (without a display name or angle
+    brackets), stripped and in lower case.
+
+    Lower case also for the local part: strictly it is the receiving server's to interpret, but
+    mailbox providers treat it case-insensitively, and a suppression that misses ``Ada@x`` after
+    ``ada@x`` bounced would send to an address known to be dead.
+    """
+    _, bare = parseaddr(address)
+    return (bare or address).strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressedEmail:
+    """An address of the account's mail that must no longer receive any, and why."""
+
+    address: str
+    """Normalised (`normalised_email`)."""
+    reason: SuppressionReason
+    at: datetime
+    """When the mailbox provider reported it (UTC, to the second)."""
+    detail: str | None = None
+    """What SES said: the bounce subtype (``General``, ``NoEmail``, ``Suppressed``,
+    ``OnAccountSuppressionList``…) or the complaint's feedback type (``abuse``, ``fraud``…)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: str
@@ -92,8 +130,36 @@ class Account:
     open_subscription_id: str | None = None
     """The account's one subscription that is not cancelled, if any."""
     pending_purchase: PendingPurchase | None = None
+    suppressed_emails: tuple[SuppressedEmail, ...] = ()
+    """Addresses that bounced for good or complained, oldest first: not to be emailed again,
+    save for the emails the law requires (docs/notifications-feedback.md)."""
     version: int = 0
 
     @property
     def payment_method_kind(self) -> PaymentMethodKind | None:
         return None if self.payment_method is None else self.payment_method.kind
+
+    def suppression(self, address: str) -> SuppressedEmail | None:
+        """The first record that `address` (in any case or form) must no longer be emailed,
+        or None when it may be."""
+        wanted = normalised_email(address)
+        return next((s for s in self.suppressed_emails if s.address == wanted), None)
+
+    def is_suppressed(self, address: str) -> bool:
+        """Whether `address` (in any case or form) must no longer be emailed."""
+        return self.suppression(address) is not None
+
+    def suppressing(self, *entries: SuppressedEmail) -> tuple[Account, tuple[SuppressedEmail, ...]]:
+        """The account with `entries` added, and those of them that were new: an address is
+        recorded once per reason, so a bounce or complaint reported again changes nothing, and
+        a complaint about an address that had bounced is kept beside the bounce."""
+        known = {(s.address, s.reason) for s in self.suppressed_emails}
+        added: list[SuppressedEmail] = []
+        for given in entries:
+            entry = replace(given, address=normalised_email(given.address))
+            if (entry.address, entry.reason) not in known:
+                known.add((entry.address, entry.reason))
+                added.append(entry)
+        if not added:
+            return self, ()
+        return replace(self, suppressed_emails=(*self.suppressed_emails, *added)), tuple(added)

@@ -1,5 +1,9 @@
 """Domain dataclasses as DynamoDB items: each field is the attribute of the same name, in the
-format its type decides, so a new field of a known type needs no converter code."""
+format its type decides, so a new field of a known type needs no converter code.
+
+A ``tuple[X, ...]`` of a known type X is a list of X's values; the empty tuple is stored as no
+attribute, as None is, and no attribute reads back as the empty tuple (so items written before
+such a field existed read as empty, and an empty one changes no item)."""
 
 from __future__ import annotations
 
@@ -85,6 +89,13 @@ class _Field:
     format: _Format
     optional: bool
     """Typed ``X | None``: None is stored as no attribute, and no attribute reads as None."""
+    sequence: bool = False
+    """Typed ``tuple[X, ...]``: the empty tuple is stored as no attribute, and no attribute
+    reads as the empty tuple."""
+
+    def stored(self, value: object) -> bool:
+        """Whether `value` of this field is written as an attribute."""
+        return value is not None and not (self.sequence and value == ())
 
 
 def _named(kind: type[StrEnum]) -> _Format:
@@ -100,6 +111,14 @@ def _nested(kind: type[DataclassInstance]) -> _Format:
     )
 
 
+def _listed(each: _Format) -> _Format:
+    """A tuple of values of one type, stored as a list of them, each in its type's format."""
+    return _Format(
+        lambda values, amounts: {"L": [each.write(value, amounts) for value in values]},
+        lambda stored, amounts: tuple(each.read(value, amounts) for value in stored["L"]),
+    )
+
+
 def _format(kind: object, where: str) -> _Format:
     if kind in _FORMATS:
         return _FORMATS[kind]
@@ -112,6 +131,12 @@ def _format(kind: object, where: str) -> _Format:
 
 def _field(name: str, hint: object, where: str) -> _Field:
     arguments = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
+        each = _format(arguments[0], where)
+        if each is _AMOUNT:
+            # Their currency would be stored nowhere: `_holds_currency` sees amount fields only.
+            raise TypeError(f"{where}: no stored format for a tuple of amounts")
+        return _Field(name, _listed(each), optional=False, sequence=True)
     union = typing.get_origin(hint) in (types.UnionType, typing.Union)
     if union and len(arguments) == 2 and type(None) in arguments:
         [kind] = [argument for argument in arguments if argument is not type(None)]
@@ -140,7 +165,7 @@ def _write(value: DataclassInstance, outer: _Amounts) -> Item:
     item: Item = {}
     for field in _fields(type(value)):
         field_value = getattr(value, field.name)
-        if field_value is not None:
+        if field.stored(field_value):
             item[field.name] = field.format.write(field_value, amounts)
     if holds and amounts.currency is not None:
         item[CURRENCY] = {"S": amounts.currency.value}
@@ -161,6 +186,8 @@ def _read[T: DataclassInstance](
             values[field.name] = field.format.read(stored, amounts)
         elif field.optional:
             values[field.name] = None
+        elif field.sequence:
+            values[field.name] = ()
         # Otherwise the field's default: what an item written before the field existed reads as.
     return kind(**values)
 
