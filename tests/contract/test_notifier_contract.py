@@ -1,7 +1,8 @@
 """What any notifier sends for a change's effects, and to whom: customer emails in the account's
 locale (payment emails to the invoice address, the account in copy), partner emails to the
-partner, sales notices with their attributes; charges and audit entries are not notifications,
-and an email that cannot be written is a failed delivery, not an exception. Run against the
+partner, sales notices with their attributes; addresses that bounced or complained get only
+what the law requires; charges and audit entries are not notifications, and an email that
+cannot be written is a failed delivery, not an exception. Run against the
 recording fake and `Notifier` on SES and SNS in moto; what only SES and SNS do (a sender they
 refuse, a topic that is gone, filter policies, configuration sets) is in
 tests/integration/test_notifier.py."""
@@ -14,7 +15,13 @@ from datetime import timedelta
 
 import pytest
 
-from billing.domain.accounts import Account, BillingInfo
+from billing.domain.accounts import (
+    Account,
+    BillingInfo,
+    SuppressedEmail,
+    SuppressionReason,
+    normalised_email,
+)
 from billing.domain.locales import Locale
 from billing.domain.state_machine import (
     Charge,
@@ -175,3 +182,48 @@ def test_emails_link_to_the_configured_portal(outbox: Outbox) -> None:
     outbox.notifier(contacts).deliver(CUSTOMER, retry_now_declined().effects)
     [sent] = outbox.emails()
     assert "https://billing.example.org/portal/#/" in sent.body
+
+
+def _bounced(account: Account, address: str) -> Account:
+    bounce = SuppressedEmail(
+        normalised_email(address), SuppressionReason.BOUNCE, FIRST_END, "General"
+    )
+    return replace(account, suppressed_emails=(bounce,))
+
+
+def test_an_address_that_bounced_gets_nothing_but_what_the_law_requires(outbox: Outbox) -> None:
+    bounced = _bounced(CUSTOMER, CUSTOMER.email)
+    notifier = outbox.notifier()
+
+    assert notifier.deliver(bounced, retry_now_declined().of_type(EmailCustomer)) == []
+    cancelled = apply(past_due(), CustomerCancelled(at=FIRST_END)).of_type(EmailCustomer)
+    [confirmation] = notifier.deliver(bounced, cancelled)
+
+    assert confirmation.sent, "a termination is confirmed on a durable medium, whatever bounced"
+    [sent] = outbox.emails()
+    assert sent.destinations == {"ToAddresses": [CUSTOMER.email]}
+
+
+def test_when_the_invoice_address_bounced_the_account_address_still_gets_payment_emails(
+    outbox: Outbox,
+) -> None:
+    info = BillingInfo("Camille Martin", "factures@example.fr", "1 rue", "Lyon", "FR")
+    billed = _bounced(replace(CUSTOMER, billing_info=info), "Factures@Example.fr")
+
+    [delivery] = outbox.notifier().deliver(billed, retry_now_declined().of_type(EmailCustomer))
+
+    assert (delivery.to, delivery.sent) == (CUSTOMER.email, True)
+    [sent] = outbox.emails()
+    assert sent.destinations == {"ToAddresses": [CUSTOMER.email]}
+
+
+def test_a_partner_address_that_complained_gets_no_partner_email(outbox: Outbox) -> None:
+    complained = replace(
+        _bounced(PARTNER_CUSTOMER, PARTNER.email),
+        suppressed_emails=(
+            SuppressedEmail(PARTNER.email, SuppressionReason.COMPLAINT, FIRST_END, "abuse"),
+        ),
+    )
+
+    assert outbox.notifier().deliver(complained, partner_reminder().effects) == []
+    assert outbox.emails() == []

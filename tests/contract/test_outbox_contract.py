@@ -194,6 +194,4 @@ def test_a_skipped_message_is_done_too(storage: Storage) -> None:
     storage.finish_message(message_id, OutboxStatus.SKIPPED, AT, error="suppressed")
 
     assert storage.take_message(message_id, AT + 2 * LEASE, LEASE) is None
-    assert not [
-        m for shard in storage.shards() for m in storage.unsent_in_shard(shard, AT + LEASE)
-    ]
+    assert not [m for shard in storage.shards() for m in storage.unsent_in_shard(shard, AT + LEASE)]

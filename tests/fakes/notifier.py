@@ -70,6 +70,8 @@ class RecordingNotifier:
     def _deliver_one(self, account: Account, effect: Effect) -> Delivery | None:
         if isinstance(effect, EmailCustomer):
             destination = recipients(account, effect.template)
+            if not destination:
+                return None
             return self._send(
                 DeliveryKind.CUSTOMER_EMAIL,
                 destination["ToAddresses"][0],
@@ -92,7 +94,7 @@ class RecordingNotifier:
 
     def _email_partner(self, account: Account, effect: NotifyPartner) -> Delivery | None:
         partner = account.partner
-        if partner is None:
+        if partner is None or account.is_suppressed(partner.email):
             logger.warning(
                 "partner notice skipped: the account has no partner",
                 extra={"account_id": account.id, "template": effect.notice.value},

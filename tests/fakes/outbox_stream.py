@@ -35,4 +35,3 @@ class OutboxStream:
         """Give up on the records after the checkpoint (retries exhausted: sent to the
         on-failure destination); their messages stay pending for the sweep."""
         self.checkpoint = len(self._repository.posted)
-

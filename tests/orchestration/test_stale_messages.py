@@ -5,9 +5,9 @@ no money it should not and is carried out without an error, so the queue deletes
 The renewal run (dispatcher and worker) and the operations customers use (buy, save a card,
 cancel) as the composition root wires them, on the in-memory fakes of every port: the messages
 go through an in-memory queue, the emails are the recording notifier's (written as the real one
-writes them), sent from the outbox by the operation NotifyFunction runs. What only SQS and the worker's Lambda handler show (bodies the worker cannot read
-going to the dead-letter queue, partial batch responses) is in
-tests/integration/renewals/test_stale_messages.py."""
+writes them), sent from the outbox by the operation NotifyFunction runs. What only SQS and the
+worker's Lambda handler show (bodies the worker cannot read going to the dead-letter queue,
+partial batch responses) is in tests/integration/renewals/test_stale_messages.py."""
 
 from __future__ import annotations
 

@@ -124,6 +124,16 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
 
 
 @router.get(
+    "/admin/accounts/<account_id>",
+    summary="Admin and sales: an account, with the addresses whose mail bounced or complained",
+    responses=documented(200, AccountView, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND),
+)
+@requires(staff("admin", "sales"))
+def get_account(account_id: ResourceId) -> Response[Any]:
+    return ok(AccountView.of(root().account_admin.account(account_id)))
+
+
+@router.get(
     "/admin/accounts/<account_id>/events",
     summary="Sales: everything recorded about an account, oldest first: its changes, the "
     "charges requested and its subscriptions' changes, each with who asked",

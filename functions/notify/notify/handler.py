@@ -1,5 +1,6 @@
-"""The outbox's sender. Invoked by the outbox table's stream (a batch of new messages), and by a
-schedule that sweeps messages their stream record did not deliver (`billing.delivery`).
+"""The outbox's sender. Invoked by the outbox table's stream (a batch of new messages), by a
+schedule that sweeps messages their stream record did not deliver (`billing.delivery`), and by
+SES's bounces and complaints through their SNS topic (`billing.notifications.feedback`).
 
 A stream batch is sent in order and stops at the first message that cannot be sent now (SES
 throttling that outlasted the backoff): its sequence number is reported as the batch's failure,
@@ -17,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecordEventName,
     DynamoDBStreamEvent,
 )
+from aws_lambda_powertools.utilities.data_classes.sns_event import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.composition import root
@@ -31,6 +33,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records") or []
     if records and records[0].get("eventSource") == "aws:dynamodb":
         return dict(_send(DynamoDBStreamEvent(event)))
+    if records and records[0].get("EventSource") == "aws:sns":
+        return _feedback(SNSEvent(event))
     return _sweep()
 
 
@@ -54,6 +58,16 @@ def _send(event: DynamoDBStreamEvent) -> PartialItemFailureResponse:
             break
     _publish(sent, deferred=len(failures["batchItemFailures"]))
     return failures
+
+
+def _feedback(event: SNSEvent) -> dict[str, Any]:
+    """Record each bounce or complaint on its account (a redelivery records nothing new); a
+    storage failure raises, so that Lambda invokes again."""
+    feedback = root().email_feedback
+    outcomes = Counter(
+        type(feedback.handle(record.sns.message)).__name__ for record in event.records
+    )
+    return {"feedback": dict(outcomes)}
 
 
 def _sweep() -> dict[str, Any]:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from billing.api.idempotency import IdempotentRequests
     from billing.charging import ChargeOperation
     from billing.delivery import OutboxDelivery, Sender
+    from billing.notifications.feedback import EmailFeedback
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.purchases import Purchases
@@ -174,6 +175,12 @@ class Root:
         from billing.delivery import OutboxDelivery
 
         return OutboxDelivery(self.outbox, self.repository, self.notifier, clock=now)
+
+    @cached_property
+    def email_feedback(self) -> EmailFeedback:
+        from billing.notifications.feedback import EmailFeedback
+
+        return EmailFeedback(self.repository, clock=now)
 
     @cached_property
     def renewal_dispatcher(self) -> RenewalDispatcher:

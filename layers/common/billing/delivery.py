@@ -121,6 +121,8 @@ class OutboxDelivery:
             return self._finish(entry, OutboxStatus.FAILED, error="account_not_found")
         delivery = self._deliver(entry, account)
         if delivery is None:
+            # Every address bounced or complained (and the law does not require the email), or
+            # a partner notice for an account that has no partner any more.
             return self._finish(entry, OutboxStatus.SKIPPED, error="no_recipient")
         if delivery.sent:
             return self._finish(entry, OutboxStatus.SENT, message_id_sent=delivery.message_id)
@@ -145,7 +147,7 @@ class OutboxDelivery:
 
     def _deliver(self, entry: OutboxEntry, account: Account) -> Delivery | None:
         """Send, retrying SES's or SNS's throttling with backoff; None when the message has no
-        recipient (a partner notice for an account that has no partner any more)."""
+        recipient left to send to."""
         delays = self._backoff.delays()
         while True:
             [*deliveries] = self._sender.deliver(account, [entry.message])

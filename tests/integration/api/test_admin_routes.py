@@ -221,8 +221,10 @@ def test_an_admin_sees_which_addresses_bounced_or_complained_and_sales_their_tra
     )
     feedback.handle(_ses_event("Complaint", FORM["email"], account_id, "2026-01-31T09:45:10.004Z"))
     updated = admin.put(f"/admin/accounts/{account_id}", _account_body(account_id, locale="fr"))
+    seen_by_sales = _ok(api.staff("sales").get(f"/admin/accounts/{account_id}"))
 
-    assert _ok(updated)["suppressed_emails"] == [
+    assert seen_by_sales == _ok(updated)
+    assert seen_by_sales["suppressed_emails"] == [
         {
             "address": f"{account_id}@example.com",
             "reason": "bounce",
@@ -263,6 +265,8 @@ def test_an_admin_sees_which_addresses_bounced_or_complained_and_sales_their_tra
         ),
     ]
     assert "suppressed_emails" not in _ok(customer.get("/account/billing")), "staff only"
+    assert customer.get(f"/admin/accounts/{account_id}").status == 403
+    assert api.staff("sales").get("/admin/accounts/nobody").status == 404
 
 
 # --- POST /admin/accounts/{account_id}/subscriptions ------------------------------------------

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from string import Template
@@ -17,6 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.domain.accounts import Account
+from billing.domain.outbox import REQUIRED_BY_LAW
 from billing.domain.state_machine import (
     Details,
     Effect,
@@ -28,6 +28,7 @@ from billing.domain.state_machine import (
     SalesNotice,
 )
 from billing.notifications.emails import Links, RenderedEmail, render, render_partner
+from billing.notifications.feedback import ACCOUNT_TAG, account_tag
 from billing.settings import ContactSettings, NotificationSettings
 
 logger = logging.getLogger(__name__)
@@ -82,38 +83,19 @@ one, with the account's own address in copy so that whoever manages the account 
 
 
 def recipients(account: Account, template: EmailTemplate) -> dict[str, list[str]]:
-    """SES's Destination for a customer email."""
+    """SES's Destination for a customer email, without the addresses that bounced or complained
+    unless the law requires the email (`REQUIRED_BY_LAW`); empty when none is left."""
     info = account.billing_info
     if template not in PAYMENT_EMAILS or info is None or info.email == account.email:
-        return {"ToAddresses": [account.email]}
-    return {"ToAddresses": [info.email], "CcAddresses": [account.email]}
-
-
-_TAG_VALUE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-ACCOUNT_TAG = "account_id"
-ACCOUNT_TAG_HEX = "account_id_hex"
-"""For an account id with characters a tag value may not hold ("." and ":"): its UTF-8 bytes in
-hexadecimal."""
-
-
-def account_tag(account_id: str) -> dict[str, str]:
-    """The SES message tag naming the account an email was sent for."""
-    if _TAG_VALUE.match(account_id):
-        return {"Name": ACCOUNT_TAG, "Value": account_id}
-    return {"Name": ACCOUNT_TAG_HEX, "Value": account_id.encode().hex()}
-
-
-def tagged_account(tags: Mapping[str, Sequence[str]]) -> str | None:
-    """The account id `account_tag` put on an email, from the tags of one of SES's events
-    (``mail.tags``: each name with its values); None when there is none."""
-    if values := tags.get(ACCOUNT_TAG):
-        return values[0]
-    if values := tags.get(ACCOUNT_TAG_HEX):
-        try:
-            return bytes.fromhex(values[0]).decode()
-        except ValueError:
-            return None
-    return None
+        addresses = [account.email]
+    else:
+        addresses = [info.email, account.email]
+    if template not in REQUIRED_BY_LAW:
+        addresses = [address for address in addresses if not account.is_suppressed(address)]
+    if not addresses:
+        return {}
+    to, *copied = addresses
+    return {"ToAddresses": [to], **({"CcAddresses": copied} if copied else {})}
 
 
 def sales_subject(notice: SalesNotice, details: Details) -> str:
@@ -173,8 +155,14 @@ class Notifier:
             return self._email_partner(account, effect)
         return None
 
-    def _email_customer(self, account: Account, effect: EmailCustomer) -> Delivery:
+    def _email_customer(self, account: Account, effect: EmailCustomer) -> Delivery | None:
         destination = recipients(account, effect.template)
+        if not destination:
+            logger.warning(
+                "customer email not sent: its addresses bounced or complained",
+                extra={"account_id": account.id, "template": effect.template.value},
+            )
+            return None
         return self._send(
             DeliveryKind.CUSTOMER_EMAIL,
             destination["ToAddresses"][0],
@@ -199,9 +187,9 @@ class Notifier:
 
     def _email_partner(self, account: Account, effect: NotifyPartner) -> Delivery | None:
         partner = account.partner
-        if partner is None:
+        if partner is None or account.is_suppressed(partner.email):
             logger.warning(
-                "partner notice skipped: the account has no partner",
+                "partner notice skipped: no partner, or its address bounced or complained",
                 extra={"account_id": account.id, "template": effect.notice.value},
             )
             return None
@@ -272,7 +260,7 @@ class Notifier:
             # Tags come back with SES's events: bounces and complaints find their account by
             # them, and are counted per template and locale.
             EmailTags=[
-                account_tag(account_id),
+                {"Name": ACCOUNT_TAG, "Value": account_tag(account_id)},
                 {"Name": "template", "Value": template.value},
                 {"Name": "locale", "Value": locale.value},
             ],

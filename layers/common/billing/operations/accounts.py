@@ -114,6 +114,10 @@ class AccountAdmin:
             SubscriptionChange(None, opened.subscription, audit=opened.of_type(Audit))
         )
 
+    def account(self, account_id: str) -> Account:
+        """The account as stored, with the addresses its mail no longer goes to."""
+        return self._repository.get_account(account_id)
+
     def events(self, account_id: str) -> list[Audit]:
         """Everything recorded about the account, oldest first: its own changes, the charges
         requested, and every change to each of its subscriptions."""
