@@ -1,4 +1,4 @@
-"""Recording bounces and complaints on the account (docs/notifications-feedback.md), on the
+"""Recording bounces and complaints on the account (docs/notifications.md), on the
 in-memory repository: the addresses suppressed once with an audit entry each, whoever's they
 are; a redelivery or a concurrent delivery changing nothing more; a lost race re-applied to the
 account as it then is; feedback without an account skipped, never raised; and the metrics."""

@@ -132,7 +132,7 @@ class Account:
     pending_purchase: PendingPurchase | None = None
     suppressed_emails: tuple[SuppressedEmail, ...] = ()
     """Addresses that bounced for good or complained, oldest first: not to be emailed again,
-    save for the emails the law requires (docs/notifications-feedback.md)."""
+    save for the emails the law requires (docs/notifications.md)."""
     version: int = 0
 
     @property

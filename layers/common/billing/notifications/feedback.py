@@ -1,6 +1,6 @@
 """Bounces and complaints of the emails we send: SES publishes them (through the configuration
 set's event destination) to an SNS topic, and each one that counts is recorded on the account
-whose email it was, so that the address is not emailed again (docs/notifications-feedback.md).
+whose email it was, so that the address is not emailed again (docs/notifications.md).
 
 Only permanent bounces and complaints count. A transient bounce (a full mailbox, a server that
 is down) or an undetermined one says nothing lasting about the address, and SES already retried
