@@ -14,6 +14,13 @@ from billing.domain.pricing import Discount, cycle_price
 PARTNER_REMINDER_LEAD = timedelta(days=7)
 """Partners are reminded this long before a partner subscription's period ends."""
 
+RENEWAL_NOTICE_MIN_LEAD = timedelta(days=31)
+RENEWAL_NOTICE_MAX_LEAD = timedelta(days=89)
+"""The renewal notice goes out no earlier than three months and no later than one month before
+the period ends (Code de la consommation, L215-1) whatever the months: one calendar month is at
+most 31 days (31 August back to 31 July), three are at least 89 (1 May back to 1 February). The
+configured lead (`DunningSchedule.renewal_notice`) must lie within these."""
+
 
 class Status(StrEnum):
     ACTIVE = "active"
