@@ -27,6 +27,9 @@ from billing.persistence.repository import BillingRepository, SubscriptionChange
 ANCHOR = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
 FIRST_END = datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
 """End of the first monthly period: February has no 31st."""
+QUARTER_END = datetime(2026, 4, 30, 9, 30, tzinfo=UTC)
+"""End of the first 3-month period: April has no 31st either."""
+YEAR_END = datetime(2027, 1, 31, 9, 30, tzinfo=UTC)
 PRICE = Money(4900, Currency.EUR)
 CARD = "pm_card_1"
 CUSTOMER = Requester(Actor.CUSTOMER, "user_ada")
@@ -34,12 +37,14 @@ CUSTOMER = Requester(Actor.CUSTOMER, "user_ada")
 PARTNER = Requester(Actor.PARTNER, "prt_1")
 
 
-def _opened(channel: Channel, price: Money, changes: dict[str, Any]) -> Subscription:
+def _opened(
+    channel: Channel, price: Money, changes: dict[str, Any], cycle_months: int = 1
+) -> Subscription:
     sub = open_subscription(
         subscription_id="sub_1" if channel is Channel.DIRECT else "sub_p",
         account_id="acct_1" if channel is Channel.DIRECT else "acct_p",
         plan_id="basic",
-        cycle_months=1,
+        cycle_months=cycle_months,
         price=price,
         discount=None,
         channel=channel,
@@ -91,13 +96,25 @@ def active(**changes: Any) -> Subscription:
     return _opened(Channel.DIRECT, PRICE, changes)
 
 
+def quarterly(**changes: Any) -> Subscription:
+    """A direct 3-month subscription bought at ANCHOR, auto-renewing: its period ends at
+    QUARTER_END, 89 days later."""
+    return _opened(Channel.DIRECT, PRICE, changes, cycle_months=3)
+
+
+def yearly(**changes: Any) -> Subscription:
+    """A direct 12-month subscription bought at ANCHOR, auto-renewing: its period ends at
+    YEAR_END."""
+    return _opened(Channel.DIRECT, PRICE, changes, cycle_months=12)
+
+
 def discounted(cycles: int = 1, amount_off: int = 980) -> Subscription:
     return active(discount=Discount("WELCOME20", Money(amount_off, Currency.EUR), cycles))
 
 
-def partner(**changes: Any) -> Subscription:
-    """A monthly subscription sold by a partner at ANCHOR."""
-    return _opened(Channel.PARTNER, Money(9900, Currency.EUR), changes)
+def partner(cycle_months: int = 1, **changes: Any) -> Subscription:
+    """A subscription sold by a partner at ANCHOR, monthly unless said otherwise."""
+    return _opened(Channel.PARTNER, Money(9900, Currency.EUR), changes, cycle_months)
 
 
 def declined(

@@ -11,7 +11,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from billing.domain.contacts import SalesContact
-from billing.domain.dunning import DunningSchedule
+from billing.domain.dunning import DunningSchedule, check_renewal_notice
 
 
 class EnvironmentSettings(BaseModel):
@@ -100,19 +100,29 @@ class MetricsSettings(EnvironmentSettings):
 
 class DunningSettings(EnvironmentSettings):
     """When failed renewals are tried again (template parameters ``DunningRetryDays`` and
-    ``ProviderErrorGraceHours``); a schedule that cannot work stops the function at start-up."""
+    ``ProviderErrorGraceHours``) and how long before a period ends the renewal notice goes out
+    (``RenewalNoticeDays``); a schedule that cannot work, or a notice outside the one to three
+    months the law allows, stops the function at start-up."""
 
     retry_days: tuple[int, ...] = Field(default=(1, 3, 7, 14), alias="DUNNING_RETRY_DAYS")
     """Days after the first failure, e.g. ``1,3,7,14``: positive and increasing."""
     provider_error_grace_hours: int = Field(
         default=72, alias="PROVIDER_ERROR_GRACE_HOURS", ge=0, le=24 * 30
     )
+    renewal_notice_days: int = Field(default=45, alias="RENEWAL_NOTICE_DAYS")
+    """Days before the period ends, 31 to 89: one to three months whatever the months."""
 
     @field_validator("retry_days", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(","))
+        return value
+
+    @field_validator("renewal_notice_days")
+    @classmethod
+    def _a_lawful_notice(cls, value: int) -> int:
+        check_renewal_notice(timedelta(days=value))  # ValueError, naming the bounds
         return value
 
     @model_validator(mode="after")
@@ -124,6 +134,7 @@ class DunningSettings(EnvironmentSettings):
         return DunningSchedule(
             retry_days=self.retry_days,
             provider_error_grace=timedelta(hours=self.provider_error_grace_hours),
+            renewal_notice=timedelta(days=self.renewal_notice_days),
         )
 
 

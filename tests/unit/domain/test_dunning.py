@@ -1,12 +1,15 @@
-"""The dunning schedule: when failed renewals are retried, and the provider-error backoff."""
+"""The dunning schedule: when failed renewals are retried, the provider-error backoff, and how
+long before a period ends the renewal notice goes out."""
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from billing.domain.dunning import DunningSchedule
+from billing.domain.subscription import RENEWAL_NOTICE_MAX_LEAD, RENEWAL_NOTICE_MIN_LEAD
 
 FIRST_FAILED = datetime(2026, 2, 28, 9, 30, 15, tzinfo=UTC)
 
@@ -174,3 +177,58 @@ def test_backoff_equal_to_its_cap_is_always_the_cap(consecutive_errors: int) -> 
 def test_more_retries_left_than_scheduled_is_rejected(retries_left: int) -> None:
     with pytest.raises(ValueError, match="retries"):
         DunningSchedule().retry_at(FIRST_FAILED, retries_left)
+
+
+def test_the_renewal_notice_goes_out_45_days_before_the_end_by_default() -> None:
+    assert DunningSchedule().renewal_notice == timedelta(days=45)
+
+
+@pytest.mark.parametrize("days", [31, 45, 89])
+def test_a_renewal_notice_between_one_and_three_months_is_accepted(days: int) -> None:
+    assert DunningSchedule(renewal_notice=timedelta(days=days)).renewal_notice.days == days
+
+
+@pytest.mark.parametrize(
+    ("lead", "written"),
+    [
+        (timedelta(days=30), "30 days"),
+        (timedelta(days=90), "90 days"),
+        (timedelta(days=31) - timedelta(seconds=1), "30 days, 23:59:59"),
+        (timedelta(0), "0 days"),
+        (timedelta(days=-40), "-40 days"),
+    ],
+)
+def test_a_renewal_notice_outside_one_to_three_months_is_rejected(
+    lead: timedelta, written: str
+) -> None:
+    with pytest.raises(ValueError, match=f"31 to 89 days before the period ends.*got {written}$"):
+        DunningSchedule(renewal_notice=lead)
+
+
+def _months_before(end: datetime, months: int) -> datetime:
+    """`end` moved back by whole calendar months, clamped to the month's last day."""
+    year, month = divmod(end.year * 12 + end.month - 1 - months, 12)
+    day = min(end.day, calendar.monthrange(year, month + 1)[1])
+    return end.replace(year=year, month=month + 1, day=day)
+
+
+ENDS = [datetime(2024, 1, 1, 9, 30, tzinfo=UTC) + timedelta(days=n) for n in range(8 * 366)]
+"""Every day of eight years, two leap years among them, as a period's end."""
+
+
+def test_the_lead_bounds_put_the_notice_between_one_and_three_months_before_any_end() -> None:
+    for end in ENDS:
+        assert end - RENEWAL_NOTICE_MIN_LEAD <= _months_before(end, 1), end
+        assert end - RENEWAL_NOTICE_MAX_LEAD >= _months_before(end, 3), end
+
+
+def test_the_lead_bounds_are_the_widest_that_do() -> None:
+    day = timedelta(days=1)
+    assert any(end - (RENEWAL_NOTICE_MIN_LEAD - day) > _months_before(end, 1) for end in ENDS)
+    assert any(end - (RENEWAL_NOTICE_MAX_LEAD + day) < _months_before(end, 3) for end in ENDS)
+    # 31 August: one month before is 31 July, 31 days. 1 May: three months before is 1 February,
+    # 89 days in a common year.
+    august_end = datetime(2026, 8, 31, 9, 30, tzinfo=UTC)
+    assert august_end - _months_before(august_end, 1) == RENEWAL_NOTICE_MIN_LEAD
+    may_first = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+    assert may_first - _months_before(may_first, 3) == RENEWAL_NOTICE_MAX_LEAD

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -12,6 +12,7 @@ from billing.domain.failures import FailureReason
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
     TRANSITIONS,
+    CardExpiryCheckDue,
     ChargeFailed,
     ChargeSucceeded,
     CustomerCancelled,
@@ -21,6 +22,7 @@ from billing.domain.state_machine import (
     PartnerReminderDue,
     PaymentMethodUpdated,
     PeriodEnded,
+    RenewalNoticeDue,
     RetryDue,
     RetryNowRequested,
     SalesChargeRequested,
@@ -32,11 +34,13 @@ from tests.support.subscriptions import (
     CARD,
     FIRST_END,
     PRICE,
+    YEAR_END,
     active,
     cancelled,
     declined,
     partner,
     past_due,
+    yearly,
 )
 
 DAY = timedelta(days=1)
@@ -56,6 +60,19 @@ def _failed(kind: ChargeKind, reason: FailureReason, offset: timedelta = DAY) ->
 
 def _last_retry(reason: FailureReason = SOFT) -> Subscription:
     return replace(past_due(reason), retries_left=1)
+
+
+NOTICE_AT = YEAR_END - DEFAULT_SCHEDULE.renewal_notice
+CARD_CHECK_AT = YEAR_END - 30 * DAY
+
+
+def _card_check(valid_through: date | None, at: timedelta = timedelta(0)) -> CardExpiryCheckDue:
+    return CardExpiryCheckDue(at=CARD_CHECK_AT + at, card_valid_through=valid_through)
+
+
+def _noticed() -> Subscription:
+    """A yearly subscription whose renewal notice is sent: next, the card check."""
+    return yearly(renewal_notice_at=NOTICE_AT, renewal_notice_sent_at=NOTICE_AT)
 
 
 # (case id, state, event, expected status or rejection code)
@@ -78,6 +95,25 @@ CASES: list[tuple[str, Subscription, Event, Status | ErrorCode]] = [
     ("partner_reminded_seven_days_before", partner(),
      PartnerReminderDue(at=FIRST_END - 7 * DAY), Status.ACTIVE),
     ("partner_reminder_for_direct_is_stale", active(), PartnerReminderDue(at=FIRST_END),
+     ErrorCode.NOT_DUE),
+    ("renewal_notice_first_look_plans_it", yearly(),
+     RenewalNoticeDue(at=YEAR_END - 89 * DAY), Status.ACTIVE),
+    ("renewal_notice_sent_when_planned", yearly(renewal_notice_at=NOTICE_AT),
+     RenewalNoticeDue(at=NOTICE_AT), Status.ACTIVE),
+    ("renewal_notice_before_its_time", yearly(renewal_notice_at=NOTICE_AT),
+     RenewalNoticeDue(at=NOTICE_AT - DAY), ErrorCode.NOT_DUE),
+    ("renewal_notice_once_a_period", _noticed(), RenewalNoticeDue(at=NOTICE_AT + DAY),
+     ErrorCode.NOT_DUE),
+    ("renewal_notice_after_the_end", yearly(renewal_notice_at=NOTICE_AT),
+     RenewalNoticeDue(at=YEAR_END), ErrorCode.NOT_DUE),
+    ("renewal_notice_for_monthly_plans_is_stale", active(),
+     RenewalNoticeDue(at=FIRST_END - DAY), ErrorCode.NOT_DUE),
+    ("card_expiring_before_the_renewal", _noticed(), _card_check(date(2026, 12, 31)),
+     Status.ACTIVE),
+    ("card_valid_at_the_renewal", _noticed(), _card_check(date(2027, 1, 31)), Status.ACTIVE),
+    ("card_check_before_its_time", _noticed(), _card_check(None, -DAY), ErrorCode.NOT_DUE),
+    ("card_check_for_past_due_is_stale", past_due(),
+     CardExpiryCheckDue(at=FIRST_END + DAY, card_valid_through=date(2026, 1, 31)),
      ErrorCode.NOT_DUE),
     ("retry_before_its_date", past_due(), RetryDue(at=FIRST_END + DAY / 2, payment_method_id=CARD),
      ErrorCode.NOT_DUE),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -23,8 +23,10 @@ from billing.domain.locales import Locale
 from billing.domain.money import Currency, Money
 from billing.domain.pricing import Discount
 from billing.domain.state_machine import (
+    DEFAULT_SCHEDULE,
     TRANSITIONS,
     Actor,
+    CardExpiryCheckDue,
     ChargeSucceeded,
     CustomerCancelled,
     CustomerResumed,
@@ -35,6 +37,7 @@ from billing.domain.state_machine import (
     PartnerNotice,
     PartnerReminderDue,
     PeriodEnded,
+    RenewalNoticeDue,
     Requester,
     RetryDue,
     apply,
@@ -61,15 +64,21 @@ from tests.support.subscriptions import (
     CARD,
     FIRST_END,
     PRICE,
+    YEAR_END,
     active,
     declined,
     partner,
     past_due,
+    yearly,
 )
 
 RETRY_AT = FIRST_END + timedelta(days=1)
 """The first scheduled retry after the renewal declined at FIRST_END."""
 RETRY_NOW_AT = FIRST_END + timedelta(hours=2)
+NOTICE_AT = YEAR_END - DEFAULT_SCHEDULE.renewal_notice
+"""When the yearly subscription bought at ANCHOR is told of its renewal on YEAR_END."""
+CARD_CHECK_AT = YEAR_END - timedelta(days=30)
+WELCOME20 = Discount("WELCOME20", Money(980, Currency.EUR), 1)
 
 
 def _at_last_retry(reason: FailureReason) -> Subscription:
@@ -129,6 +138,15 @@ def _changes() -> dict[str, tuple[Subscription, Event]]:
         "cancelled while past due": (past_due(), CustomerCancelled(at=RETRY_NOW_AT)),
         "partner reminder": (partner(), PartnerReminderDue(at=FIRST_END - timedelta(days=7))),
         "partner did not renew": (partner(), PeriodEnded(at=FIRST_END)),
+        "renewal notice": (yearly(renewal_notice_at=NOTICE_AT), RenewalNoticeDue(at=NOTICE_AT)),
+        "renewal notice after a discount": (
+            yearly(renewal_notice_at=NOTICE_AT, discount=WELCOME20),
+            RenewalNoticeDue(at=NOTICE_AT),
+        ),
+        "card expiring": (
+            yearly(renewal_notice_at=NOTICE_AT, renewal_notice_sent_at=NOTICE_AT),
+            CardExpiryCheckDue(at=CARD_CHECK_AT, card_valid_through=date(2026, 12, 31)),
+        ),
     }
 
 
@@ -476,6 +494,8 @@ EXPECTED_PAGES = {
     "last retry declined: cancelled_after_failed_retries": PortalPage.PLANS,
     "cancelled while past due: subscription_cancelled": PortalPage.PLANS,
     "card saved": PortalPage.BILLING,
+    "renewal notice: renewal_notice": PortalPage.SUBSCRIPTION,
+    "card expiring: card_expiring": PortalPage.PAYMENT_METHOD,
 }
 
 
@@ -520,6 +540,86 @@ def test_the_end_with_auto_renew_off_is_explained_with_the_way_back(
     assert words in text
     assert readable_instant(FIRST_END, locale) in text
     assert f"{LINKS.portal}/#/plans" in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "renews", "cancel"),
+    [
+        (
+            Locale.EN,
+            "Your Basic subscription renews automatically on 31 January 2027, 09:30 UTC for the "
+            "same length, and 49.00 EUR will then be charged to your saved payment method.",
+            "To cancel, turn automatic renewal off on your subscription's page (link below) at "
+            "any time before 31 January 2027, 09:30 UTC: your subscription then stays active "
+            "until that date and nothing more is charged.",
+        ),
+        (
+            Locale.FR,
+            "Votre abonnement Basic sera renouvelé automatiquement le 31 janvier 2027, 09:30 UTC "
+            "pour la même durée, et 49,00 EUR seront alors débités sur votre mode de paiement "
+            "enregistré.",
+            "Pour le résilier, désactivez le renouvellement automatique depuis la page de votre "
+            "abonnement (lien ci-dessous) à tout moment avant le 31 janvier 2027, 09:30 UTC : "
+            "votre abonnement restera actif jusqu'à cette date et plus rien ne sera débité.",
+        ),
+    ],
+)
+def test_the_renewal_notice_states_the_date_the_amount_and_how_to_cancel_until_then(
+    locale: Locale, renews: str, cancel: str
+) -> None:
+    rendered = _rendered(CUSTOMER["renewal notice: renewal_notice"], locale)
+    assert readable_instant(YEAR_END, locale) in rendered.subject
+    assert renews in rendered.text
+    assert cancel in rendered.text
+    assert f"{LINKS.portal}/#/subscriptions/sub_1" in rendered.text
+    assert not re.search("full price|prix fort", rendered.text)
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            Locale.EN,
+            "Your discount does not apply to this renewal: it is charged at the full price.",
+        ),
+        (
+            Locale.FR,
+            "Votre remise ne s'applique pas à ce renouvellement : il est facturé au prix fort.",
+        ),
+    ],
+)
+def test_the_renewal_notice_says_when_a_discount_ends(locale: Locale, words: str) -> None:
+    text = _rendered(CUSTOMER["renewal notice after a discount: renewal_notice"], locale).text
+    assert words in text
+    assert readable_amount(PRICE, locale) in text, "the full price, charged then"
+
+
+@pytest.mark.parametrize(
+    ("locale", "expiry", "action"),
+    [
+        (
+            Locale.EN,
+            "The card saved on your account expires at the end of 12/2026, before your Basic "
+            "subscription renews on 31 January 2027, 09:30 UTC.",
+            "please save a new payment method before that date (link below): the renewal, "
+            "49.00 EUR, will be charged to it.",
+        ),
+        (
+            Locale.FR,
+            "La carte enregistrée sur votre compte expire fin 12/2026, avant le renouvellement de "
+            "votre abonnement Basic le 31 janvier 2027, 09:30 UTC.",
+            "enregistrez un nouveau mode de paiement avant cette date (lien ci-dessous) : le "
+            "renouvellement, d'un montant de 49,00 EUR, y sera débité.",
+        ),
+    ],
+)
+def test_the_card_expiring_email_asks_for_a_new_payment_method_before_the_renewal(
+    locale: Locale, expiry: str, action: str
+) -> None:
+    text = _rendered(CUSTOMER["card expiring: card_expiring"], locale).text
+    assert expiry in text
+    assert action in text
+    assert f"{LINKS.portal}/#/payment-method" in text
 
 
 def test_a_template_asking_for_a_missing_detail_fails_loudly() -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+from billing.domain.subscription import RENEWAL_NOTICE_MAX_LEAD, RENEWAL_NOTICE_MIN_LEAD
+
 
 @dataclass(frozen=True, slots=True)
 class DunningSchedule:
@@ -14,12 +16,16 @@ class DunningSchedule:
     Scheduled `provider_error` failures use no retry while within `provider_error_grace` of the
     charge falling due: they are tried again after an exponential backoff from
     `provider_backoff` up to `provider_backoff_cap`. Past the grace, one counts as a failure.
+
+    The schedule also says when renewals are announced: `renewal_notice` before a period ends
+    (the renewal notice of plans of three months or more, docs/rules.md).
     """
 
     retry_days: tuple[int, ...] = (1, 3, 7, 14)
     provider_backoff: timedelta = timedelta(minutes=5)
     provider_backoff_cap: timedelta = timedelta(hours=6)
     provider_error_grace: timedelta = timedelta(hours=72)
+    renewal_notice: timedelta = timedelta(days=45)
 
     def __post_init__(self) -> None:
         days = self.retry_days
@@ -29,6 +35,7 @@ class DunningSchedule:
             raise ValueError("provider backoff must be positive and within its cap")
         if self.provider_error_grace < timedelta(0):
             raise ValueError("the provider-error grace cannot be negative")
+        check_renewal_notice(self.renewal_notice)
 
     @property
     def retries(self) -> int:
@@ -52,3 +59,18 @@ class DunningSchedule:
         """When to try again after the `consecutive_errors`-th provider error in a row (1-based)."""
         delay = self.provider_backoff * (1 << min(max(consecutive_errors - 1, 0), 16))
         return failed_at + min(delay, self.provider_backoff_cap)
+
+
+def check_renewal_notice(lead: timedelta) -> None:
+    """ValueError unless a renewal notice sent `lead` before a period's end is sent between one
+    and three months before it, whatever the lengths of the months in between."""
+    if not RENEWAL_NOTICE_MIN_LEAD <= lead <= RENEWAL_NOTICE_MAX_LEAD:
+        raise ValueError(
+            f"the renewal notice must go out {RENEWAL_NOTICE_MIN_LEAD.days} to "
+            f"{RENEWAL_NOTICE_MAX_LEAD.days} days before the period ends (between one and three "
+            f"months, for months of any length), got {_days(lead)}"
+        )
+
+
+def _days(lead: timedelta) -> str:
+    return f"{lead.days} days" if lead == timedelta(days=lead.days) else str(lead)

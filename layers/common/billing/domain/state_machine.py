@@ -7,13 +7,15 @@ sales and partner notices, audit). It never does I/O and is the only place a sta
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import ClassVar
 
+from billing.domain.accounts import PaymentMethod, PaymentMethodKind
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import ErrorCode, TransitionRejected, UnknownTransition
@@ -21,6 +23,7 @@ from billing.domain.failures import FailureReason
 from billing.domain.money import Money
 from billing.domain.pricing import Discount, cycle_price
 from billing.domain.subscription import (
+    NOTICE_MIN_CYCLE_MONTHS,
     CancelReason,
     Channel,
     ChargeKind,
@@ -98,6 +101,21 @@ class PartnerReminderDue(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalNoticeDue(Event):
+    """The customer is to be told the coming renewal's date and amount, and how to stop it."""
+
+    actor = Actor.SCHEDULER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CardExpiryCheckDue(Event):
+    actor = Actor.SCHEDULER
+    card_valid_through: date | None
+    """The last day the account's saved card can be charged (`card_valid_through`); None when
+    the payment method has no expiry (PayPal) or there is none."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChargeSucceeded(Event):
     actor = Actor.PROVIDER
     kind: ChargeKind
@@ -160,6 +178,10 @@ class EmailTemplate(StrEnum):
     """The period ended with automatic renewal off: nothing charged, a new purchase needed."""
     PAYMENT_METHOD_UPDATED = "payment_method_updated"
     BILLING_INFO_UPDATED = "billing_info_updated"
+    RENEWAL_NOTICE = "renewal_notice"
+    """The coming automatic renewal: its date, its amount, and how to stop it before then."""
+    CARD_EXPIRING = "card_expiring"
+    """The saved card expires before the coming renewal: a new payment method is needed."""
 
 
 class SalesNotice(StrEnum):
@@ -255,6 +277,31 @@ def _same_method_hard_declined(sub: Subscription, event: Event, schedule: Dunnin
     )
 
 
+def _renewal_notice_due(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    due = sub.renewal_notice_due_at
+    return due is not None and event.at >= due
+
+
+def _renewal_notice_early(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    """Not planned yet (the purchased period) and earlier than the configured lead."""
+    return sub.renewal_notice_at is None and event.at < sub.period.end - schedule.renewal_notice
+
+
+def _card_check_due(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    due = sub.card_check_due_at
+    return due is not None and event.at >= due
+
+
+def _card_expires_before_renewal(
+    sub: Subscription, event: Event, schedule: DunningSchedule
+) -> bool:
+    return (
+        isinstance(event, CardExpiryCheckDue)
+        and event.card_valid_through is not None
+        and event.card_valid_through < sub.period.end.date()
+    )
+
+
 def _charge_kind(event: Event) -> ChargeKind | None:
     return event.kind if isinstance(event, ChargeSucceeded | ChargeFailed) else None
 
@@ -269,6 +316,10 @@ class Guard(Enum):
     PERIOD_OVER = "period_over"
     PARTNER_PREPAID = "partner_prepaid"
     REMINDER_PENDING = "reminder_pending"
+    RENEWAL_NOTICE_DUE = "renewal_notice_due"
+    RENEWAL_NOTICE_EARLY = "renewal_notice_early"
+    CARD_CHECK_DUE = "card_check_due"
+    CARD_EXPIRES_BEFORE_RENEWAL = "card_expires_before_renewal"
     LAST_RETRY = "last_retry"
     SAME_METHOD_HARD_DECLINED = "same_method_hard_declined"
     RENEWAL_CHARGE = "renewal_charge"
@@ -288,6 +339,10 @@ _GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] 
     Guard.PERIOD_OVER: lambda s, e, p: e.at >= s.period.end,
     Guard.PARTNER_PREPAID: lambda s, e, p: s.partner_prepaid_cycles > 0,
     Guard.REMINDER_PENDING: lambda s, e, p: not s.partner_reminded and not s.partner_prepaid_cycles,
+    Guard.RENEWAL_NOTICE_DUE: _renewal_notice_due,
+    Guard.RENEWAL_NOTICE_EARLY: _renewal_notice_early,
+    Guard.CARD_CHECK_DUE: _card_check_due,
+    Guard.CARD_EXPIRES_BEFORE_RENEWAL: _card_expires_before_renewal,
     Guard.LAST_RETRY: lambda s, e, p: s.retries_left <= 1,
     Guard.SAME_METHOD_HARD_DECLINED: _same_method_hard_declined,
     Guard.RENEWAL_CHARGE: lambda s, e, p: _charge_kind(e) is ChargeKind.RENEWAL,
@@ -312,6 +367,9 @@ class Update(Enum):
     TURN_AUTO_RENEW_OFF = "turn_auto_renew_off"
     TURN_AUTO_RENEW_ON = "turn_auto_renew_on"
     MARK_REMINDED = "mark_reminded"
+    PLAN_RENEWAL_NOTICE = "plan_renewal_notice"
+    MARK_RENEWAL_NOTICE_SENT = "mark_renewal_notice_sent"
+    MARK_CARD_CHECKED = "mark_card_checked"
     PREPAY_CYCLE = "prepay_cycle"
     REQUEST_FOLLOW_UP = "request_follow_up"
     RECORD_LAPSE = "record_lapse"
@@ -330,7 +388,7 @@ def _without_dunning(s: Subscription) -> Subscription:
 
 
 def _next_period(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
-    return replace(
+    new = replace(
         _without_dunning(s),
         cycle=s.cycle + 1,
         charge_attempts=0,
@@ -338,7 +396,17 @@ def _next_period(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscr
         last_failure=None,
         partner_reminded=False,
         partner_prepaid_cycles=max(s.partner_prepaid_cycles - 1, 0),
+        renewal_notice_sent_at=None,
+        card_checked_at=None,
     )
+    return replace(new, renewal_notice_at=_planned_renewal_notice(new, schedule))
+
+
+def _planned_renewal_notice(s: Subscription, schedule: DunningSchedule) -> datetime | None:
+    """When the current period's renewal notice goes out, for the plans that get one."""
+    if s.channel is not Channel.DIRECT or s.cycle_months < NOTICE_MIN_CYCLE_MONTHS:
+        return None
+    return s.period.end - schedule.renewal_notice
 
 
 def _record_failure(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
@@ -400,6 +468,11 @@ _UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subsc
     Update.TURN_AUTO_RENEW_OFF: lambda s, e, p: replace(s, auto_renew=False),
     Update.TURN_AUTO_RENEW_ON: lambda s, e, p: replace(s, auto_renew=True),
     Update.MARK_REMINDED: lambda s, e, p: replace(s, partner_reminded=True),
+    Update.PLAN_RENEWAL_NOTICE: lambda s, e, p: replace(
+        s, renewal_notice_at=_planned_renewal_notice(s, p)
+    ),
+    Update.MARK_RENEWAL_NOTICE_SENT: lambda s, e, p: replace(s, renewal_notice_sent_at=e.at),
+    Update.MARK_CARD_CHECKED: lambda s, e, p: replace(s, card_checked_at=e.at),
     Update.PREPAY_CYCLE: lambda s, e, p: replace(
         s, partner_prepaid_cycles=s.partner_prepaid_cycles + 1
     ),
@@ -455,6 +528,22 @@ TRANSITIONS: tuple[Transition, ...] = (
         (Guard.PARTNER, Guard.REMINDER_PENDING, Guard.BEFORE_PERIOD_END), Status.ACTIVE,
         updates=(Update.MARK_REMINDED,), effects=(PartnerNotice.RENEWAL_REMINDER,)),
     Transition(None, PartnerReminderDue, (), reject=ErrorCode.NOT_DUE),
+    # Customers of plans of 3 months or more: once a period, the renewal notice (its first look
+    # at a period not planned yet, too early for the configured lead, plans it) and the saved
+    # card checked against the renewal date, a new one asked for if it expires first.
+    Transition(Status.ACTIVE, RenewalNoticeDue,
+        (Guard.RENEWAL_NOTICE_DUE, Guard.RENEWAL_NOTICE_EARLY), Status.ACTIVE,
+        updates=(Update.PLAN_RENEWAL_NOTICE,)),
+    Transition(Status.ACTIVE, RenewalNoticeDue,
+        (Guard.RENEWAL_NOTICE_DUE, Guard.BEFORE_PERIOD_END), Status.ACTIVE,
+        updates=(Update.MARK_RENEWAL_NOTICE_SENT,), effects=(EmailTemplate.RENEWAL_NOTICE,)),
+    Transition(None, RenewalNoticeDue, (), reject=ErrorCode.NOT_DUE),
+    Transition(Status.ACTIVE, CardExpiryCheckDue,
+        (Guard.CARD_CHECK_DUE, Guard.BEFORE_PERIOD_END, Guard.CARD_EXPIRES_BEFORE_RENEWAL),
+        Status.ACTIVE, updates=(Update.MARK_CARD_CHECKED,), effects=(EmailTemplate.CARD_EXPIRING,)),
+    Transition(Status.ACTIVE, CardExpiryCheckDue, (Guard.CARD_CHECK_DUE, Guard.BEFORE_PERIOD_END),
+        Status.ACTIVE, updates=(Update.MARK_CARD_CHECKED,)),
+    Transition(None, CardExpiryCheckDue, (), reject=ErrorCode.NOT_DUE),
     Transition(None, RetryDue, (Guard.NOT_DUE,), reject=ErrorCode.NOT_DUE),
     Transition(Status.PAST_DUE, RetryDue, (Guard.SAME_METHOD_HARD_DECLINED, Guard.LAST_RETRY),
         Status.CANCELLED, updates=(Update.USE_RETRY, Update.CANCEL),
@@ -576,13 +665,31 @@ def _details(sub: Subscription, event: Event | None) -> dict[str, str]:
         details["next_retry_at"] = format_instant(sub.next_retry_at)
     if sub.cancel_reason is not None:
         details["cancel_reason"] = sub.cancel_reason.value
-    return details
+    return details | _notice_details(sub, event)
+
+
+def _notice_details(sub: Subscription, event: Event | None) -> dict[str, str]:
+    """A renewal notice sent, or when it will be; the card checked, as cards show it."""
+    if isinstance(event, RenewalNoticeDue) and sub.renewal_notice_sent_at is not None:
+        return {"renewal_notice_sent_at": format_instant(sub.renewal_notice_sent_at)}
+    if isinstance(event, RenewalNoticeDue) and sub.renewal_notice_at is not None:
+        return {"renewal_notice_at": format_instant(sub.renewal_notice_at)}
+    if isinstance(event, CardExpiryCheckDue) and event.card_valid_through is not None:
+        expiry = event.card_valid_through
+        return {"card_expiry": f"{expiry.month:02d}/{expiry.year}"}
+    return {}
+
+
+_ANNOUNCE_THE_RENEWAL = (EmailTemplate.RENEWAL_NOTICE, EmailTemplate.CARD_EXPIRING)
+"""Emails that say when the coming renewal is charged and how much."""
 
 
 def _effect(spec: EffectSpec, sub: Subscription, details: Details) -> Effect:
     if isinstance(spec, ChargeKind):
         return Charge(spec, sub.next_cycle_price, sub.cycle + 1, sub.charge_attempts + 1)
     if isinstance(spec, EmailTemplate):
+        if spec in _ANNOUNCE_THE_RENEWAL:
+            return EmailCustomer(spec, {**details, **_renewal_terms(sub)})
         return EmailCustomer(spec, details)
     if isinstance(spec, SalesNotice):
         return NotifySales(spec, details)
@@ -619,16 +726,44 @@ def account_audit(by: Requester, action: str, at: datetime, details: Details) ->
     return Audit(by.actor, action, None, None, instant(at), details, by.id)
 
 
-def due_event(sub: Subscription, now: datetime, payment_method_id: str | None) -> Event | None:
-    """The scheduler event that is due for `sub` at `now`, or None when nothing is due."""
+def due_event(
+    sub: Subscription,
+    now: datetime,
+    payment_method_id: str | None,
+    *,
+    card_valid_through: date | None = None,
+) -> Event | None:
+    """The scheduler event that is due for `sub` at `now`, or None when nothing is due.
+
+    `payment_method_id` and `card_valid_through` describe the account's saved payment method
+    (see `card_valid_through`). Once the period is over its renewal comes first: a notice that
+    was not sent in time is not sent after the renewal it announces.
+    """
     due = sub.due_at
     if due is None or now < due:
         return None
     if sub.status is Status.PAST_DUE:
         return RetryDue(at=now, payment_method_id=payment_method_id)
-    if now < sub.period.end:
+    if now >= sub.period.end:
+        return PeriodEnded(at=now)
+    if sub.channel is Channel.PARTNER:
         return PartnerReminderDue(at=now)
-    return PeriodEnded(at=now)
+    # Before the end, what is due is one of the customer notices: the earliest.
+    if sub.renewal_notice_due_at == due:
+        return RenewalNoticeDue(at=now)
+    return CardExpiryCheckDue(at=now, card_valid_through=card_valid_through)
+
+
+def card_valid_through(method: PaymentMethod | None) -> date | None:
+    """The last day `method` can be charged: a card is valid through the last day of its expiry
+    month. None when there is no method, for PayPal (no expiry), and for a card whose expiry is
+    unknown."""
+    if method is None or method.kind is not PaymentMethodKind.CARD:
+        return None
+    month, year = method.exp_month, method.exp_year
+    if month is None or year is None or not 1 <= month <= 12 or not 1 <= year <= 9999:
+        return None
+    return date(year, month, calendar.monthrange(year, month)[1])
 
 
 def open_subscription(
@@ -668,14 +803,24 @@ def _receipt(sub: Subscription, details: Details) -> dict[str, str]:
     """What the purchase receipt says: what was paid now, and when the first renewal comes and
     what it will cost, so that a first-cycle discount never surprises anyone at renewal."""
     paid = cycle_price(sub.price, sub.discount, 0)
-    renewal = sub.next_cycle_price
-    receipt = {
+    return {
         **details,
         "amount": str(paid.amount),
         "currency": paid.currency.value,
+        **_renewal_terms(sub),
+    }
+
+
+def _renewal_terms(sub: Subscription) -> dict[str, str]:
+    """When the current period's renewal is charged and how much; ``discount_ends`` when the
+    price goes back up to the full price then."""
+    current = cycle_price(sub.price, sub.discount, sub.cycle)
+    renewal = sub.next_cycle_price
+    terms = {
         "next_charge_at": format_instant(sub.period.end),
         "next_charge_amount": str(renewal.amount),
+        "currency": renewal.currency.value,
     }
-    if paid != renewal and renewal == sub.price:
-        receipt["discount_ends"] = "true"
-    return receipt
+    if current != renewal and renewal == sub.price:
+        terms["discount_ends"] = "true"
+    return terms

@@ -14,6 +14,21 @@ from billing.domain.pricing import Discount, cycle_price
 PARTNER_REMINDER_LEAD = timedelta(days=7)
 """Partners are reminded this long before a partner subscription's period ends."""
 
+NOTICE_MIN_CYCLE_MONTHS = 3
+"""Direct plans of at least this many months get the renewal notice and the card expiry check
+(docs/rules.md): a monthly plan's notice would come at the start of the period it is about."""
+
+RENEWAL_NOTICE_MIN_LEAD = timedelta(days=31)
+RENEWAL_NOTICE_MAX_LEAD = timedelta(days=89)
+"""The renewal notice goes out no earlier than three months and no later than one month before
+the period ends (Code de la consommation, L215-1) whatever the months: one calendar month is at
+most 31 days (31 August back to 31 July), three are at least 89 (1 May back to 1 February). The
+configured lead (`DunningSchedule.renewal_notice`) must lie within these; the first look at a
+period whose notice is not planned yet comes at the earliest of them."""
+
+CARD_EXPIRY_NOTICE_LEAD = timedelta(days=30)
+"""The saved card is checked this long before the charge it must pay for."""
+
 
 class Status(StrEnum):
     ACTIVE = "active"
@@ -95,6 +110,15 @@ class Subscription:
     partner_reminded: bool = False
     partner_prepaid_cycles: int = 0
     """Cycles a partner has extended the subscription by beyond the current one."""
+    renewal_notice_at: datetime | None = None
+    """When this period's renewal notice goes out: planned from the configured lead when the
+    period starts. None until then: the purchased period's is planned by the renewal schedule's
+    first look at it (the lead is configuration, which a purchase does not read)."""
+    renewal_notice_sent_at: datetime | None = None
+    """When this period's renewal notice was sent; None until then and from the next period."""
+    card_checked_at: datetime | None = None
+    """When the saved card was checked against this period's renewal date (the customer emailed
+    if it expires first); None until then and from the next period."""
     cancelled_at: datetime | None = None
     cancel_reason: CancelReason | None = None
     version: int = 0
@@ -117,8 +141,21 @@ class Subscription:
     def due_at(self) -> datetime | None:
         """When the renewal schedule must next look at this subscription; None when nothing is due.
 
-        This is the sparse due index: a subscription is in it exactly when this is not None.
+        The earliest of what is owed: the renewal or the end at the period's end, a retry, the
+        partner's reminder, the customer's renewal notice and card check. This is the sparse due
+        index: a subscription is in it exactly when this is not None.
         """
+        scheduled = self._scheduled_at
+        owed = (self.renewal_notice_due_at, self.card_check_due_at)
+        notices = [at for at in owed if at is not None]
+        # A renewal backing off from provider errors keeps its backoff: the period is over.
+        if scheduled is None or self.provider_retry_at is not None or not notices:
+            return scheduled
+        return min(scheduled, *notices)
+
+    @property
+    def _scheduled_at(self) -> datetime | None:
+        """The next charge, retry, end or partner reminder, leaving the customer notices out."""
         if self.status is Status.CANCELLED:
             return None
         if self.provider_retry_at is not None:
@@ -135,6 +172,41 @@ class Subscription:
         return end
 
     @property
+    def gets_customer_notices(self) -> bool:
+        """Whether the renewal notice and the card expiry check concern this subscription now:
+        active, direct, renewing automatically, on a plan of three months or more. Past due,
+        the renewal is already under way and each failed attempt is explained to the customer."""
+        return (
+            self.status is Status.ACTIVE
+            and self.channel is Channel.DIRECT
+            and self.auto_renew
+            and self.cycle_months >= NOTICE_MIN_CYCLE_MONTHS
+        )
+
+    @property
+    def renewal_notice_pending(self) -> bool:
+        return self.gets_customer_notices and self.renewal_notice_sent_at is None
+
+    @property
+    def renewal_notice_due_at(self) -> datetime | None:
+        """When the renewal schedule must look at this period's renewal notice: its planned
+        instant or, not planned yet, the earliest a notice may go out; None when none is owed."""
+        if not self.renewal_notice_pending:
+            return None
+        return self.renewal_notice_at or self.period.end - RENEWAL_NOTICE_MAX_LEAD
+
+    @property
+    def card_check_pending(self) -> bool:
+        return self.gets_customer_notices and self.card_checked_at is None
+
+    @property
+    def card_check_due_at(self) -> datetime | None:
+        """When the saved card is checked against the renewal date; None when no check is owed."""
+        if not self.card_check_pending:
+            return None
+        return self.period.end - CARD_EXPIRY_NOTICE_LEAD
+
+    @property
     def charge_due_at(self) -> datetime:
         """When the charge now being tried fell due: the period's end for a renewal, the
         scheduled retry's date while past due. The provider-error grace counts from here."""
@@ -149,7 +221,7 @@ class Subscription:
             self.status is Status.ACTIVE and not self.auto_renew
         ):
             return None
-        return self.due_at
+        return self._scheduled_at
 
     @property
     def next_cycle_price(self) -> Money:

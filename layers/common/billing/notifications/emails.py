@@ -6,8 +6,9 @@ them: ``plan`` (from plan_id), ``amount`` and ``next_charge_amount`` (with the c
 ``period_end``, ``next_retry_at`` and ``next_charge_at`` (as dates), ``reason`` (the plain
 message) and ``action`` (what to do); and from the links: ``action_url`` and ``action_label``
 (the page of the customer portal where the customer acts on this email), ``sales_email`` and
-``sales_chat_url``. A placeholder the details cannot fill raises KeyError: a template asking
-for a key its producer does not provide is a bug.
+``sales_chat_url``. A card's expiry (``card_expiry``) is written as cards show it: ``03/2027``.
+A placeholder the details cannot fill raises KeyError: a template asking for a key its producer
+does not provide is a bug.
 """
 
 from __future__ import annotations
@@ -305,6 +306,36 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "If you did not make this change, please contact us at once.",
             ),
         ),
+        EmailTemplate.RENEWAL_NOTICE: Wording(
+            "Your ${plan} subscription renews on ${next_charge_at}",
+            (
+                "Your ${plan} subscription renews automatically on ${next_charge_at} for the same "
+                "length, and ${next_charge_amount} will then be charged to your saved payment "
+                "method.",
+                If(
+                    "discount_ends",
+                    "Your discount does not apply to this renewal: it is charged at the full "
+                    "price.",
+                ),
+                "",
+                "To keep your subscription, there is nothing to do.",
+                "",
+                "To cancel, turn automatic renewal off on your subscription's page (link below) "
+                "at any time before ${next_charge_at}: your subscription then stays active until "
+                "that date and nothing more is charged.",
+            ),
+        ),
+        EmailTemplate.CARD_EXPIRING: Wording(
+            "Your card expires before your ${plan} subscription renews",
+            (
+                "The card saved on your account expires at the end of ${card_expiry}, before "
+                "your ${plan} subscription renews on ${next_charge_at}.",
+                "",
+                "To keep your subscription without interruption, please save a new payment "
+                "method before that date (link below): the renewal, ${next_charge_amount}, will "
+                "be charged to it.",
+            ),
+        ),
     },
     Locale.FR: {
         EmailTemplate.PURCHASE_RECEIPT: Wording(
@@ -466,6 +497,36 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Si vous n'êtes pas à l'origine de cette modification, contactez-nous sans tarder.",
             ),
         ),
+        EmailTemplate.RENEWAL_NOTICE: Wording(
+            "Votre abonnement ${plan} sera renouvelé le ${next_charge_at}",
+            (
+                "Votre abonnement ${plan} sera renouvelé automatiquement le ${next_charge_at} "
+                "pour la même durée, et ${next_charge_amount} seront alors débités sur votre mode "
+                "de paiement enregistré.",
+                If(
+                    "discount_ends",
+                    "Votre remise ne s'applique pas à ce renouvellement : il est facturé au prix "
+                    "fort.",
+                ),
+                "",
+                "Pour conserver votre abonnement, vous n'avez rien à faire.",
+                "",
+                "Pour le résilier, désactivez le renouvellement automatique depuis la page de "
+                "votre abonnement (lien ci-dessous) à tout moment avant le ${next_charge_at} : "
+                "votre abonnement restera actif jusqu'à cette date et plus rien ne sera débité.",
+            ),
+        ),
+        EmailTemplate.CARD_EXPIRING: Wording(
+            "Votre carte expire avant le renouvellement de votre abonnement ${plan}",
+            (
+                "La carte enregistrée sur votre compte expire fin ${card_expiry}, avant le "
+                "renouvellement de votre abonnement ${plan} le ${next_charge_at}.",
+                "",
+                "Pour que votre abonnement continue sans interruption, enregistrez un nouveau "
+                "mode de paiement avant cette date (lien ci-dessous) : le renouvellement, d'un "
+                "montant de ${next_charge_amount}, y sera débité.",
+            ),
+        ),
     },
 }
 
@@ -535,6 +596,8 @@ _TEMPLATE_PAGES: Mapping[EmailTemplate, PortalPage] = {
     EmailTemplate.SUBSCRIPTION_ENDED: PortalPage.PLANS,
     EmailTemplate.PAYMENT_METHOD_UPDATED: PortalPage.BILLING,
     EmailTemplate.BILLING_INFO_UPDATED: PortalPage.BILLING,
+    EmailTemplate.RENEWAL_NOTICE: PortalPage.SUBSCRIPTION,
+    EmailTemplate.CARD_EXPIRING: PortalPage.PAYMENT_METHOD,
 }
 """The page of each email; the others (a failed payment) send to where its reason's action is."""
 
