@@ -42,6 +42,7 @@ from billing.domain.state_machine import (
     Requester,
     account_audit,
     apply,
+    card_valid_through,
     due_event,
     open_subscription,
 )
@@ -164,7 +165,7 @@ class ChargeOperation:
             raise SubscriptionExists  # the claim below would refuse it too; this spares a write
         if account.payment_method is None:
             raise DomainError(ErrorCode.PAYMENT_METHOD_REQUIRED)
-        opened = _opened(account_id, purchase, by)
+        opened = _opened(account, purchase, by)
         sub = opened.subscription
         first = _attempt(
             account,
@@ -196,7 +197,7 @@ class ChargeOperation:
             # Settled by its own request meanwhile, or claimed before purchases held the slot
             # (nothing here says what was bought): counted and alarmed, left to a person.
             raise NotFound("Pending purchase")
-        opened = _opened(account_id, purchase, attempt.requested_by)
+        opened = _opened(account, purchase, attempt.requested_by)
         if not self._abandoned(attempt, now):
             return ChangeResult(opened.subscription, account, None)
         outcome = _known(self._look_up(opened.subscription, account, attempt))
@@ -335,7 +336,11 @@ class ChargeOperation:
         event: Event
         if outcome.status is ChargeStatus.SUCCEEDED:
             event = ChargeSucceeded(
-                at=now, by=attempt.requested_by, kind=attempt.kind, amount=attempt.amount
+                at=now,
+                by=attempt.requested_by,
+                kind=attempt.kind,
+                amount=attempt.amount,
+                card_valid_through=card_valid_through(account.payment_method),
             )
         else:
             assert outcome.failure_reason is not None
@@ -431,11 +436,11 @@ def _charge_requested(attempt: ChargeAttempt) -> Audit:
     )
 
 
-def _opened(account_id: str, purchase: PendingPurchase, by: Requester) -> Decision:
+def _opened(account: Account, purchase: PendingPurchase, by: Requester) -> Decision:
     """The subscription `purchase` opens once paid, and what opening it says and writes."""
     return open_subscription(
         subscription_id=purchase.subscription_id,
-        account_id=account_id,
+        account_id=account.id,
         plan_id=purchase.plan_id,
         cycle_months=purchase.cycle_months,
         price=purchase.price,
@@ -443,6 +448,7 @@ def _opened(account_id: str, purchase: PendingPurchase, by: Requester) -> Decisi
         channel=Channel.DIRECT,
         by=by,
         at=purchase.at,
+        card_valid_through=card_valid_through(account.payment_method),
     )
 
 
@@ -464,7 +470,12 @@ def _settled(attempt: ChargeAttempt, outcome: ChargeOutcome) -> ChargeAttempt:
 
 def _due(sub: Subscription, account: Account, now: datetime) -> Event | None:
     method = account.payment_method
-    return due_event(sub, now, None if method is None else method.token)
+    return due_event(
+        sub,
+        now,
+        None if method is None else method.token,
+        card_valid_through=card_valid_through(method),
+    )
 
 
 def _request(sub: Subscription, account: Account, attempt: ChargeAttempt) -> ChargeRequest:

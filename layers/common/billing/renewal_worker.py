@@ -15,7 +15,12 @@ from enum import StrEnum
 from billing.changes import ChangeResult
 from billing.charging import ChargeOperation, RetryInProgress
 from billing.domain.charges import ChargeStatus
-from billing.domain.state_machine import NotifyPartner, PartnerNotice
+from billing.domain.state_machine import (
+    EmailCustomer,
+    EmailTemplate,
+    NotifyPartner,
+    PartnerNotice,
+)
 from billing.domain.subscription import Status
 from billing.persistence.repository import NotFound
 from billing.renewals import DueMessage, PendingMessage
@@ -32,6 +37,8 @@ class Outcome(StrEnum):
     """The provider did not say; the attempt stays pending and is reconciled later."""
     CANCELLED = "cancelled"
     REMINDED = "reminded"
+    """A notice sent before the renewal: the partner's reminder, or the customer's renewal
+    notice or card-expiring notice (the detail says which)."""
     UNCHANGED = "unchanged"
     """Nothing was due any more (duplicate or stale message), or only state changed without a
     charge (a hard-declined method's retry skipped, a partner's prepaid cycle started)."""
@@ -82,12 +89,25 @@ def _result(result: ChangeResult) -> RenewalResult:
         return RenewalResult(Outcome.UNKNOWN)
     if result.changed and sub.status is Status.CANCELLED and sub.cancel_reason is not None:
         return RenewalResult(Outcome.CANCELLED, sub.cancel_reason.value)
-    if any(
-        isinstance(effect, NotifyPartner) and effect.notice is PartnerNotice.RENEWAL_REMINDER
-        for effect in result.effects
-    ):
-        return RenewalResult(Outcome.REMINDED)
+    notice = _notice(result)
+    if notice is not None:
+        return RenewalResult(Outcome.REMINDED, notice)
     return RenewalResult(Outcome.UNCHANGED)
+
+
+def _notice(result: ChangeResult) -> str | None:
+    """The notice before a renewal that `result` sends, if it is one: ``partner``, or the
+    customer's email template."""
+    for effect in result.effects:
+        if isinstance(effect, NotifyPartner) and effect.notice is PartnerNotice.RENEWAL_REMINDER:
+            return "partner"
+        if isinstance(effect, EmailCustomer) and effect.template in _NOTICES:
+            return effect.template.value
+    return None
+
+
+_NOTICES = frozenset({EmailTemplate.RENEWAL_NOTICE, EmailTemplate.CARD_EXPIRING})
+"""The customer notices the schedule sends before a renewal."""
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The notices the renewal schedule sends customers of plans of three months or more, once a
 period: the renewal notice (the date, the amount, how to stop it) and the card expiring before
-the renewal. Their moments are in `due_at`, so the due index finds them."""
+the renewal. Their moments are in `due_at`, so the due index finds them. A monthly plan's card
+notice goes with the receipt of the period before the renewal the card would fail."""
 
 from __future__ import annotations
 
@@ -30,13 +31,16 @@ from billing.domain.state_machine import (
     Event,
     PeriodEnded,
     RenewalNoticeDue,
+    Requester,
     apply,
     card_valid_through,
     due_event,
+    open_subscription,
 )
 from billing.domain.subscription import (
     RENEWAL_NOTICE_MAX_LEAD,
     RENEWAL_NOTICE_MIN_LEAD,
+    Channel,
     ChargeKind,
     Status,
     Subscription,
@@ -467,3 +471,73 @@ def test_a_quarter_is_never_shorter_than_the_longest_lead() -> None:
     starts = [datetime(2024, 1, 1, 9, 30, tzinfo=UTC) + n * DAY for n in range(8 * 366)]
     for start in starts:
         assert add_months(start, 3) - start >= RENEWAL_NOTICE_MAX_LEAD, start
+
+
+# --- monthly plans: the card notice goes with the receipt -------------------------------------
+
+SECOND_END = datetime(2026, 3, 31, 9, 30, tzinfo=UTC)
+"""The renewal after the one at FIRST_END, for a monthly plan bought at ANCHOR."""
+
+
+def _renewed_with_card(sub: Subscription, valid_through: date | None) -> Decision:
+    paid = ChargeSucceeded(
+        at=FIRST_END, kind=ChargeKind.RENEWAL, amount=PRICE, card_valid_through=valid_through
+    )
+    return apply(sub, paid)
+
+
+def test_a_monthly_renewal_paid_with_a_card_expiring_before_the_next_one_says_so() -> None:
+    decision = _renewed_with_card(active(), date(2026, 2, 28))
+
+    receipt, card = decision.of_type(EmailCustomer)
+    assert (receipt.template, card.template) == (
+        EmailTemplate.RENEWAL_RECEIPT,
+        EmailTemplate.CARD_EXPIRING,
+    )
+    assert card.details["card_expiry"] == "02/2026"
+    assert card.details["next_charge_at"] == "2026-03-31T09:30:00Z"
+    assert decision.subscription.period.end == SECOND_END
+
+
+def test_a_card_valid_on_the_next_renewal_day_is_not_expiring() -> None:
+    decision = _renewed_with_card(active(), date(2026, 3, 31))
+
+    assert [e.template for e in decision.of_type(EmailCustomer)] == [EmailTemplate.RENEWAL_RECEIPT]
+
+
+def test_longer_plans_are_told_by_the_schedule_not_with_the_receipt() -> None:
+    quarter = quarterly()
+    paid = ChargeSucceeded(
+        at=QUARTER_END,
+        kind=ChargeKind.RENEWAL,
+        amount=quarter.next_cycle_price,
+        card_valid_through=date(2026, 5, 31),
+    )
+
+    assert [e.template for e in apply(quarter, paid).of_type(EmailCustomer)] == [
+        EmailTemplate.RENEWAL_RECEIPT
+    ]
+
+
+def test_a_monthly_plan_bought_with_a_card_expiring_before_its_first_renewal_is_told() -> None:
+    def bought(valid_through: date | None) -> list[EmailTemplate]:
+        opened = open_subscription(
+            subscription_id="sub_1",
+            account_id="acct_1",
+            plan_id="basic",
+            cycle_months=1,
+            price=PRICE,
+            discount=None,
+            channel=Channel.DIRECT,
+            by=Requester(Actor.CUSTOMER, "user_1"),
+            at=ANCHOR,
+            card_valid_through=valid_through,
+        )
+        return [e.template for e in opened.of_type(EmailCustomer)]
+
+    assert bought(date(2026, 1, 31)) == [
+        EmailTemplate.PURCHASE_RECEIPT,
+        EmailTemplate.CARD_EXPIRING,
+    ]
+    assert bought(date(2026, 2, 28)) == [EmailTemplate.PURCHASE_RECEIPT], "valid that day"
+    assert bought(None) == [EmailTemplate.PURCHASE_RECEIPT], "PayPal has no expiry"

@@ -147,6 +147,33 @@ def _changes() -> dict[str, tuple[Subscription, Event]]:
             yearly(renewal_notice_at=NOTICE_AT, renewal_notice_sent_at=NOTICE_AT),
             CardExpiryCheckDue(at=CARD_CHECK_AT, card_valid_through=date(2026, 12, 31)),
         ),
+        "monthly renewal paid, card expiring": (
+            active(),
+            ChargeSucceeded(
+                at=FIRST_END,
+                kind=ChargeKind.RENEWAL,
+                amount=PRICE,
+                card_valid_through=date(2026, 3, 30),
+            ),
+        ),
+        "scheduled retry paid, card expiring": (
+            past_due(),
+            ChargeSucceeded(
+                at=RETRY_AT,
+                kind=ChargeKind.RETRY,
+                amount=PRICE,
+                card_valid_through=date(2026, 3, 30),
+            ),
+        ),
+        "retry now paid, card expiring": (
+            past_due(),
+            ChargeSucceeded(
+                at=RETRY_NOW_AT,
+                kind=ChargeKind.RETRY_NOW,
+                amount=PRICE,
+                card_valid_through=date(2026, 3, 30),
+            ),
+        ),
     }
 
 
@@ -496,6 +523,7 @@ EXPECTED_PAGES = {
     "card saved": PortalPage.BILLING,
     "renewal notice: renewal_notice": PortalPage.SUBSCRIPTION,
     "card expiring: card_expiring": PortalPage.PAYMENT_METHOD,
+    "monthly renewal paid, card expiring: card_expiring": PortalPage.PAYMENT_METHOD,
 }
 
 

@@ -25,9 +25,16 @@ from billing.domain.state_machine import (
 Message = EmailCustomer | NotifySales | NotifyPartner
 """What the outbox carries: the effects that are sent to someone."""
 
-REQUIRED_BY_LAW = frozenset({EmailTemplate.AUTO_RENEW_OFF, EmailTemplate.SUBSCRIPTION_CANCELLED})
-"""Customer emails sent even to an address that bounced or complained: the confirmation that a
-contract was terminated, which the consumer code requires on a durable medium."""
+REQUIRED_BY_LAW = frozenset(
+    {
+        EmailTemplate.RENEWAL_NOTICE,
+        EmailTemplate.AUTO_RENEW_OFF,
+        EmailTemplate.SUBSCRIPTION_CANCELLED,
+    }
+)
+"""Customer emails sent even to an address that bounced or complained: the notice before a tacit
+renewal (Code de la consommation, L215-1) and the confirmation that a contract was terminated,
+which the consumer code requires on a durable medium."""
 
 LEASE = timedelta(minutes=2)
 """How long a sender holds a message it is sending: longer than one send with its retries, so

@@ -16,7 +16,7 @@ from enum import Enum, StrEnum
 from typing import ClassVar
 
 from billing.domain.accounts import PaymentMethod, PaymentMethodKind
-from billing.domain.billing_calendar import format_instant, instant
+from billing.domain.billing_calendar import billing_period, format_instant, instant
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import ErrorCode, TransitionRejected, UnknownTransition
 from billing.domain.failures import FailureReason
@@ -120,6 +120,10 @@ class ChargeSucceeded(Event):
     actor = Actor.PROVIDER
     kind: ChargeKind
     amount: Money
+    card_valid_through: date | None = None
+    """The last day the account's saved card can be charged (`card_valid_through`), for the
+    monthly plans' card notice, which goes with the receipt of the period before the renewal it
+    would fail."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,6 +306,33 @@ def _card_expires_before_renewal(
     )
 
 
+def _card_expires_before_next_renewal(
+    sub: Subscription, event: Event, schedule: DunningSchedule
+) -> bool:
+    """A monthly plan renewed by this charge whose card expires before the renewal after it.
+    Thirty days before that renewal is the start of the period this charge pays for, so the
+    card notice goes with this charge's receipt rather than in a look of its own."""
+    return (
+        isinstance(event, ChargeSucceeded)
+        and event.card_valid_through is not None
+        and _card_notice_for_monthly(sub)
+        and event.card_valid_through < _following_renewal(sub).date()
+    )
+
+
+def _card_notice_for_monthly(sub: Subscription) -> bool:
+    return (
+        sub.channel is Channel.DIRECT
+        and sub.auto_renew
+        and sub.cycle_months < NOTICE_MIN_CYCLE_MONTHS
+    )
+
+
+def _following_renewal(sub: Subscription) -> datetime:
+    """When the period after the current one ends: the renewal after the one being paid."""
+    return billing_period(sub.anchor, sub.cycle_months, sub.cycle + 1).end
+
+
 def _charge_kind(event: Event) -> ChargeKind | None:
     return event.kind if isinstance(event, ChargeSucceeded | ChargeFailed) else None
 
@@ -320,6 +351,7 @@ class Guard(Enum):
     RENEWAL_NOTICE_EARLY = "renewal_notice_early"
     CARD_CHECK_DUE = "card_check_due"
     CARD_EXPIRES_BEFORE_RENEWAL = "card_expires_before_renewal"
+    CARD_EXPIRES_BEFORE_NEXT_RENEWAL = "card_expires_before_next_renewal"
     LAST_RETRY = "last_retry"
     SAME_METHOD_HARD_DECLINED = "same_method_hard_declined"
     RENEWAL_CHARGE = "renewal_charge"
@@ -343,6 +375,7 @@ _GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] 
     Guard.RENEWAL_NOTICE_EARLY: _renewal_notice_early,
     Guard.CARD_CHECK_DUE: _card_check_due,
     Guard.CARD_EXPIRES_BEFORE_RENEWAL: _card_expires_before_renewal,
+    Guard.CARD_EXPIRES_BEFORE_NEXT_RENEWAL: _card_expires_before_next_renewal,
     Guard.LAST_RETRY: lambda s, e, p: s.retries_left <= 1,
     Guard.SAME_METHOD_HARD_DECLINED: _same_method_hard_declined,
     Guard.RENEWAL_CHARGE: lambda s, e, p: _charge_kind(e) is ChargeKind.RENEWAL,
@@ -559,12 +592,26 @@ TRANSITIONS: tuple[Transition, ...] = (
     # nobody while within the grace; past it they count as the failure they are.
     Transition(Status.CANCELLED, ChargeSucceeded, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
     Transition(Status.CANCELLED, ChargeFailed, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    # A monthly plan's card notice rides with the receipt of the period before the renewal the
+    # card would fail: each successful renewal has a twin row that adds it.
+    Transition(Status.ACTIVE, ChargeSucceeded,
+        (Guard.RENEWAL_CHARGE, Guard.CARD_EXPIRES_BEFORE_NEXT_RENEWAL), Status.ACTIVE,
+        updates=(Update.NEXT_PERIOD,),
+        effects=(EmailTemplate.RENEWAL_RECEIPT, EmailTemplate.CARD_EXPIRING)),
     Transition(Status.ACTIVE, ChargeSucceeded, (Guard.RENEWAL_CHARGE,), Status.ACTIVE,
         updates=(Update.NEXT_PERIOD,), effects=(EmailTemplate.RENEWAL_RECEIPT,)),
     Transition(Status.ACTIVE, ChargeSucceeded, (), reject=ErrorCode.NO_ACTION_REQUIRED),
+    Transition(Status.PAST_DUE, ChargeSucceeded,
+        (Guard.RETRY_NOW_CHARGE, Guard.CARD_EXPIRES_BEFORE_NEXT_RENEWAL), Status.ACTIVE,
+        updates=(Update.NEXT_PERIOD,),
+        effects=(EmailTemplate.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME,
+                 EmailTemplate.CARD_EXPIRING)),
     Transition(Status.PAST_DUE, ChargeSucceeded, (Guard.RETRY_NOW_CHARGE,), Status.ACTIVE,
         updates=(Update.NEXT_PERIOD,),
         effects=(EmailTemplate.RETRY_NOW_RESULT, SalesNotice.RETRY_NOW_OUTCOME)),
+    Transition(Status.PAST_DUE, ChargeSucceeded, (Guard.CARD_EXPIRES_BEFORE_NEXT_RENEWAL,),
+        Status.ACTIVE, updates=(Update.NEXT_PERIOD,),
+        effects=(EmailTemplate.RENEWAL_RECEIPT, EmailTemplate.CARD_EXPIRING)),
     Transition(Status.PAST_DUE, ChargeSucceeded, (), Status.ACTIVE, updates=(Update.NEXT_PERIOD,),
         effects=(EmailTemplate.RENEWAL_RECEIPT,)),
     Transition(Status.ACTIVE, ChargeFailed,
@@ -675,9 +722,19 @@ def _notice_details(sub: Subscription, event: Event | None) -> dict[str, str]:
     if isinstance(event, RenewalNoticeDue) and sub.renewal_notice_at is not None:
         return {"renewal_notice_at": format_instant(sub.renewal_notice_at)}
     if isinstance(event, CardExpiryCheckDue) and event.card_valid_through is not None:
-        expiry = event.card_valid_through
-        return {"card_expiry": f"{expiry.month:02d}/{expiry.year}"}
+        return _card_expiry(event.card_valid_through)
+    if (
+        isinstance(event, ChargeSucceeded)
+        and event.card_valid_through is not None
+        and _card_notice_for_monthly(sub)
+        and event.card_valid_through < sub.period.end.date()
+    ):
+        return _card_expiry(event.card_valid_through)  # the monthly card notice goes with it
     return {}
+
+
+def _card_expiry(valid_through: date) -> dict[str, str]:
+    return {"card_expiry": f"{valid_through.month:02d}/{valid_through.year}"}
 
 
 _ANNOUNCE_THE_RENEWAL = (EmailTemplate.RENEWAL_NOTICE, EmailTemplate.CARD_EXPIRING)
@@ -777,9 +834,12 @@ def open_subscription(
     channel: Channel,
     by: Requester,
     at: datetime,
+    card_valid_through: date | None = None,
 ) -> Decision:
     """A new subscription, active from `at`. Direct ones are bought (their first cycle charged
-    beforehand) with auto-renewal on; partner ones are not renewed by us."""
+    beforehand) with auto-renewal on; partner ones are not renewed by us. A monthly plan bought
+    with a card that expires before its first renewal is told so with its receipt (the other
+    plans are told 30 days before the renewal, by the renewal schedule)."""
     sub = Subscription(
         id=subscription_id,
         account_id=account_id,
@@ -795,6 +855,13 @@ def open_subscription(
     effects: list[Effect] = []
     if channel is Channel.DIRECT:
         effects.append(EmailCustomer(EmailTemplate.PURCHASE_RECEIPT, _receipt(sub, details)))
+    if (
+        card_valid_through is not None
+        and _card_notice_for_monthly(sub)
+        and card_valid_through < sub.period.end.date()
+    ):
+        card = {**details, **_card_expiry(card_valid_through)}
+        effects.append(_effect(EmailTemplate.CARD_EXPIRING, sub, card))
     effects.append(Audit(by.actor, "opened", None, sub.status, sub.anchor, details, by.id))
     return Decision(sub, tuple(effects))
 
