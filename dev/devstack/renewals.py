@@ -41,7 +41,7 @@ class LocalRenewals:
         clock: Clock,
         region: str,
     ) -> None:
-        self._schedule = schedule
+        self.schedule = schedule
         self._dispatcher = import_handler(schedule.handler)
         self._poller = poller
         self._concurrency = poller.source.maximum_concurrency or 1
@@ -55,8 +55,8 @@ class LocalRenewals:
         with self._turn:
             mark = self._metrics.mark()
             report = self._dispatcher(
-                self._schedule.event(self._clock(), self._region),
-                LocalLambdaContext.for_function(self._schedule.function),
+                self.schedule.event(self._clock(), self._region),
+                LocalLambdaContext.for_function(self.schedule.function),
             )
             drained = self._poller.drain(concurrency=self._concurrency, max_rounds=_MAX_ROUNDS)
             published = self._metrics.since(mark)
@@ -76,7 +76,7 @@ class LocalRenewals:
     def serve(self, stopping: threading.Event) -> None:
         """Until `stopping` is set: a run every interval of the schedule (in wall time, as
         EventBridge Scheduler counts it), and the queue polled in between."""
-        interval = self._schedule.interval.total_seconds()
+        interval = self.schedule.interval.total_seconds()
         next_run = time.monotonic() + interval
         while not stopping.is_set():
             try:
