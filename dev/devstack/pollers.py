@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 IDLE_SECONDS = 0.25
 """How long the pollers wait after a round that found nothing: Lambda polls a shard four times
 a second."""
+STOPPING_SECONDS = 2.0
+"""How long a failed poll waits to learn whether the stack is stopping before it is reported."""
 SETTLE_ROUNDS = 1000
 """The most rounds `EventPollers.settle` drains each stream for (a batch failing for ever is
 given up on long before, after its retries)."""
@@ -92,6 +94,10 @@ class EventPollers:
                 if self.poll():
                     continue
             except Exception:
+                # Ctrl-C reaches moto server with the whole process group, while this thread
+                # still polls: a failure then is the stack stopping, not worth a traceback.
+                if stopping.wait(STOPPING_SECONDS):
+                    break
                 # In AWS the mapping goes on after its function or a schedule failed.
                 logger.exception("an event source failed; it goes on")
             stopping.wait(IDLE_SECONDS)

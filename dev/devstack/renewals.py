@@ -20,6 +20,8 @@ IDLE_SECONDS = 1.0
 """How long the worker's poller waits after finding the queue empty. moto server answers one
 request at a time, so the poller cannot long-poll: that would hold every other request."""
 _MAX_ROUNDS = 100_000
+STOPPING_SECONDS = 2.0
+"""How long a failed poll waits to learn whether the stack is stopping before it is reported."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class LocalRenewals:
                 if self.poll():
                     continue
             except Exception:
+                # Ctrl-C reaches moto server with the whole process group, while this thread
+                # still polls: a failure then is the stack stopping, not worth a traceback.
+                if stopping.wait(STOPPING_SECONDS):
+                    break
                 # In AWS a failed run goes to the schedule's dead-letter queue and the next run
                 # finds the same work; the stack logs it and goes on.
                 logger.exception("the renewal schedule failed; it goes on")
