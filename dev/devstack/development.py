@@ -153,7 +153,7 @@ class OutboxView(BaseModel):
     messages: list[MessageView]
     """The outbox table's messages, oldest first: the notify function sends each one after its
     change, from the table's stream (asynchronously: a message just written is still
-    pending)."""
+    pending). Read before the emails and notices: a message shown sent is among them."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,39 @@ def _move(development: Development, body: ClockBody) -> datetime:
     except InvalidMove as error:
         field = "now" if body.now is not None else "body"
         raise _invalid(field, "invalid_move", str(error)) from error
+
+
+def _outbox(development: Development) -> OutboxView:
+    # The messages first: the notify function marks a message sent after SES or SNS took it,
+    # so every message this page shows as sent is among the emails and notices it shows.
+    messages = [
+        MessageView(
+            id=m.id,
+            account_id=m.account_id,
+            kind=m.kind,
+            name=m.name,
+            status=m.status,
+            attempts=m.attempts,
+            message_id=m.message_id,
+            error=m.error,
+            created_at=m.created_at,
+            sent_at=m.sent_at,
+        )
+        for m in development.messages()
+    ]
+    return OutboxView(
+        emails=[
+            EmailView(
+                sender=email.source, to=email.recipients, subject=email.subject, body=email.body
+            )
+            for email in development.emails()
+        ],
+        sales_notices=[
+            NoticeView(subject=n.subject, message=n.message, attributes=n.attributes)
+            for n in development.notices()
+        ],
+        messages=messages,
+    )
 
 
 def routes() -> list[Route]:
@@ -268,38 +301,7 @@ def router(development: Development) -> Any:
         responses=documented(200, OutboxView),
     )
     def outbox() -> Response[Any]:
-        return ok(
-            OutboxView(
-                emails=[
-                    EmailView(
-                        sender=email.source,
-                        to=email.recipients,
-                        subject=email.subject,
-                        body=email.body,
-                    )
-                    for email in development.emails()
-                ],
-                sales_notices=[
-                    NoticeView(subject=n.subject, message=n.message, attributes=n.attributes)
-                    for n in development.notices()
-                ],
-                messages=[
-                    MessageView(
-                        id=m.id,
-                        account_id=m.account_id,
-                        kind=m.kind,
-                        name=m.name,
-                        status=m.status,
-                        attempts=m.attempts,
-                        message_id=m.message_id,
-                        error=m.error,
-                        created_at=m.created_at,
-                        sent_at=m.sent_at,
-                    )
-                    for m in development.messages()
-                ],
-            )
-        )
+        return ok(_outbox(development))
 
     return dev
 

@@ -36,16 +36,31 @@ class Stack:
     def __init__(self, messages: list[StoredMessage]) -> None:
         self.clock = StackClock(START)
         self.settled_at: list[datetime] = []
+        self.read: list[str] = []
+        """What the outbox page read, in order."""
+
+        def emails() -> list[SentEmail]:
+            self.read.append("emails")
+            return [
+                SentEmail("e-1", "billing@example.com", {"ToAddresses": ["a@x.com"]}, "Hi", "…")
+            ]
+
+        def notices() -> list[Any]:
+            self.read.append("notices")
+            return []
+
+        def stored() -> list[StoredMessage]:
+            self.read.append("messages")
+            return messages
+
         routes = development.Development(
             clock=self.clock,
             issuer=TokenIssuer(generate_secret(), clock=self.clock),
             groups=frozenset({"admin"}),
             run_renewals=lambda: pytest.fail("not a run"),
-            emails=lambda: [
-                SentEmail("e-1", "billing@example.com", {"ToAddresses": ["a@x.com"]}, "Hi", "…")
-            ],
-            notices=list,
-            messages=lambda: messages,
+            emails=emails,
+            notices=notices,
+            messages=stored,
             settle=lambda: self.settled_at.append(self.clock()),
         )
         self.gateway = LocalApiGateway(
@@ -103,6 +118,16 @@ def test_the_outbox_page_shows_the_messages_with_what_was_sent() -> None:
         "created_at": "2026-01-31T09:30:00Z",
         "sent_at": "2026-01-31T09:30:01Z",
     }
+
+
+def test_the_page_reads_the_messages_before_what_was_sent() -> None:
+    # A message marked sent between the two reads would otherwise be shown sent without its
+    # email: SES takes the email before the notify function marks the message.
+    stack = Stack([])
+
+    stack.call("GET", "/_dev/outbox")
+
+    assert stack.read == ["messages", "emails", "notices"]
 
 
 def test_the_stream_is_settled_at_the_old_instant_before_the_clock_moves() -> None:
