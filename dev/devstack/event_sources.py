@@ -1155,9 +1155,9 @@ class SnsPoller:
         self._function_arn = (
             f"arn:aws:lambda:{region}:{LOCAL_ACCOUNT_ID}:function:{source.function}"
         )
-        self._queue_url: str = sqs.create_queue(QueueName=f"devstack-sns-{source.function}")[
-            "QueueUrl"
-        ]
+        # One queue per function and topic: another topic's notifications never reach it.
+        name = f"devstack-sns-{source.function}-{topic_arn.rsplit(':', 1)[-1]}"[:80]
+        self._queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
