@@ -1,5 +1,6 @@
 """The development routes (docs/local-stack.md), present only in the local stack (never in
-template.yaml): tokens, the shared clock, a renewal run on demand, and what was sent.
+template.yaml): tokens, the shared clock, a renewal run on demand, and what was sent (and what
+the outbox still holds).
 
 They are served like the API's own routes, through the local API Gateway and a Powertools
 resolver with the API's error shape, so a bad request is answered as the API
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -20,7 +21,7 @@ from billing.domain.billing_calendar import format_instant, parse_instant
 from billing.domain.errors import DomainError, ErrorCode
 from devstack.api_gateway import Handler, Route
 from devstack.clock import InvalidMove, StackClock
-from devstack.outbox import Notice, SentEmail
+from devstack.outbox import Notice, SentEmail, StoredMessage
 from devstack.renewals import RunSummary
 from devstack.tokens import TokenIssuer
 
@@ -122,11 +123,37 @@ class NoticeView(BaseModel):
     attributes: dict[str, str]
 
 
+class MessageView(BaseModel):
+    """A message of the outbox table: what a change owed someone, and what became of it."""
+
+    id: str
+    """The change that wrote it and its place in it."""
+    account_id: str
+    kind: str
+    """``customer_email``, ``sales_notice`` or ``partner_email``."""
+    name: str
+    """The email template or the notice."""
+    status: str
+    """``pending`` (not sent yet), ``sent``, ``skipped`` (on purpose: the address bounced) or
+    ``failed`` (could not be written)."""
+    attempts: int
+    """Sends started: more than one means a retry."""
+    message_id: str | None
+    """SES's or SNS's id of the message sent."""
+    error: str | None
+    created_at: str
+    sent_at: str | None
+
+
 class OutboxView(BaseModel):
     emails: list[EmailView]
-    """Customer and partner emails, oldest first."""
+    """Customer and partner emails SES sent, oldest first."""
     sales_notices: list[NoticeView]
     """Notices published to the sales team's topic, oldest first."""
+    messages: list[MessageView]
+    """The outbox table's messages, oldest first: the notify function sends each one after its
+    change, from the table's stream (asynchronously: a message just written is still
+    pending). Read before the emails and notices: a message shown sent is among them."""
 
 
 @dataclass(frozen=True)
@@ -140,12 +167,63 @@ class Development:
     run_renewals: Callable[[], RunSummary]
     emails: Callable[[], Sequence[SentEmail]]
     notices: Callable[[], Sequence[Notice]]
+    messages: Callable[[], Sequence[StoredMessage]] = lambda: []
+    settle: Callable[[], object] = lambda: None
+    """Lets the asynchronous event sources (the outbox's stream) catch up at the current
+    instant; called before the clock moves."""
 
 
 def _invalid(field: str, code: str, message: str) -> DomainError:
     """A refusal of one field, in the shape of the API's validation errors."""
     return DomainError(
         ErrorCode.INVALID_FIELDS, details=[{"field": field, "code": code, "message": message}]
+    )
+
+
+def _move(development: Development, body: ClockBody) -> datetime:
+    if body.now is not None or body.delta:
+        # What the stream holds now is delivered now, as Lambda would within a second, not
+        # after the move as if it had waited that long.
+        development.settle()
+    try:
+        if body.now is not None:
+            return development.clock.set(parse_instant(body.now))
+        return development.clock.advance(body.delta)
+    except InvalidMove as error:
+        field = "now" if body.now is not None else "body"
+        raise _invalid(field, "invalid_move", str(error)) from error
+
+
+def _outbox(development: Development) -> OutboxView:
+    # The messages first: the notify function marks a message sent after SES or SNS took it,
+    # so every message this page shows as sent is among the emails and notices it shows.
+    messages = [
+        MessageView(
+            id=m.id,
+            account_id=m.account_id,
+            kind=m.kind,
+            name=m.name,
+            status=m.status,
+            attempts=m.attempts,
+            message_id=m.message_id,
+            error=m.error,
+            created_at=m.created_at,
+            sent_at=m.sent_at,
+        )
+        for m in development.messages()
+    ]
+    return OutboxView(
+        emails=[
+            EmailView(
+                sender=email.source, to=email.recipients, subject=email.subject, body=email.body
+            )
+            for email in development.emails()
+        ],
+        sales_notices=[
+            NoticeView(subject=n.subject, message=n.message, attributes=n.attributes)
+            for n in development.notices()
+        ],
+        messages=messages,
     )
 
 
@@ -205,15 +283,7 @@ def router(development: Development) -> Any:
         responses=documented(200, ClockView),
     )
     def clock(body: ClockBody) -> Response[Any]:
-        try:
-            if body.now is not None:
-                now = development.clock.set(parse_instant(body.now))
-            else:
-                now = development.clock.advance(body.delta)
-        except InvalidMove as error:
-            field = "now" if body.now is not None else "body"
-            raise _invalid(field, "invalid_move", str(error)) from error
-        return ok(ClockView(now=format_instant(now)))
+        return ok(ClockView(now=format_instant(_move(development, body))))
 
     @dev.post(
         "/_dev/renewals/run",
@@ -226,28 +296,12 @@ def router(development: Development) -> Any:
 
     @dev.get(
         "/_dev/outbox",
-        summary="Emails and sales notices sent, oldest first",
+        summary="Emails and sales notices sent, and the outbox's messages, oldest first",
         tags=[TAG],
         responses=documented(200, OutboxView),
     )
     def outbox() -> Response[Any]:
-        return ok(
-            OutboxView(
-                emails=[
-                    EmailView(
-                        sender=email.source,
-                        to=email.recipients,
-                        subject=email.subject,
-                        body=email.body,
-                    )
-                    for email in development.emails()
-                ],
-                sales_notices=[
-                    NoticeView(subject=n.subject, message=n.message, attributes=n.attributes)
-                    for n in development.notices()
-                ],
-            )
-        )
+        return ok(_outbox(development))
 
     return dev
 

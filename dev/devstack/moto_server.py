@@ -21,7 +21,18 @@ read through a projection or copied for a rollback, each SQS message even once d
 email), listed in a class-wide list for its dashboard's /moto-api/data.json; the receipt handle
 of every SQS message ever deleted (so that deleting one twice succeeds); and every notice ever
 published to a topic. Here nothing is listed for the dashboard, and queues and topics keep the
-last `KEPT` handles and notices.
+last `KEPT` handles and notices. A DynamoDB stream's shard iterators, which moto keeps forever (one
+more per GetRecords), are kept as the last `KEPT` too: a reader uses the newest (a real one
+expires after 15 minutes).
+
+With ``--clock-file`` (the local stack's clock, `devstack.clock`), a DynamoDB stream record is
+stamped with the stack's instant (``ApproximateCreationDateTime``), as a table in AWS stamps it
+with the time of the write: the age Lambda's stream poller measures (``MaximumRecordAgeInSeconds``)
+is then on the clock every other part reads. Without it, moto's own (the wall clock). Its
+``awsRegion`` is the table's (moto writes us-east-1 whatever the region).
+
+SES (v2) refuses an email sent with a configuration set that does not exist, as SES does (moto
+accepts any name): a function given a wrong ``SES_CONFIGURATION_SET`` fails locally too.
 """
 
 from __future__ import annotations
@@ -34,14 +45,18 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
 from moto.core.common_models import BaseModel
+from moto.core.exceptions import JsonRESTError
 from moto.core.utils import unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import StreamRecord, Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -49,10 +64,12 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.ses.models import Message as Email
 from moto.ses.models import ses_backends
+from moto.sesv2.responses import SESV2Response
 from moto.sns.models import Topic
 from moto.sqs.models import Message, Queue, SQSBackend
 from werkzeug.serving import run_simple
 
+from devstack.clock import Clock, shared_clock
 from devstack.outbox import SENT_EMAILS
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -210,6 +227,54 @@ def _topic_init(self: Topic, *args: Any, **kwargs: Any) -> None:
     self.sent_notifications = deque(maxlen=KEPT)  # type: ignore[assignment]
 
 
+class _RecentIterators(dict[str, Any]):
+    """Stands in for a streams backend's shard iterators: the last `KEPT` only."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > KEPT:
+            del self[next(iter(self))]
+
+
+_moto_streams_init = DynamoDBStreamsBackend.__init__
+
+
+def _streams_init(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> None:
+    _moto_streams_init(self, *args, **kwargs)
+    self.shard_iterators = _RecentIterators()
+
+
+class _Stamp:
+    clock: Clock | None = None
+    """The stack's clock, when given: what stream records are stamped with."""
+
+
+_moto_stream_record_init = StreamRecord.__init__
+
+
+def _stream_record_init(self: StreamRecord, table: Table, *args: Any, **kwargs: Any) -> None:
+    _moto_stream_record_init(self, table, *args, **kwargs)
+    self.record["awsRegion"] = table.region_name
+    if _Stamp.clock is not None:
+        # moto's own instants are naive UTC.
+        stamp = _Stamp.clock().astimezone(UTC).replace(tzinfo=None)
+        self.record["dynamodb"]["ApproximateCreationDateTime"] = stamp
+
+
+class _NotFound(JsonRESTError):
+    code = 404
+
+
+_moto_sesv2_send_email = SESV2Response.send_email
+
+
+def _sesv2_send_email(self: SESV2Response) -> str:
+    name = json.loads(self.body).get("ConfigurationSetName")
+    if name is not None and name not in self.sesv2_backend.core_backend.config_sets:
+        raise _NotFound("NotFoundException", f"Configuration set <{name}> does not exist.")
+    return str(_moto_sesv2_send_email(self))
+
+
 def _one_at_a_time(app: WsgiApp) -> WsgiApp:
     lock = threading.Lock()
 
@@ -226,8 +291,13 @@ def _one_at_a_time(app: WsgiApp) -> WsgiApp:
     return serialized
 
 
-def application() -> WsgiApp:
-    """moto's server application, patched as the module docstring says."""
+def application(clock_file: Path | None = None) -> WsgiApp:
+    """moto's server application, patched as the module docstring says; stream records stamped
+    by the clock in `clock_file` when given."""
+    _Stamp.clock = None if clock_file is None else shared_clock(clock_file)
+    StreamRecord.__init__ = _stream_record_init  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.__init__ = _streams_init  # type: ignore[method-assign]
+    SESV2Response.send_email = _sesv2_send_email  # type: ignore[method-assign]
     dynamodb_models.copy = _TablesByReference  # type: ignore[attr-defined,assignment]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
@@ -244,13 +314,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument(
+        "--clock-file", type=Path, help="the local stack's clock: stamps stream records"
+    )
     args = parser.parse_args()
     # A log line per request costs about a millisecond; errors are still logged.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     run_simple(
         args.host,
         args.port,
-        application(),
+        application(args.clock_file),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -1,5 +1,6 @@
 """What the system sent, as moto server received it: SES's emails (customers' and partners')
-and the notices published to an SNS topic (the sales team's), read back for developers."""
+and the notices published to an SNS topic (the sales team's); and what the outbox table holds
+to send (the messages the `notify` function sends from its stream), read back for developers."""
 
 from __future__ import annotations
 
@@ -115,3 +116,57 @@ def _notice(envelope: Mapping[str, Any]) -> Notice:
             for name, value in (envelope.get("MessageAttributes") or {}).items()
         },
     )
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message of the outbox table (the transactional outbox the `notify` function sends
+    from), as a developer reads it."""
+
+    id: str
+    account_id: str
+    kind: str
+    """``customer_email``, ``sales_notice`` or ``partner_email``."""
+    name: str
+    """The email template or the notice."""
+    status: str
+    """``pending``, ``sent``, ``skipped`` or ``failed``."""
+    attempts: int
+    created_at: str
+    sent_at: str | None = None
+    message_id: str | None = None
+    """SES's or SNS's id of the message sent."""
+    error: str | None = None
+
+    @classmethod
+    def stored(cls, item: Mapping[str, Any]) -> StoredMessage:
+        """From an item as the low-level DynamoDB client returns it."""
+
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            return None if value is None else str(value.get("S", value.get("N")))
+
+        return cls(
+            id=item["id"]["S"],
+            account_id=text("account_id") or "",
+            kind=text("kind") or "",
+            name=text("name") or "",
+            status=text("status") or "",
+            attempts=int(text("attempts") or 0),
+            created_at=text("created_at") or "",
+            sent_at=text("sent_at"),
+            message_id=text("message_id"),
+            error=text("error"),
+        )
+
+
+def outbox_messages(dynamodb: Any, table: str) -> list[StoredMessage]:
+    """Every message of the outbox `table`, oldest first (a scan: a development page, not a
+    path of the system)."""
+    paginator = dynamodb.get_paginator("scan")
+    messages = [
+        StoredMessage.stored(item)
+        for page in paginator.paginate(TableName=table, ConsistentRead=True)
+        for item in page.get("Items", [])
+    ]
+    return sorted(messages, key=lambda message: (message.created_at, message.id))

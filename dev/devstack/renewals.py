@@ -20,6 +20,8 @@ IDLE_SECONDS = 1.0
 """How long the worker's poller waits after finding the queue empty. moto server answers one
 request at a time, so the poller cannot long-poll: that would hold every other request."""
 _MAX_ROUNDS = 100_000
+STOPPING_SECONDS = 2.0
+"""How long a failed poll waits to learn whether the stack is stopping before it is reported."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class LocalRenewals:
         clock: Clock,
         region: str,
     ) -> None:
-        self._schedule = schedule
+        self.schedule = schedule
         self._dispatcher = import_handler(schedule.handler)
         self._poller = poller
         self._concurrency = poller.source.maximum_concurrency or 1
@@ -55,8 +57,8 @@ class LocalRenewals:
         with self._turn:
             mark = self._metrics.mark()
             report = self._dispatcher(
-                self._schedule.event(self._clock(), self._region),
-                LocalLambdaContext.for_function(self._schedule.function),
+                self.schedule.event(self._clock(), self._region),
+                LocalLambdaContext.for_function(self.schedule.function),
             )
             drained = self._poller.drain(concurrency=self._concurrency, max_rounds=_MAX_ROUNDS)
             published = self._metrics.since(mark)
@@ -76,7 +78,7 @@ class LocalRenewals:
     def serve(self, stopping: threading.Event) -> None:
         """Until `stopping` is set: a run every interval of the schedule (in wall time, as
         EventBridge Scheduler counts it), and the queue polled in between."""
-        interval = self._schedule.interval.total_seconds()
+        interval = self.schedule.interval.total_seconds()
         next_run = time.monotonic() + interval
         while not stopping.is_set():
             try:
@@ -87,6 +89,10 @@ class LocalRenewals:
                 if self.poll():
                     continue
             except Exception:
+                # Ctrl-C reaches moto server with the whole process group, while this thread
+                # still polls: a failure then is the stack stopping, not worth a traceback.
+                if stopping.wait(STOPPING_SECONDS):
+                    break
                 # In AWS a failed run goes to the schedule's dead-letter queue and the next run
                 # finds the same work; the stack logs it and goes on.
                 logger.exception("the renewal schedule failed; it goes on")

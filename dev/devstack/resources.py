@@ -1,5 +1,6 @@
-"""The template's tables, queues and topics created against any boto3 endpoint (moto in-process or
-moto server), and the environment each function would get in Lambda, resolved against them."""
+"""The template's tables (with their streams), queues, topics and SES configuration sets created
+against any boto3 endpoint (moto in-process or moto server), and the environment each function
+would get in Lambda, resolved against them."""
 
 from __future__ import annotations
 
@@ -76,6 +77,9 @@ class SetDirectly(UnresolvableValue):
 class Table:
     name: str
     arn: str
+    stream_arn: str | None = None
+    """``LatestStreamArn``: the table's stream, when its template gives it a
+    ``StreamSpecification``."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,13 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class ConfigurationSet:
+    """An SES configuration set: ``Ref`` gives its name."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Secret:
     name: str
     arn: str
@@ -105,18 +116,22 @@ class LocalResources:
     tables: Mapping[str, Table] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
     topics: Mapping[str, Topic] = field(default_factory=dict)
+    configuration_sets: Mapping[str, ConfigurationSet] = field(default_factory=dict)
+    """Created only when `create_resources` is given an SES client."""
     secrets: Mapping[str, Secret] = field(default_factory=dict)
     """Empty in the local stack (`SET_DIRECTLY_LOCALLY`); tests of the deployed wiring add them."""
 
     def ref(self, logical_id: str) -> str | None:
-        """As CloudFormation's ``Ref``: table name, queue URL, topic or secret ARN; None if not
-        created."""
+        """As CloudFormation's ``Ref``: table name, queue URL, topic ARN, configuration set
+        name or secret ARN; None if not created."""
         if logical_id in self.tables:
             return self.tables[logical_id].name
         if logical_id in self.queues:
             return self.queues[logical_id].url
         if logical_id in self.topics:
             return self.topics[logical_id].arn
+        if logical_id in self.configuration_sets:
+            return self.configuration_sets[logical_id].name
         if logical_id in self.secrets:
             return self.secrets[logical_id].arn
         return None
@@ -126,6 +141,8 @@ class LocalResources:
         attributes: dict[str, str] = {}
         if table := self.tables.get(logical_id):
             attributes = {"Arn": table.arn}
+            if table.stream_arn is not None:
+                attributes["StreamArn"] = table.stream_arn
         elif queue := self.queues.get(logical_id):
             attributes = {"Arn": queue.arn, "QueueName": queue.name, "QueueUrl": queue.url}
         elif topic := self.topics.get(logical_id):
@@ -148,7 +165,9 @@ def create_tables(template: Mapping[str, Any], dynamodb: Any, prefix: str = "") 
         request = _create_table_request(resource.get("Properties") or {})
         created = dynamodb.create_table(TableName=f"{prefix}{logical_id}", **request)
         description = created["TableDescription"]
-        tables[logical_id] = Table(description["TableName"], description["TableArn"])
+        tables[logical_id] = Table(
+            description["TableName"], description["TableArn"], description.get("LatestStreamArn")
+        )
     return tables
 
 
@@ -195,7 +214,7 @@ def create_queues(template: Mapping[str, Any], sqs: Any, prefix: str = "") -> di
 
 def _dependency_order(definitions: Mapping[str, Mapping[str, Any]]) -> list[str]:
     graph = {
-        logical_id: sorted(_references(definition.get("Properties")) & set(definitions))
+        logical_id: sorted(references(definition.get("Properties")) & set(definitions))
         for logical_id, definition in sorted(definitions.items())
     }
     try:
@@ -204,10 +223,10 @@ def _dependency_order(definitions: Mapping[str, Mapping[str, Any]]) -> list[str]
         raise TemplateError(f"resources refer to each other in a cycle: {error.args[1]}") from error
 
 
-def _references(value: Any) -> set[str]:
+def references(value: Any) -> set[str]:
     """Every logical id (or parameter) a value refers to through Ref, GetAtt or Sub."""
     if isinstance(value, list):
-        return set().union(*map(_references, value))
+        return set().union(*map(references, value))
     if not isinstance(value, dict):
         return set()
     if isinstance(value.get("Ref"), str):
@@ -216,7 +235,7 @@ def _references(value: Any) -> set[str]:
         return {value["Fn::GetAtt"][0]}
     if isinstance(value.get("Fn::Sub"), str):
         return {name.split(".")[0] for name in _SUB_VARIABLE.findall(value["Fn::Sub"])}
-    return set().union(*map(_references, value.values()))
+    return set().union(*map(references, value.values()))
 
 
 def create_topics(template: Mapping[str, Any], sns: Any, prefix: str = "") -> dict[str, Topic]:
@@ -230,15 +249,40 @@ def create_topics(template: Mapping[str, Any], sns: Any, prefix: str = "") -> di
     return topics
 
 
+def create_configuration_sets(
+    template: Mapping[str, Any], sesv2: Any, prefix: str = ""
+) -> dict[str, ConfigurationSet]:
+    """Create every ``AWS::SES::ConfigurationSet`` as ``prefix + logical id`` (like the other
+    resources, not the template's ``Name``: two prefixes make two sets); logical id → set. Its
+    event destinations are not created: nothing sends SES's events locally
+    (docs/local-stack.md)."""
+    sets = {}
+    for logical_id in sorted(resources_of_type(template, "AWS::SES::ConfigurationSet")):
+        name = f"{prefix}{logical_id}"
+        sesv2.create_configuration_set(ConfigurationSetName=name)
+        sets[logical_id] = ConfigurationSet(name)
+    return sets
+
+
 def create_resources(
-    template: Mapping[str, Any], *, dynamodb: Any, sqs: Any, sns: Any, prefix: str = ""
+    template: Mapping[str, Any],
+    *,
+    dynamodb: Any,
+    sqs: Any,
+    sns: Any,
+    sesv2: Any | None = None,
+    prefix: str = "",
 ) -> LocalResources:
-    """Every table, queue and topic of the template, named ``prefix + logical id``."""
+    """Every table, queue and topic of the template, and with `sesv2` every SES configuration
+    set, named ``prefix + logical id``."""
     return LocalResources(
         region=sqs.meta.region_name,
         tables=create_tables(template, dynamodb, prefix),
         queues=create_queues(template, sqs, prefix),
         topics=create_topics(template, sns, prefix),
+        configuration_sets=(
+            {} if sesv2 is None else create_configuration_sets(template, sesv2, prefix)
+        ),
     )
 
 
@@ -383,6 +427,10 @@ def _not_created(logical_id: str, template: Mapping[str, Any]) -> UnresolvableVa
         return SetDirectly(f"{logical_id} is an {kind}: set its values directly locally")
     if kind is None:
         return UnresolvableValue(f"{logical_id} is neither a resource nor a parameter")
+    if kind == "AWS::SES::ConfigurationSet":
+        return UnresolvableValue(
+            f"{logical_id} ({kind}) is not created locally: give create_resources an sesv2 client"
+        )
     return UnresolvableValue(f"{logical_id} ({kind}) is not created locally")
 
 

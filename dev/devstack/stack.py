@@ -1,10 +1,13 @@
 """The whole system on one machine (``make dev``): moto server, localstripe and the
-PayPal stand-in as child processes on loopback; the template's tables, queues and topics created
-in moto; every function of template.yaml with the environment Lambda would give it, the API's in
-execution environment processes (`devstack.environments`), the renewal schedule's in this one;
-the HTTP API on a loopback port; the renewal schedule and its queue worker; one clock.
+PayPal stand-in as child processes on loopback; the template's tables (with their streams),
+queues, topics and SES configuration sets created in moto; every function of template.yaml with
+the environment Lambda would give it, the API's in execution environment processes
+(`devstack.environments`), the others in this one; the HTTP API on a loopback port; the renewal
+schedule and its queue worker; the other event sources (DynamoDB streams, SNS subscriptions,
+other schedules: `devstack.pollers`); one clock.
 
-Nothing here defines a route, a table, a queue or a schedule: each is read from template.yaml.
+Nothing here defines a route, a table, a queue, a stream or a schedule: each is read from
+template.yaml.
 """
 
 from __future__ import annotations
@@ -32,11 +35,22 @@ from devstack import development
 from devstack.api_gateway import Handler, LocalApiGateway, routes_from_template
 from devstack.clock import StackClock, wall_clock
 from devstack.environments import ExecutionEnvironments
-from devstack.event_sources import poller_for, schedule_event_sources, sqs_event_sources
+from devstack.event_sources import (
+    ScheduleEventSource,
+    SqsEventSource,
+    dynamodb_event_sources,
+    poller_for,
+    schedule_event_sources,
+    sns_event_sources,
+    sns_poller_for,
+    sqs_event_sources,
+    stream_poller_for,
+)
 from devstack.http_server import DOCS, OPENAPI, LocalApiServer
 from devstack.metrics import FunctionOutput, MetricStore
 from devstack.openapi import api_document
-from devstack.outbox import NoticeTap, sent_emails
+from devstack.outbox import NoticeTap, outbox_messages, sent_emails
+from devstack.pollers import EventPollers
 from devstack.processes import (
     HOST,
     PortTaken,
@@ -52,6 +66,7 @@ from devstack.resources import (
     environment,
     parameter_value,
     provider_variables,
+    references,
 )
 from devstack.template import TemplateError, load_template, resources_of_type
 from devstack.tokens import TokenIssuer, generate_secret
@@ -73,7 +88,7 @@ class Port:
 
 
 API = Port("DEV_API_PORT", 3000, "the HTTP API")
-MOTO = Port("DEV_MOTO_PORT", 3001, "moto server: DynamoDB, SQS, SES, SNS")
+MOTO = Port("DEV_MOTO_PORT", 3001, "moto server: DynamoDB (and its streams), SQS, SES, SNS")
 STRIPE = Port("DEV_STRIPE_PORT", 3002, "localstripe")
 PAYPAL = Port("DEV_PAYPAL_PORT", 3003, "the PayPal stand-in")
 PORTS = (API, MOTO, STRIPE, PAYPAL)
@@ -99,7 +114,8 @@ class Child:
 ENVIRONMENTS_LOG = "environments.log"
 """What the execution environments write outside the functions' output (a crash)."""
 CHILDREN = (
-    Child(MOTO, "devstack.moto_server", reads_clock=False),
+    # Its stream records are stamped with the clock: their age is the stack's.
+    Child(MOTO, "devstack.moto_server", reads_clock=True),
     Child(STRIPE, "devstack.localstripe_server", reads_clock=True),
     Child(PAYPAL, "devstack.paypal_stand_in", reads_clock=True),
 )
@@ -320,9 +336,16 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
     with ExitStack() as running:
         running.enter_context(_children(chosen, work))
         running.enter_context(_environment(_aws_environment(moto)))
-        clients = {name: boto3.client(name) for name in ("dynamodb", "sqs", "sns", "sesv2")}
+        clients = {
+            name: boto3.client(name)
+            for name in ("dynamodb", "dynamodbstreams", "sqs", "sns", "sesv2")
+        }
         resources = create_resources(
-            template, dynamodb=clients["dynamodb"], sqs=clients["sqs"], sns=clients["sns"]
+            template,
+            dynamodb=clients["dynamodb"],
+            sqs=clients["sqs"],
+            sns=clients["sns"],
+            sesv2=clients["sesv2"],
         )
         clients["sesv2"].create_email_identity(
             EmailIdentity=parameter_value(template, "EmailIdentity")
@@ -347,7 +370,9 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
         )
         running.callback(environments.close)
         renewals = _renewals(template, clients["sqs"], resources, metrics, clock)
+        pollers = _pollers(template, clients, resources, clock, renewals.schedule)
         issuer = TokenIssuer(generate_secret(), clock=clock)
+        outbox_table = os.environ.get("OUTBOX_TABLE")
         routes = development.Development(
             clock=clock,
             issuer=issuer,
@@ -355,10 +380,15 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             run_renewals=renewals.run,
             emails=lambda: sent_emails(moto),
             notices=tap.notices,
+            messages=lambda: (
+                outbox_messages(clients["dynamodb"], outbox_table) if outbox_table else []
+            ),
+            settle=pollers.settle,
         )
         url = f"http://{HOST}:{chosen[API]}"
         running.enter_context(_api(template, routes, environments, chosen[API], say))
         running.enter_context(_schedule(renewals))
+        running.enter_context(_serving(pollers))
         stack = RunningStack(
             url=url,
             clock=clock,
@@ -458,6 +488,22 @@ def _schedule(renewals: LocalRenewals) -> Iterator[None]:
         schedule.join(60)
 
 
+@contextmanager
+def _serving(pollers: EventPollers) -> Iterator[None]:
+    """The other event sources (streams, SNS subscriptions, schedules), in a thread, until the
+    block ends."""
+    stopping = threading.Event()
+    serving = threading.Thread(
+        target=pollers.serve, args=(stopping,), name="event-sources", daemon=True
+    )
+    serving.start()
+    try:
+        yield
+    finally:
+        stopping.set()
+        serving.join(60)
+
+
 def _shown(path: Path) -> str:
     """`path` relative to the repository when it is inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -480,16 +526,64 @@ def _renewals(
     metrics: MetricStore,
     clock: StackClock,
 ) -> LocalRenewals:
-    schedules = schedule_event_sources(template)
     queues = sqs_event_sources(template)
-    if len(schedules) != 1 or len(queues) != 1:
+    if len(queues) != 1:
         raise TemplateError(
-            "the local stack runs one schedule and one queue worker (the renewal run); "
-            f"the template has {len(schedules)} schedules and {len(queues)} queue workers"
+            "the local stack runs one queue worker (the renewal run's); "
+            f"the template has {len(queues)}"
         )
+    schedule = renewal_schedule(template, queues[0])
     # retry_delay None: a failed message comes back after the queue's visibility timeout.
     poller = poller_for(template, queues[0].function, sqs, resources, retry_delay=None)
-    return LocalRenewals(schedules[0], poller, metrics, clock=clock, region=REGION)
+    return LocalRenewals(schedule, poller, metrics, clock=clock, region=REGION)
+
+
+def renewal_schedule(
+    template: Mapping[str, Any],
+    worker: SqsEventSource,
+    parameters: Mapping[str, str] | None = None,
+) -> ScheduleEventSource:
+    """The renewal run's schedule: the one schedule of a function that sends to the worker's
+    queue (its environment refers to the queue)."""
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    found = [
+        schedule
+        for schedule in schedule_event_sources(template, parameters)
+        if worker.queue
+        in references((functions[schedule.function].get("Properties") or {}).get("Environment"))
+    ]
+    if len(found) != 1:
+        raise TemplateError(
+            f"the local stack runs one schedule that feeds {worker.queue} (the renewal run); "
+            f"the template has {len(found)}"
+        )
+    return found[0]
+
+
+def _pollers(
+    template: Mapping[str, Any],
+    clients: Mapping[str, Any],
+    resources: LocalResources,
+    clock: StackClock,
+    renewals: ScheduleEventSource,
+) -> EventPollers:
+    """Every DynamoDB stream and SNS event of the template, and every schedule but the renewal
+    run's, with their handlers imported in this process (as the renewal run's are)."""
+    streams = [
+        stream_poller_for(
+            template, source.function, clients["dynamodbstreams"], resources,
+            sqs=clients["sqs"], clock=clock,
+        )
+        for source in dynamodb_event_sources(template)
+    ]  # fmt: skip
+    subscriptions = [
+        sns_poller_for(
+            template, source.function, clients["sns"], clients["sqs"], resources, clock=clock
+        )
+        for source in sns_event_sources(template)
+    ]
+    schedules = [s for s in schedule_event_sources(template) if s != renewals]
+    return EventPollers(streams, subscriptions, schedules, clock=clock, region=REGION)
 
 
 def main() -> int:
@@ -513,7 +607,10 @@ def main() -> int:
             say(stack.banner())
             while not stopping.wait(0.5):
                 pass
-            say("Stopping: the API, the renewal schedule, moto server and the stand-ins …")
+            say(
+                "Stopping: the API, the renewal schedule, the event sources, moto server and the "
+                "stand-ins …"
+            )
     except (StackError, PortTaken, TemplateError) as error:
         sys.stderr.write(f"make dev: {error}\n")
         return 1

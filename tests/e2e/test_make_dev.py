@@ -18,6 +18,7 @@ from tests.support.devstack import (
     START,
     RunningStack,
     ctrl_c,
+    eventually,
     group_is_gone,
     running_stack,
 )
@@ -126,9 +127,22 @@ def _new_card_then_cancel(stack: RunningStack, customer: str, path: str) -> None
     ]
 
 
+def _delivered(stack: RunningStack) -> dict[str, Any]:
+    """``GET /_dev/outbox`` once every message of the outbox is sent (or skipped): the notify
+    function sends them from the outbox table's stream, a poll after their change."""
+    pages: list[dict[str, Any]] = []
+
+    def nothing_pending() -> bool:
+        pages.append(stack.call("GET", "/_dev/outbox").body)
+        return all(message["status"] != "pending" for message in pages[-1]["messages"])
+
+    eventually(nothing_pending, "the outbox's messages sent from its stream")
+    return pages[-1]
+
+
 def _told(stack: RunningStack, subscription_id: str) -> None:
     """The customer was emailed at every step; sales heard of the failed Retry Now."""
-    outbox = stack.call("GET", "/_dev/outbox").body
+    outbox = _delivered(stack)
     emails = [email for email in outbox["emails"] if email["to"] == ["demo@example.com"]]
     assert [email["subject"] for email in emails] == [
         "Your payment method has been updated",
@@ -168,7 +182,7 @@ def _ends_with_auto_renew_off(stack: RunningStack, customer: str, path: str) -> 
         "auto_renew_off",
         "buy_new_subscription",
     )
-    emails = stack.call("GET", "/_dev/outbox").body["emails"]
+    emails = _delivered(stack)["emails"]
     last = [email for email in emails if email["to"] == ["demo@example.com"]][-1]
     assert last["subject"] == "Your Basic subscription has ended"
     assert "#/plans" in last["body"], "the link to buy again"
@@ -215,7 +229,7 @@ def _outage_past_the_grace(stack: RunningStack) -> None:
         assert retried.body["attempt"]["failure_reason"] == "provider_error"
     finally:
         stack.localstripe.reset()
-    emails = stack.call("GET", "/_dev/outbox").body["emails"]
+    emails = _delivered(stack)["emails"]
     mailbox = [f"{outage.account_id}@example.com"]
     subjects = [email["subject"] for email in emails if email["to"] == mailbox]
     assert subjects == [

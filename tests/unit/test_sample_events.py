@@ -3,7 +3,9 @@ claims where the Cognito authorizer puts them, those that need no AWS answered b
 handler in the error shape; and the renewal run's events, checked offline against the template,
 Powertools' parser models and the code that reads them: the EventBridge Scheduler invocation of
 the dispatcher and an SQS batch of the worker (events/renew/README.md says where their shapes
-come from)."""
+come from); and the notify function's: its sweep's schedule, a batch of the outbox table's
+stream and an SES feedback notification from SNS, checked against the template, Powertools'
+parser models, the local stack's event sources and the models that read the outbox."""
 
 from __future__ import annotations
 
@@ -16,23 +18,56 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsModel
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecordEventName,
+    DynamoDBStreamEvent,
+)
+from aws_lambda_powertools.utilities.parser.models import (
+    DynamoDBStreamModel,
+    EventBridgeModel,
+    SnsModel,
+    SqsModel,
+)
 
 from billing.api.http import STATUS, AccountRole
 from billing.domain.errors import ErrorCode
+from billing.domain.locales import Locale
+from billing.domain.state_machine import EmailTemplate, SalesNotice
+from billing.notifications.emails import Links, render
+from billing.notifications.sender import sales_subject
+from billing.persistence.models import OutboxRecord
 from billing.renewals import DueMessage, PendingMessage, parse_message
+from billing.settings import ContactSettings
 from devstack.api_gateway import LocalLambdaContext, Route, import_handler, routes_from_template
-from devstack.event_sources import sqs_record
+from devstack.event_sources import (
+    dynamodb_event_sources,
+    sns_event_sources,
+    sns_record,
+    sqs_record,
+    stream_record,
+)
+from devstack.resources import LocalResources, resolve
 from tests.support.aws import TEMPLATE, resources_of_type, template
 
 EVENTS = TEMPLATE.parent / "events"
 EVENT_FILES = sorted(path.relative_to(EVENTS).as_posix() for path in EVENTS.rglob("*.json"))
 
-SCHEDULER_EVENTS: Mapping[str, str] = {"renew/scheduled_run.json": "RenewalDispatcherFunction"}
+SCHEDULER_EVENTS: Mapping[str, str] = {
+    "renew/scheduled_run.json": "RenewalDispatcherFunction",
+    "notify/swept.json": "NotifyFunction",
+}
 """EventBridge Scheduler invocations, and the function whose ``ScheduleV2`` event sends them."""
 QUEUE_EVENTS: Mapping[str, str] = {"renew/queued_renewals.json": "RenewalWorkerFunction"}
 """SQS batches, and the function whose ``SQS`` event sends them."""
-API_EVENT_FILES = [name for name in EVENT_FILES if name not in {**SCHEDULER_EVENTS, **QUEUE_EVENTS}]
+STREAM_EVENTS: Mapping[str, str] = {"notify/outbox_batch.json": "NotifyFunction"}
+"""DynamoDB stream batches, and the function whose ``DynamoDB`` event sends them."""
+SNS_EVENTS: Mapping[str, str] = {"notify/email_feedback.json": "NotifyFunction"}
+"""SNS notifications, and the function whose ``SNS`` event sends them."""
+API_EVENT_FILES = [
+    name
+    for name in EVENT_FILES
+    if name not in {**SCHEDULER_EVENTS, **QUEUE_EVENTS, **STREAM_EVENTS, **SNS_EVENTS}
+]
 """Every other sample: a REST proxy event of a route."""
 
 ANSWERED_WITHOUT_AWS: Mapping[str, int] = {
@@ -234,16 +269,22 @@ def _functions_with(kind: str) -> set[str]:
     }
 
 
-def test_every_scheduled_or_queue_function_has_a_sample_event() -> None:
+def test_every_scheduled_queue_stream_or_topic_function_has_a_sample_event() -> None:
     assert _functions_with("ScheduleV2") <= set(SCHEDULER_EVENTS.values())
     assert _functions_with("SQS") <= set(QUEUE_EVENTS.values())
-    assert {**SCHEDULER_EVENTS, **QUEUE_EVENTS}.keys() <= set(EVENT_FILES)
+    assert _functions_with("DynamoDB") <= set(STREAM_EVENTS.values())
+    assert _functions_with("SNS") <= set(SNS_EVENTS.values())
+    assert {**SCHEDULER_EVENTS, **QUEUE_EVENTS, **STREAM_EVENTS, **SNS_EVENTS}.keys() <= set(
+        EVENT_FILES
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "function", "kind"),
     [(name, function, "ScheduleV2") for name, function in SCHEDULER_EVENTS.items()]
-    + [(name, function, "SQS") for name, function in QUEUE_EVENTS.items()],
+    + [(name, function, "SQS") for name, function in QUEUE_EVENTS.items()]
+    + [(name, function, "DynamoDB") for name, function in STREAM_EVENTS.items()]
+    + [(name, function, "SNS") for name, function in SNS_EVENTS.items()],
 )
 def test_renewal_sample_is_in_its_function_folder(name: str, function: str, kind: str) -> None:
     assert _events_of_type(function, kind), f"{function} has no {kind} event"
@@ -333,3 +374,91 @@ def test_queue_sample_bodies_are_renewal_messages_as_the_dispatcher_writes_them(
     assert [message.model_dump_json() for message in messages] == bodies
     assert len({message.run for message in messages}) == 1, "one dispatcher run queued them"
     assert all(message.run for message in messages)
+
+
+_STREAM_ARN = re.compile(
+    r"arn:aws:dynamodb:(?P<region>[a-z0-9-]+):\d{12}:table/(?P<table>[\w.-]+)"
+    r"/stream/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}"
+)
+
+
+def _as_read(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The GetRecords entry a record was made from (the inverse of `stream_record`)."""
+    read = {key: value for key, value in record.items() if key != "eventSourceARN"}
+    read["dynamodb"] = dict(record["dynamodb"])
+    return read
+
+
+@pytest.mark.parametrize(("name", "function"), sorted(STREAM_EVENTS.items()))
+def test_stream_sample_is_a_batch_as_lambda_sends_it(name: str, function: str) -> None:
+    event = _load(name)
+    [source] = [s for s in dynamodb_event_sources(template()) if s.function == function]
+
+    records = event["Records"]
+
+    assert set(event) == {"Records"}
+    assert 1 <= len(records) <= source.batch_size
+    for record in records:
+        arn = _STREAM_ARN.fullmatch(record["eventSourceARN"])
+        assert arn is not None, record["eventSourceARN"]
+        assert arn["region"] == record["awsRegion"]
+        assert f"-{source.table}-" in arn["table"], "CloudFormation names it stack-logicalid-suffix"
+        assert record == stream_record(_as_read(record), record["eventSourceARN"])
+        assert source.selects(record), "the template's filter lets it through"
+        assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int)
+    sequence_numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert sequence_numbers == sorted(set(sequence_numbers)), "in stream order"
+    DynamoDBStreamModel.model_validate(event)
+    # What the notify function reads of it: the message's id, and the sequence number.
+    for read, record in zip(DynamoDBStreamEvent(event).records, records, strict=True):
+        assert read.event_name is DynamoDBRecordEventName.INSERT
+        assert read.dynamodb is not None
+        assert read.dynamodb.keys == {"id": record["dynamodb"]["NewImage"]["id"]["S"]}
+        assert read.dynamodb.sequence_number == record["dynamodb"]["SequenceNumber"]
+
+
+@pytest.mark.parametrize("name", sorted(STREAM_EVENTS))
+def test_stream_sample_images_are_outbox_messages_the_sender_can_write(name: str) -> None:
+    for record in _load(name)["Records"]:
+        stored = OutboxRecord.from_raw_data(record["dynamodb"]["NewImage"])
+        details = dict(stored.details.as_dict())  # type: ignore[no-untyped-call]
+        assert (stored.status, stored.attempts) == ("pending", 0)
+        assert stored.id.split("#")[1] in {details["subscription_id"], stored.account_id}
+        if stored.kind == "customer_email":
+            contacts = ContactSettings()
+            links = Links(contacts.customer_portal_url, contacts.sales)
+            assert render(EmailTemplate(stored.name), Locale.EN, details, links).subject
+        else:
+            assert stored.kind == "sales_notice"
+            assert sales_subject(SalesNotice(stored.name), details)
+
+
+@pytest.mark.parametrize(("name", "function"), sorted(SNS_EVENTS.items()))
+def test_sns_sample_is_an_ses_event_of_the_template_feedback_topic(
+    name: str, function: str
+) -> None:
+    event = _load(name)
+    [source] = [s for s in sns_event_sources(template()) if s.function == function]
+    topic = resources_of_type("AWS::SNS::Topic")[source.topic]["Properties"]["TopicName"]
+    configuration_set = resources_of_type("AWS::SES::ConfigurationSet")["EmailConfigurationSet"]
+    destination = resources_of_type("AWS::SES::ConfigurationSetEventDestination")[
+        "EmailFeedbackDestination"
+    ]["Properties"]["EventDestination"]
+    local = LocalResources(region="eu-west-1")
+
+    [record] = event["Records"]
+
+    SnsModel.model_validate(event)
+    assert record["Sns"]["TopicArn"].endswith(f":{resolve(topic, template(), local)}")
+    assert record["EventSubscriptionArn"].startswith(record["Sns"]["TopicArn"] + ":")
+    envelope = {
+        **record["Sns"],
+        "SigningCertURL": record["Sns"]["SigningCertUrl"],
+        "UnsubscribeURL": record["Sns"]["UnsubscribeUrl"],
+    }
+    assert record == sns_record(envelope, record["EventSubscriptionArn"])
+    published = json.loads(record["Sns"]["Message"])
+    assert published["eventType"].lower() in destination["MatchingEventTypes"]
+    assert published["mail"]["tags"]["ses:configuration-set"] == [
+        resolve(configuration_set["Properties"]["Name"], template(), local)
+    ]

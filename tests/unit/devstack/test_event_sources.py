@@ -27,6 +27,7 @@ from devstack.event_sources import (
     sqs_record,
 )
 from devstack.resources import LocalResources, Queue, create_queues
+from devstack.stack import renewal_schedule
 from devstack.template import TemplateError, parse_template
 from tests.support.aws import template
 
@@ -537,8 +538,13 @@ def test_poller_for_imports_the_handler_and_polls_the_created_queue(
 # The schedule
 
 
+def _renewal_run(parameters: dict[str, str] | None = None) -> ScheduleEventSource:
+    [worker] = sqs_event_sources(template())
+    return renewal_schedule(template(), worker, parameters)
+
+
 def test_the_renewal_run_is_the_template_schedule_at_its_rate() -> None:
-    [schedule] = schedule_event_sources(template())
+    schedule = _renewal_run()
 
     assert (schedule.function, schedule.handler) == (
         "RenewalDispatcherFunction",
@@ -546,8 +552,33 @@ def test_the_renewal_run_is_the_template_schedule_at_its_rate() -> None:
     )
     assert schedule.expression == "rate(5 minutes)", "the RenewalSchedule parameter's default"
     assert schedule.interval == timedelta(minutes=5)
-    [overridden] = schedule_event_sources(template(), {"RenewalSchedule": "rate(1 hour)"})
-    assert overridden.interval == timedelta(hours=1)
+    assert _renewal_run({"RenewalSchedule": "rate(1 hour)"}).interval == timedelta(hours=1)
+
+
+def test_the_renewal_run_is_told_from_the_other_schedules_by_the_queue_it_feeds() -> None:
+    schedules = {s.function: s for s in schedule_event_sources(template())}
+    assert set(schedules) == {"RenewalDispatcherFunction", "NotifyFunction"}, "the outbox sweep"
+
+    assert _renewal_run() == schedules["RenewalDispatcherFunction"]
+    assert schedules["NotifyFunction"].interval == timedelta(minutes=5)
+    two = parse_template("""
+Resources:
+  Q: {Type: AWS::SQS::Queue}
+  A:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: a.h
+      Environment: {Variables: {QUEUE: !Ref Q}}
+      Events: {Run: {Type: ScheduleV2, Properties: {ScheduleExpression: rate(1 hour)}}}
+  B:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: b.h
+      Environment: {Variables: {QUEUE: !GetAtt Q.Arn}}
+      Events: {Run: {Type: ScheduleV2, Properties: {ScheduleExpression: rate(1 hour)}}}
+""")
+    with pytest.raises(TemplateError, match=r"one schedule that feeds Q .* has 2"):
+        renewal_schedule(two, SqsEventSource("W", "w.h", "Q"))
 
 
 @pytest.mark.parametrize(
@@ -573,7 +604,7 @@ def test_schedules_other_than_rates_are_refused_by_name(expression: str) -> None
 
 def test_the_scheduled_event_has_the_shape_of_the_sample_event() -> None:
     sample = json.loads((Path(__file__).resolve().parents[3] / SAMPLE).read_text())
-    [schedule] = schedule_event_sources(template())
+    schedule = _renewal_run()
 
     event = schedule.event(datetime(2026, 3, 2, 8, 15, 0, 123, tzinfo=UTC), "eu-west-1")
 

@@ -35,7 +35,10 @@ REGION = "us-east-1"
 @pytest.fixture
 def clients() -> Iterator[dict[str, Any]]:
     with mock_aws():
-        yield {name: boto3.client(name, region_name=REGION) for name in ("dynamodb", "sqs", "sns")}
+        yield {
+            name: boto3.client(name, region_name=REGION)
+            for name in ("dynamodb", "sqs", "sns", "sesv2")
+        }
 
 
 @pytest.fixture
@@ -131,7 +134,29 @@ def test_ref_and_get_att_give_what_cloudformation_gives(stack: LocalResources) -
     assert stack.get_att("RenewalQueue", "QueueName") == "t-RenewalQueue"
     assert stack.get_att("AccountsTable", "Arn") == stack.tables["AccountsTable"].arn
     assert stack.get_att("SalesTopic", "TopicName") == "t-SalesTopic"
-    assert stack.get_att("AccountsTable", "StreamArn") is None
+    assert stack.get_att("AccountsTable", "StreamArn") is None, "no stream"
+    assert stack.ref("EmailConfigurationSet") == "t-EmailConfigurationSet"
+
+
+def test_a_table_with_a_stream_gives_its_stream_arn(
+    clients: dict[str, Any], stack: LocalResources
+) -> None:
+    described = clients["dynamodb"].describe_table(TableName="t-OutboxTable")["Table"]
+
+    assert described["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+    assert stack.tables["OutboxTable"].stream_arn == described["LatestStreamArn"]
+    assert stack.get_att("OutboxTable", "StreamArn") == described["LatestStreamArn"]
+
+
+def test_every_ses_configuration_set_is_created_by_its_logical_id(
+    clients: dict[str, Any], stack: LocalResources
+) -> None:
+    listed = clients["sesv2"].list_configuration_sets()["ConfigurationSets"]
+
+    assert listed == ["t-EmailConfigurationSet"]
+    assert set(stack.configuration_sets) == set(
+        resources_of_type(template(), "AWS::SES::ConfigurationSet")
+    )
 
 
 # --- environments ---
@@ -150,6 +175,7 @@ def test_the_worker_gets_globals_and_its_own_variables_without_secret_names(
         "SUBSCRIPTIONS_TABLE": "t-SubscriptionsTable",
         "CHARGE_ATTEMPTS_TABLE": "t-ChargeAttemptsTable",
         "AUDIT_EVENTS_TABLE": "t-AuditEventsTable",
+        "OUTBOX_TABLE": "t-OutboxTable",
         "IDEMPOTENCY_TABLE": "t-IdempotencyTable",
         "EMAIL_SENDER": "billing@example.com",
         "SALES_TOPIC_ARN": stack.topics["SalesTopic"].arn,
@@ -251,7 +277,7 @@ Resources:
   UnknownAttribute:
     Type: AWS::Serverless::Function
     Properties:
-      Environment: {Variables: {STREAM: !GetAtt OrdersTable.StreamArn}}
+      Environment: {Variables: {STREAM: !GetAtt OrdersTable.StreamLabel}}
   Intrinsic:
     Type: AWS::Serverless::Function
     Properties:
@@ -313,6 +339,7 @@ def test_a_stream_specification_turns_the_stream_on(
 
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     assert stack.tables["OrdersTable"].name == "s-OrdersTable"
+    assert stack.get_att("OrdersTable", "StreamArn") == table["LatestStreamArn"]
 
 
 def test_function_variables_override_globals_and_every_form_resolves(
@@ -341,7 +368,7 @@ def test_function_variables_override_globals_and_every_form_resolves(
     [
         ("NeedsAParameter", "VALUE: parameter Required has no Default"),
         ("RefersToAFunction", r"OTHER: Worker \(AWS::Serverless::Function\) is not created"),
-        ("UnknownAttribute", "STREAM: OrdersTable.StreamArn is not known locally"),
+        ("UnknownAttribute", "STREAM: OrdersTable.StreamLabel is not known locally"),
         ("Intrinsic", "JOINED: .*Fn::Join.* cannot be worked out locally"),
     ],
 )
@@ -380,6 +407,7 @@ def test_table_settings_are_the_variables_that_refer_to_each_table() -> None:
         "SUBSCRIPTIONS_TABLE": "SubscriptionsTable",
         "CHARGE_ATTEMPTS_TABLE": "ChargeAttemptsTable",
         "AUDIT_EVENTS_TABLE": "AuditEventsTable",
+        "OUTBOX_TABLE": "OutboxTable",
         "IDEMPOTENCY_TABLE": "IdempotencyTable",
     }
     assert {v: k for k, v in TABLE_SETTINGS.items()} == table_variables(template())

@@ -56,18 +56,31 @@ def test_the_clock_starts_now_or_where_it_is_told() -> None:
 @mock_aws
 def test_every_function_of_the_template_shares_one_environment() -> None:
     clients = {
-        name: boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sqs", "sns")
+        name: boto3.client(name, region_name="us-east-1")
+        for name in ("dynamodb", "sqs", "sns", "sesv2")
     }
-    resources = create_resources(
-        template(), dynamodb=clients["dynamodb"], sqs=clients["sqs"], sns=clients["sns"]
-    )
+    resources = create_resources(template(), **clients)
 
     variables = functions_environment(template(), resources)
 
     assert variables["RENEWAL_QUEUE_URL"] == resources.queues["RenewalQueue"].url, "dispatcher's"
     assert variables["SALES_TOPIC_ARN"] == resources.topics["SalesTopic"].arn, "from Globals"
     assert variables["SUBSCRIPTIONS_TABLE"] == "SubscriptionsTable"
+    assert variables["OUTBOX_TABLE"] == "OutboxTable"
+    assert variables["SES_CONFIGURATION_SET"] == "EmailConfigurationSet", "the notify function's"
+    assert clients["sesv2"].get_configuration_set(ConfigurationSetName="EmailConfigurationSet")
     assert "STRIPE_SECRET_NAME" not in variables, "set directly locally, never from a secret"
+
+
+@mock_aws
+def test_without_an_ses_client_a_configuration_set_is_not_created_and_says_so() -> None:
+    clients = {
+        name: boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sqs", "sns")
+    }
+    resources = create_resources(template(), **clients)
+
+    with pytest.raises(TemplateError, match=r"EmailConfigurationSet .* give create_resources an"):
+        functions_environment(template(), resources)
 
 
 def test_two_functions_giving_one_variable_two_values_are_refused() -> None:
