@@ -25,6 +25,10 @@ from devstack.template import resources_of_type
 from tests.support.population import seed
 from tests.support.subscriptions import FIRST_END
 
+STREAM_READS = frozenset({"DescribeStream", "GetShardIterator", "GetRecords", "ListStreams"})
+"""Lambda's reads of the outbox's stream (signed as DynamoDB): the mapping's, not the function's,
+and not billed by the request."""
+
 CARDS = {"successful": "pm_card_visa", "failed": "pm_card_chargeCustomerFail"}
 """The saved card of each kind of renewal: charged, or declined (the subscription goes past
 due)."""
@@ -44,7 +48,11 @@ class RenewalCosts:
     """SQS requests by operation: the dispatcher's sends and the event source's receives and
     deletes (Lambda's poller makes those, and they are billed to the account)."""
     notifications: Counter[str]
-    """SES and SNS requests by operation."""
+    """SES and SNS requests by operation, sent by NotifyFunction from the outbox."""
+    delivery: Counter[str]
+    """DynamoDB requests by operation, sent by NotifyFunction to send the renewals' messages."""
+    delivery_read_units: float
+    delivery_write_units: float
     provider_calls: int
     run_queries: int
     """The dispatcher's index queries: one run's, whatever the number of renewals it finds."""
@@ -68,18 +76,27 @@ def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> Ren
     meter.units.read = meter.units.write = 0.0
     with recording(meter) as worked:
         drained = schedule.drain()
+    worker_units = (meter.units.read, meter.units.write)
+    meter.units.read = meter.units.write = 0.0
+    with recording(meter) as sent:
+        stack.notify_stream().drain()
     sqs = Counter(r.operation for r in dispatched.of("sqs") + worked.of("sqs"))
     sqs["ReceiveMessage"] = drained.batches  # the receives that found messages
     return RenewalCosts(
         outcome=outcome,
         renewals=renewals,
         dynamodb=Counter(r.operation for r in worked.of("dynamodb")),
-        read_units=meter.units.read,
-        write_units=meter.units.write,
+        read_units=worker_units[0],
+        write_units=worker_units[1],
         sqs=Counter({op: n for op, n in sqs.items() if op != "GetQueueAttributes"}),
         notifications=Counter(
-            f"{r.service}:{r.operation}" for r in worked.sent if r.service in ("ses", "sns")
+            f"{r.service}:{r.operation}" for r in sent.sent if r.service in ("ses", "sns")
         ),
+        delivery=Counter(
+            r.operation for r in sent.of("dynamodb") if r.operation not in STREAM_READS
+        ),
+        delivery_read_units=meter.units.read,
+        delivery_write_units=meter.units.write,
         provider_calls=stack.provider_calls(),
         run_queries=len(dispatched.of("dynamodb")),
         run_read_units=run_read_units,

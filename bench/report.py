@@ -182,9 +182,11 @@ def _per(costs: RenewalCosts, counts: Mapping[str, int]) -> str:
 
 def _cost_per_million(costs: RenewalCosts, slow: Throughput) -> tuple[float, list[str]]:
     per = costs.per_renewal
+    writes = costs.write_units + costs.delivery_write_units
+    reads = costs.read_units + costs.delivery_read_units
     parts = {
-        "DynamoDB writes": per(costs.write_units) * PRICES["DynamoDB write unit (on-demand)"],
-        "DynamoDB reads": per(costs.read_units) * PRICES["DynamoDB read unit (on-demand)"],
+        "DynamoDB writes": per(writes) * PRICES["DynamoDB write unit (on-demand)"],
+        "DynamoDB reads": per(reads) * PRICES["DynamoDB read unit (on-demand)"],
         "SQS": per(sum(costs.sqs.values())) * PRICES["SQS request (standard)"],
         "SES": per(costs.notifications["ses:SendEmail"]) * PRICES["SES email"],
         "SNS": per(costs.notifications["sns:Publish"]) * PRICES["SNS publish"],
@@ -209,8 +211,9 @@ def _costs(results: Results) -> list[str]:
         "polls an empty queue, at a cost that does not grow with renewals.",
         "",
         "| renewal | DynamoDB requests | target ≤ 3 | read units | write units | SQS requests "
-        "| provider calls | emails and notices | cost per million (USD) |",
-        "|---|---|---|---:|---:|---|---:|---|---:|",
+        "| provider calls | emails and notices | sending them: DynamoDB requests, read/write "
+        "units | cost per million (USD) |",
+        "|---|---|---|---:|---:|---|---:|---|---|---:|",
     ]
     for costs in results.costs:
         requests = costs.per_renewal(sum(costs.dynamodb.values()))
@@ -221,7 +224,10 @@ def _costs(results: Results) -> list[str]:
             f"| {costs.per_renewal(costs.read_units):.1f} "
             f"| {costs.per_renewal(costs.write_units):.1f} | {_per(costs, costs.sqs)} "
             f"| {costs.per_renewal(costs.provider_calls):.2f} "
-            f"| {_per(costs, costs.notifications) or 'none'} | {total:.2f} |"
+            f"| {_per(costs, costs.notifications) or 'none'} "
+            f"| {_per(costs, costs.delivery) or 'none'}; "
+            f"{costs.per_renewal(costs.delivery_read_units):.1f}/"
+            f"{costs.per_renewal(costs.delivery_write_units):.1f} | {total:.2f} |"
         )
     run = results.costs[0]
     lines += [
@@ -236,8 +242,12 @@ def _costs(results: Results) -> list[str]:
             f"{costs.outcome}: " + ", ".join(_cost_per_million(costs, results.slow)[1])
             for costs in results.costs
         )
-        + ". Lambda is the worker's billed time at the 300 ms figure above, plus one invocation "
-        f"per batch of {BATCH}. Provider fees, CloudWatch Logs and X-Ray are not included.",
+        + ". The renewal's own requests are the worker's, which writes the email it owes into the "
+        "outbox in its transaction; NotifyFunction sends it from the outbox's stream (its "
+        "DynamoDB units are in the DynamoDB parts; its Lambda time, a few milliseconds per "
+        "email, is not). Lambda is the worker's billed time at the 300 ms figure above, plus one "
+        f"invocation per batch of {BATCH}. Provider fees, CloudWatch Logs and X-Ray are not "
+        "included.",
         "",
         "Prices (USD, US East, on-demand, before free tiers; AWS's published list prices, "
         "not measured here): "

@@ -13,7 +13,7 @@ from typing import Any
 from unittest import mock
 
 from billing import composition
-from devstack.event_sources import SqsPoller, poller_for
+from devstack.event_sources import SqsPoller, StreamPoller, poller_for, stream_poller_for
 from devstack.resources import LocalResources, create_resources, parameter_value
 from devstack.stack import functions_environment
 from devstack.template import load_template
@@ -38,6 +38,17 @@ class BenchStack:
 
     def poller(self, **options: Any) -> SqsPoller:
         return poller_for(TEMPLATE, WORKER, self.moto.client("sqs"), self.resources, **options)
+
+    def notify_stream(self) -> StreamPoller:
+        """NotifyFunction on the outbox table's stream, as Lambda's event source mapping runs
+        it: draining it sends what the renewals owe."""
+        return stream_poller_for(
+            TEMPLATE,
+            "NotifyFunction",
+            self.moto.client("dynamodbstreams"),
+            self.resources,
+            sqs=self.moto.client("sqs"),
+        )
 
     def table(self, logical_id: str) -> str:
         return self.resources.tables[logical_id].name
@@ -74,6 +85,7 @@ def bench_stack() -> Iterator[BenchStack]:
             dynamodb=moto.client("dynamodb"),
             sqs=moto.client("sqs"),
             sns=moto.client("sns"),
+            sesv2=moto.client("sesv2"),
         )
         moto.client("sesv2").create_email_identity(
             EmailIdentity=parameter_value(TEMPLATE, "EmailIdentity")

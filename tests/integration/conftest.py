@@ -4,6 +4,7 @@ payment providers' stand-ins on loopback, one process each per session."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -28,7 +29,7 @@ from tests.support.aws import (
     template,
 )
 from tests.support.moto_server import MotoServer, moto_server
-from tests.support.notifications import open_outbox
+from tests.support.notifications import in_process_client, open_outbox, outbox_stream
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn, provider_environment
 
@@ -135,7 +136,8 @@ def api(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Api]:
     """The whole HTTP API in-process: local API Gateway, real handlers, moto, localstripe and
-    the PayPal stand-in, with the handlers' clock under the test's control."""
+    the PayPal stand-in, with the handlers' clock under the test's control; NotifyFunction sends
+    the outbox from its stream whenever the test reads what was sent."""
     outbox = open_outbox(SENDER)
     environment = aws_environment | {
         "EMAIL_SENDER": SENDER,
@@ -149,6 +151,8 @@ def api(
     clock = Clock()
     monkeypatch.setattr(composition, "clock", clock)
     composition.install()
+    stream = outbox_stream(in_process_client)
+    outbox = replace(outbox, deliver=stream.drain)
     issuer = TokenIssuer(generate_secret(), clock=clock)
     gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
     dynamodb_requests.clear()

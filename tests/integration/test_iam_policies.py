@@ -16,7 +16,13 @@ from aws_lambda_powertools.utilities import parameters
 
 from billing import composition
 from billing.api.billing_form import EXAMPLE
-from devstack.api_gateway import LocalApiGateway, import_handler, routes_from_template
+from devstack.api_gateway import (
+    Handler,
+    LocalApiGateway,
+    LocalLambdaContext,
+    import_handler,
+    routes_from_template,
+)
 from devstack.event_sources import poller_for
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.resources import (
@@ -30,7 +36,7 @@ from devstack.resources import (
 from devstack.stack import functions_environment
 from devstack.tokens import TokenIssuer, generate_secret
 from tests.support.api import Api, Client, Clock, fresh_account_id
-from tests.support.aws import resources_of_type, template
+from tests.support.aws import TEMPLATE, resources_of_type, template
 from tests.support.iam import (
     Arns,
     CallRecorder,
@@ -43,11 +49,12 @@ from tests.support.iam import (
     role_of,
 )
 from tests.support.moto_server import MotoServer
-from tests.support.notifications import open_server_outbox
+from tests.support.notifications import open_server_outbox, outbox_stream
 from tests.support.renewals import WORKER, RenewalSchedule
 from tests.support.stand_ins import StandIn
 
 FUNCTIONS = sorted(resources_of_type("AWS::Serverless::Function"))
+EVENTS = TEMPLATE.parent / "events" / "notify"
 PLAN = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
 
 _IDEMPOTENT_ROUTES = (
@@ -87,8 +94,9 @@ NOT_REACHED: Mapping[tuple[str, str, str], str] = {
         )
         for function in ("RetryNowFunction", "UpdateBillingFunction")
     },
-    ("UpdateBillingFunction", "sns:Publish", "SalesTopic"): (
-        "the same settlement of an abandoned last retry tells sales of the cancellation"
+    ("NotifyFunction", "dynamodb:GetItem", "OutboxTable"): (
+        "taking a message that is not in the outbox (a stream record of an item deleted since) "
+        "reads whether it exists, to tell it from one another sender holds (billing/delivery.py)"
     ),
 }
 """Permissions for code paths this scenario does not go through, each with the path; the
@@ -101,6 +109,9 @@ TRACING = f"{AWS_MANAGED}AWSXrayWriteOnlyAccess"
 """X-Ray segments; X-Ray has no resource-level permissions."""
 SQS_POLLING = f"{AWS_MANAGED}service-role/AWSLambdaSQSQueueExecutionRole"
 """What Lambda's SQS poller does with the function's role: receive, delete, read attributes."""
+STREAM_POLLING = f"{AWS_MANAGED}service-role/AWSLambdaDynamoDBExecutionRole"
+"""What Lambda's DynamoDB stream mapping does with the function's role: describe the stream,
+read its shards and records."""
 
 
 def _secrets(moto: MotoServer, resources: LocalResources) -> dict[str, Secret]:
@@ -126,6 +137,8 @@ class Deployment:
     recorder: CallRecorder
     resources: LocalResources
     paypal: StandIn
+    notify: Handler
+    """NotifyFunction's handler, for its sweep and SES's feedback (its stream feeds it too)."""
 
 
 @pytest.fixture
@@ -138,7 +151,11 @@ def deployment(
     """Every function wired as in AWS (secrets by ARN, not credentials in the environment), only
     the providers' addresses pointed at the stand-ins; each handler's requests recorded."""
     created = create_resources(
-        template(), dynamodb=moto.client("dynamodb"), sqs=moto.client("sqs"), sns=moto.client("sns")
+        template(),
+        dynamodb=moto.client("dynamodb"),
+        sqs=moto.client("sqs"),
+        sns=moto.client("sns"),
+        sesv2=moto.client("sesv2"),
     )
     resources = replace(created, secrets=_secrets(moto, created))
     variables = functions_environment(template(), resources) | {
@@ -152,13 +169,17 @@ def deployment(
         monkeypatch.setenv(name, value)
     clock = Clock()
     monkeypatch.setattr(composition, "clock", clock)
-    outbox = open_server_outbox(
-        moto.url, parameter_value(template(), "EmailSender"), variables["SALES_TOPIC_ARN"]
-    )
     with recording_calls(on_switch=_forget_process_state) as recorder:
 
         def load(handler: str) -> Any:
             return recorder.attributed(import_handler(handler))
+
+        outbox = open_server_outbox(
+            moto.url,
+            parameter_value(template(), "EmailSender"),
+            variables["SALES_TOPIC_ARN"],
+            outbox_stream(moto.client, resources, load_handler=load).drain,
+        )
 
         issuer = TokenIssuer(generate_secret(), clock=clock)
         gateway = LocalApiGateway(
@@ -171,8 +192,25 @@ def deployment(
             recorder=recorder,
             resources=resources,
             paypal=paypal,
+            notify=load(_handler_of("NotifyFunction")),
         )
     _forget_process_state()
+
+
+def _handler_of(function: str) -> str:
+    handler: str = resources_of_type("AWS::Serverless::Function")[function]["Properties"]["Handler"]
+    return handler
+
+
+def _sample(name: str, **tags: list[str]) -> dict[str, Any]:
+    """A sample event of events/notify/, its SES event's mail tags replaced by `tags`."""
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    if tags:
+        sns = event["Records"][0]["Sns"]
+        message = json.loads(sns["Message"])
+        message["mail"]["tags"] = tags
+        sns["Message"] = json.dumps(message)
+    return event
 
 
 def _forget_process_state() -> None:
@@ -259,6 +297,19 @@ def _every_route_and_renewal(deployment: Deployment) -> None:
         raise AssertionError("the scheduled retries never ran out")
     lapsed = composition.root().repository.get_subscription(partner_subs[1])
     assert lapsed.status.value == "cancelled"
+    _notified(deployment, card_account)
+
+
+def _notified(deployment: Deployment, account_id: str) -> None:
+    """What was owed is sent from the outbox's stream; the sweep finds nothing left; SES tells
+    of a bounce, recorded on the account it names."""
+    api = deployment.api
+    assert api.outbox.emails
+    context = LocalLambdaContext.for_function("NotifyFunction")
+    api.clock.advance(minutes=15)
+    assert deployment.notify(_sample("swept.json"), context) == {"sent": {}, "deferred": 0}
+    bounce = _sample("email_feedback.json", account_id=[account_id])
+    assert deployment.notify(bounce, context) == {"feedback": {"Recorded": 1}}
 
 
 @pytest.fixture
@@ -310,11 +361,12 @@ def test_no_statement_grants_a_wildcard_action_a_scan_or_every_resource(function
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_managed_policies_are_only_logs_tracing_and_the_sqs_poller(function: str) -> None:
+def test_managed_policies_are_only_logs_tracing_and_the_pollers(function: str) -> None:
     properties = resources_of_type("AWS::Serverless::Function")[function]["Properties"]
-    polls_sqs = any(event["Type"] == "SQS" for event in (properties.get("Events") or {}).values())
+    kinds = {event["Type"] for event in (properties.get("Events") or {}).values()}
+    pollers = {"SQS": SQS_POLLING, "DynamoDB": STREAM_POLLING}
 
-    expected = {BASIC_EXECUTION, TRACING} | ({SQS_POLLING} if polls_sqs else set())
+    expected = {BASIC_EXECUTION, TRACING} | {pollers[kind] for kind in kinds & set(pollers)}
 
     assert role_of(function).managed == expected
 

@@ -159,11 +159,9 @@ class Api:
         return client.post("/subscriptions", body, key=f"purchase-{self._keys}")
 
     def renew(self, subscription_id: str, account_id: str) -> ChangeResult:
-        """What the renewal schedule does for one subscription at the clock's time: the
-        charge operation's renewal, then its emails and notices."""
-        result = composition.root().charging.renew(subscription_id, account_id)
-        composition.root().notifier.deliver(result.account, result.effects)
-        return result
+        """What the renewal schedule does for one subscription at the clock's time: the charge
+        operation's renewal (its emails and notices go to the outbox with it)."""
+        return composition.root().charging.renew(subscription_id, account_id)
 
     def subscribed(self, account_id: str, **order: Any) -> tuple[Client, str]:
         """An account that bought a monthly plan with a working card at START."""

@@ -141,6 +141,20 @@ class Arns:
         identity = configured if configured in {address, address.partition("@")[2]} else address
         return f"arn:aws:ses:{self.resources.region}:{LOCAL_ACCOUNT_ID}:identity/{identity}"
 
+    def configuration_set(self, name: str) -> str:
+        return f"arn:aws:ses:{self.resources.region}:{LOCAL_ACCOUNT_ID}:configuration-set/{name}"
+
+
+def _send_email(params: Mapping[str, Any], arns: Arns) -> set[Permission]:
+    """SES authorises a send on the sender's identity and, when one is named, on the
+    configuration set it goes through."""
+    needed = {
+        ("ses:SendEmail", arns.email_identity(params.get("FromEmailAddress") or params["Source"]))
+    }
+    if name := params.get("ConfigurationSetName"):
+        needed.add(("ses:SendEmail", arns.configuration_set(name)))
+    return needed
+
 
 def _transact_writes(params: Mapping[str, Any], arns: Arns) -> set[Permission]:
     return {
@@ -179,9 +193,7 @@ _RULES: Mapping[tuple[str, str], Rule] = {
     ("sqs", "GetQueueAttributes"): _on_queue("sqs:GetQueueAttributes"),
     ("sns", "Publish"): lambda params, arns: {("sns:Publish", params["TopicArn"])},
     # SES v2 and v1 name the sender differently; both are ses:SendEmail.
-    ("ses", "SendEmail"): lambda params, arns: {
-        ("ses:SendEmail", arns.email_identity(params.get("FromEmailAddress") or params["Source"]))
-    },
+    ("ses", "SendEmail"): _send_email,
     ("secretsmanager", "GetSecretValue"): lambda params, arns: {
         ("secretsmanager:GetSecretValue", arns.secret(params["SecretId"]))
     },

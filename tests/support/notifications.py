@@ -1,34 +1,53 @@
 """What moto received for sending, in-process or in moto server: SES's sent emails and the sales
-team's SNS topic, read through an SQS queue subscribed to it."""
+team's SNS topic, read through an SQS queue subscribed to it; each read first lets
+NotifyFunction send what the outbox holds, fed by the outbox table's stream as Lambda's event
+source mapping feeds it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import Message, ses_backends
 
 from billing.settings import NotificationSettings
+from devstack.api_gateway import Handler, import_handler
+from devstack.event_sources import StreamPoller, stream_poller_for
 from devstack.outbox import SentEmail, sent_emails, subscribe_queue
+from devstack.resources import LocalResources, Queue, Table
+from tests.support.aws import template
 
 REGION = "us-east-1"
+NOTIFY = "NotifyFunction"
+
+Deliver = Callable[[], object]
+"""Sends what the outbox holds (NotifyFunction over the outbox's stream)."""
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass(frozen=True)
 class Outbox:
-    """Where moto keeps what was sent: SES's sent messages and the sales team's queue."""
+    """Where moto keeps what was sent: SES's sent messages and the sales team's queue. Reading
+    them first runs `deliver`: the outbox's messages are sent asynchronously, as in AWS."""
 
     settings: NotificationSettings
     sqs: Any
     sales_queue_url: str
+    deliver: Deliver
 
     @property
     def emails(self) -> list[SentEmail]:
-        """Every email sent, oldest first."""
+        """Every email sent, oldest first, once the outbox's stream has been delivered."""
+        self.deliver()
         # SES v2 send_email is served by moto's SES (v1) backend, which records it here; raw
         # and templated sends (which the code does not make) are recorded as other classes.
         sent = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
@@ -38,6 +57,7 @@ class Outbox:
         return [email for email in self.emails if address in email.recipients]
 
     def sales_messages(self) -> list[dict[str, Any]]:
+        self.deliver()
         received = self.sqs.receive_message(
             QueueUrl=self.sales_queue_url,
             MaxNumberOfMessages=10,
@@ -58,7 +78,9 @@ class ServerOutbox(Outbox):
 
     @property
     def emails(self) -> list[SentEmail]:
-        """Every email the server sent, oldest first, whatever its account or region."""
+        """Every email the server sent, oldest first, whatever its account or region, once the
+        outbox's stream has been delivered."""
+        self.deliver()
         return sent_emails(self.endpoint_url)
 
 
@@ -77,15 +99,17 @@ def _sales_follow_up(
     return settings, queue_url
 
 
-def open_outbox(sender: str) -> Outbox:
-    """A verified sender and a sales topic with a queue on it, in the active moto mock."""
+def open_outbox(sender: str, deliver: Deliver = _nothing) -> Outbox:
+    """A verified sender and a sales topic with a queue on it, in the active moto mock;
+    `deliver` sends the outbox's messages before each read (nothing, for tests that hand the
+    notifier its messages themselves)."""
     clients = {name: boto3.client(name, region_name=REGION) for name in ("sesv2", "sns", "sqs")}
     settings, queue_url = _sales_follow_up(clients, sender, None)
-    return Outbox(settings, clients["sqs"], queue_url)
+    return Outbox(settings, clients["sqs"], queue_url, deliver)
 
 
 def open_server_outbox(
-    endpoint_url: str, sender: str, sales_topic_arn: str | None = None
+    endpoint_url: str, sender: str, sales_topic_arn: str | None = None, deliver: Deliver = _nothing
 ) -> ServerOutbox:
     """A verified sender and a queue on the sales topic (`sales_topic_arn`, e.g. the template's
     ``SalesTopic``, or a new one), in the moto server at `endpoint_url`."""
@@ -94,4 +118,52 @@ def open_server_outbox(
         for name in ("sesv2", "sns", "sqs")
     }
     settings, queue_url = _sales_follow_up(clients, sender, sales_topic_arn)
-    return ServerOutbox(settings, clients["sqs"], queue_url, endpoint_url)
+    return ServerOutbox(settings, clients["sqs"], queue_url, deliver, endpoint_url)
+
+
+def outbox_stream(
+    clients: Callable[[str], Any],
+    resources: LocalResources | None = None,
+    load_handler: Callable[[str], Handler] = import_handler,
+) -> StreamPoller:
+    """NotifyFunction fed by the outbox table's stream as Lambda's event source mapping feeds
+    it, with the clients `clients(service)` makes: on `resources` created from the template, or,
+    without them, on the tables of the active moto mock (the outbox table named by
+    ``OUTBOX_TABLE``) with a failure queue made for it."""
+    if resources is None:
+        resources = _in_process_resources(clients)
+    return stream_poller_for(
+        template(),
+        NOTIFY,
+        clients("dynamodbstreams"),
+        resources,
+        sqs=clients("sqs"),
+        load_handler=load_handler,
+    )
+
+
+def in_process_client(service: str) -> Any:
+    """A client of moto in-process. Stream calls naming a stream's ARN would go to an endpoint
+    of the ARN's account, which moto in-process routes to DynamoDB, not its streams: the
+    account's endpoint is turned off."""
+    return boto3.client(
+        service, region_name=REGION, config=Config(account_id_endpoint_mode="disabled")
+    )
+
+
+def _in_process_resources(clients: Callable[[str], Any]) -> LocalResources:
+    described = clients("dynamodb").describe_table(TableName=os.environ["OUTBOX_TABLE"])["Table"]
+    sqs = clients("sqs")
+    url = sqs.create_queue(QueueName="NotifyFailureQueue")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return LocalResources(
+        region=REGION,
+        tables={
+            "OutboxTable": Table(
+                described["TableName"], described["TableArn"], described["LatestStreamArn"]
+            )
+        },
+        queues={"NotifyFailureQueue": Queue("NotifyFailureQueue", url, arn)},
+    )

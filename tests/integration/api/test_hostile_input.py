@@ -52,6 +52,7 @@ ROLE: Mapping[tuple[str, str], str] = {
     ("POST", "/account/payment-method/setup"): "customer",
     ("PUT", "/account/payment-method"): "customer",
     ("PUT", "/admin/accounts/{account_id}"): "admin",
+    ("GET", "/admin/accounts/{account_id}"): "sales",
     ("POST", "/admin/accounts/{account_id}/subscriptions"): "partner",
     ("POST", "/admin/subscriptions/{subscription_id}/extend"): "partner",
     ("GET", "/admin/retry-requests"): "sales",
@@ -176,14 +177,16 @@ def _table_items() -> dict[str, Any]:
 
 
 def snapshot(api: Api, seeded: Seeded, localstripe: StandIn, paypal: StandIn) -> Snapshot:
+    """The state of everything, once the outbox has sent what it held (its messages marked)."""
     outbox = api.outbox
+    emails = len(outbox.emails)
     return Snapshot(
         subscriptions=tuple(
             _ok(api.customer(account).get(f"/subscriptions/{seeded.subscription_of(account)}"))
             for account in seeded.accounts
         ),
         tables=_table_items(),
-        emails=len(outbox.emails),
+        emails=emails,
         sales_notices=outbox.sqs.get_queue_attributes(
             QueueUrl=outbox.sales_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]["ApproximateNumberOfMessages"],

@@ -40,15 +40,20 @@ BODIES: dict[tuple[str, str], Any] = {
 }
 """Valid bodies, so that a refusal is about who asks, not what."""
 
-ROLES: dict[str, frozenset[str]] = {
-    "/admin/accounts/{account_id}": frozenset({"admin"}),
-    "/admin/accounts/{account_id}/subscriptions": frozenset({"admin", "partner"}),
-    "/admin/subscriptions/{subscription_id}/extend": frozenset({"admin", "partner"}),
-    "/admin/subscriptions/{subscription_id}/charge": frozenset({"sales"}),
-    "/admin/retry-requests": frozenset({"sales"}),
-    "/admin/accounts/{account_id}/events": frozenset({"sales"}),
+ROLES: dict[tuple[str, str], frozenset[str]] = {
+    ("PUT", "/admin/accounts/{account_id}"): frozenset({"admin"}),
+    ("GET", "/admin/accounts/{account_id}"): frozenset({"admin", "sales"}),
+    ("POST", "/admin/accounts/{account_id}/subscriptions"): frozenset({"admin", "partner"}),
+    ("POST", "/admin/subscriptions/{subscription_id}/extend"): frozenset({"admin", "partner"}),
+    ("POST", "/admin/subscriptions/{subscription_id}/charge"): frozenset({"sales"}),
+    ("GET", "/admin/retry-requests"): frozenset({"sales"}),
+    ("GET", "/admin/accounts/{account_id}/events"): frozenset({"sales"}),
 }
 """Who may call each admin route (docs/rules.md)."""
+
+
+def _key(route: Route) -> tuple[str, str]:
+    return route.method.upper(), route.path_template
 
 
 def _path(route: Route, subscription_id: str, account_id: str) -> str:
@@ -77,8 +82,8 @@ def _snapshot(api: Api, owner: Client, sub_id: str) -> dict[str, Any]:
 
 
 def test_every_admin_route_is_classified() -> None:
-    admin_paths = {r.path_template for r in ROUTES if r.path_template.startswith("/admin/")}
-    assert admin_paths == set(ROLES)
+    admin_routes = {_key(r) for r in ROUTES if r.path_template.startswith("/admin/")}
+    assert admin_routes == set(ROLES)
 
 
 def test_another_accounts_subscription_is_not_found_and_unchanged(api: Api) -> None:
@@ -147,13 +152,13 @@ def test_admin_routes_refuse_the_wrong_roles(api: Api) -> None:
     before = _snapshot(api, owner, sub_id)
 
     refused = 0
-    for route in (r for r in ROUTES if r.path_template in ROLES):
+    for route in (r for r in ROUTES if _key(r) in ROLES):
         callers = {
             "customer": api.customer("acct_1"),
             **{
                 role: api.staff(role, partner_id="partner_1")
                 for role in ("admin", "sales", "partner")
-                if role not in ROLES[route.path_template]
+                if role not in ROLES[_key(route)]
             },
         }
         for who, client in callers.items():
@@ -161,7 +166,7 @@ def test_admin_routes_refuse_the_wrong_roles(api: Api) -> None:
             assert answer.status == 403, (route, who, answer.body)
             assert answer.json()["error"]["code"] == "forbidden"
             refused += 1
-    assert refused == 16
+    assert refused == 18
     assert _snapshot(api, owner, sub_id) == before
 
 
@@ -218,7 +223,7 @@ def test_who_calls_is_checked_before_what_is_sent(api: Api, reached: Reached) ->
     with reached.nothing():
         for route in (r for r in ROUTES if r.authorized):
             _refused_first(user, route, 403, "forbidden")
-            if route.path_template in ROLES:
+            if _key(route) in ROLES:
                 _refused_first(account_admin, route, 403, "forbidden")
             _refused_first(api.anonymous, route, 401, "unauthorized")
 

@@ -17,7 +17,7 @@ from devstack.tokens import TokenIssuer, generate_secret
 from tests.support.api import Api, Clock
 from tests.support.aws import template
 from tests.support.moto_server import MotoServer
-from tests.support.notifications import open_server_outbox
+from tests.support.notifications import NOTIFY, open_server_outbox, outbox_stream
 from tests.support.renewals import DISPATCHER, WORKER, RenewalSchedule
 from tests.support.stand_ins import StandIn, provider_environment
 
@@ -48,10 +48,12 @@ def stack(
         dynamodb=moto.client("dynamodb"),
         sqs=moto.client("sqs"),
         sns=moto.client("sns"),
+        sesv2=moto.client("sesv2"),
     )
     variables = {
         **environment(template(), DISPATCHER, resources),
         **environment(template(), WORKER, resources),
+        **environment(template(), NOTIFY, resources),
         "AWS_ENDPOINT_URL": moto.url,
         "DYNAMODB_ENDPOINT_URL": moto.url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -76,7 +78,10 @@ def schedule(moto: MotoServer, stack: Stack) -> RenewalSchedule:
 @pytest.fixture
 def api(moto: MotoServer, stack: Stack, clock: Clock) -> Api:
     outbox = open_server_outbox(
-        moto.url, stack.environment["EMAIL_SENDER"], stack.environment["SALES_TOPIC_ARN"]
+        moto.url,
+        stack.environment["EMAIL_SENDER"],
+        stack.environment["SALES_TOPIC_ARN"],
+        outbox_stream(moto.client, stack.resources).drain,
     )
     issuer = TokenIssuer(generate_secret(), clock=clock)
     gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)

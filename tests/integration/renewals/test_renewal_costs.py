@@ -19,7 +19,7 @@ RENEWALS = 10
 
 @pytest.mark.usefixtures("api")  # the API's sender is the one renewal emails come from
 @pytest.mark.parametrize("outcome", sorted(CARDS))
-def test_a_renewal_costs_three_dynamodb_requests_fifteen_write_units_and_one_charge(
+def test_a_renewal_costs_three_dynamodb_requests_eighteen_write_units_and_one_charge(
     moto: MotoServer, localstripe: StandIn, stack: Stack, clock: Clock, outcome: str
 ) -> None:
     costs = renewal_costs(BenchStack(moto, localstripe, stack.resources, clock), outcome, RENEWALS)
@@ -28,11 +28,15 @@ def test_a_renewal_costs_three_dynamodb_requests_fifteen_write_units_and_one_cha
     # account's trail), write the outcome (state, attempt, audit) in one transaction.
     assert costs.dynamodb == {"TransactGetItems": RENEWALS, "TransactWriteItems": 2 * RENEWALS}
     # Two items read in a transaction: 2 units each. The claim: 2 for each of its 2 items, and
-    # 1 for its entry in the pending index. The transaction: 2 for each of its 3 items; the
-    # due-index entry moves (2), the pending-index entry goes (1), the account index's copy
-    # changes (1).
-    assert (costs.read_units, costs.write_units) == (4 * RENEWALS, 15 * RENEWALS)
+    # 1 for its entry in the pending index. The transaction: 2 for each of its 4 items (the
+    # email in the outbox among them); the due-index entry moves (2), the pending-index entry
+    # goes (1), the account index's copy changes (1), the email enters the unsent index (1).
+    assert (costs.read_units, costs.write_units) == (4 * RENEWALS, 18 * RENEWALS)
     assert costs.provider_calls == RENEWALS, "one charge each, nothing looked up"
+    # Sending the email, from the outbox's stream: take it (1 unit), read its account (1),
+    # send it, mark it sent (1, and 1 for leaving the unsent index).
+    assert costs.delivery == {"UpdateItem": 2 * RENEWALS, "GetItem": RENEWALS}
+    assert (costs.delivery_read_units, costs.delivery_write_units) == (RENEWALS, 3 * RENEWALS)
     assert costs.notifications == {"ses:SendEmail": RENEWALS}, "one email each, no notice"
     # The run's messages are sent in batches (one or more per shard reader that found some),
     # received and deleted ten at a time.

@@ -181,6 +181,7 @@ def test_the_worker_gets_globals_and_its_own_variables_without_secret_names(
         "SALES_TOPIC_ARN": stack.topics["SalesTopic"].arn,
         "DUNNING_RETRY_DAYS": "1,3,7,14",
         "PROVIDER_ERROR_GRACE_HOURS": "72",
+        "RENEWAL_NOTICE_DAYS": "45",
         "CUSTOMER_PORTAL_URL": "https://app.example.com/billing",
         "SALES_CONTACT_EMAIL": "sales@example.com",
         "SALES_CHAT_URL": "https://app.example.com/support/chat",
