@@ -40,6 +40,12 @@ NEEDS: Mapping[str, tuple[str, ...]] = {
     "AdminFunction": (*LOGGING, *STATE, *API),
     "RenewalDispatcherFunction": (*LOGGING, *STATE),
     "RenewalWorkerFunction": (*LOGGING, *STATE, *CHARGES, "aws_lambda_powertools.utilities.batch"),
+    "NotifyFunction": (
+        *LOGGING,
+        *STATE,
+        "aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event",
+        "aws_lambda_powertools.utilities.data_classes.sns_event",
+    ),
 }
 """The third-party modules each function genuinely needs: its floor. A new function must be
 given one here."""

@@ -19,6 +19,9 @@ from billing.renewals import BATCH
 COLD_START_TARGET = 1.2
 THROUGHPUT_TARGET = 0.7
 API_TARGET = 1.5
+CANCEL_TARGET = 3.0
+"""A cancel answers once its change is written: its emails are sent afterwards, from the
+outbox (docs/notifications.md)."""
 RENEWAL_REQUESTS_TARGET = 3
 LATENCY_S = 0.3
 WORKER_MEMORY_GB = 0.5
@@ -291,6 +294,7 @@ def _summary(results: Results) -> list[str]:
     missed_cold = [s.function for s in results.cold_starts if s.ratio > COLD_START_TARGET]
     floor, *routes = results.latencies
     missed_api = [r.route for r in routes if r.p50_ms / floor.p50_ms > API_TARGET]
+    [cancel] = [r for r in routes if r.route.endswith("/cancel")]
     success = results.costs[0]
     requests = success.per_renewal(sum(success.dynamodb.values()))
     return [
@@ -305,6 +309,9 @@ def _summary(results: Results) -> list[str]:
         "| API p50 / floor | ≤ 1.5 | "
         + ", ".join(f"{r.route.split()[-1]} {r.p50_ms / floor.p50_ms:.2f}" for r in routes)
         + f" | {_met(not missed_api)} |",
+        f"| cancel p50 / floor, nothing sent on its path | ≤ {CANCEL_TARGET:.0f} | "
+        f"{cancel.p50_ms / floor.p50_ms:.2f}, {cancel.other_requests:.0f} SES or SNS requests "
+        f"| {_met(cancel.p50_ms / floor.p50_ms <= CANCEL_TARGET and not cancel.other_requests)} |",
         f"| DynamoDB requests per successful renewal | ≤ 3 + the amortised index query "
         f"| {requests:.1f} + {success.run_queries} queries per run "
         f"| {_met(requests <= RENEWAL_REQUESTS_TARGET)} |",
