@@ -40,6 +40,10 @@ class Latency:
     other_requests: float
     """AWS requests other than DynamoDB (SES, SNS) per invocation."""
     provider_calls: float
+    aws_ms: float = 0.0
+    """Time spent waiting on AWS requests, per invocation (mean)."""
+    slowest: str = ""
+    """The request that takes longest on average, with its mean time."""
 
 
 def _event(method: str, resource: str, subscription_id: str, account_id: str) -> dict[str, Any]:
@@ -95,6 +99,10 @@ def _measure(
                 raise AssertionError(f"{name}: {response['statusCode']} {response['body']}")
     dynamodb = len(sent.of("dynamodb"))
     p50, p99 = _percentiles(durations)
+    by_operation: dict[str, list[float]] = {}
+    for request in sent.sent:
+        by_operation.setdefault(request.operation, []).append(request.seconds * 1000)
+    slowest, times = max(by_operation.items(), key=lambda item: statistics.mean(item[1]))
     return Latency(
         route=name,
         p50_ms=p50,
@@ -103,6 +111,8 @@ def _measure(
         dynamodb_requests=dynamodb / len(measured),
         other_requests=(len(sent.sent) - dynamodb) / len(measured),
         provider_calls=stack.provider_calls() / len(measured),
+        aws_ms=sum(r.seconds for r in sent.sent) * 1000 / len(measured),
+        slowest=f"{slowest} {statistics.mean(times):.1f}",
     )
 
 

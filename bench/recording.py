@@ -4,6 +4,7 @@ Powertools'), with the DynamoDB ones optionally metered in capacity units."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ class Request:
     operation: str
     params: Mapping[str, Any]
     thread: int
+    seconds: float = 0.0
+    """From the call to its answer, as the caller waits for it."""
 
 
 @dataclass
@@ -47,10 +50,14 @@ def recording(meter: CapacityMeter | None = None) -> Iterator[Requests]:
         if meter is not None and client is meter.client:
             return original(client, operation, params)
         service = client.meta.service_model.signing_name
-        requests.add(Request(service, operation, params, threading.get_ident()))
-        if meter is not None and service == "dynamodb":
-            return meter.send(operation, params, lambda: original(client, operation, params))
-        return original(client, operation, params)
+        started = time.perf_counter()
+        try:
+            if meter is not None and service == "dynamodb":
+                return meter.send(operation, params, lambda: original(client, operation, params))
+            return original(client, operation, params)
+        finally:
+            seconds = time.perf_counter() - started
+            requests.add(Request(service, operation, params, threading.get_ident(), seconds))
 
     botocore.client.BaseClient._make_api_call = make_api_call
     try:

@@ -272,10 +272,11 @@ def _latency(results: Results) -> list[str]:
         "repeated); the retry charges a card that localstripe declines.",
         "",
         "| route | p50 ms | p99 ms | p50 / floor | target ≤ 1.5 | DynamoDB requests "
-        "| other AWS requests | provider calls | p50 / (floor x requests) |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| other AWS requests | provider calls | p50 / (floor x requests) "
+        "| waiting on AWS, ms (mean) | slowest request, ms (mean) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
         f"| {floor.route} | {floor.p50_ms:.1f} | {floor.p99_ms:.1f} | 1.00 | | "
-        f"{floor.dynamodb_requests:.0f} | 0 | 0 | |",
+        f"{floor.dynamodb_requests:.0f} | 0 | 0 | | {floor.aws_ms:.1f} | {floor.slowest} |",
     ]
     for route in routes:
         ratio = route.p50_ms / floor.p50_ms
@@ -284,7 +285,8 @@ def _latency(results: Results) -> list[str]:
             f"| {route.route} | {route.p50_ms:.1f} | {route.p99_ms:.1f} | {ratio:.2f} "
             f"| {_met(ratio <= API_TARGET)} | {route.dynamodb_requests:.1f} "
             f"| {route.other_requests:.1f} | {route.provider_calls:.1f} "
-            f"| {route.p50_ms / (floor.p50_ms * requests):.2f} |"
+            f"| {route.p50_ms / (floor.p50_ms * requests):.2f} "
+            f"| {route.aws_ms:.1f} | {route.slowest} |"
         )
     return lines
 

@@ -39,7 +39,7 @@ AttemptKey = tuple[str, int, int]
 
 def _as_stored[T](value: T) -> T:
     """`value` as it reads back from storage: every instant in UTC to the second, nested
-    dataclasses and mappings copied."""
+    dataclasses, mappings and tuples copied."""
     if isinstance(value, datetime):
         return cast(T, instant(value))
     if is_dataclass(value) and not isinstance(value, type):
@@ -47,6 +47,8 @@ def _as_stored[T](value: T) -> T:
         return cast(T, replace(cast(Any, value), **changes))
     if isinstance(value, Mapping):
         return cast(T, {key: _as_stored(item) for key, item in value.items()})
+    if isinstance(value, tuple):
+        return cast(T, tuple(_as_stored(item) for item in value))
     return value
 
 
