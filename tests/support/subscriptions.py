@@ -4,7 +4,7 @@ the state machine, from a purchase on 2026-01-31 09:30 UTC (month-end anchor).""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billing.domain.accounts import PaymentProvider, PendingPurchase
@@ -16,6 +16,7 @@ from billing.domain.state_machine import (
     Actor,
     ChargeFailed,
     CustomerCancelled,
+    Decision,
     Requester,
     account_audit,
     apply,
@@ -35,6 +36,23 @@ CARD = "pm_card_1"
 CUSTOMER = Requester(Actor.CUSTOMER, "user_ada")
 """The account administrator who buys in these tests."""
 PARTNER = Requester(Actor.PARTNER, "prt_1")
+
+
+def bought(*, discount: Discount | None = None, card_valid_through: date | None = None) -> Decision:
+    """The purchase of a monthly Basic plan at ANCHOR: the subscription and what opening it
+    says (its receipt), paid with a card valid through `card_valid_through`."""
+    return open_subscription(
+        subscription_id="sub_1",
+        account_id="acct_1",
+        plan_id="basic",
+        cycle_months=1,
+        price=PRICE,
+        discount=discount,
+        channel=Channel.DIRECT,
+        by=CUSTOMER,
+        at=ANCHOR,
+        card_valid_through=card_valid_through,
+    )
 
 
 def _opened(

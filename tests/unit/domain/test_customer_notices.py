@@ -31,16 +31,13 @@ from billing.domain.state_machine import (
     Event,
     PeriodEnded,
     RenewalNoticeDue,
-    Requester,
     apply,
     card_valid_through,
     due_event,
-    open_subscription,
 )
 from billing.domain.subscription import (
     RENEWAL_NOTICE_MAX_LEAD,
     RENEWAL_NOTICE_MIN_LEAD,
-    Channel,
     ChargeKind,
     Status,
     Subscription,
@@ -53,6 +50,7 @@ from tests.support.subscriptions import (
     QUARTER_END,
     YEAR_END,
     active,
+    bought,
     cancelled,
     declined,
     partner,
@@ -520,24 +518,13 @@ def test_longer_plans_are_told_by_the_schedule_not_with_the_receipt() -> None:
 
 
 def test_a_monthly_plan_bought_with_a_card_expiring_before_its_first_renewal_is_told() -> None:
-    def bought(valid_through: date | None) -> list[EmailTemplate]:
-        opened = open_subscription(
-            subscription_id="sub_1",
-            account_id="acct_1",
-            plan_id="basic",
-            cycle_months=1,
-            price=PRICE,
-            discount=None,
-            channel=Channel.DIRECT,
-            by=Requester(Actor.CUSTOMER, "user_1"),
-            at=ANCHOR,
-            card_valid_through=valid_through,
-        )
+    def emails(valid_through: date | None) -> list[EmailTemplate]:
+        opened = bought(card_valid_through=valid_through)
         return [e.template for e in opened.of_type(EmailCustomer)]
 
-    assert bought(date(2026, 1, 31)) == [
+    assert emails(date(2026, 1, 31)) == [
         EmailTemplate.PURCHASE_RECEIPT,
         EmailTemplate.CARD_EXPIRING,
     ]
-    assert bought(date(2026, 2, 28)) == [EmailTemplate.PURCHASE_RECEIPT], "valid that day"
-    assert bought(None) == [EmailTemplate.PURCHASE_RECEIPT], "PayPal has no expiry"
+    assert emails(date(2026, 2, 28)) == [EmailTemplate.PURCHASE_RECEIPT], "valid that day"
+    assert emails(None) == [EmailTemplate.PURCHASE_RECEIPT], "PayPal has no expiry"

@@ -25,7 +25,6 @@ from billing.domain.pricing import Discount
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
     TRANSITIONS,
-    Actor,
     CardExpiryCheckDue,
     ChargeSucceeded,
     CustomerCancelled,
@@ -38,13 +37,11 @@ from billing.domain.state_machine import (
     PartnerReminderDue,
     PeriodEnded,
     RenewalNoticeDue,
-    Requester,
     RetryDue,
     apply,
     find_transition,
-    open_subscription,
 )
-from billing.domain.subscription import Channel, ChargeKind, Subscription
+from billing.domain.subscription import ChargeKind, Subscription
 from billing.notifications.emails import (
     CUSTOMER_EMAILS,
     PARTNER_EMAILS,
@@ -66,6 +63,7 @@ from tests.support.subscriptions import (
     PRICE,
     YEAR_END,
     active,
+    bought,
     declined,
     partner,
     past_due,
@@ -209,18 +207,7 @@ ACCOUNT = Account(id="acct_1", email="camille@example.fr", locale=Locale.FR)
 
 def _purchase(discount: Discount | None = None) -> EmailCustomer:
     """The receipt of a monthly Basic plan bought at ANCHOR."""
-    opened = open_subscription(
-        subscription_id="sub_1",
-        account_id="acct_1",
-        plan_id="basic",
-        cycle_months=1,
-        price=PRICE,
-        discount=discount,
-        channel=Channel.DIRECT,
-        by=Requester(Actor.CUSTOMER, "user_camille"),
-        at=ANCHOR,
-    )
-    [email] = opened.of_type(EmailCustomer)
+    [email] = bought(discount=discount).of_type(EmailCustomer)
     return email
 
 
