@@ -30,7 +30,7 @@ from billing.domain.billing_calendar import instant
 from billing.domain.outbox import LEASE, OutboxEntry, OutboxStatus
 from billing.domain.state_machine import Effect
 from billing.notifications.sender import Delivery
-from billing.observability import logger
+from billing.observability import logger, publish
 from billing.persistence.repository import BillingRepository, NotFound, OutboxStore
 
 STALE = timedelta(minutes=10)
@@ -176,6 +176,7 @@ class OutboxDelivery:
         if entry.attempts > 1 and status is OutboxStatus.SENT:
             # An earlier sender may have sent it and died before marking it: a possible duplicate.
             logger.warning("sent after an earlier attempt", extra={"outbox_id": entry.id})
+            publish("OutboxSentAfterRetry", 1)
         return Sent(status.value)
 
     def _now(self) -> datetime:
