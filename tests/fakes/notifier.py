@@ -21,7 +21,13 @@ from billing.domain.state_machine import (
     SalesNotice,
 )
 from billing.notifications.emails import Links, RenderedEmail, render, render_partner
-from billing.notifications.sender import Delivery, DeliveryKind, recipients, sales_subject
+from billing.notifications.sender import (
+    Delivery,
+    DeliveryKind,
+    partner_recipient,
+    recipients,
+    sales_subject,
+)
 from billing.settings import ContactSettings, NotificationSettings
 from devstack.outbox import Notice, SentEmail
 
@@ -93,10 +99,10 @@ class RecordingNotifier:
         return None
 
     def _email_partner(self, account: Account, effect: NotifyPartner) -> Delivery | None:
-        partner = account.partner
-        if partner is None or account.is_suppressed(partner.email):
+        partner = partner_recipient(account)
+        if partner is None:
             logger.warning(
-                "partner notice skipped: the account has no partner",
+                "partner notice skipped: no partner, or its address bounced or complained",
                 extra={"account_id": account.id, "template": effect.notice.value},
             )
             return None

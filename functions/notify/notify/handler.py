@@ -72,7 +72,7 @@ def _feedback(event: SNSEvent) -> dict[str, Any]:
 
 def _sweep() -> dict[str, Any]:
     report = root().outbox_delivery.sweep()
-    _publish(Counter(report.sent), deferred=report.deferred)
+    _publish(report.sent, deferred=report.deferred)
     publish("OutboxSwept", sum(report.sent.values()) + report.deferred)
     logger.info("outbox swept", extra={"sent": dict(report.sent), "deferred": report.deferred})
     return {"sent": {k.value: v for k, v in report.sent.items()}, "deferred": report.deferred}

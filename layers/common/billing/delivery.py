@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -84,11 +85,8 @@ class DeliveryDeferred(Exception):
 
 @dataclass
 class SweepReport:
-    sent: dict[Sent, int] = field(default_factory=dict)
+    sent: Counter[Sent] = field(default_factory=Counter)
     deferred: int = 0
-
-    def add(self, outcome: Sent) -> None:
-        self.sent[outcome] = self.sent.get(outcome, 0) + 1
 
 
 class OutboxDelivery:
@@ -132,15 +130,15 @@ class OutboxDelivery:
         self._store.release_message(entry.id, delivery.error)
         raise DeliveryDeferred(entry.id, delivery.error)
 
-    def sweep(self, shards: Iterable[str] | None = None) -> SweepReport:
+    def sweep(self) -> SweepReport:
         """Send every message pending for longer than `STALE` (its stream record gave up, or
         never reached the function)."""
         report = SweepReport()
         before = self._now() - STALE
-        for shard in self._repository.shards() if shards is None else shards:
+        for shard in self._repository.shards():
             for message_id in self._store.unsent_in_shard(shard, before):
                 try:
-                    report.add(self.send(message_id))
+                    report.sent[self.send(message_id)] += 1
                 except DeliveryDeferred:
                     report.deferred += 1
         return report
@@ -150,7 +148,7 @@ class OutboxDelivery:
         recipient left to send to."""
         delays = self._backoff.delays()
         while True:
-            [*deliveries] = self._sender.deliver(account, [entry.message])
+            deliveries = self._sender.deliver(account, [entry.message])
             if not deliveries:
                 return None
             [delivery] = deliveries

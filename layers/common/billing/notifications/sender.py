@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing.domain.accounts import Account
+from billing.domain.accounts import Account, Partner
 from billing.domain.outbox import REQUIRED_BY_LAW
 from billing.domain.state_machine import (
     Details,
@@ -80,6 +80,15 @@ PAYMENT_EMAILS = frozenset(
 )
 """Receipts and payment failures: sent to the billing form's invoice address when there is
 one, with the account's own address in copy so that whoever manages the account knows too."""
+
+
+def partner_recipient(account: Account) -> Partner | None:
+    """The partner a partner email goes to: None when the account has none any more, or when the
+    partner's address bounced or complained."""
+    partner = account.partner
+    if partner is None or account.is_suppressed(partner.email):
+        return None
+    return partner
 
 
 def recipients(account: Account, template: EmailTemplate) -> dict[str, list[str]]:
@@ -186,8 +195,8 @@ class Notifier:
         )
 
     def _email_partner(self, account: Account, effect: NotifyPartner) -> Delivery | None:
-        partner = account.partner
-        if partner is None or account.is_suppressed(partner.email):
+        partner = partner_recipient(account)
+        if partner is None:
             logger.warning(
                 "partner notice skipped: no partner, or its address bounced or complained",
                 extra={"account_id": account.id, "template": effect.notice.value},
