@@ -312,19 +312,22 @@ def _card_expires_before_next_renewal(
     """A monthly plan renewed by this charge whose card expires before the renewal after it.
     Thirty days before that renewal is the start of the period this charge pays for, so the
     card notice goes with this charge's receipt rather than in a look of its own."""
-    return (
-        isinstance(event, ChargeSucceeded)
-        and event.card_valid_through is not None
-        and _card_notice_for_monthly(sub)
-        and event.card_valid_through < _following_renewal(sub).date()
+    return isinstance(event, ChargeSucceeded) and _monthly_card_expiring(
+        sub, event.card_valid_through, _following_renewal(sub)
     )
 
 
-def _card_notice_for_monthly(sub: Subscription) -> bool:
+def _monthly_card_expiring(
+    sub: Subscription, valid_through: date | None, renewal: datetime
+) -> bool:
+    """Whether a direct monthly plan renewing automatically is paid with a card that expires
+    before `renewal` (the plans of 3 months or more are checked by the renewal schedule)."""
     return (
-        sub.channel is Channel.DIRECT
+        valid_through is not None
+        and sub.channel is Channel.DIRECT
         and sub.auto_renew
         and sub.cycle_months < NOTICE_MIN_CYCLE_MONTHS
+        and valid_through < renewal.date()
     )
 
 
@@ -726,8 +729,7 @@ def _notice_details(sub: Subscription, event: Event | None) -> dict[str, str]:
     if (
         isinstance(event, ChargeSucceeded)
         and event.card_valid_through is not None
-        and _card_notice_for_monthly(sub)
-        and event.card_valid_through < sub.period.end.date()
+        and _monthly_card_expiring(sub, event.card_valid_through, sub.period.end)
     ):
         return _card_expiry(event.card_valid_through)  # the monthly card notice goes with it
     return {}
@@ -855,10 +857,8 @@ def open_subscription(
     effects: list[Effect] = []
     if channel is Channel.DIRECT:
         effects.append(EmailCustomer(EmailTemplate.PURCHASE_RECEIPT, _receipt(sub, details)))
-    if (
-        card_valid_through is not None
-        and _card_notice_for_monthly(sub)
-        and card_valid_through < sub.period.end.date()
+    if card_valid_through is not None and _monthly_card_expiring(
+        sub, card_valid_through, sub.period.end
     ):
         card = {**details, **_card_expiry(card_valid_through)}
         effects.append(_effect(EmailTemplate.CARD_EXPIRING, sub, card))
