@@ -154,3 +154,21 @@ class ContactSettings(EnvironmentSettings):
     @property
     def sales(self) -> SalesContact:
         return SalesContact(self.sales_email, self.sales_chat_url)
+
+
+class WebhookSettings(EnvironmentSettings):
+    """The providers' webhooks: where each verified event is recorded once (its table's stream
+    hands it to the function that acts on it), and how signatures are checked. In AWS the
+    Stripe signing secret comes from Secrets Manager (`STRIPE_WEBHOOK_SECRET_NAME`); in the
+    local stack and tests it is set directly."""
+
+    webhook_events_table: str = Field(alias="WEBHOOK_EVENTS_TABLE", min_length=3)
+    stripe_webhook_secret_name: str | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET_NAME")
+    """A secret holding the endpoint's signing secret (``whsec_…``) as plain text."""
+    stripe_webhook_secret: SecretStr | None = Field(default=None, alias="STRIPE_WEBHOOK_SECRET")
+    paypal_webhook_id: str = Field(alias="PAYPAL_WEBHOOK_ID", min_length=1)
+    """The id PayPal gave the endpoint when it was registered: part of what PayPal signs."""
+    tolerance_seconds: int = Field(default=300, alias="WEBHOOK_TOLERANCE_SECONDS", ge=1, le=3600)
+    """How old a Stripe signature may be (Stripe's SDK default): an older one is a replay."""
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    dynamodb_endpoint: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")

@@ -6,8 +6,10 @@ nothing above this module knows which provider answered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
@@ -131,4 +133,131 @@ class PaymentGateway(Protocol):
         never to narrow a search, since the provider's clock may disagree with ours. Raises a
         ProviderError when the provider cannot say.
         """
+        ...
+
+    def payment(self, reference: str) -> ProviderPayment:
+        """The payment `reference` (a `ChargeOutcome.reference` of a charge that reached the
+        provider) as the provider has it now: outcome, refunds, dispute. ProviderError when the
+        provider does not know it or cannot say."""
+        ...
+
+    def refund(self, reference: str, amount: Money, key: str) -> ProviderRefund:
+        """Give `amount` of payment `reference` back, with `key` as the idempotency key (a
+        repeated call returns the first refund). RefundRefused when the provider refuses it."""
+        ...
+
+    def payment_method(self, token: str) -> ProviderPaymentMethod:
+        """The saved method `token` as the provider has it now (its card's expiry and last four
+        digits may have been updated by the card network); `method` None once removed."""
+        ...
+
+
+# --- after the charge: what the provider says about a payment now --------------------------
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"
+    """The payer disputed the payment (a chargeback, a PayPal dispute): the money is held."""
+    WON = "won"
+    """Decided for us: the money stays."""
+    LOST = "lost"
+    """Decided for the payer: the money went back to them, the payment no longer pays."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRefund:
+    """Money given back on a payment, as the provider records it."""
+
+    reference: str
+    """Stripe ``re_…`` or the PayPal refund id."""
+    amount: Money
+    at: datetime
+    """When the provider made it (UTC, to the second)."""
+    key: str | None = None
+    """Our idempotency key when we asked for it (Stripe refund metadata ``refund_key``, PayPal
+    refund ``invoice_id``); None for a refund made elsewhere (the dashboard)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDispute:
+    reference: str
+    """Stripe ``dp_…`` or the PayPal dispute id."""
+    status: DisputeStatus
+    reason: str
+    """The provider's own reason code (``fraudulent``, ``MERCHANDISE_OR_SERVICE_NOT_RECEIVED``…)."""
+    amount: Money
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPayment:
+    """One payment as the provider has it now: read again from the provider, never taken from a
+    webhook's payload, which may be stale or arrive out of order."""
+
+    reference: str
+    """What `ChargeOutcome.reference` is for this payment: the Stripe PaymentIntent id or the
+    PayPal capture id."""
+    charge_key: str | None
+    """Our idempotency key (the charge attempt's id), from the PaymentIntent's metadata or the
+    capture's ``custom_id``; None for a payment we did not make."""
+    outcome: ChargeOutcome
+    amount: Money
+    refunds: tuple[ProviderRefund, ...] = ()
+    dispute: ProviderDispute | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPaymentMethod:
+    """A saved payment method as the provider has it now."""
+
+    account_id: str | None
+    """Our account it belongs to (Stripe customer metadata, PayPal ``merchant_customer_id``)."""
+    method: PaymentMethod | None
+    """None when the provider no longer has it (the payer revoked it, it was deleted)."""
+
+
+class RefundRefused(ProviderError):
+    """The provider refused a refund (more than what is left, a payment it cannot refund)."""
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class WebhookTopic(StrEnum):
+    PAYMENT = "payment"
+    """About one payment: its outcome, a refund, a dispute. `ProviderEvent.reference` is the
+    payment's reference (`ProviderPayment.reference`)."""
+    PAYMENT_METHOD = "payment_method"
+    """A saved method changed (the card updater, a new expiry) or was removed. The reference is
+    the method's token."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """A verified webhook event: what it is about, by identifiers only. Its state is read again
+    from the provider before anything is done (`ProviderPayment`, `ProviderPaymentMethod`)."""
+
+    provider: PaymentProvider
+    id: str
+    """The provider's event id (Stripe ``evt_…``, PayPal ``WH-…``): recorded once."""
+    type: str
+    """The provider's event type, e.g. ``payment_intent.succeeded``, ``PAYMENT.CAPTURE.DENIED``."""
+    created_at: datetime
+    topic: WebhookTopic | None
+    """None: an event we do not act on (answered and recorded all the same)."""
+    reference: str | None = None
+    account_id: str | None = None
+    """Our account when the payload names it: a removed PayPal token can no longer be read."""
+
+
+class InvalidSignature(Exception):
+    """A webhook whose signature is missing, forged, or too old: nothing is recorded."""
+
+
+class WebhookVerifier(Protocol):
+    provider: PaymentProvider
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """The event `body` carries, once its signature is checked; InvalidSignature if not.
+        `headers` are looked up without regard to case."""
         ...
