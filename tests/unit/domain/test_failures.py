@@ -18,6 +18,7 @@ EXPECTED_ACTIONS = [
     (FailureReason.PROVIDER_ERROR, RecommendedAction.NONE_WE_WILL_RETRY),
     (FailureReason.CARD_DECLINED, RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD),
     (FailureReason.AUTO_RENEW_OFF, RecommendedAction.BUY_NEW_SUBSCRIPTION),
+    (FailureReason.PAYMENT_REVERSED, RecommendedAction.PAY_AGAIN),
 ]
 
 
@@ -33,6 +34,7 @@ def test_expected_actions_cover_every_reason() -> None:
         (FailureReason.PROVIDER_ERROR, "provider_error"),
         (FailureReason.CARD_DECLINED, "card_declined"),
         (FailureReason.AUTO_RENEW_OFF, "auto_renew_off"),
+        (FailureReason.PAYMENT_REVERSED, "payment_reversed"),
     ],
 )
 def test_reason_wire_values(reason: FailureReason, value: str) -> None:

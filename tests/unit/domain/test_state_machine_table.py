@@ -13,18 +13,24 @@ from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
     TRANSITIONS,
     CardExpiryCheckDue,
+    Charge,
     ChargeFailed,
     ChargeSucceeded,
     CustomerCancelled,
     CustomerResumed,
+    DisputeCleared,
+    DisputeLost,
+    DisputeWon,
     Event,
     PartnerExtended,
     PartnerReminderDue,
+    PaymentDisputed,
     PaymentMethodUpdated,
     PeriodEnded,
     RenewalNoticeDue,
     RetryDue,
     RetryNowRequested,
+    SalesCancelled,
     SalesChargeRequested,
     apply,
     find_transition,
@@ -68,6 +74,35 @@ CARD_CHECK_AT = YEAR_END - 30 * DAY
 
 def _card_check(valid_through: date | None, at: timedelta = timedelta(0)) -> CardExpiryCheckDue:
     return CardExpiryCheckDue(at=CARD_CHECK_AT + at, card_valid_through=valid_through)
+
+
+PAID = "sub_1.c00000.a001"
+"""The payment of the current period of `active()` (its purchase)."""
+RENEWED = "sub_1.c00001.a002"
+"""The renewal that paid `_renewed()`'s current period, at its second attempt."""
+
+
+def _disputed(at: timedelta = DAY) -> PaymentDisputed:
+    return PaymentDisputed(
+        at=FIRST_END - at, payment_id=PAID, cycle=0, amount=PRICE, reason="fraudulent"
+    )
+
+
+def _lost(cycle: int = 0) -> DisputeLost:
+    return DisputeLost(at=FIRST_END - DAY, payment_id=PAID, cycle=cycle, attempt=1)
+
+
+def _held(sub: Subscription) -> Subscription:
+    return replace(sub, disputed_payment_id=PAID)
+
+
+def _renewed() -> Subscription:
+    """Renewed once: in its second period, paid by the renewal's second attempt."""
+    return replace(active(), cycle=1, disputed_payment_id=RENEWED)
+
+
+def _renewal_lost() -> DisputeLost:
+    return DisputeLost(at=FIRST_END + 3 * DAY, payment_id=RENEWED, cycle=1, attempt=2)
 
 
 def _noticed() -> Subscription:
@@ -212,6 +247,30 @@ CASES: list[tuple[str, Subscription, Event, Status | ErrorCode]] = [
      partner(status=Status.CANCELLED, auto_renew=False), PartnerExtended(at=FIRST_END),
      ErrorCode.SUBSCRIPTION_CANCELLED),
     ("partner_extends", partner(), PartnerExtended(at=FIRST_END - DAY), Status.ACTIVE),
+    ("dispute_holds_active", active(), _disputed(), Status.ACTIVE),
+    ("dispute_holds_past_due", past_due(), _disputed(-DAY), Status.PAST_DUE),
+    ("dispute_of_cancelled_told", cancelled(), _disputed(-DAY), Status.CANCELLED),
+    ("dispute_lost_reopens_period", _renewed(), _renewal_lost(), Status.PAST_DUE),
+    ("dispute_lost_of_the_purchase_left_to_sales", _held(active()), _lost(), Status.ACTIVE),
+    ("dispute_lost_past_due", _held(past_due()), _lost(), Status.PAST_DUE),
+    ("dispute_lost_cancelled", cancelled(), _lost(), Status.CANCELLED),
+    ("dispute_won_active", _held(active()),
+     DisputeWon(at=FIRST_END - DAY, payment_id=PAID), Status.ACTIVE),
+    ("dispute_won_past_due", _held(past_due()),
+     DisputeWon(at=FIRST_END + DAY, payment_id=PAID), Status.PAST_DUE),
+    ("dispute_won_cancelled", cancelled(),
+     DisputeWon(at=FIRST_END + DAY, payment_id=PAID), Status.CANCELLED),
+    ("dispute_cleared_active", _held(active()), DisputeCleared(at=FIRST_END - DAY),
+     Status.ACTIVE),
+    ("dispute_cleared_past_due", _held(past_due()), DisputeCleared(at=FIRST_END + DAY),
+     Status.PAST_DUE),
+    ("dispute_cleared_cancelled", _held(cancelled()), DisputeCleared(at=FIRST_END + DAY),
+     Status.CANCELLED),
+    ("nothing_held_to_clear", active(), DisputeCleared(at=FIRST_END - DAY),
+     ErrorCode.NO_ACTION_REQUIRED),
+    ("sales_cancels_cancelled", cancelled(), SalesCancelled(at=FIRST_END + DAY),
+     Status.CANCELLED),
+    ("sales_cancels_active", active(), SalesCancelled(at=FIRST_END - DAY), Status.CANCELLED),
 ]  # fmt: skip
 
 
@@ -230,6 +289,45 @@ def test_cases_exercise_every_row_of_the_table() -> None:
     exercised = {find_transition(state, event) for _, state, event, _ in CASES}
     missing = [TRANSITIONS.index(row) for row in TRANSITIONS if row not in exercised]
     assert missing == []
+
+
+def test_a_held_subscription_is_not_due_until_sales_clears_it() -> None:
+    held = apply(active(), _disputed()).subscription
+
+    assert held.disputed_payment_id == PAID
+    assert held.due_at is None
+    assert held.next_charge_at is None
+    cleared = apply(held, DisputeCleared(at=FIRST_END + DAY)).subscription
+    assert cleared.due_at == FIRST_END
+
+
+def test_a_lost_dispute_makes_the_current_period_unpaid_and_charges_it_again() -> None:
+    lost = _renewal_lost()
+    reopened = replace(apply(_renewed(), lost).subscription, disputed_payment_id=None)
+
+    assert reopened.status is Status.PAST_DUE
+    assert reopened.cycle == 0
+    assert reopened.period.end == FIRST_END
+    assert reopened.last_failure is not None
+    assert reopened.last_failure.reason is FailureReason.PAYMENT_REVERSED
+    assert reopened.next_retry_at == DEFAULT_SCHEDULE.retry_at(lost.at, reopened.retries_left)
+    [charge] = apply(reopened, RetryDue(at=lost.at + DAY, payment_method_id=CARD)).of_type(Charge)
+    assert (charge.cycle, charge.attempt) == (1, 3)
+
+
+def test_a_card_updated_after_its_hard_decline_is_retried() -> None:
+    sub = past_due(HARD)
+    assert sub.next_retry_at is not None
+    assert sub.last_failure is not None
+    failed_at = sub.last_failure.at
+
+    skipped = RetryDue(at=sub.next_retry_at, payment_method_id=CARD)
+    updated = replace(skipped, payment_method_updated_at=failed_at + DAY)
+    updated_before = replace(skipped, payment_method_updated_at=failed_at - DAY)
+
+    assert find_transition(sub, skipped).guards[0].value == "same_method_hard_declined"
+    assert find_transition(sub, updated_before).guards[0].value == "same_method_hard_declined"
+    assert apply(sub, updated).effects[0] == apply(past_due(SOFT), skipped).effects[0]
 
 
 def test_case_ids_are_unique() -> None:

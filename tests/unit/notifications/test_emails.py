@@ -29,6 +29,7 @@ from billing.domain.state_machine import (
     ChargeSucceeded,
     CustomerCancelled,
     CustomerResumed,
+    DisputeLost,
     EmailCustomer,
     EmailTemplate,
     Event,
@@ -38,6 +39,7 @@ from billing.domain.state_machine import (
     PeriodEnded,
     RenewalNoticeDue,
     RetryDue,
+    SalesCancelled,
     apply,
     find_transition,
 )
@@ -49,7 +51,9 @@ from billing.notifications.emails import (
     PortalPage,
     RenderedEmail,
     billing_info_updated,
+    payment_method_removed,
     payment_method_updated,
+    payment_refunded,
     portal_link,
     readable_amount,
     readable_instant,
@@ -163,6 +167,16 @@ def _changes() -> dict[str, tuple[Subscription, Event]]:
                 card_valid_through=date(2026, 3, 30),
             ),
         ),
+        "renewal's dispute lost": (
+            replace(active(), cycle=1, disputed_payment_id="sub_1.c00001.a001"),
+            DisputeLost(
+                at=FIRST_END + timedelta(days=40),
+                payment_id="sub_1.c00001.a001",
+                cycle=1,
+                attempt=1,
+            ),
+        ),
+        "cancelled by sales": (active(), SalesCancelled(at=RETRY_NOW_AT)),
         "retry now paid, card expiring": (
             past_due(),
             ChargeSucceeded(
@@ -220,6 +234,14 @@ def _customer_emails() -> dict[str, EmailCustomer]:
         "card saved": payment_method_updated(replace(ACCOUNT, payment_method=CARD_METHOD)),
         "paypal saved": payment_method_updated(replace(ACCOUNT, payment_method=PAYPAL_METHOD)),
         "billing info saved": billing_info_updated(replace(ACCOUNT, billing_info=BILLING)),
+        "refunded": payment_refunded(active(), Money(1000, Currency.EUR)),
+        "refunded and cancelled": payment_refunded(
+            apply(active(), SalesCancelled(at=RETRY_NOW_AT)).subscription, PRICE
+        ),
+        "card removed at the provider": payment_method_removed(
+            ACCOUNT, CARD_METHOD, (FIRST_END, PRICE)
+        ),
+        "paypal removed, nothing coming": payment_method_removed(ACCOUNT, PAYPAL_METHOD, None),
         "billing info saved, no company": billing_info_updated(
             replace(ACCOUNT, billing_info=replace(BILLING, company=None, vat_id=None))
         ),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -25,9 +26,68 @@ def attempt_key(subscription_id: str, cycle: int, attempt: int) -> str:
     return f"{subscription_id}.c{cycle:05d}.a{attempt:03d}"
 
 
+_ATTEMPT_KEY = re.compile(r"^(?P<subscription>.+)\.c(?P<cycle>\d{5})\.a(?P<attempt>\d{3})$")
+
+
+def parse_attempt_key(key: str) -> tuple[str, int, int] | None:
+    """The subscription, cycle and attempt number an `attempt_key` names; None for any other
+    text (a payment id typed by hand, a provider's payment we did not make)."""
+    matched = _ATTEMPT_KEY.match(key)
+    if matched is None:
+        return None
+    return matched["subscription"], int(matched["cycle"]), int(matched["attempt"])
+
+
 IN_FLIGHT = timedelta(minutes=5)
 """Longer than any provider call can last (the functions' timeout is shorter): a pending claim
 older than this has no caller left waiting on it and may be reconciled."""
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    """Claimed before the provider was asked: its amount is taken from what is left to refund
+    until the provider's answer (or its webhook) settles it."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """Money given back on a payment: asked for by sales, or made at the provider (its
+    dashboard) and learnt from its webhook."""
+
+    amount: Money
+    at: datetime
+    by: Requester
+    """Who gave it back: a sales user, or the provider (``provider``/``stripe``) for a refund
+    made outside this system."""
+    status: RefundStatus = RefundStatus.SUCCEEDED
+    key: str | None = None
+    """Our idempotency key when we asked for it; None for a refund made at the provider."""
+    reference: str | None = None
+    """The provider's refund id, once known."""
+
+
+class DisputeStatus(StrEnum):
+    OPEN = "open"
+    """The payer disputed the payment (a chargeback, a PayPal dispute): the money is held."""
+    WON = "won"
+    """Decided for us: the money stays."""
+    LOST = "lost"
+    """Decided for the payer: the money went back to them, the payment no longer pays."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    """The payer's dispute of a payment, as the provider last reported it."""
+
+    reference: str
+    status: DisputeStatus
+    reason: str
+    """The provider's reason code."""
+    amount: Money
+    opened_at: datetime
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +106,29 @@ class ChargeAttempt:
     payment_method_id: str | None = None
     provider_reference: str | None = None
     failure_reason: FailureReason | None = None
+    refunds: tuple[Refund, ...] = ()
+    dispute: Dispute | None = None
+    revision: int | None = None
+    """How many times the payment was changed after it settled (a refund, a dispute), None for
+    never: each change is written on condition that no other came first."""
 
     @property
     def id(self) -> str:
         return attempt_key(self.subscription_id, self.cycle, self.attempt)
+
+    @property
+    def refunded(self) -> Money:
+        """What was given back or is being given back: succeeded and pending refunds."""
+        total = sum(r.amount.amount for r in self.refunds if r.status is not RefundStatus.FAILED)
+        return Money(total, self.amount.currency)
+
+    @property
+    def refundable(self) -> Money:
+        """What is left to give back of a succeeded payment; nothing for any other."""
+        if self.status is not ChargeStatus.SUCCEEDED:
+            return Money(0, self.amount.currency)
+        return Money(max(self.amount.amount - self.refunded.amount, 0), self.amount.currency)
+
+    def revised(self, **changes: object) -> ChargeAttempt:
+        """This settled payment changed (`changes`), one revision later."""
+        return replace(self, revision=(self.revision or 0) + 1, **changes)  # type: ignore[arg-type]

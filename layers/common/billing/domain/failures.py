@@ -24,6 +24,9 @@ class FailureReason(StrEnum):
     """Any other soft decline."""
     AUTO_RENEW_OFF = "auto_renew_off"
     """The customer turned auto-renewal off, so nothing was charged."""
+    PAYMENT_REVERSED = "payment_reversed"
+    """The payer disputed the period's payment and won: the money went back, the period is
+    unpaid."""
 
     @property
     def is_hard_decline(self) -> bool:
@@ -42,6 +45,7 @@ class RecommendedAction(StrEnum):
     NONE_WE_WILL_RETRY = "none_we_will_retry"
     CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD = "contact_bank_or_update_payment_method"
     BUY_NEW_SUBSCRIPTION = "buy_new_subscription"
+    PAY_AGAIN = "pay_again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ _ACTIONS: Mapping[FailureReason, RecommendedAction] = {
     FailureReason.PROVIDER_ERROR: RecommendedAction.NONE_WE_WILL_RETRY,
     FailureReason.CARD_DECLINED: RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD,
     FailureReason.AUTO_RENEW_OFF: RecommendedAction.BUY_NEW_SUBSCRIPTION,
+    FailureReason.PAYMENT_REVERSED: RecommendedAction.PAY_AGAIN,
 }
 
 _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
@@ -78,6 +83,10 @@ _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
         FailureReason.AUTO_RENEW_OFF: (
             "Automatic renewal was turned off, so the subscription ended with its period and "
             "nothing was charged."
+        ),
+        FailureReason.PAYMENT_REVERSED: (
+            "The payment for this period was disputed with your bank or PayPal and given back "
+            "to you, so the period is unpaid."
         ),
     },
     Locale.FR: {
@@ -98,6 +107,10 @@ _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
             "Le renouvellement automatique était désactivé : l'abonnement a pris fin avec sa "
             "période et rien n'a été débité."
         ),
+        FailureReason.PAYMENT_REVERSED: (
+            "Le paiement de cette période a été contesté auprès de votre banque ou de PayPal et "
+            "vous a été restitué : la période n'est pas payée."
+        ),
     },
 }
 
@@ -114,6 +127,9 @@ _ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
             "Ask your bank why it declined the payment, or use another payment method."
         ),
         RecommendedAction.BUY_NEW_SUBSCRIPTION: "Buy a new subscription to use the service again.",
+        RecommendedAction.PAY_AGAIN: (
+            "Press Retry Now to pay for the period, or contact us if you think this is a mistake."
+        ),
     },
     Locale.FR: {
         RecommendedAction.UPDATE_PAYMENT_METHOD: (
@@ -132,6 +148,10 @@ _ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
         ),
         RecommendedAction.BUY_NEW_SUBSCRIPTION: (
             "Achetez un nouvel abonnement pour utiliser à nouveau le service."
+        ),
+        RecommendedAction.PAY_AGAIN: (
+            "Cliquez sur Retry Now pour régler la période, ou contactez-nous si vous pensez "
+            "qu'il s'agit d'une erreur."
         ),
     },
 }

@@ -93,6 +93,9 @@ class RetryDue(Event):
     actor = Actor.SCHEDULER
     payment_method_id: str | None
     """The account's current payment method: a hard decline is not retried on the same one."""
+    payment_method_updated_at: datetime | None = None
+    """When the provider last updated that method's card (the card network's updater, a new
+    expiry): a hard decline recorded before it was against the old card details."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +167,48 @@ class PartnerExtended(Event):
     actor = Actor.PARTNER
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentDisputed(Event):
+    """The payer disputed payment `payment_id` (cycle `cycle`) with their bank or PayPal."""
+
+    actor = Actor.PROVIDER
+    payment_id: str
+    cycle: int
+    amount: Money
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeWon(Event):
+    actor = Actor.PROVIDER
+    payment_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeLost(Event):
+    """The dispute of payment `payment_id`, attempt `attempt` of cycle `cycle`, was decided for
+    the payer: the money went back to them."""
+
+    actor = Actor.PROVIDER
+    payment_id: str
+    cycle: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisputeCleared(Event):
+    """Sales lets automatic charges resume after a dispute."""
+
+    actor = Actor.SALES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SalesCancelled(Event):
+    """Sales ends the subscription at once (with a refund, for instance)."""
+
+    actor = Actor.SALES
+
+
 # --- Effects --------------------------------------------------------------------------------
 
 
@@ -186,11 +231,19 @@ class EmailTemplate(StrEnum):
     """The coming automatic renewal: its date, its amount, and how to stop it before then."""
     CARD_EXPIRING = "card_expiring"
     """The saved card expires before the coming renewal: a new payment method is needed."""
+    PAYMENT_REVERSED = "payment_reversed"
+    """A dispute of the period's payment was lost: the period is unpaid again."""
+    PAYMENT_REFUNDED = "payment_refunded"
+    PAYMENT_METHOD_REMOVED = "payment_method_removed"
+    """The saved method was removed at the provider: a new one is needed before the next charge."""
 
 
 class SalesNotice(StrEnum):
     RETRY_NOW_OUTCOME = "retry_now_outcome"
     CANCELLED_AFTER_FAILED_RETRIES = "cancelled_after_failed_retries"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_WON = "dispute_won"
+    DISPUTE_LOST = "dispute_lost"
 
 
 class PartnerNotice(StrEnum):
@@ -272,12 +325,25 @@ def _within_provider_grace(sub: Subscription, event: Event, schedule: DunningSch
 
 
 def _same_method_hard_declined(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    """The method that would be charged is the one hard-declined last, with the same card
+    details: a card the provider updated since (a new expiry, a reissued number) may pay."""
     failure = sub.last_failure
+    if not isinstance(event, RetryDue) or failure is None or not failure.reason.is_hard_decline:
+        return False
+    updated = event.payment_method_updated_at
+    return failure.payment_method_id == event.payment_method_id and (
+        updated is None or updated <= failure.at
+    )
+
+
+def _dispute_of_current_period(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    """A lost dispute of the renewal that paid the current period, before anything was tried
+    for the next one: that period can be made unpaid again and charged afresh. A purchase has
+    no period before it to go back to: its lost dispute is left to sales, the hold kept."""
     return (
-        isinstance(event, RetryDue)
-        and failure is not None
-        and failure.reason.is_hard_decline
-        and failure.payment_method_id == event.payment_method_id
+        isinstance(event, DisputeLost)
+        and event.cycle == sub.cycle >= 1
+        and sub.charge_attempts == 0
     )
 
 
@@ -362,6 +428,8 @@ class Guard(Enum):
     RETRY_NOW_CHARGE = "retry_now_charge"
     PROVIDER_ERROR = "provider_error"
     WITHIN_PROVIDER_GRACE = "within_provider_grace"
+    RENEWAL_HELD = "renewal_held"
+    DISPUTE_OF_CURRENT_PERIOD = "dispute_of_current_period"
 
 
 _GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] = {
@@ -388,6 +456,8 @@ _GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] 
         isinstance(e, ChargeFailed) and e.reason is FailureReason.PROVIDER_ERROR
     ),
     Guard.WITHIN_PROVIDER_GRACE: _within_provider_grace,
+    Guard.RENEWAL_HELD: lambda s, e, p: s.renewal_held,
+    Guard.DISPUTE_OF_CURRENT_PERIOD: _dispute_of_current_period,
 }
 
 # --- Updates: named field changes the table's rows make, applied in order ---------------------
@@ -409,6 +479,9 @@ class Update(Enum):
     PREPAY_CYCLE = "prepay_cycle"
     REQUEST_FOLLOW_UP = "request_follow_up"
     RECORD_LAPSE = "record_lapse"
+    HOLD_RENEWAL = "hold_renewal"
+    RELEASE_RENEWAL = "release_renewal"
+    REOPEN_PERIOD = "reopen_period"
 
 
 def _without_dunning(s: Subscription) -> Subscription:
@@ -490,6 +563,22 @@ def _back_off(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscript
     )
 
 
+def _reopen_period(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
+    """The current period unpaid again: back to the period before it, with its charge failed
+    (`PAYMENT_REVERSED`) and numbered after the reversed payment's attempt."""
+    assert isinstance(e, DisputeLost)
+    return replace(
+        s,
+        cycle=s.cycle - 1,
+        charge_attempts=e.attempt,
+        failed_attempts=1,
+        last_failure=Failure(FailureReason.PAYMENT_REVERSED, e.at),
+        renewal_notice_at=None,
+        renewal_notice_sent_at=None,
+        card_checked_at=None,
+    )
+
+
 def _cancel(s: Subscription, e: Event, schedule: DunningSchedule) -> Subscription:
     return replace(_without_dunning(s), auto_renew=False, cancelled_at=e.at)
 
@@ -513,6 +602,11 @@ _UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subsc
         s, partner_prepaid_cycles=s.partner_prepaid_cycles + 1
     ),
     Update.REQUEST_FOLLOW_UP: lambda s, e, p: replace(s, retry_now_requested_at=e.at),
+    Update.HOLD_RENEWAL: lambda s, e, p: replace(
+        s, disputed_payment_id=e.payment_id if isinstance(e, PaymentDisputed) else None
+    ),
+    Update.RELEASE_RENEWAL: lambda s, e, p: replace(s, disputed_payment_id=None),
+    Update.REOPEN_PERIOD: _reopen_period,
     # Auto-renewal off is one of the reasons a renewal did not happen: shown like a failure.
     Update.RECORD_LAPSE: lambda s, e, p: replace(
         s, last_failure=Failure(FailureReason.AUTO_RENEW_OFF, e.at)
@@ -673,6 +767,28 @@ TRANSITIONS: tuple[Transition, ...] = (
         effects=(ChargeKind.PAYMENT_METHOD_UPDATE,)),
     Transition(Status.ACTIVE, PaymentMethodUpdated, (), Status.ACTIVE),
     Transition(Status.CANCELLED, PaymentMethodUpdated, (), Status.CANCELLED),
+    # Disputes. A disputed payment holds every automatic charge until sales clears it; a lost
+    # dispute of the current period's payment makes that period unpaid, as a failed renewal.
+    Transition(Status.ACTIVE, PaymentDisputed, (), Status.ACTIVE, updates=(Update.HOLD_RENEWAL,),
+        effects=(SalesNotice.DISPUTE_OPENED,)),
+    Transition(Status.PAST_DUE, PaymentDisputed, (), Status.PAST_DUE,
+        updates=(Update.HOLD_RENEWAL,), effects=(SalesNotice.DISPUTE_OPENED,)),
+    Transition(Status.CANCELLED, PaymentDisputed, (), Status.CANCELLED,
+        effects=(SalesNotice.DISPUTE_OPENED,)),
+    Transition(Status.ACTIVE, DisputeLost, (Guard.DISPUTE_OF_CURRENT_PERIOD,), Status.PAST_DUE,
+        updates=(Update.REOPEN_PERIOD, Update.START_DUNNING),
+        effects=(EmailTemplate.PAYMENT_REVERSED, SalesNotice.DISPUTE_LOST)),
+    *(Transition(status, DisputeLost, (), status, effects=(SalesNotice.DISPUTE_LOST,))
+      for status in Status),
+    *(Transition(status, DisputeWon, (), status, effects=(SalesNotice.DISPUTE_WON,))
+      for status in Status),
+    *(Transition(status, DisputeCleared, (Guard.RENEWAL_HELD,), status,
+        updates=(Update.RELEASE_RENEWAL,)) for status in Status),
+    Transition(None, DisputeCleared, (), reject=ErrorCode.NO_ACTION_REQUIRED),
+    Transition(Status.CANCELLED, SalesCancelled, (), Status.CANCELLED),
+    Transition(None, SalesCancelled, (), Status.CANCELLED, updates=(Update.CANCEL,),
+        cancel_reason=CancelReason.CANCELLED_BY_SALES,
+        effects=(EmailTemplate.SUBSCRIPTION_CANCELLED,)),
     Transition(None, PartnerExtended, (Guard.DIRECT,), reject=ErrorCode.NOT_PARTNER_MANAGED),
     Transition(Status.CANCELLED, PartnerExtended, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
     Transition(Status.ACTIVE, PartnerExtended, (), Status.ACTIVE, updates=(Update.PREPAY_CYCLE,)),
@@ -715,7 +831,21 @@ def _details(sub: Subscription, event: Event | None) -> dict[str, str]:
         details["next_retry_at"] = format_instant(sub.next_retry_at)
     if sub.cancel_reason is not None:
         details["cancel_reason"] = sub.cancel_reason.value
-    return details | _notice_details(sub, event)
+    return details | _dispute_details(event) | _notice_details(sub, event)
+
+
+def _dispute_details(event: Event | None) -> dict[str, str]:
+    """The disputed payment, and for a new dispute its amount and the payer's reason."""
+    if isinstance(event, PaymentDisputed):
+        return {
+            "payment_id": event.payment_id,
+            "amount": str(event.amount.amount),
+            "currency": event.amount.currency.value,
+            "dispute_reason": event.reason,
+        }
+    if isinstance(event, DisputeWon | DisputeLost):
+        return {"payment_id": event.payment_id}
+    return {}
 
 
 def _notice_details(sub: Subscription, event: Event | None) -> dict[str, str]:

@@ -46,6 +46,7 @@ class CancelReason(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     CANCELLED_BY_CUSTOMER = "cancelled_by_customer"
     PARTNER_NOT_RENEWED = "partner_not_renewed"
+    CANCELLED_BY_SALES = "cancelled_by_sales"
 
 
 class ChargeKind(StrEnum):
@@ -119,6 +120,9 @@ class Subscription:
     card_checked_at: datetime | None = None
     """When the saved card was checked against this period's renewal date (the customer emailed
     if it expires first); None until then and from the next period."""
+    disputed_payment_id: str | None = None
+    """A payment of this subscription the payer disputed: nothing is charged automatically
+    (renewals, scheduled retries) until sales clears it, whatever the dispute's outcome."""
     cancelled_at: datetime | None = None
     cancel_reason: CancelReason | None = None
     version: int = 0
@@ -156,7 +160,7 @@ class Subscription:
     @property
     def _scheduled_at(self) -> datetime | None:
         """The next charge, retry, end or partner reminder, leaving the customer notices out."""
-        if self.status is Status.CANCELLED:
+        if self.status is Status.CANCELLED or self.renewal_held:
             return None
         if self.provider_retry_at is not None:
             return self.provider_retry_at
@@ -172,6 +176,11 @@ class Subscription:
         return end
 
     @property
+    def renewal_held(self) -> bool:
+        """A disputed payment holds every automatic charge until sales clears it."""
+        return self.disputed_payment_id is not None
+
+    @property
     def gets_customer_notices(self) -> bool:
         """Whether the renewal notice and the card expiry check concern this subscription now:
         active, direct, renewing automatically, on a plan of three months or more. Past due,
@@ -180,6 +189,7 @@ class Subscription:
             self.status is Status.ACTIVE
             and self.channel is Channel.DIRECT
             and self.auto_renew
+            and not self.renewal_held
             and self.cycle_months >= NOTICE_MIN_CYCLE_MONTHS
         )
 

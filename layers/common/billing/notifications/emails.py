@@ -21,7 +21,7 @@ from enum import StrEnum
 from string import Template
 
 from billing.domain.accounts import Account, BillingInfo, PaymentMethod, PaymentMethodKind
-from billing.domain.billing_calendar import parse_instant
+from billing.domain.billing_calendar import format_instant, parse_instant
 from billing.domain.contacts import SalesContact
 from billing.domain.failures import (
     FailureReason,
@@ -33,6 +33,7 @@ from billing.domain.locales import Locale
 from billing.domain.money import Currency, Money
 from billing.domain.pricing import default_catalogue
 from billing.domain.state_machine import Details, EmailCustomer, EmailTemplate, PartnerNotice
+from billing.domain.subscription import CancelReason, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +337,44 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "be charged to it.",
             ),
         ),
+        EmailTemplate.PAYMENT_REVERSED: Wording(
+            "The payment for your ${plan} subscription was reversed",
+            (
+                "Why: ${reason}",
+                "What to do: ${action}",
+                "",
+                If(
+                    "next_retry_at",
+                    "Your subscription stays available meanwhile. Once our team has reviewed the "
+                    "dispute, we will also try the payment again from ${next_retry_at}.",
+                ),
+            ),
+        ),
+        EmailTemplate.PAYMENT_REFUNDED: Wording(
+            "We refunded ${amount} on your ${plan} subscription",
+            (
+                "We have refunded ${amount} of a payment for your ${plan} subscription to the "
+                "payment method it was made with.",
+                "",
+                "Depending on your bank or PayPal, it may take a few days to appear on your "
+                "statement.",
+                If("cancel_reason", "As agreed, the subscription is cancelled."),
+            ),
+        ),
+        EmailTemplate.PAYMENT_METHOD_REMOVED: Wording(
+            "Your payment method was removed: please add a new one",
+            (
+                "The payment method saved on your account, ${payment_method}, was removed at the "
+                "payment provider's request and can no longer be charged.",
+                "",
+                If(
+                    "next_charge_at",
+                    "Please add a new payment method before ${next_charge_at}, when your "
+                    "subscription's next payment of ${next_charge_amount} is due.",
+                ),
+                "Until then, we cannot renew your subscription automatically.",
+            ),
+        ),
     },
     Locale.FR: {
         EmailTemplate.PURCHASE_RECEIPT: Wording(
@@ -527,6 +566,45 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "montant de ${next_charge_amount}, y sera débité.",
             ),
         ),
+        EmailTemplate.PAYMENT_REVERSED: Wording(
+            "Le paiement de votre abonnement ${plan} a été annulé",
+            (
+                "Pourquoi : ${reason}",
+                "Que faire : ${action}",
+                "",
+                If(
+                    "next_retry_at",
+                    "Votre abonnement reste disponible en attendant. Une fois la contestation "
+                    "examinée par notre équipe, nous tenterons aussi à nouveau le paiement à "
+                    "partir du ${next_retry_at}.",
+                ),
+            ),
+        ),
+        EmailTemplate.PAYMENT_REFUNDED: Wording(
+            "Nous vous avons remboursé ${amount} sur votre abonnement ${plan}",
+            (
+                "Nous avons remboursé ${amount} d'un paiement de votre abonnement ${plan} sur le "
+                "mode de paiement utilisé.",
+                "",
+                "Selon votre banque ou PayPal, il peut s'écouler quelques jours avant qu'il "
+                "apparaisse sur votre relevé.",
+                If("cancel_reason", "Comme convenu, l'abonnement est résilié."),
+            ),
+        ),
+        EmailTemplate.PAYMENT_METHOD_REMOVED: Wording(
+            "Votre mode de paiement a été supprimé : ajoutez-en un nouveau",
+            (
+                "Le mode de paiement enregistré sur votre compte, ${payment_method}, a été "
+                "supprimé à la demande du prestataire de paiement et ne peut plus être débité.",
+                "",
+                If(
+                    "next_charge_at",
+                    "Ajoutez un nouveau mode de paiement avant le ${next_charge_at}, date du "
+                    "prochain paiement de votre abonnement (${next_charge_amount}).",
+                ),
+                "D'ici là, nous ne pouvons pas renouveler votre abonnement automatiquement.",
+            ),
+        ),
     },
 }
 
@@ -598,6 +676,9 @@ _TEMPLATE_PAGES: Mapping[EmailTemplate, PortalPage] = {
     EmailTemplate.BILLING_INFO_UPDATED: PortalPage.BILLING,
     EmailTemplate.RENEWAL_NOTICE: PortalPage.SUBSCRIPTION,
     EmailTemplate.CARD_EXPIRING: PortalPage.PAYMENT_METHOD,
+    EmailTemplate.PAYMENT_REVERSED: PortalPage.SUBSCRIPTION,
+    EmailTemplate.PAYMENT_REFUNDED: PortalPage.SUBSCRIPTION,
+    EmailTemplate.PAYMENT_METHOD_REMOVED: PortalPage.PAYMENT_METHOD,
 }
 """The page of each email; the others (a failed payment) send to where its reason's action is."""
 
@@ -608,6 +689,7 @@ _ACTION_PAGES: Mapping[RecommendedAction, PortalPage] = {
     RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD: PortalPage.SUBSCRIPTION,
     RecommendedAction.NONE_WE_WILL_RETRY: PortalPage.SUBSCRIPTION,
     RecommendedAction.BUY_NEW_SUBSCRIPTION: PortalPage.PLANS,
+    RecommendedAction.PAY_AGAIN: PortalPage.SUBSCRIPTION,
 }
 
 
@@ -779,6 +861,37 @@ def payment_method_updated(account: Account) -> EmailCustomer:
     if method.exp_month is not None and method.exp_year is not None:
         details["payment_method_expiry"] = f"{method.exp_month:02d}/{method.exp_year}"
     return EmailCustomer(EmailTemplate.PAYMENT_METHOD_UPDATED, details)
+
+
+def payment_refunded(sub: Subscription, amount: Money) -> EmailCustomer:
+    """The confirmation of a refund of `amount` on a payment of `sub` (as it is after the
+    refund: cancelled with it, when sales cancelled it)."""
+    details = {
+        "subscription_id": sub.id,
+        "account_id": sub.account_id,
+        "plan_id": sub.plan_id,
+        "amount": str(amount.amount),
+        "currency": amount.currency.value,
+    }
+    if sub.cancel_reason is CancelReason.CANCELLED_BY_SALES:
+        details["cancel_reason"] = sub.cancel_reason.value
+    return EmailCustomer(EmailTemplate.PAYMENT_REFUNDED, details)
+
+
+def payment_method_removed(
+    account: Account, removed: PaymentMethod, next_charge: tuple[datetime, Money] | None
+) -> EmailCustomer:
+    """The request for a new method after the provider removed `removed`, with when the next
+    charge is due and how much (`next_charge`), if one is coming."""
+    details = {"account_id": account.id, "payment_method": _method_label(removed)}
+    if next_charge is not None:
+        at, amount = next_charge
+        details |= {
+            "next_charge_at": format_instant(at),
+            "next_charge_amount": str(amount.amount),
+            "currency": amount.currency.value,
+        }
+    return EmailCustomer(EmailTemplate.PAYMENT_METHOD_REMOVED, details)
 
 
 def _address(info: BillingInfo) -> str:

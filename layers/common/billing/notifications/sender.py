@@ -62,6 +62,9 @@ _SALES_SUBJECTS: Mapping[SalesNotice, str] = {
     SalesNotice.CANCELLED_AFTER_FAILED_RETRIES: (
         "Cancelled after failed retries: subscription ${subscription_id}"
     ),
+    SalesNotice.DISPUTE_OPENED: "Payment disputed: ${payment_id}",
+    SalesNotice.DISPUTE_WON: "Dispute won: ${payment_id}",
+    SalesNotice.DISPUTE_LOST: "Dispute lost: ${payment_id}",
 }
 
 _SNS_SUBJECT_LIMIT = 100
@@ -76,6 +79,8 @@ PAYMENT_EMAILS = frozenset(
         EmailTemplate.RENEWAL_FAILED,
         EmailTemplate.RETRY_NOW_RESULT,
         EmailTemplate.CANCELLED_AFTER_FAILED_RETRIES,
+        EmailTemplate.PAYMENT_REVERSED,
+        EmailTemplate.PAYMENT_REFUNDED,
     }
 )
 """Receipts and payment failures: sent to the billing form's invoice address when there is

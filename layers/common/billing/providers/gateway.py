@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
-from billing.domain.charges import ChargeStatus
+from billing.domain.charges import ChargeStatus, DisputeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
 
@@ -153,15 +153,6 @@ class PaymentGateway(Protocol):
 
 
 # --- after the charge: what the provider says about a payment now --------------------------
-
-
-class DisputeStatus(StrEnum):
-    OPEN = "open"
-    """The payer disputed the payment (a chargeback, a PayPal dispute): the money is held."""
-    WON = "won"
-    """Decided for us: the money stays."""
-    LOST = "lost"
-    """Decided for the payer: the money went back to them, the payment no longer pays."""
 
 
 @dataclass(frozen=True, slots=True)
