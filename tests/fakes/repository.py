@@ -277,10 +277,11 @@ class InMemoryRepository:
                 (0 if stored is None else stored.version) != expected
                 or self._taken(stream, seqs)
                 or pointer is None
+                or not all(self._revises(payment) for payment in change.payments)
             ):
                 raise ConcurrentModification
             self._subscriptions[after.id] = _as_stored(replace(after, version=expected + 1))
-            for attempt in change.attempts:
+            for attempt in (*change.attempts, *change.payments):
                 self._attempts[_key(attempt)] = _as_stored(attempt)
             self._append(stream, zip(seqs, change.audit, strict=True))
             self._post(
@@ -312,6 +313,11 @@ class InMemoryRepository:
         else:
             return {}
         return change if allowed else None
+
+    def _revises(self, payment: ChargeAttempt) -> bool:
+        """Whether `payment` is the revision after the stored one."""
+        stored = self._attempts.get(_key(payment))
+        return stored is not None and (stored.revision or 0) == (payment.revision or 0) - 1
 
     def _pending(self, attempt: ChargeAttempt) -> bool:
         stored = self._attempts.get(_key(attempt))

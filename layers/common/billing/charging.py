@@ -145,6 +145,21 @@ class ChargeOperation:
             return ChangeResult(sub, account, attempt)
         return self._settle(sub, account, attempt, outcome)
 
+    def settle(self, attempt: ChargeAttempt, outcome: ChargeOutcome) -> ChangeResult | None:
+        """Settle pending `attempt` with the final `outcome` the provider reports for it now
+        (its webhook, the payment read again): what the sweep would reach, sooner. A purchase's
+        attempt opens its subscription or frees the account's slot. None when there is nothing
+        left to settle: its own request or the sweep settled it meanwhile (settle-once)."""
+        if attempt.kind is ChargeKind.PURCHASE:
+            account = self._repository.get_account(attempt.account_id)
+            purchase = account.pending_purchase
+            if purchase is None or purchase.subscription_id != attempt.subscription_id:
+                return None
+            opened = _opened(account, purchase, attempt.requested_by)
+            return self._open(account, opened, attempt, outcome)
+        sub, account = self._repository.load(attempt.subscription_id, attempt.account_id)
+        return self._settle(sub, account, attempt, outcome)
+
     def purchase(self, account_id: str, purchase: PendingPurchase, by: Requester) -> ChangeResult:
         """Buy: charge the first cycle of `purchase`, and open its subscription only if the
         charge succeeded (state, attempt and audit in one transaction). The account's one open
@@ -475,6 +490,7 @@ def _due(sub: Subscription, account: Account, now: datetime) -> Event | None:
         now,
         None if method is None else method.token,
         card_valid_through=card_valid_through(method),
+        payment_method_updated_at=None if method is None else method.updated_at,
     )
 
 

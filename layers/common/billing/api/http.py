@@ -67,6 +67,11 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.REQUEST_IN_PROGRESS: 409,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.PAYMENT_NOT_REFUNDABLE: 409,
+    ErrorCode.REFUND_TOO_LARGE: 422,
+    ErrorCode.REFUND_IN_PROGRESS: 409,
+    ErrorCode.REFUND_REFUSED: 422,
+    ErrorCode.INVALID_SIGNATURE: 400,
 }
 """The HTTP status of every error code."""
 
@@ -79,6 +84,7 @@ TRANSIENT: frozenset[ErrorCode] = frozenset(
         ErrorCode.PAYMENT_PENDING,
         ErrorCode.SERVICE_UNAVAILABLE,
         ErrorCode.REQUEST_IN_PROGRESS,
+        ErrorCode.REFUND_IN_PROGRESS,
         ErrorCode.INTERNAL_ERROR,
     }
 )

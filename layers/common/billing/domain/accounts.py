@@ -37,6 +37,9 @@ class PaymentMethod:
     exp_year: int | None = None
     paypal_email: str | None = None
     saved_at: datetime | None = None
+    updated_at: datetime | None = None
+    """When the provider last changed the card's details (the card network's updater, a new
+    expiry): a hard decline recorded before then was against the old details."""
 
 
 @dataclass(frozen=True, slots=True)

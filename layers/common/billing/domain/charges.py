@@ -68,6 +68,34 @@ class Refund:
     """The provider's refund id, once known."""
 
 
+def merge_refunds(
+    recorded: tuple[Refund, ...], reported: tuple[Refund, ...]
+) -> tuple[tuple[Refund, ...], tuple[Refund, ...]]:
+    """The payment's refunds once the provider's `reported` ones (succeeded) are known, and
+    those of them that are new to us. A reported refund is the recorded one with its provider
+    reference, or with its key (one we asked for: it now has its reference and has succeeded,
+    in the name of whoever asked); any other is new (made at the provider's dashboard)."""
+    merged = list(recorded)
+    new: list[Refund] = []
+    for refund in reported:
+        if any(r.reference == refund.reference for r in merged if r.reference is not None):
+            continue
+        mine = next(
+            (i for i, r in enumerate(merged) if refund.key is not None and r.key == refund.key),
+            None,
+        )
+        if mine is None:
+            merged.append(refund)
+            new.append(refund)
+            continue
+        ours = merged[mine]
+        if ours.status is not RefundStatus.SUCCEEDED:
+            done = replace(ours, status=RefundStatus.SUCCEEDED, reference=refund.reference)
+            merged[mine] = done
+            new.append(done)
+    return tuple(merged), tuple(new)
+
+
 class DisputeStatus(StrEnum):
     OPEN = "open"
     """The payer disputed the payment (a chargeback, a PayPal dispute): the money is held."""

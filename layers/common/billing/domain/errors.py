@@ -39,6 +39,11 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     REQUEST_IN_PROGRESS = "request_in_progress"
     INTERNAL_ERROR = "internal_error"
+    PAYMENT_NOT_REFUNDABLE = "payment_not_refundable"
+    REFUND_TOO_LARGE = "refund_too_large"
+    REFUND_IN_PROGRESS = "refund_in_progress"
+    REFUND_REFUSED = "refund_refused"
+    INVALID_SIGNATURE = "invalid_signature"
 
 
 DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
@@ -77,6 +82,15 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
         "A request with this Idempotency-Key is still being processed; try again shortly."
     ),
     ErrorCode.INTERNAL_ERROR: "Something went wrong on our side; it has been logged.",
+    ErrorCode.PAYMENT_NOT_REFUNDABLE: "Only a payment that went through can be refunded.",
+    ErrorCode.REFUND_TOO_LARGE: "The refund is larger than what is left of the payment.",
+    ErrorCode.REFUND_IN_PROGRESS: (
+        "A refund of this payment is already being made; try again in a few minutes."
+    ),
+    ErrorCode.REFUND_REFUSED: "The payment provider refused the refund.",
+    ErrorCode.INVALID_SIGNATURE: (
+        "The webhook's signature is missing, does not match, or is too old."
+    ),
 }
 
 

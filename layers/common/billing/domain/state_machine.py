@@ -921,18 +921,24 @@ def due_event(
     payment_method_id: str | None,
     *,
     card_valid_through: date | None = None,
+    payment_method_updated_at: datetime | None = None,
 ) -> Event | None:
     """The scheduler event that is due for `sub` at `now`, or None when nothing is due.
 
-    `payment_method_id` and `card_valid_through` describe the account's saved payment method
-    (see `card_valid_through`). Once the period is over its renewal comes first: a notice that
-    was not sent in time is not sent after the renewal it announces.
+    `payment_method_id`, `card_valid_through` and `payment_method_updated_at` describe the
+    account's saved payment method (see `card_valid_through`, `RetryDue`). Once the period is
+    over its renewal comes first: a notice that was not sent in time is not sent after the
+    renewal it announces.
     """
     due = sub.due_at
     if due is None or now < due:
         return None
     if sub.status is Status.PAST_DUE:
-        return RetryDue(at=now, payment_method_id=payment_method_id)
+        return RetryDue(
+            at=now,
+            payment_method_id=payment_method_id,
+            payment_method_updated_at=payment_method_updated_at,
+        )
     if now >= sub.period.end:
         return PeriodEnded(at=now)
     if sub.channel is Channel.PARTNER:

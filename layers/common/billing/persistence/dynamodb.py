@@ -270,6 +270,10 @@ class DynamoDBRepository:
                             self._attempt_record(attempt),
                             condition=ChargeAttemptRecord.status == ChargeStatus.PENDING.value,
                         )
+                    for payment in change.payments:
+                        transaction.save(
+                            self._attempt_record(payment), condition=_revision_after(payment)
+                        )
                     for index, entry in enumerate(change.audit):
                         _append(
                             transaction,
@@ -469,6 +473,17 @@ def _hold_open_slot(transaction: TransactWrite, account_id: str, purchase: Pendi
         return_values=ALL_OLD,
         add_version_condition=False,
     )
+
+
+def _revision_after(payment: ChargeAttempt) -> Condition:
+    """The stored payment is the revision before `payment`'s: nothing revised it meanwhile."""
+    before = (payment.revision or 0) - 1
+    condition: Condition = (
+        ChargeAttemptRecord.revision.does_not_exist() & ChargeAttemptRecord.key.exists()
+        if before <= 0
+        else ChargeAttemptRecord.revision == before
+    )
+    return condition
 
 
 def _codes(error: TransactWriteError) -> list[str | None]:

@@ -158,6 +158,8 @@ class ChargeAttemptRecord(OpenModel):
     status = UnicodeAttribute()
     created_at = InstantAttribute()
     pending_shard = UnicodeAttribute(null=True)
+    revision = NumberAttribute(null=True)
+    """Changes made to the payment after it settled, which each revision's condition reads."""
 
     pending_index = PendingIndex()
 

@@ -53,15 +53,19 @@ class StorageUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class SubscriptionChange:
     """One state change, written all or nothing: the new state (checked against the version
-    it was read at), the charge attempts it records, the audit entries it appends and the
-    emails and notices it owes (into the outbox)."""
+    it was read at), the charge attempts it settles, the payments it revises, the audit
+    entries it appends and the emails and notices it owes (into the outbox)."""
 
     before: Subscription | None
     """The state as read; None when the subscription is being created."""
     after: Subscription
     attempts: Sequence[ChargeAttempt] = ()
+    """Attempts settled by this change: each must still be pending (settled once)."""
     audit: Sequence[Audit] = ()
     messages: Sequence[OutboxMessage] = ()
+    payments: Sequence[ChargeAttempt] = ()
+    """Settled payments changed by this change (a refund, a dispute), each one `revision`
+    after the stored one: ConcurrentModification if another change revised it first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +148,8 @@ class BillingRepository(Protocol):
     def commit(self, change: SubscriptionChange) -> Subscription:
         """Write `change` in one transaction; returns the state as stored (new version).
         The attempts it settles must still be pending: AttemptAlreadySettled if one is not,
-        ConcurrentModification if the subscription changed since it was read."""
+        ConcurrentModification if the subscription or a payment it revises changed since it
+        was read."""
         ...
 
     def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:

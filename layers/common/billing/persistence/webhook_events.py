@@ -1,0 +1,134 @@
+"""Provider webhook events, each recorded once before anything is done about it.
+
+The receiving function writes an event with a does-not-exist condition and answers: a
+redelivery finds it there and changes nothing. The table's stream hands each new event to the
+function that acts on it, which marks it processed; events are kept 30 days (longer than
+Stripe's three days and PayPal's retries), then DynamoDB's TTL removes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from billing.domain.accounts import PaymentProvider
+from billing.persistence.items import Item, from_item, to_item
+from billing.persistence.models import InstantAttribute, OpenModel
+from billing.persistence.repository import NotFound, StorageUnavailable
+from billing.providers.gateway import ProviderEvent
+from billing.settings import WebhookSettings
+
+KEPT = timedelta(days=30)
+"""How long an event id is remembered: a redelivery within it is recognised."""
+
+
+class EventStatus(StrEnum):
+    RECEIVED = "received"
+    """Recorded and handed on; not acted on yet."""
+    PROCESSED = "processed"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    event: ProviderEvent
+    received_at: datetime
+    status: EventStatus = EventStatus.RECEIVED
+    processed_at: datetime | None = None
+    outcome: str | None = None
+    """What acting on it did, in a few words (``settled``, ``refund_recorded``, ``ignored``…)."""
+
+
+def event_id(provider: PaymentProvider, provider_event_id: str) -> str:
+    """The stored event's key: provider event ids are unique per provider only."""
+    return f"{provider.value}#{provider_event_id}"
+
+
+class WebhookEventStore(Protocol):
+    def record(self, event: ProviderEvent, received_at: datetime) -> bool:
+        """Record `event` unless it was recorded before: False for a redelivery, which changes
+        nothing. Conditional, so two concurrent deliveries record it once."""
+        ...
+
+    def get(self, provider: PaymentProvider, provider_event_id: str) -> RecordedEvent:
+        """A recorded event; NotFound when it was never recorded (or expired)."""
+        ...
+
+    def finish(
+        self, provider: PaymentProvider, provider_event_id: str, at: datetime, outcome: str
+    ) -> None:
+        """Mark a recorded event processed, with what acting on it did."""
+        ...
+
+
+def recorded_event(image: Item) -> RecordedEvent:
+    """The event a stored item (or a stream record's image of it) holds."""
+    return from_item(RecordedEvent, image)
+
+
+class WebhookEventRecord(OpenModel):
+    """A recorded event: its fields as `to_item(RecordedEvent)` writes them, under its key."""
+
+    class Meta:
+        table_name = "unbound-webhook-events"
+        region: str | None = None
+        host: str | None = None
+
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    processed_at = InstantAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class DynamoDBWebhookEvents:
+    def __init__(self, settings: WebhookSettings) -> None:
+        WebhookEventRecord.Meta.table_name = settings.webhook_events_table
+        WebhookEventRecord.Meta.region = settings.region
+        WebhookEventRecord.Meta.host = settings.dynamodb_endpoint
+        WebhookEventRecord._connection = None
+
+    def record(self, event: ProviderEvent, received_at: datetime) -> bool:
+        key = event_id(event.provider, event.id)
+        record = WebhookEventRecord.from_raw_data(
+            {"id": {"S": key}, **to_item(RecordedEvent(event, received_at))}
+        )
+        record.expires_at = received_at + KEPT
+        try:
+            record.save(condition=WebhookEventRecord.id.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageUnavailable(str(error)) from error
+        return True
+
+    def get(self, provider: PaymentProvider, provider_event_id: str) -> RecordedEvent:
+        try:
+            record = WebhookEventRecord.get(
+                event_id(provider, provider_event_id), consistent_read=True
+            )
+        except DoesNotExist:
+            raise NotFound("Webhook event") from None
+        return recorded_event(record.item)
+
+    def finish(
+        self, provider: PaymentProvider, provider_event_id: str, at: datetime, outcome: str
+    ) -> None:
+        record = WebhookEventRecord(event_id(provider, provider_event_id))
+        try:
+            record.update(
+                actions=[
+                    WebhookEventRecord.status.set(EventStatus.PROCESSED.value),
+                    WebhookEventRecord.processed_at.set(at),
+                    WebhookEventRecord.outcome.set(outcome),
+                ],
+                condition=WebhookEventRecord.id.exists(),
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound("Webhook event") from None
+            raise StorageUnavailable(str(error)) from error
