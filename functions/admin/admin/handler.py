@@ -123,6 +123,29 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
     return once_per_key(router, extended)
 
 
+@router.post(
+    "/admin/subscriptions/<subscription_id>/clear-dispute",
+    summary="Sales: let automatic charges resume after a disputed payment",
+    responses=documented(
+        200,
+        SubscriptionView,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.NO_ACTION_REQUIRED,
+        idempotent=True,
+    ),
+)
+@requires(staff("sales"))
+def clear_dispute(subscription_id: ResourceId) -> Response[Any]:
+    def cleared(who: Caller) -> Response[Any]:
+        result = root().subscription_actions.clear_dispute(
+            subscription_id, who.acting_as(Actor.SALES)
+        )
+        return ok(SubscriptionView.of(result.subscription, result.account.locale))
+
+    return once_per_key(router, cleared)
+
+
 @router.get(
     "/admin/accounts/<account_id>",
     summary="Admin and sales: an account, with the addresses whose mail bounced or complained",

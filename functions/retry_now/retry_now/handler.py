@@ -1,12 +1,17 @@
 """POST /subscriptions/{id}/retry (Retry Now) and POST /admin/subscriptions/{id}/charge (a
-sales recharge): one immediate charge attempt on a past-due subscription."""
+sales recharge): one immediate charge attempt on a past-due subscription; and
+POST /admin/payments/{id}/refund: sales gives money back. The routes that move money with a
+person waiting."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel
 
+from billing.api.bodies import RefundBody
 from billing.api.http import (
     ACCOUNT_ADMIN,
     Caller,
@@ -19,7 +24,7 @@ from billing.api.http import (
     staff,
 )
 from billing.api.idempotency import once_per_key
-from billing.api.views import ChargedSubscriptionView
+from billing.api.views import AttemptView, ChargedSubscriptionView, SubscriptionView
 from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.state_machine import Actor
@@ -72,6 +77,47 @@ def sales_charge(subscription_id: ResourceId) -> Response[Any]:
         return ok(ChargedSubscriptionView.of_result(result))
 
     return once_per_key(router, recharged)
+
+
+class RefundedView(BaseModel):
+    payment: AttemptView
+    """The payment with its refunds."""
+    subscription: SubscriptionView
+
+
+@router.post(
+    "/admin/payments/<payment_id>/refund",
+    summary="Sales: give back all or part of a payment (its id is the charge attempt's), "
+    "optionally cancelling the subscription at once",
+    responses=documented(
+        200,
+        RefundedView,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.PAYMENT_NOT_REFUNDABLE,
+        ErrorCode.REFUND_TOO_LARGE,
+        ErrorCode.REFUND_IN_PROGRESS,
+        ErrorCode.REFUND_REFUSED,
+        ErrorCode.CONCURRENT_MODIFICATION,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        idempotent=True,
+    ),
+)
+@requires(staff("sales"))
+def refund(payment_id: ResourceId, body: Annotated[RefundBody, Body()]) -> Response[Any]:
+    def refunded(who: Caller) -> Response[Any]:
+        result = root().refunds.refund(
+            payment_id, body.amount, cancel=body.cancel, by=who.acting_as(Actor.SALES)
+        )
+        locale = root().repository.get_account(result.subscription.account_id).locale
+        return ok(
+            RefundedView(
+                payment=AttemptView.of(result.payment),
+                subscription=SubscriptionView.of(result.subscription, locale),
+            )
+        )
+
+    return once_per_key(router, refunded)
 
 
 lambda_handler = entry_point(router, charges=True)

@@ -35,6 +35,7 @@ from billing.settings import (
     ProviderSettings,
     RenewalSettings,
     StorageSettings,
+    WebhookSettings,
 )
 
 if TYPE_CHECKING:
@@ -45,9 +46,14 @@ if TYPE_CHECKING:
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.purchases import Purchases
-    from billing.providers.gateway import PaymentGateway
+    from billing.operations.refunds import Refunds
+    from billing.payments import PaymentChanges
+    from billing.persistence.webhook_events import WebhookEventStore
+    from billing.provider_events import ProviderEvents
+    from billing.providers.gateway import PaymentGateway, WebhookVerifier
     from billing.renewal_worker import RenewalWorker
     from billing.renewals import RenewalDispatcher, RenewalQueue
+    from billing.webhooks import WebhookReceiver
 
 PAYMENT_CODE = ("billing.charging", "billing.providers.configured")
 """What only the functions that charge import: the charge operation, the Stripe SDK and the
@@ -75,6 +81,8 @@ class Root:
         notifier: Sender | None = None,
         gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
         renewal_queue: RenewalQueue | None = None,
+        webhook_events: WebhookEventStore | None = None,
+        webhook_verifiers: Mapping[PaymentProvider, WebhookVerifier] | None = None,
     ) -> None:
         given = {
             "repository": repository,
@@ -82,6 +90,8 @@ class Root:
             "notifier": notifier,
             "gateways": gateways,
             "renewal_queue": renewal_queue,
+            "webhook_events": webhook_events,
+            "webhook_verifiers": webhook_verifiers,
         }
         for name, part in given.items():
             if part is not None:
@@ -137,6 +147,28 @@ class Root:
         from billing.providers.configured import gateways
 
         return gateways(ProviderSettings.from_environment())
+
+    @cached_property
+    def webhook_events(self) -> WebhookEventStore:
+        """Where each provider event is recorded once (its own table, its stream)."""
+        from billing.persistence.webhook_events import DynamoDBWebhookEvents
+
+        return DynamoDBWebhookEvents(WebhookSettings.from_environment())
+
+    @cached_property
+    def webhook_verifiers(self) -> Mapping[PaymentProvider, WebhookVerifier]:
+        """Stripe's signing secret and PayPal's verification call."""
+        from billing.providers.configured import webhook_verifiers
+
+        return webhook_verifiers(
+            ProviderSettings.from_environment(), WebhookSettings.from_environment(), clock=now
+        )
+
+    @cached_property
+    def webhook_receiver(self) -> WebhookReceiver:
+        from billing.webhooks import WebhookReceiver
+
+        return WebhookReceiver(self.webhook_verifiers, self.webhook_events, clock=now)
 
     @cached_property
     def idempotent_requests(self) -> IdempotentRequests:
@@ -213,6 +245,27 @@ class Root:
         """The billing profile with the providers: start and save a payment-method update,
         and the retry of a past-due subscription with the new method."""
         return self._billing_profile(self.charging)
+
+    @cached_property
+    def payment_changes(self) -> PaymentChanges:
+        from billing.payments import PaymentChanges
+
+        return PaymentChanges(self.repository, clock=now, schedule=self.schedule)
+
+    @cached_property
+    def provider_events(self) -> ProviderEvents:
+        """Acting on a recorded webhook event, from the payment or method read again."""
+        from billing.provider_events import ProviderEvents
+
+        return ProviderEvents(
+            self.repository, self.gateways, self.charging, self.payment_changes, clock=now
+        )
+
+    @cached_property
+    def refunds(self) -> Refunds:
+        from billing.operations.refunds import Refunds
+
+        return Refunds(self.repository, self.gateways, self.payment_changes, clock=now)
 
     @cached_property
     def renewal_worker(self) -> RenewalWorker:

@@ -109,3 +109,14 @@ class AccountBody(BaseModel):
     )
     channel: Annotated[Channel, FromJson] = Channel.DIRECT
     partner: PartnerBody | None = None
+
+
+class RefundBody(BaseModel):
+    """Sales gives back all or part of a payment; the body may be empty (all that is left)."""
+
+    model_config = _STRICT
+
+    amount: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    """In the payment's currency's minor units; all that is left of the payment when absent."""
+    cancel: bool = False
+    """Also cancel the subscription at once (no further charge, access ends)."""

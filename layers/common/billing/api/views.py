@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from billing.changes import ChangeResult
 from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod, SuppressedEmail
 from billing.domain.billing_calendar import format_instant
-from billing.domain.charges import ChargeAttempt
+from billing.domain.charges import ChargeAttempt, Refund
 from billing.domain.contacts import Contact, SalesContact
 from billing.domain.failures import explain
 from billing.domain.locales import Locale
@@ -113,6 +113,8 @@ class SubscriptionView(View):
     cancelled_at: str | None
     cancel_reason: str | None
     discount: DiscountView | None
+    disputed_payment_id: str | None
+    """A disputed payment holding automatic charges until sales clears it."""
 
     @classmethod
     def of(cls, sub: Subscription, locale: Locale) -> Self:
@@ -127,6 +129,28 @@ class SubscriptionView(View):
         )
 
 
+class RefundView(View):
+    amount: int
+    at: str
+    by: str
+    """Who gave it back: a sales user's id, or the provider (a refund made in its dashboard)."""
+    by_actor: str
+    status: str
+    reference: str | None
+
+    @classmethod
+    def of(cls, refund: Refund) -> Self:
+        return cls._copied(refund, by=refund.by.id, by_actor=refund.by.actor.value)
+
+
+class DisputeView(View):
+    status: str
+    reason: str
+    amount: int
+    opened_at: str
+    closed_at: str | None
+
+
 class AttemptView(View):
     id: str
     subscription_id: str
@@ -138,12 +162,20 @@ class AttemptView(View):
     provider: str | None
     provider_reference: str | None
     created_at: str
+    refunded: int
+    """Given back so far (succeeded and pending refunds), in minor units."""
+    refunds: list[RefundView]
+    dispute: DisputeView | None
 
     @classmethod
     def of(cls, attempt: ChargeAttempt) -> Self:
-        """The view of `attempt`: its amount's currency given, every other field copied from
-        the attempt by name (its ``id`` too, the provider's idempotency key)."""
-        return cls._copied(attempt, currency=attempt.amount.currency.value)
+        """The view of `attempt`: its amount's currency and refunds given, every other field
+        copied from the attempt by name (its ``id`` too, the provider's idempotency key)."""
+        return cls._copied(
+            attempt,
+            currency=attempt.amount.currency.value,
+            refunds=[RefundView.of(refund) for refund in attempt.refunds],
+        )
 
 
 class AttemptOutcome(View):

@@ -13,6 +13,7 @@ from billing.domain.errors import ErrorCode, TransitionRejected
 from billing.domain.state_machine import (
     CustomerCancelled,
     CustomerResumed,
+    DisputeCleared,
     Event,
     PartnerExtended,
     Requester,
@@ -55,6 +56,13 @@ class SubscriptionActions:
             return PartnerExtended(at=now, by=by)
 
         return self._change(subscription_id, sub.account_id, extended)
+
+    def clear_dispute(self, subscription_id: str, by: Requester) -> ChangeResult:
+        """Sales lets automatic charges resume after a dispute (NO_ACTION_REQUIRED if none)."""
+        sub = self._repository.get_subscription(subscription_id)
+        return self._change(
+            subscription_id, sub.account_id, lambda s, a, now: DisputeCleared(at=now, by=by)
+        )
 
     def retry_requests(self) -> list[Subscription]:
         return self._repository.retry_requests()

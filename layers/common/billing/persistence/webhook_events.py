@@ -48,6 +48,12 @@ def event_id(provider: PaymentProvider, provider_event_id: str) -> str:
     return f"{provider.value}#{provider_event_id}"
 
 
+def event_of(key: str) -> tuple[PaymentProvider, str]:
+    """The provider and the provider's event id a stored event's key (`event_id`) names."""
+    provider, _, provider_event_id = key.partition("#")
+    return PaymentProvider(provider), provider_event_id
+
+
 class WebhookEventStore(Protocol):
     def record(self, event: ProviderEvent, received_at: datetime) -> bool:
         """Record `event` unless it was recorded before: False for a redelivery, which changes

@@ -1,0 +1,1 @@
+"""The payment providers' webhooks: received (signature checked, recorded once) and acted on."""
