@@ -12,8 +12,8 @@ agree with what the functions wrote at that instant, however far the stack's clo
 What it adds, as Stripe documents it:
 
 - Refunds (``POST /v1/refunds``) emit ``refund.created`` and ``charge.refunded`` (the Charge,
-  with ``amount_refunded``, ``refunded`` and ``refunds``); more than what is left of the charge
-  is refused (400 ``invalid_request_error``).
+  with ``amount_refunded``, ``refunded`` and ``refunds``); more than what is left of the charge,
+  or a charge disputed (open or lost), is refused (400 ``invalid_request_error``).
 - Disputes: a charge of ``pm_card_createDispute`` succeeds and is then disputed (``dp_…``,
   ``needs_response``, ``fraudulent``, ``charge.dispute.created``). ``GET /v1/disputes/{id}``,
   ``GET /v1/disputes?payment_intent=…`` (or ``charge=…``), ``POST /v1/disputes/{id}`` with
@@ -215,6 +215,12 @@ def _refund(cls: type, /, **data: Any) -> Any:
     """A refund as Stripe makes it: never more than what is left of the charge, with the
     charge's PaymentIntent, and the events Stripe sends for it."""
     charge = _refunded_charge(data.get("payment_intent"), data.get("charge"))
+    if charge is not None and _disputes_of(charge, "lost", *OPEN_DISPUTE):
+        raise UserError(
+            400,
+            f"Charge {charge.id} has been charged back; cannot issue a refund.",
+            {"code": "charge_disputed"},
+        )
     if charge is not None and charge.status == "succeeded":
         left = charge.amount - charge.amount_refunded
         asked = resources.try_convert_to_int(data.get("amount", left))
@@ -336,12 +342,20 @@ def _open_dispute(charge: Any, reason: str = "fraudulent") -> Any:
     return dispute
 
 
+def _disputes_of(charge: Any, *statuses: str) -> list[Any]:
+    """The charge's disputes, only those in `statuses` when given."""
+    return [
+        dispute
+        for key, dispute in resources.store.items()
+        if key.startswith("dispute:")
+        and dispute.charge == charge.id
+        and (not statuses or dispute.status in statuses)
+    ]
+
+
 def _disputed(charge: Any) -> bool:
     """Stripe's `Charge.disputed`."""
-    return any(
-        key.startswith("dispute:") and dispute.charge == charge.id
-        for key, dispute in resources.store.items()
-    )
+    return bool(_disputes_of(charge))
 
 
 _trigger_payment = resources.Charge._trigger_payment
