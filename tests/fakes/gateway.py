@@ -2,26 +2,37 @@
 port: one charge per idempotency key (a repeat gets the first answer), charges found again by
 key, declines as outcomes, and what a test scripts: methods that decline or stay processing,
 methods refused on saving, calls that get no answer (before or after charging), and 429s or 5xx
-that the adapters' retries absorb or give up on (three tries a call)."""
+that the adapters' retries absorb or give up on (three tries a call). After the charge it
+answers as the adapters do what the provider says of a payment (refunds, at most one dispute) and
+of a saved method, and scripts what the provider's side does: a refund made on its dashboard, a
+dispute opened and decided, a card replaced by the card network's updater, a method removed."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentMethodKind, PaymentProvider
+from billing.domain.billing_calendar import instant
 from billing.domain.charges import ChargeStatus
 from billing.domain.failures import FailureReason
+from billing.domain.money import Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
+    DisputeStatus,
     OutcomeUnknown,
     PaymentMethodRejected,
+    ProviderDispute,
     ProviderError,
+    ProviderPayment,
+    ProviderPaymentMethod,
+    ProviderRefund,
     ProviderUnavailable,
+    RefundRefused,
     UpdateStart,
 )
 from billing.providers.paypal_gateway import LOOKUP_WINDOW
@@ -43,6 +54,18 @@ class Charge:
 
     request: ChargeRequest
     outcome: ChargeOutcome
+
+
+@dataclass
+class _Payment:
+    """A charge as the provider keeps it afterwards."""
+
+    request: ChargeRequest
+    refunds: list[ProviderRefund] = field(default_factory=list)
+    dispute: ProviderDispute | None = None
+
+    def left(self) -> int:
+        return self.request.amount.amount - sum(r.amount.amount for r in self.refunds)
 
 
 @dataclass
@@ -85,6 +108,13 @@ class FakeGateway:
         self._now: dict[str, ChargeOutcome] = {}
         """Each charge's outcome as a look-up finds it now (a processing one may have ended)."""
         self._references = 0
+        self._payments: dict[str, _Payment] = {}
+        """Each charge that reached the provider, by its reference."""
+        self._refund_keys: dict[str, tuple[str, Money, ProviderRefund]] = {}
+        self._accounts: dict[str, str] = {}
+        """Our account behind each Stripe customer and each PayPal setup token."""
+        self._methods: dict[str, tuple[str | None, PaymentMethod]] = {}
+        """Each saved method (and its account) as the provider has it now."""
         self.calls: list[tuple[str, str | None]] = []
         self.charges: list[Charge] = []
         self.before_charge: Callable[[ChargeRequest], object] | None = None
@@ -109,7 +139,8 @@ class FakeGateway:
         self._refusals[token] = (reason, code or reason.value)
 
     def fails(self, status: int, *, times: int, operation: str = "charge") -> None:
-        """The next `times` requests of `operation` (charge, find_charge) answer `status`.
+        """The next `times` requests of `operation` (charge, find_charge, payment, refund,
+        payment_method) answer `status`.
         A call tries TRIES times, as the adapters' retry policy does: it succeeds once the
         failures run out within its tries, and raises ProviderUnavailable if they do not."""
         self._failing.append(_Failing(operation, status, times))
@@ -124,6 +155,46 @@ class FakeGateway:
         with self._lock:
             self._now[key] = outcome
 
+    def refund_at_provider(self, reference: str, amount: Money) -> ProviderRefund:
+        """Someone refunds `amount` of payment `reference` on the provider's dashboard."""
+        with self._lock:
+            return self._refund(reference, amount, None)
+
+    def open_dispute(self, reference: str, reason: str = "fraudulent") -> ProviderDispute:
+        """The payer disputes payment `reference` (a chargeback, a PayPal dispute)."""
+        with self._lock:
+            payment = self._payment(reference)
+            payment.dispute = ProviderDispute(
+                reference=self._reference("dp" if self._stripe else "PP-D"),
+                status=DisputeStatus.OPEN,
+                reason=reason,
+                amount=payment.request.amount,
+                opened_at=instant(self._clock()),
+            )
+            return payment.dispute
+
+    def close_dispute(self, reference: str, *, won: bool) -> ProviderDispute:
+        """The dispute on payment `reference` is decided for us (`won`) or for the payer."""
+        with self._lock:
+            payment = self._payment(reference)
+            if payment.dispute is None:
+                raise ProviderError(f"payment {reference} is not disputed")
+            status = DisputeStatus.WON if won else DisputeStatus.LOST
+            payment.dispute = replace(payment.dispute, status=status)
+            return payment.dispute
+
+    def update_card(self, token: str, last4: str, exp_month: int, exp_year: int) -> None:
+        """The card network's updater replaces the saved card `token` (Stripe's cards only)."""
+        with self._lock:
+            account, method = self._methods[token]
+            card = replace(method, last4=last4, exp_month=exp_month, exp_year=exp_year)
+            self._methods[token] = (account, card)
+
+    def remove_method(self, token: str) -> None:
+        """The saved method is gone at the provider (detached, revoked by the payer)."""
+        with self._lock:
+            del self._methods[token]
+
     # --- what was charged ---
 
     def charged(self, subscription_id: str | None = None) -> list[str]:
@@ -137,7 +208,9 @@ class FakeGateway:
         self.calls.append(("create_customer", account.id))
         if self.provider is PaymentProvider.PAYPAL:
             return account.id
-        return f"cus_{hashlib.sha256(account.id.encode()).hexdigest()[:14]}"
+        customer = f"cus_{hashlib.sha256(account.id.encode()).hexdigest()[:14]}"
+        self._accounts[customer] = account.id
+        return customer
 
     def start_update(self, account: Account, customer: str | None) -> UpdateStart:
         self.calls.append(("start_update", account.id))
@@ -145,6 +218,7 @@ class FakeGateway:
         if self._stripe:
             self._customer(customer)
             return UpdateStart(self.provider, reference, client_secret=f"{reference}_secret")
+        self._accounts[reference] = account.id
         return UpdateStart(
             self.provider, reference, approval_url=f"https://paypal.invalid/approve/{reference}"
         )
@@ -157,12 +231,16 @@ class FakeGateway:
         if refused is not None:
             raise PaymentMethodRejected(refused[0], f"{token} refused", refused[1])
         if self._stripe:
-            return PaymentMethod(
+            method = PaymentMethod(
                 self.provider, PaymentMethodKind.CARD, token, "visa", "4242", 12, 2034
             )
-        return PaymentMethod(
-            self.provider, PaymentMethodKind.PAYPAL, token, paypal_email="payer@example.com"
-        )
+        else:
+            method = PaymentMethod(
+                self.provider, PaymentMethodKind.PAYPAL, token, paypal_email="payer@example.com"
+            )
+        with self._lock:
+            self._methods[token] = (self._accounts.get(customer or token), method)
+        return method
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
         self.calls.append(("charge", request.key))
@@ -193,7 +271,72 @@ class FakeGateway:
             return None  # a refused capture leaves PayPal's order as created: nothing captured
         return found
 
+    def payment(self, reference: str) -> ProviderPayment:
+        self.calls.append(("payment", reference))
+        with self._lock:
+            self._answer("payment")
+            payment = self._payment(reference)
+            request = payment.request
+            return ProviderPayment(
+                reference=reference,
+                charge_key=request.key,
+                outcome=self._now[request.key],
+                amount=request.amount,
+                refunds=tuple(payment.refunds),
+                dispute=payment.dispute,
+            )
+
+    def refund(self, reference: str, amount: Money, key: str) -> ProviderRefund:
+        self.calls.append(("refund", key))
+        with self._lock:
+            self._answer("refund")
+            first = self._refund_keys.get(key)
+            if first is not None:
+                if first[:2] != (reference, amount):
+                    raise ProviderError(f"key {key} was used with other parameters")
+                return first[2]
+            refund = self._refund(reference, amount, key)
+            self._refund_keys[key] = (reference, amount, refund)
+            return refund
+
+    def payment_method(self, token: str) -> ProviderPaymentMethod:
+        self.calls.append(("payment_method", token))
+        with self._lock:
+            self._answer("payment_method")
+            account, method = self._methods.get(token, (None, None))
+            return ProviderPaymentMethod(account_id=account, method=method)
+
     # --- the provider's side ---
+
+    def _payment(self, reference: str) -> _Payment:
+        payment = self._payments.get(reference)
+        if payment is None:
+            raise ProviderError(f"no payment {reference} at the provider")
+        return payment
+
+    def _refund(self, reference: str, amount: Money, key: str | None) -> ProviderRefund:
+        """A refund as both providers refuse them: of a payment that took no money, of more
+        than is left, in another currency, or of a payment the payer took back by a dispute (or,
+        at Stripe, is disputing)."""
+        payment = self._payment(reference)
+        taken = self._now[payment.request.key].status is ChargeStatus.SUCCEEDED
+        dispute = payment.dispute.status if payment.dispute else None
+        if (
+            not taken
+            or amount.currency is not payment.request.amount.currency
+            or not 0 < amount.amount <= payment.left()
+            or dispute is DisputeStatus.LOST
+            or (self._stripe and dispute is DisputeStatus.OPEN)
+        ):
+            raise RefundRefused(f"refund of {amount.display()} on {reference} refused")
+        refund = ProviderRefund(
+            reference=self._reference("re" if self._stripe else "REFUND"),
+            amount=amount,
+            at=instant(self._clock()),
+            key=key,
+        )
+        payment.refunds.append(refund)
+        return refund
 
     @property
     def _stripe(self) -> bool:
@@ -245,6 +388,7 @@ class FakeGateway:
         else:
             outcome = ChargeOutcome.succeeded(reference)
         charge = Charge(request, outcome)
+        self._payments[reference] = _Payment(request)
         self._made[request.key] = charge
         self._now[request.key] = outcome
         self.charges.append(charge)

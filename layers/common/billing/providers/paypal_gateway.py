@@ -1,4 +1,5 @@
-"""The PayPal adapter: OAuth2 client credentials, Vault v3 payment tokens, Orders v2.
+"""The PayPal adapter: OAuth2 client credentials, Vault v3 payment tokens, Orders v2, and
+afterwards Payments v2 captures and refunds, the Disputes API, and webhook verification.
 
 A charge is two calls. Creating the order moves no money and is keyed by our idempotency key
 (`PayPal-Request-Id`), so repeating it is a safe way to find the order again; capturing it with
@@ -13,20 +14,29 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import urllib3
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentMethodKind, PaymentProvider
 from billing.domain.charges import ChargeStatus
 from billing.domain.failures import FailureReason
+from billing.domain.money import Currency, Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
+    DisputeStatus,
     OutcomeUnknown,
     PaymentMethodRejected,
+    ProviderDispute,
     ProviderError,
+    ProviderPayment,
+    ProviderPaymentMethod,
+    ProviderRefund,
     ProviderUnavailable,
+    RefundRefused,
     UpdateStart,
 )
 from billing.providers.retry import RetryPolicy, TransientFailure
@@ -58,6 +68,30 @@ _REASONS: Mapping[str, FailureReason] = {
         FailureReason.PROVIDER_ERROR,
     ),
 }
+
+
+_TAKEN = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED", "REVERSED")
+"""Capture statuses of money taken: refunds and a reversal are reported beside the outcome."""
+_REFUNDED = ("PARTIALLY_REFUNDED", "REFUNDED", "REVERSED")
+"""Capture statuses that may have refunds (a reversed capture may have been refunded first)."""
+_OPEN_DISPUTE = (
+    "OPEN",
+    "WAITING_FOR_BUYER_RESPONSE",
+    "WAITING_FOR_SELLER_RESPONSE",
+    "UNDER_REVIEW",
+)
+_LOST_OUTCOMES = ("RESOLVED_BUYER_FAVOUR", "ACCEPTED")
+"""Dispute outcomes that gave the payer their money back; the others leave it with us
+(RESOLVED_SELLER_FAVOUR, CANCELED_BY_BUYER, DENIED, RESOLVED_WITH_PAYOUT: PayPal paid)."""
+_GONE_REFUNDS = ("FAILED", "CANCELLED")
+WEBHOOK_HEADERS = {
+    "auth_algo": "paypal-auth-algo",
+    "cert_url": "paypal-cert-url",
+    "transmission_id": "paypal-transmission-id",
+    "transmission_sig": "paypal-transmission-sig",
+    "transmission_time": "paypal-transmission-time",
+}
+"""The verify call's fields and the delivery headers (lower case) they are read from."""
 
 
 def failure_reason(issue: str | None) -> FailureReason:
@@ -122,6 +156,9 @@ class PayPalGateway:
                         },
                     }
                 },
+                # Named on the vaulted token and its VAULT.PAYMENT-TOKEN.DELETED event: how a
+                # removed wallet, which can no longer be read, is traced to the account.
+                "customer": {"merchant_customer_id": account.id},
             },
             request_id=None,
         )
@@ -141,13 +178,19 @@ class PayPalGateway:
             raise PaymentMethodRejected(
                 FailureReason.PAYMENT_METHOD_INVALID, str(refused), refused.issue
             ) from refused
-        wallet = saved.get("payment_source", {}).get("paypal", {})
-        return PaymentMethod(
-            provider=self.provider,
-            kind=PaymentMethodKind.PAYPAL,
-            token=saved["id"],
-            paypal_email=wallet.get("email_address"),
-        )
+        return _wallet(saved)
+
+    def payment_method(self, token: str) -> ProviderPaymentMethod:
+        """The vault payment token now; one PayPal no longer has (deleted, revoked by the
+        payer) is None, its account unknown."""
+        try:
+            saved = self._send("GET", f"/v3/vault/payment-tokens/{quote(token)}", None, None)
+        except PayPalRefused as refused:
+            if refused.status != 404:
+                raise
+            return ProviderPaymentMethod(account_id=None, method=None)
+        customer = saved.get("customer") or {}
+        return ProviderPaymentMethod(customer.get("merchant_customer_id"), _wallet(saved))
 
     # --- charges ---
 
@@ -171,6 +214,107 @@ class PayPalGateway:
             )
         order = self._send("GET", f"/v2/checkout/orders/{self._order(request)['id']}", None, None)
         return _outcome(order) if order.get("status") != "CREATED" else None
+
+    # --- after the charge ---
+
+    def payment(self, reference: str) -> ProviderPayment:
+        """The capture `reference` now: its refunds from its order (Orders v2 lists them) and
+        its latest dispute from the Disputes API."""
+        capture = self._send("GET", f"/v2/payments/captures/{quote(reference)}", None, None)
+        status = capture.get("status")
+        return ProviderPayment(
+            reference=capture["id"],
+            charge_key=capture.get("custom_id"),
+            outcome=_capture_outcome(capture),
+            amount=_money(capture["amount"]),
+            refunds=self._refunds(capture) if status in _REFUNDED else (),
+            dispute=self._dispute(capture),
+        )
+
+    def refund(self, reference: str, amount: Money, key: str) -> ProviderRefund:
+        """Refund `amount` of the capture with `key` as its request id and its ``invoice_id``
+        (how a refund we asked for is told from one made at PayPal)."""
+        try:
+            refund = self._send(
+                "POST",
+                f"/v2/payments/captures/{quote(reference)}/refund",
+                {
+                    "amount": {"value": amount.decimal(), "currency_code": amount.currency.value},
+                    "invoice_id": key,
+                },
+                request_id=key,
+            )
+        except PayPalRefused as refused:
+            if refused.status != 422:
+                raise
+            raise RefundRefused(str(refused), refused.issue) from refused
+        return _refund(refund)
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], event: Mapping[str, Any], webhook_id: str
+    ) -> bool:
+        """Whether PayPal says it sent `event` with these transmission `headers` to webhook
+        `webhook_id` (``verify-webhook-signature``): False for a missing header or a FAILURE.
+        ProviderUnavailable when PayPal cannot say now."""
+        received = {name.lower(): value for name, value in headers.items()}
+        fields: dict[str, Any] = {
+            name: received.get(header) for name, header in WEBHOOK_HEADERS.items()
+        }
+        if not all(fields.values()):
+            return False
+        payload = fields | {"webhook_id": webhook_id, "webhook_event": event}
+        try:
+            answer = self._send("POST", "/v1/notifications/verify-webhook-signature", payload, None)
+        except PayPalRefused:
+            return False  # a malformed request: PayPal verified nothing
+        except OutcomeUnknown as error:
+            raise ProviderUnavailable(str(error), maybe_processed=False) from error
+        return answer.get("verification_status") == "SUCCESS"
+
+    def _refunds(self, capture: Mapping[str, Any]) -> tuple[ProviderRefund, ...]:
+        order_id = capture.get("supplementary_data", {}).get("related_ids", {}).get("order_id")
+        if not order_id:
+            raise ProviderError(f"capture {capture['id']} names no order: its refunds are unknown")
+        order = self._send("GET", f"/v2/checkout/orders/{quote(order_id)}", None, None)
+        return tuple(
+            _refund(refund)
+            for unit in order.get("purchase_units", [])
+            for refund in unit.get("payments", {}).get("refunds", [])
+            if refund.get("status") not in _GONE_REFUNDS and _refunds_capture(refund, capture)
+        )
+
+    def _dispute(self, capture: Mapping[str, Any]) -> ProviderDispute | None:
+        """The capture's latest dispute; a capture reversed without one (a bank chargeback
+        PayPal settled) is a lost dispute named by the capture."""
+        listed = self._send(
+            "GET",
+            f"/v1/customer/disputes?disputed_transaction_id={quote(capture['id'])}",
+            None,
+            None,
+        )
+        items = sorted(listed.get("items", []), key=lambda item: item.get("create_time", ""))
+        reversed_ = capture.get("status") == "REVERSED"
+        if not items:
+            if not reversed_:
+                return None
+            return ProviderDispute(
+                reference=capture["id"],
+                status=DisputeStatus.LOST,
+                reason=capture.get("status_details", {}).get("reason") or "REVERSED",
+                amount=_money(capture["amount"]),
+                opened_at=_instant(capture.get("update_time") or capture["create_time"]),
+            )
+        # A list item is a summary: the outcome is in the dispute's details.
+        dispute = self._send(
+            "GET", f"/v1/customer/disputes/{quote(items[-1]['dispute_id'])}", None, None
+        )
+        return ProviderDispute(
+            reference=dispute["dispute_id"],
+            status=_dispute_status(dispute, reversed_),
+            reason=dispute.get("reason", ""),
+            amount=_money(dispute["dispute_amount"]),
+            opened_at=_instant(dispute["create_time"]),
+        )
 
     def _order(self, request: ChargeRequest) -> dict[str, Any]:
         """Create (or, with the same request id, find again) the order: no money moves."""
@@ -283,3 +427,65 @@ def _outcome(order: Mapping[str, Any]) -> ChargeOutcome:
     return ChargeOutcome.declined(
         failure_reason(reason), reason or capture.get("status"), capture.get("id")
     )
+
+
+def _capture_outcome(capture: Mapping[str, Any]) -> ChargeOutcome:
+    """A capture read again: money taken (whatever happened to it since), held, or refused."""
+    status = capture.get("status")
+    if status in _TAKEN:
+        return ChargeOutcome.succeeded(capture["id"])
+    if status == "PENDING":
+        return ChargeOutcome(ChargeStatus.PENDING, capture["id"])
+    reason = capture.get("status_details", {}).get("reason")
+    return ChargeOutcome.declined(failure_reason(reason), reason or status, capture["id"])
+
+
+def _dispute_status(dispute: Mapping[str, Any], capture_reversed: bool) -> DisputeStatus:
+    if dispute.get("status") != "RESOLVED":
+        return DisputeStatus.OPEN
+    outcome = dispute.get("dispute_outcome", {}).get("outcome_code")
+    return (
+        DisputeStatus.LOST if capture_reversed or outcome in _LOST_OUTCOMES else DisputeStatus.WON
+    )
+
+
+def _refunds_capture(refund: Mapping[str, Any], capture: Mapping[str, Any]) -> bool:
+    """Whether `refund` is of `capture` (its ``up`` link), for an order with several."""
+    up = [link["href"] for link in refund.get("links", []) if link.get("rel") == "up"]
+    return not up or any(href.rstrip("/").endswith(f"/captures/{capture['id']}") for href in up)
+
+
+def _wallet(saved: Mapping[str, Any]) -> PaymentMethod:
+    wallet = saved.get("payment_source", {}).get("paypal", {})
+    return PaymentMethod(
+        provider=PaymentProvider.PAYPAL,
+        kind=PaymentMethodKind.PAYPAL,
+        token=saved["id"],
+        paypal_email=wallet.get("email_address"),
+    )
+
+
+def _refund(refund: Mapping[str, Any]) -> ProviderRefund:
+    return ProviderRefund(
+        reference=refund["id"],
+        amount=_money(refund["amount"]),
+        at=_instant(refund["create_time"]),
+        key=refund.get("invoice_id"),
+    )
+
+
+def _money(amount: Mapping[str, Any]) -> Money:
+    """PayPal's ``{"value": "29.90", "currency_code": "EUR"}`` in minor units."""
+    currency = Currency(amount["currency_code"])
+    try:
+        minor = Decimal(str(amount["value"])).scaleb(currency.minor_units)
+    except InvalidOperation as error:
+        raise ProviderError(f"PayPal sent an amount that is not one: {amount}") from error
+    if minor != minor.to_integral_value():
+        raise ProviderError(f"PayPal sent an amount finer than the currency's unit: {amount}")
+    return Money(int(minor), currency)
+
+
+def _instant(text: str) -> datetime:
+    """PayPal's RFC 3339 date-time (``Z``, sometimes milliseconds) as UTC, to the second."""
+    return datetime.fromisoformat(text).astimezone(UTC).replace(microsecond=0)

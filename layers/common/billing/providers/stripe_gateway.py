@@ -1,4 +1,5 @@
-"""The Stripe adapter: customers, SetupIntents, off-session PaymentIntents, decline mapping.
+"""The Stripe adapter: customers, SetupIntents, off-session PaymentIntents, decline mapping,
+and what Stripe says of a payment afterwards (refunds, disputes) and of a saved card.
 
 The SDK's own retries are off (`max_network_retries=0`): `RetryPolicy` retries 429 and 5xx
 with the same idempotency key and honours `Retry-After`, which the SDK does not.
@@ -7,7 +8,7 @@ with the same idempotency key and honours `Retry-After`, which the SDK does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -20,19 +21,42 @@ from billing.domain.accounts import (
 )
 from billing.domain.charges import ChargeStatus
 from billing.domain.failures import FailureReason
+from billing.domain.money import Currency, Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
+    DisputeStatus,
     OutcomeUnknown,
     PaymentMethodRejected,
+    ProviderDispute,
     ProviderError,
+    ProviderPayment,
+    ProviderPaymentMethod,
+    ProviderRefund,
     ProviderUnavailable,
+    RefundRefused,
     UpdateStart,
 )
 from billing.providers.retry import RetryPolicy, TransientFailure
 
 CHARGE_KEY = "charge_key"
 """Metadata key holding our idempotency key on every PaymentIntent: how a charge is found again."""
+REFUND_KEY = "refund_key"
+"""Metadata key holding our idempotency key on every Refund we ask for."""
+ACCOUNT_ID = "account_id"
+"""Customer metadata naming our account: how a saved card is traced back to it."""
+
+_DISPUTE_STATUSES: Mapping[str, DisputeStatus] = {
+    **dict.fromkeys(
+        ("warning_needs_response", "warning_under_review", "needs_response", "under_review"),
+        DisputeStatus.OPEN,
+    ),
+    # An inquiry closed without a chargeback, or a chargeback prevented: the money stays.
+    **dict.fromkeys(("won", "warning_closed", "prevented"), DisputeStatus.WON),
+    "lost": DisputeStatus.LOST,
+}
+_GONE_REFUNDS = ("failed", "canceled")
+"""Refund statuses that gave nothing back."""
 
 _REASONS: Mapping[str, FailureReason] = {
     # Retrying the same method cannot succeed: it must be replaced.
@@ -111,7 +135,7 @@ class StripeGateway:
     def create_customer(self, account: Account) -> str:
         customer = self._call(
             lambda: self._client.v1.customers.create(
-                params={"email": account.email, "metadata": {"account_id": account.id}},
+                params={"email": account.email, "metadata": {ACCOUNT_ID: account.id}},
                 options={"idempotency_key": f"customer.{account.id}"},
             )
         )
@@ -155,16 +179,30 @@ class StripeGateway:
                 customer_id, params={"invoice_settings": {"default_payment_method": method.id}}
             )
         )
-        card = method.card
-        return PaymentMethod(
-            provider=self.provider,
-            kind=PaymentMethodKind.CARD,
-            token=method.id,
-            brand=card.brand if card else None,
-            last4=card.last4 if card else None,
-            exp_month=card.exp_month if card else None,
-            exp_year=card.exp_year if card else None,
-        )
+        return _card_method(method)
+
+    def payment_method(self, token: str) -> ProviderPaymentMethod:
+        """The PaymentMethod as Stripe has it now, with the account its customer names; a
+        method detached from its customer (or unknown to Stripe) is gone: None."""
+        try:
+            method = self._call(
+                lambda: self._client.v1.payment_methods.retrieve(
+                    token, params={"expand": ["customer"]}
+                )
+            )
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                return ProviderPaymentMethod(account_id=None, method=None)
+            raise ProviderError(f"Stripe refused to read {token}: {error}", error.code) from error
+        customer = _field(method, "customer")
+        if not customer:
+            return ProviderPaymentMethod(account_id=None, method=None)
+        if isinstance(customer, str):  # not expanded
+            customer_id = customer
+            customer = self._call(lambda: self._client.v1.customers.retrieve(customer_id))
+        metadata = _field(customer, "metadata")
+        account_id = metadata.to_dict().get(ACCOUNT_ID) if metadata else None
+        return ProviderPaymentMethod(account_id=account_id, method=_card_method(method))
 
     # --- charges ---
 
@@ -222,6 +260,66 @@ class StripeGateway:
 
         intent = self._call(search)
         return None if intent is None else _outcome(intent)
+
+    # --- after the charge ---
+
+    def payment(self, reference: str) -> ProviderPayment:
+        """The PaymentIntent `reference` now, with its refunds and its latest dispute (listed
+        by PaymentIntent: a list is strongly consistent where search lags)."""
+
+        def read() -> tuple[stripe.PaymentIntent, list[stripe.Refund], list[stripe.Dispute]]:
+            intent = self._client.v1.payment_intents.retrieve(reference)
+            if not _field(intent, "latest_charge"):
+                return intent, [], []  # never charged: nothing to refund or dispute
+            refunds = self._client.v1.refunds.list(
+                params={"payment_intent": reference, "limit": 100}
+            )
+            disputes = self._client.v1.disputes.list(
+                params={"payment_intent": reference, "limit": 1}
+            )
+            return intent, list(refunds.auto_paging_iter()), list(disputes.data)
+
+        try:
+            intent, refunds, disputes = self._call(read)
+        except stripe.InvalidRequestError as error:
+            raise ProviderError(
+                f"Stripe cannot say what {reference} is: {error}", error.code
+            ) from error
+        metadata = _field(intent, "metadata")
+        return ProviderPayment(
+            reference=intent.id,
+            charge_key=metadata.to_dict().get(CHARGE_KEY) if metadata else None,
+            outcome=_outcome(intent),
+            amount=_money(intent.amount, intent.currency),
+            refunds=tuple(
+                _refund(refund) for refund in refunds if refund.status not in _GONE_REFUNDS
+            ),
+            dispute=_dispute(disputes[0]) if disputes else None,
+        )
+
+    def refund(self, reference: str, amount: Money, key: str) -> ProviderRefund:
+        """A Refund of `amount` on the PaymentIntent, keyed by `key` (and carrying it in its
+        metadata, so a refund we asked for is told from one made on the dashboard). Stripe
+        refunds in the payment's currency whatever we meant: another currency is refused here."""
+        intent = self._call(lambda: self._client.v1.payment_intents.retrieve(reference))
+        if intent.currency.upper() != amount.currency.value:
+            raise RefundRefused(f"{reference} was paid in {intent.currency.upper()}, not {amount}")
+        try:
+            refund = self._call(
+                lambda: self._client.v1.refunds.create(
+                    params={
+                        "payment_intent": reference,
+                        "amount": amount.amount,
+                        "metadata": {REFUND_KEY: key},
+                    },
+                    options={"idempotency_key": key},
+                )
+            )
+        except (stripe.InvalidRequestError, stripe.CardError) as error:
+            raise RefundRefused(
+                f"Stripe refused to refund {reference}: {error.user_message or error}", error.code
+            ) from error
+        return _refund(refund)
 
     # --- plumbing ---
 
@@ -297,3 +395,45 @@ def _outcome(intent: stripe.PaymentIntent) -> ChargeOutcome:
     error = _field(intent, "last_payment_error")
     code, decline = _field(error, "code"), _field(error, "decline_code")
     return ChargeOutcome.declined(failure_reason(code, decline), decline or code, intent.id)
+
+
+def _money(amount: int, currency: str) -> Money:
+    return Money(amount, Currency(currency.upper()))
+
+
+def _at(created: int) -> datetime:
+    return datetime.fromtimestamp(created, UTC)
+
+
+def _card_method(method: stripe.PaymentMethod) -> PaymentMethod:
+    card = _field(method, "card")
+    return PaymentMethod(
+        provider=PaymentProvider.STRIPE,
+        kind=PaymentMethodKind.CARD,
+        token=method.id,
+        brand=card.brand if card else None,
+        last4=card.last4 if card else None,
+        exp_month=card.exp_month if card else None,
+        exp_year=card.exp_year if card else None,
+    )
+
+
+def _refund(refund: stripe.Refund) -> ProviderRefund:
+    metadata = _field(refund, "metadata")
+    return ProviderRefund(
+        reference=refund.id,
+        amount=_money(refund.amount, refund.currency),
+        at=_at(refund.created),
+        key=metadata.to_dict().get(REFUND_KEY) if metadata else None,
+    )
+
+
+def _dispute(dispute: stripe.Dispute) -> ProviderDispute:
+    """A Dispute; a status Stripe adds later counts as open until it is mapped."""
+    return ProviderDispute(
+        reference=dispute.id,
+        status=_DISPUTE_STATUSES.get(dispute.status, DisputeStatus.OPEN),
+        reason=dispute.reason,
+        amount=_money(dispute.amount, dispute.currency),
+        opened_at=_at(dispute.created),
+    )
