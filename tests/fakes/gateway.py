@@ -17,13 +17,12 @@ from datetime import UTC, datetime
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentMethodKind, PaymentProvider
 from billing.domain.billing_calendar import instant
-from billing.domain.charges import ChargeStatus
+from billing.domain.charges import ChargeStatus, DisputeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
-    DisputeStatus,
     OutcomeUnknown,
     PaymentMethodRejected,
     ProviderDispute,

@@ -13,7 +13,6 @@ from billing.providers.gateway import ProviderEvent
 
 
 class InMemoryWebhookEvents:
-
     def __init__(self) -> None:
         self.events: dict[str, RecordedEvent] = {}
 
@@ -37,4 +36,3 @@ class InMemoryWebhookEvents:
         self.events[event_id(provider, provider_event_id)] = replace(
             recorded, status=EventStatus.PROCESSED, processed_at=at, outcome=outcome
         )
-

@@ -21,13 +21,12 @@ from urllib.parse import quote
 import urllib3
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentMethodKind, PaymentProvider
-from billing.domain.charges import ChargeStatus
+from billing.domain.charges import ChargeStatus, DisputeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
-    DisputeStatus,
     OutcomeUnknown,
     PaymentMethodRejected,
     ProviderDispute,

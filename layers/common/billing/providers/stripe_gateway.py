@@ -19,13 +19,12 @@ from billing.domain.accounts import (
     PaymentMethodKind,
     PaymentProvider,
 )
-from billing.domain.charges import ChargeStatus
+from billing.domain.charges import ChargeStatus, DisputeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
-    DisputeStatus,
     OutcomeUnknown,
     PaymentMethodRejected,
     ProviderDispute,
