@@ -1,6 +1,6 @@
 """In-memory fakes of the ports (storage and its outbox, payment providers, notifications, the
-renewal queue, the webhook events), each proven against its real adapter by the suites in tests/contract; and the
-outbox's stream, as Lambda's event source mapping reads it."""
+renewal queue, the webhook events), each proven against its real adapter by the suites in
+tests/contract; and the outbox's stream, as Lambda's event source mapping reads it."""
 
 from tests.fakes.gateway import Charge, FakeGateway
 from tests.fakes.notifier import RecordingNotifier
