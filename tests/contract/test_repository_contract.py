@@ -17,9 +17,10 @@ from billing.domain.accounts import (
     PaymentMethodKind,
     PaymentProvider,
 )
-from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.charges import ChargeAttempt, ChargeStatus, Refund
 from billing.domain.failures import FailureReason
 from billing.domain.locales import Locale
+from billing.domain.money import Money
 from billing.domain.state_machine import (
     SCHEDULER,
     Actor,
@@ -471,3 +472,27 @@ def test_failed_retry_now_requests_are_listed_newest_first(repository: BillingRe
         requested.append(repository.commit(SubscriptionChange(sub, asked.subscription)))
     assert [s.id for s in repository.retry_requests()] == ["sub_0", "sub_1", "sub_2"]
     assert repository.retry_requests() == requested
+
+
+def test_a_payment_is_revised_with_its_subscription_once_per_revision(
+    repository: BillingRepository,
+) -> None:
+    stored = _opened(repository)
+    paid = _attempt(stored, ChargeStatus.SUCCEEDED)
+    renewed = repository.commit(_change(repository, stored, _renewed(stored), paid))
+    refund = Refund(Money(900, PRICE.currency), FIRST_END, SCHEDULER, key="r1", reference="re_1")
+    refunded = paid.revised(refunds=(refund,))
+
+    after = repository.commit(SubscriptionChange(renewed, renewed, payments=[refunded]))
+
+    assert repository.get_attempt(stored.id, paid.cycle, paid.attempt) == refunded
+    # A second writer revising from the same read (two webhooks of the same refund) loses.
+    again = paid.revised(refunds=(refund, refund))
+    with pytest.raises(ConcurrentModification):
+        repository.commit(SubscriptionChange(after, after, payments=[again]))
+    assert repository.get_attempt(stored.id, paid.cycle, paid.attempt) == refunded
+    assert repository.get_subscription(stored.id) == after
+    # Read again, it revises on.
+    disputed = refunded.revised(refunds=(refund,))
+    repository.commit(SubscriptionChange(after, after, payments=[disputed]))
+    assert repository.get_attempt(stored.id, paid.cycle, paid.attempt).revision == 2
