@@ -4,7 +4,9 @@ queues, topics and SES configuration sets created in moto; every function of tem
 the environment Lambda would give it, the API's in execution environment processes
 (`devstack.environments`), the others in this one; the HTTP API on a loopback port; the renewal
 schedule and its queue worker; the other event sources (DynamoDB streams, SNS subscriptions,
-other schedules: `devstack.pollers`); one clock.
+other schedules: `devstack.pollers`); one clock. The providers' webhooks are registered with the
+stand-ins (`register_webhooks`), which then deliver to the API's webhook routes as the providers
+do in AWS.
 
 Nothing here defines a route, a table, a queue, a stream or a schedule: each is read from
 template.yaml.
@@ -12,12 +14,18 @@ template.yaml.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
+import re
+import secrets
 import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -50,6 +58,7 @@ from devstack.http_server import DOCS, OPENAPI, LocalApiServer
 from devstack.metrics import FunctionOutput, MetricStore
 from devstack.openapi import api_document
 from devstack.outbox import NoticeTap, outbox_messages, sent_emails
+from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.pollers import EventPollers
 from devstack.processes import (
     HOST,
@@ -128,6 +137,153 @@ DEMO_ACCOUNT = "demo"
 
 class StackError(Exception):
     """The stack cannot start; the message says why and what to do."""
+
+
+# --- the providers' webhooks ---
+
+STRIPE_WEBHOOK_PATH = "/webhooks/stripe"
+PAYPAL_WEBHOOK_PATH = "/webhooks/paypal"
+STRIPE_WEBHOOK_EVENTS = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "payment_method.updated",
+    "payment_method.automatically_updated",
+)
+"""The events the Stripe endpoint is registered for, in AWS (docs/deploy.md) and locally:
+localstripe filters what it delivers by this list as Stripe does."""
+PAYPAL_WEBHOOK_EVENTS = (
+    "PAYMENT.CAPTURE.COMPLETED",
+    "PAYMENT.CAPTURE.DENIED",
+    "PAYMENT.CAPTURE.PENDING",
+    "PAYMENT.CAPTURE.REFUNDED",
+    "PAYMENT.CAPTURE.REVERSED",
+    "CUSTOMER.DISPUTE.CREATED",
+    "CUSTOMER.DISPUTE.UPDATED",
+    "CUSTOMER.DISPUTE.RESOLVED",
+    "VAULT.PAYMENT-TOKEN.DELETED",
+)
+"""The events the PayPal webhook is registered for in AWS (docs/deploy.md). The stand-in is
+registered for every event (``*``): it sends only those it implements."""
+LOCALSTRIPE_WEBHOOK = "billing"
+"""The name localstripe keeps the endpoint under (``POST /_config/webhooks/<name>``)."""
+_WEBHOOK_ID = re.compile(r"^[A-Za-z0-9]{1,50}$")
+"""What the template's ``PayPalWebhookId`` parameter accepts (PayPal's ``webhook_id``)."""
+REGISTRATION_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class WebhookEndpoints:
+    """The webhook endpoints registered with the stand-ins, and what the functions need to
+    check their deliveries."""
+
+    stripe_url: str
+    stripe_secret: str
+    """The endpoint's signing secret (``whsec_…``), fresh for each run of the stack."""
+    paypal_url: str
+    paypal_webhook_id: str
+    """The id the PayPal stand-in gave the endpoint."""
+
+    def variables(self) -> dict[str, str]:
+        """The functions' settings, set directly as `resources.provider_variables` are (in AWS
+        the signing secret is read from Secrets Manager, the id is a template parameter)."""
+        return {
+            "STRIPE_WEBHOOK_SECRET": self.stripe_secret,
+            "PAYPAL_WEBHOOK_ID": self.paypal_webhook_id,
+        }
+
+
+def generate_webhook_secret() -> str:
+    """A signing secret shaped like Stripe's (``whsec_`` and random letters and digits)."""
+    return "whsec_" + secrets.token_hex(16)
+
+
+def register_webhooks(
+    api_url: str,
+    stripe_url: str,
+    paypal_url: str,
+    *,
+    secret: str,
+    timeout: float = REGISTRATION_TIMEOUT,
+) -> WebhookEndpoints:
+    """Register the API's webhook routes with localstripe (its own configuration route: it then
+    signs each event with `secret` as Stripe does) and with the PayPal stand-in (PayPal's
+    ``POST /v1/notifications/webhooks`` with an OAuth token of the stand-in's client), as an
+    operator registers them with the providers after a deployment. `StackError` if either
+    refuses."""
+    stripe_endpoint = api_url + STRIPE_WEBHOOK_PATH
+    paypal_endpoint = api_url + PAYPAL_WEBHOOK_PATH
+    _send(
+        "localstripe",
+        f"{stripe_url}/_config/webhooks/{LOCALSTRIPE_WEBHOOK}",
+        json.dumps(
+            {"url": stripe_endpoint, "secret": secret, "events": list(STRIPE_WEBHOOK_EVENTS)}
+        ).encode(),
+        {"Content-Type": "application/json"},
+        timeout,
+    )
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    token = _send(
+        "the PayPal stand-in",
+        f"{paypal_url}/v1/oauth2/token",
+        b"grant_type=client_credentials",
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        timeout,
+    )
+    created = _send(
+        "the PayPal stand-in",
+        f"{paypal_url}/v1/notifications/webhooks",
+        json.dumps({"url": paypal_endpoint, "event_types": [{"name": "*"}]}).encode(),
+        {
+            "Authorization": f"Bearer {_field(token, 'access_token')}",
+            "Content-Type": "application/json",
+        },
+        timeout,
+    )
+    webhook_id = _field(created, "id")
+    if not _WEBHOOK_ID.match(webhook_id):
+        raise StackError(
+            f"the PayPal stand-in gave the webhook the id {webhook_id!r}, which PayPal's "
+            "verify-webhook-signature would refuse (letters and digits only)"
+        )
+    return WebhookEndpoints(stripe_endpoint, secret, paypal_endpoint, webhook_id)
+
+
+def _send(
+    server: str, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+) -> dict[str, Any]:
+    """POST `body` to `url`; its JSON answer ({} when empty)."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = response.read()
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")[:300]
+        raise StackError(
+            f"{server} refused the webhook registration: POST {url} answered {error.code} {detail}"
+        ) from error
+    except OSError as error:
+        raise StackError(
+            f"{server} did not answer the webhook registration ({url}): {error}"
+        ) from error
+    if not payload.strip():
+        return {}
+    try:
+        answer = json.loads(payload)
+    except ValueError as error:
+        raise StackError(f"{server} answered POST {url} with something not JSON") from error
+    if not isinstance(answer, dict):
+        raise StackError(f"{server} answered POST {url} with {answer!r}, not a JSON object")
+    return answer
+
+
+def _field(answer: Mapping[str, Any], name: str) -> str:
+    value = answer.get(name)
+    if not isinstance(value, str) or not value:
+        raise StackError(f"the PayPal stand-in's answer has no {name}: {dict(answer)!r}")
+    return value
 
 
 def ports(variables: Mapping[str, str]) -> dict[Port, int]:
@@ -285,6 +441,7 @@ class RunningStack:
     token: str
     chosen: Mapping[Port, int]
     work: Path
+    webhooks: WebhookEndpoints
 
     def shell_variables(self) -> str:
         return (
@@ -305,6 +462,9 @@ class RunningStack:
             f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS)",
             f"  localstripe      http://{HOST}:{self.chosen[STRIPE]}",
             f"  PayPal stand-in  http://{HOST}:{self.chosen[PAYPAL]}",
+            f"  webhooks         {self.webhooks.stripe_url}   (registered with localstripe)",
+            f"                   {self.webhooks.paypal_url}   (with the PayPal stand-in: "
+            f"{self.webhooks.paypal_webhook_id})",
             f"  clock            {format_instant(self.clock())}   (moves only by POST /_dev/clock)",
             f"  logs             {work}/functions.log, {work}/<server>.log",
             "",
@@ -351,9 +511,15 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             EmailIdentity=parameter_value(template, "EmailIdentity")
         )
         os.environ.update(functions_environment(template, resources))
-        os.environ.update(
-            provider_variables(f"http://{HOST}:{chosen[STRIPE]}", f"http://{HOST}:{chosen[PAYPAL]}")
+        stripe_url, paypal_url = (
+            f"http://{HOST}:{chosen[STRIPE]}",
+            f"http://{HOST}:{chosen[PAYPAL]}",
         )
+        os.environ.update(provider_variables(stripe_url, paypal_url))
+        url = f"http://{HOST}:{chosen[API]}"
+        # Before any function starts: the API's routes answer the deliveries once it listens.
+        webhooks = register_webhooks(url, stripe_url, paypal_url, secret=generate_webhook_secret())
+        os.environ.update(webhooks.variables())
         tap = NoticeTap(
             clients["sns"], clients["sqs"], os.environ["SALES_TOPIC_ARN"], "devstack-sales-outbox"
         )
@@ -385,7 +551,6 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             ),
             settle=pollers.settle,
         )
-        url = f"http://{HOST}:{chosen[API]}"
         running.enter_context(_api(template, routes, environments, chosen[API], say))
         running.enter_context(_schedule(renewals))
         running.enter_context(_serving(pollers))
@@ -396,6 +561,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             token=issuer.issue(DEMO_ACCOUNT, ttl=development.TOKEN_TTL),
             chosen=chosen,
             work=work,
+            webhooks=webhooks,
         )
         (work / "env").write_text(stack.shell_variables(), encoding="utf-8")
         yield stack

@@ -283,3 +283,56 @@ def test_a_notification_reaches_the_function_and_a_failing_one_the_failure_queue
     assert failure["requestContext"]["condition"] == "RetriesExhausted"
     assert failure["requestPayload"] == function.events[-1]
     assert failure["responsePayload"]["errorType"] == "RuntimeError"
+
+
+def test_a_recorded_webhook_event_reaches_the_webhook_events_function_once(stack: Stack) -> None:
+    """The webhook events table's stream feeds its function as the outbox's feeds notify: the
+    receiver's conditional put reaches it, a redelivery refused by the condition and the
+    processed mark do not, and a batch given up on is described to the webhook failure queue."""
+    function = Function()
+    polling = stream_poller_for(
+        template(),
+        "WebhookEventsFunction",
+        stack.clients["dynamodbstreams"],
+        stack.resources,
+        sqs=stack.clients["sqs"],
+        clock=stack.moto.clock,
+        load_handler=lambda _: function,
+    )
+    table = stack.resources.tables["WebhookEventsTable"]
+    dynamodb = stack.clients["dynamodb"]
+    event = {"id": {"S": "stripe#evt_1"}, "type": {"S": "charge.refunded"}}
+    dynamodb.put_item(
+        TableName=table.name, Item=event, ConditionExpression="attribute_not_exists(id)"
+    )
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        dynamodb.put_item(
+            TableName=table.name, Item=event, ConditionExpression="attribute_not_exists(id)"
+        )
+    dynamodb.update_item(
+        TableName=table.name,
+        Key={"id": event["id"]},
+        UpdateExpression="SET processed_at = :now",
+        ExpressionAttributeValues={":now": {"S": "2026-01-31T09:30:00Z"}},
+    )
+
+    report = polling.drain()
+
+    assert function.ids == [["stripe#evt_1"]]
+    assert (report.read, report.filtered_out, report.done) == (2, 1, 1)
+    [record] = function.events[0]["Records"]
+    assert record["eventSourceARN"] == table.stream_arn
+    assert record["dynamodb"]["NewImage"] == event
+
+    def raises(event: dict[str, Any]) -> Any:
+        raise RuntimeError("Stripe is down")
+
+    function.answer = raises
+    dynamodb.put_item(TableName=table.name, Item={"id": {"S": "paypal#WH-1"}})
+    polling.drain()
+
+    queue = stack.resources.queues["WebhookFailureQueue"].url
+    [message] = stack.clients["sqs"].receive_message(QueueUrl=queue)["Messages"]
+    failure = json.loads(message["Body"])
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["DDBStreamBatchInfo"]["streamArn"] == table.stream_arn

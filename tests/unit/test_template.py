@@ -75,6 +75,9 @@ def test_every_queue_redrives_to_a_dead_letter_queue_or_is_one() -> None:
         for event in (function.get("Events") or {}).values():
             if "DeadLetterConfig" in event["Properties"]:
                 dead_letter.add(_arn_of(event["Properties"]["DeadLetterConfig"]["Arn"]))
+            # A stream mapping's OnFailure destination: what it gave up on.
+            if on_failure := (event["Properties"].get("DestinationConfig") or {}).get("OnFailure"):
+                dead_letter.add(_arn_of(on_failure["Destination"]))
         if failure := (function.get("EventInvokeConfig") or {}).get("DestinationConfig"):
             dead_letter.add(_arn_of(failure["OnFailure"]["Destination"]))
 

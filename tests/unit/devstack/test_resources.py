@@ -177,6 +177,7 @@ def test_the_worker_gets_globals_and_its_own_variables_without_secret_names(
         "AUDIT_EVENTS_TABLE": "t-AuditEventsTable",
         "OUTBOX_TABLE": "t-OutboxTable",
         "IDEMPOTENCY_TABLE": "t-IdempotencyTable",
+        "WEBHOOK_EVENTS_TABLE": "t-WebhookEventsTable",
         "EMAIL_SENDER": "billing@example.com",
         "SALES_TOPIC_ARN": stack.topics["SalesTopic"].arn,
         "DUNNING_RETRY_DAYS": "1,3,7,14",
@@ -410,6 +411,7 @@ def test_table_settings_are_the_variables_that_refer_to_each_table() -> None:
         "AUDIT_EVENTS_TABLE": "AuditEventsTable",
         "OUTBOX_TABLE": "OutboxTable",
         "IDEMPOTENCY_TABLE": "IdempotencyTable",
+        "WEBHOOK_EVENTS_TABLE": "WebhookEventsTable",
     }
     assert {v: k for k, v in TABLE_SETTINGS.items()} == table_variables(template())
 

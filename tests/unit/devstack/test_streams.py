@@ -172,7 +172,7 @@ def poller(
 # --- the template's mapping ---
 
 
-def test_the_outbox_stream_is_the_template_dynamodb_event_source() -> None:
+def test_the_outbox_and_webhook_event_streams_are_the_template_dynamodb_event_sources() -> None:
     assert dynamodb_event_sources(template()) == [
         StreamEventSource(
             function="NotifyFunction",
@@ -186,7 +186,20 @@ def test_the_outbox_stream_is_the_template_dynamodb_event_source() -> None:
             maximum_record_age=timedelta(hours=1),
             filters=({"eventName": ["INSERT"]},),
             on_failure_queue="NotifyFailureQueue",
-        )
+        ),
+        StreamEventSource(
+            function="WebhookEventsFunction",
+            handler="webhooks.events.lambda_handler",
+            table="WebhookEventsTable",
+            starting_position="TRIM_HORIZON",
+            batch_size=10,
+            report_batch_item_failures=True,
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=20,
+            maximum_record_age=timedelta(hours=6),
+            filters=({"eventName": ["INSERT"]},),
+            on_failure_queue="WebhookFailureQueue",
+        ),
     ]
 
 
