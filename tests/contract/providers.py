@@ -7,9 +7,6 @@ adapters meet localstripe and the PayPal stand-in."""
 
 from __future__ import annotations
 
-import base64
-import json
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +25,7 @@ from billing.providers.stripe_gateway import CHARGE_KEY, StripeGateway
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import FakeGateway
 from tests.support.localstripe import payment_intents, stripe_client
+from tests.support.paypal import paypal_api
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn
 
@@ -362,26 +360,3 @@ class PayPalProvider:
 
     def remove_method(self, token: str) -> None:
         self._paypal.post(f"/_standin/payment-tokens/{token}/revoke", {})
-
-
-def paypal_api(paypal: StandIn, method: str, path: str, body: Any = None) -> Any:
-    """A call of the stand-in's PayPal API with a fresh access token, as another client of the
-    same merchant account (the dashboard, a test) makes it."""
-    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-    token_request = urllib.request.Request(
-        paypal.url + "/v1/oauth2/token",
-        data=b"grant_type=client_credentials",
-        headers={"Authorization": f"Basic {basic}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(token_request, timeout=5) as answer:
-        token = json.loads(answer.read())["access_token"]
-    request = urllib.request.Request(
-        paypal.url + path,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        payload = answer.read()
-    return json.loads(payload) if payload else None
