@@ -223,7 +223,8 @@ def _refund(cls: type, /, **data: Any) -> Any:
         )
     if charge is not None and charge.status == "succeeded":
         left = charge.amount - charge.amount_refunded
-        asked = resources.try_convert_to_int(data.get("amount", left))
+        data.setdefault("amount", left)  # Stripe refunds what is left, localstripe the whole
+        asked = resources.try_convert_to_int(data["amount"])
         if left <= 0:
             raise UserError(
                 400,

@@ -1,7 +1,9 @@
 """The payment gateways under the gateway contract, each with what a test needs of it beside the
 port: a saved method that pays, declines or must be replaced, a token the provider refuses to
-save, faults at the provider, and the money it took for a key. The fakes play each provider;
-the real adapters meet localstripe and the PayPal stand-in."""
+save, faults at the provider, the money it took for a key, and what the provider's side does
+after a charge (a refund on its dashboard, a dispute opened and decided, a card replaced by the
+card network's updater, a saved method removed). The fakes play each provider; the real
+adapters meet localstripe and the PayPal stand-in."""
 
 from __future__ import annotations
 
@@ -15,13 +17,15 @@ from uuid import uuid4
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
 from billing.domain.charges import ChargeStatus
 from billing.domain.failures import FailureReason
+from billing.domain.money import Money
 from billing.providers.gateway import PaymentGateway
 from billing.providers.paypal_gateway import LOOKUP_WINDOW, PayPalGateway
 from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import CHARGE_KEY, StripeGateway
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import FakeGateway
-from tests.support.localstripe import payment_intents
+from tests.support.localstripe import payment_intents, stripe_client
+from tests.support.paypal import paypal_api
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import StandIn
 
@@ -54,6 +58,9 @@ class Traits:
     all (PayPal's order stays uncaptured)."""
     lookup_window: timedelta | None
     """How long after the claim a charge can still be looked up (PayPal forgets request ids)."""
+    updates_cards: bool
+    """Saved methods are cards the card network's updater may replace (Stripe's, not PayPal's
+    wallets)."""
 
 
 TRAITS = {
@@ -62,6 +69,7 @@ TRAITS = {
         refusal=FailureReason.CARD_DECLINED,
         finds_declines=True,
         lookup_window=None,
+        updates_cards=True,
     ),
     PaymentProvider.PAYPAL: Traits(
         codes={
@@ -71,6 +79,7 @@ TRAITS = {
         refusal=FailureReason.PAYMENT_METHOD_INVALID,
         finds_declines=False,
         lookup_window=LOOKUP_WINDOW,
+        updates_cards=False,
     ),
 }
 
@@ -101,6 +110,11 @@ class ProviderUnderTest(Protocol):
     @property
     def real(self) -> bool: ...
 
+    @property
+    def account(self) -> Account:
+        """The account the customer and every method saved by `method` belong to."""
+        ...
+
     def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
         """A payment method saved for the customer, whose charges end as `kind` says."""
         ...
@@ -121,6 +135,26 @@ class ProviderUnderTest(Protocol):
         """How many times money was taken with `key`."""
         ...
 
+    def refund_at_provider(self, reference: str, amount: Money) -> None:
+        """Someone refunds `amount` of payment `reference` on the provider's dashboard."""
+        ...
+
+    def open_dispute(self, reference: str) -> None:
+        """The payer disputes payment `reference`."""
+        ...
+
+    def close_dispute(self, reference: str, *, won: bool) -> None:
+        """The provider decides the dispute on `reference` for us (`won`) or for the payer."""
+        ...
+
+    def update_card(self, token: str, last4: str, exp_month: int, exp_year: int) -> None:
+        """The card network's updater replaces the card (when `traits.updates_cards`)."""
+        ...
+
+    def remove_method(self, token: str) -> None:
+        """The saved method is removed at the provider (detached, revoked by the payer)."""
+        ...
+
 
 class FakeProvider:
     real = False
@@ -128,12 +162,16 @@ class FakeProvider:
     def __init__(self, provider: PaymentProvider) -> None:
         self.gateway = fake = FakeGateway(provider)
         self.traits = TRAITS[provider]
+        self.account = new_account()
         self.customer = (
-            fake.create_customer(new_account()) if provider is PaymentProvider.STRIPE else None
+            fake.create_customer(self.account) if provider is PaymentProvider.STRIPE else None
         )
 
     def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
-        token = f"pm_{kind}_{uuid4().hex[:8]}"
+        if self.gateway.provider is PaymentProvider.STRIPE:
+            token = f"pm_{kind}_{uuid4().hex[:8]}"
+        else:  # the approved setup token, as PayPal's flow goes
+            token = self.gateway.start_update(self.account, None).reference
         if kind is not Method.PAYS:
             self.gateway.declines(token, REASONS[kind], self.traits.codes[kind])
         return self.gateway.save_payment_method(self.customer, token)
@@ -154,6 +192,21 @@ class FakeProvider:
             for charge in self.gateway.charges
             if charge.request.key == key and charge.outcome.status is ChargeStatus.SUCCEEDED
         )
+
+    def refund_at_provider(self, reference: str, amount: Money) -> None:
+        self.gateway.refund_at_provider(reference, amount)
+
+    def open_dispute(self, reference: str) -> None:
+        self.gateway.open_dispute(reference)
+
+    def close_dispute(self, reference: str, *, won: bool) -> None:
+        self.gateway.close_dispute(reference, won=won)
+
+    def update_card(self, token: str, last4: str, exp_month: int, exp_year: int) -> None:
+        self.gateway.update_card(token, last4, exp_month, exp_year)
+
+    def remove_method(self, token: str) -> None:
+        self.gateway.remove_method(token)
 
 
 def _late(after_charging: bool) -> dict[str, Any]:
@@ -195,7 +248,8 @@ class StripeProvider:
             timeout=TIMEOUT,
             retry=RetryPolicy(sleep=Sleeps()),
         )
-        self.customer = stripe.create_customer(new_account())
+        self.account = new_account()
+        self.customer = stripe.create_customer(self.account)
 
     def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
         return self.gateway.save_payment_method(self.customer, STRIPE_TEST_METHODS[kind])
@@ -217,6 +271,30 @@ class StripeProvider:
             if intent.metadata.to_dict().get(CHARGE_KEY) == key and intent.status == "succeeded"
         )
 
+    def refund_at_provider(self, reference: str, amount: Money) -> None:
+        stripe_client(self._localstripe).v1.refunds.create(
+            params={"payment_intent": reference, "amount": amount.amount}
+        )
+
+    def open_dispute(self, reference: str) -> None:
+        self._localstripe.post("/_config/disputes", {"payment_intent": reference})
+
+    def close_dispute(self, reference: str, *, won: bool) -> None:
+        """Evidence with Stripe's test-mode text that decides the dispute at once."""
+        client = stripe_client(self._localstripe)
+        [dispute] = client.v1.disputes.list(params={"payment_intent": reference}).data
+        evidence = "winning_evidence" if won else "losing_evidence"
+        client.v1.disputes.update(dispute.id, params={"evidence": {"uncategorized_text": evidence}})
+
+    def update_card(self, token: str, last4: str, exp_month: int, exp_year: int) -> None:
+        self._localstripe.post(
+            f"/_config/payment_methods/{token}/automatic_update",
+            {"last4": last4, "exp_month": exp_month, "exp_year": exp_year},
+        )
+
+    def remove_method(self, token: str) -> None:
+        stripe_client(self._localstripe).v1.payment_methods.detach(token)
+
 
 class PayPalProvider:
     real = True
@@ -225,6 +303,7 @@ class PayPalProvider:
 
     def __init__(self, paypal: StandIn) -> None:
         self._paypal = paypal
+        self.account = new_account()
         self.gateway = PayPalGateway(
             CLIENT_ID,
             CLIENT_SECRET,
@@ -236,7 +315,7 @@ class PayPalProvider:
         )
 
     def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
-        start = self.gateway.start_update(new_account(), None)
+        start = self.gateway.start_update(self.account, None)
         assert start.approval_url is not None
         approval = {"email": "ada@example.com", "funding": PAYPAL_FUNDING[kind]}
         self._paypal.post(start.approval_url.removeprefix(self._paypal.url), approval)
@@ -254,3 +333,30 @@ class PayPalProvider:
     def taken(self, key: str) -> int:
         captures = self._paypal.get("/_standin/captures")
         return sum(1 for c in captures if c["custom_id"] == key and c["status"] == "COMPLETED")
+
+    def refund_at_provider(self, reference: str, amount: Money) -> None:
+        """A refund through PayPal's API as its dashboard makes one: no invoice id of ours."""
+        body = {"amount": {"value": amount.decimal(), "currency_code": amount.currency.value}}
+        paypal_api(self._paypal, "POST", f"/v2/payments/captures/{reference}/refund", body)
+
+    def open_dispute(self, reference: str) -> None:
+        self._paypal.post(
+            f"/_standin/captures/{reference}/dispute",
+            {"reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"},
+        )
+
+    def close_dispute(self, reference: str, *, won: bool) -> None:
+        listed = paypal_api(
+            self._paypal, "GET", f"/v1/customer/disputes?disputed_transaction_id={reference}"
+        )
+        outcome = "RESOLVED_SELLER_FAVOUR" if won else "RESOLVED_BUYER_FAVOUR"
+        for dispute in listed["items"]:
+            self._paypal.post(
+                f"/_standin/disputes/{dispute['dispute_id']}/resolve", {"outcome": outcome}
+            )
+
+    def update_card(self, token: str, last4: str, exp_month: int, exp_year: int) -> None:
+        raise NotImplementedError("a PayPal wallet has no card for the updater to replace")
+
+    def remove_method(self, token: str) -> None:
+        self._paypal.post(f"/_standin/payment-tokens/{token}/revoke", {})

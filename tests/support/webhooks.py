@@ -1,0 +1,135 @@
+"""A webhook endpoint on a loopback port that records what the stand-ins deliver, and the
+stand-ins' webhook registrations, removed when a test ends (the stand-ins live for the session
+and would otherwise keep sending to a closed port)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from uuid import uuid4
+
+from tests.support.paypal import paypal_api
+from tests.support.stand_ins import StandIn
+
+WAIT_SECONDS = 5.0
+"""How long a delivery may take to arrive before a test fails."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class Receiver:
+    """What was POSTed to `url`, oldest first."""
+
+    url: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, delivery: Delivery) -> None:
+        with self._lock:
+            self.deliveries.append(delivery)
+
+    def wait_for(
+        self, matches: Callable[[Delivery], bool], count: int = 1, what: str = "a delivery"
+    ) -> list[Delivery]:
+        """The first `count` deliveries `matches` accepts, once they have arrived (polled; a
+        stand-in delivers a few milliseconds after its answer)."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            with self._lock:
+                found = [d for d in self.deliveries if matches(d)]
+            if len(found) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert len(found) >= count, f"{what}: {len(found)} of {count} arrived"
+        return found[:count]
+
+
+class _Recording(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.receiver.record(Delivery(dict(self.headers.items()), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        """Silent."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    receiver: Receiver
+
+
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    server = _Server(("127.0.0.1", 0), _Recording)
+    server.receiver = Receiver(f"http://127.0.0.1:{server.server_port}/webhooks")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextmanager
+def stripe_endpoint(localstripe: StandIn, receiver: Receiver, secret: str) -> Iterator[str]:
+    """`receiver` registered at localstripe for every event, signed with `secret`; its id."""
+    endpoint = f"we_{uuid4().hex[:12]}"
+    localstripe.post(f"/_config/webhooks/{endpoint}", {"url": receiver.url, "secret": secret})
+    try:
+        yield endpoint
+    finally:
+        localstripe.delete(f"/_config/webhooks/{endpoint}")
+
+
+@contextmanager
+def paypal_webhook(paypal: StandIn, receiver: Receiver) -> Iterator[str]:
+    """`receiver` registered at the PayPal stand-in for every event; the webhook id PayPal
+    gave it."""
+    webhook = paypal_api(
+        paypal,
+        "POST",
+        "/v1/notifications/webhooks",
+        {"url": receiver.url, "event_types": [{"name": "*"}]},
+    )
+    try:
+        yield str(webhook["id"])
+    finally:
+        paypal_api(paypal, "DELETE", f"/v1/notifications/webhooks/{webhook['id']}")
+
+
+def of_type(kind: str, **resource: str) -> Callable[[Delivery], bool]:
+    """Deliveries of Stripe or PayPal event type `kind` whose object (or resource) has these
+    fields."""
+
+    def matches(delivery: Delivery) -> bool:
+        event = delivery.event
+        obj = event["data"]["object"] if "data" in event else event.get("resource", {})
+        return event.get("type", event.get("event_type")) == kind and all(
+            obj.get(name) == value for name, value in resource.items()
+        )
+
+    return matches
