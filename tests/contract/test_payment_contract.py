@@ -11,11 +11,10 @@ from uuid import uuid4
 import pytest
 
 from billing.domain.accounts import PaymentMethodKind
-from billing.domain.charges import ChargeStatus
+from billing.domain.charges import ChargeStatus, DisputeStatus
 from billing.domain.money import Currency, Money
 from billing.providers.gateway import (
     ChargeRequest,
-    DisputeStatus,
     ProviderPayment,
     RefundRefused,
 )

@@ -253,10 +253,10 @@ def test_a_refund_the_webhook_records_first_is_recorded_once(
     provider's answer: it completes the claimed refund by its key; the request then finds it
     recorded."""
     _, payment = _renewed(repository, stripe, operation)
-    refund = stripe.refund
+    provider_refund = stripe.refund
 
     def refund_then_webhook(reference: str, amount: Money, key: str) -> ProviderRefund:
-        made = refund(reference, amount, key)
+        made = provider_refund(reference, amount, key)
         assert events.payment(PaymentProvider.STRIPE, reference) == Outcome.RECORDED
         return made
 
