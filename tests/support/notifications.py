@@ -130,11 +130,27 @@ def outbox_stream(
     it, with the clients `clients(service)` makes: on `resources` created from the template, or,
     without them, on the tables of the active moto mock (the outbox table named by
     ``OUTBOX_TABLE``) with a failure queue made for it."""
+    return table_stream(
+        NOTIFY, ("OutboxTable", "OUTBOX_TABLE", "NotifyFailureQueue"), clients, resources,
+        load_handler,
+    )  # fmt: skip
+
+
+def table_stream(
+    function: str,
+    source: tuple[str, str, str],
+    clients: Callable[[str], Any],
+    resources: LocalResources | None = None,
+    load_handler: Callable[[str], Handler] = import_handler,
+) -> StreamPoller:
+    """`function` fed by its table's stream as Lambda's event source mapping feeds it. `source`
+    names the table (its logical id and the variable holding its name) and the failure queue,
+    made in the active moto mock when no `resources` are given."""
     if resources is None:
-        resources = _in_process_resources(clients)
+        resources = _in_process_resources(clients, *source)
     return stream_poller_for(
         template(),
-        NOTIFY,
+        function,
         clients("dynamodbstreams"),
         resources,
         sqs=clients("sqs"),
@@ -151,19 +167,21 @@ def in_process_client(service: str) -> Any:
     )
 
 
-def _in_process_resources(clients: Callable[[str], Any]) -> LocalResources:
-    described = clients("dynamodb").describe_table(TableName=os.environ["OUTBOX_TABLE"])["Table"]
+def _in_process_resources(
+    clients: Callable[[str], Any], table: str, variable: str, failure_queue: str
+) -> LocalResources:
+    described = clients("dynamodb").describe_table(TableName=os.environ[variable])["Table"]
     sqs = clients("sqs")
-    url = sqs.create_queue(QueueName="NotifyFailureQueue")["QueueUrl"]
+    url = sqs.create_queue(QueueName=failure_queue)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     return LocalResources(
         region=REGION,
         tables={
-            "OutboxTable": Table(
+            table: Table(
                 described["TableName"], described["TableArn"], described["LatestStreamArn"]
             )
         },
-        queues={"NotifyFailureQueue": Queue("NotifyFailureQueue", url, arn)},
+        queues={failure_queue: Queue(failure_queue, url, arn)},
     )

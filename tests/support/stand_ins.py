@@ -85,10 +85,22 @@ def running(module: str, control: str) -> Iterator[StandIn]:
         yield StandIn(f"http://127.0.0.1:{port}", control)
 
 
+STRIPE_WEBHOOK_SECRET = "whsec_tests_only_not_a_secret"
+"""The signing secret tests register their Stripe webhook endpoints with."""
+UNREGISTERED = "unregistered"
+"""The PayPal webhook id before an endpoint is registered: PayPal verifies nothing against it."""
+
+
 def provider_environment(localstripe: StandIn, paypal: StandIn) -> dict[str, str]:
     """The payment-provider settings of a function pointed at the stand-ins, set directly as the
-    local stack sets them (never through Secrets Manager)."""
-    return {**provider_variables(localstripe.url, paypal.url), "PROVIDER_TIMEOUT_SECONDS": "2"}
+    local stack sets them (never through Secrets Manager), with the webhooks' (a test that
+    receives PayPal's events sets the webhook id it registered)."""
+    return {
+        **provider_variables(localstripe.url, paypal.url),
+        "PROVIDER_TIMEOUT_SECONDS": "2",
+        "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        "PAYPAL_WEBHOOK_ID": UNREGISTERED,
+    }
 
 
 def stripe_charges(localstripe: StandIn, subscription_id: str | None = None) -> list[str]:

@@ -58,6 +58,10 @@ ROLE: Mapping[tuple[str, str], str] = {
     ("GET", "/admin/retry-requests"): "sales",
     ("GET", "/admin/accounts/{account_id}/events"): "sales",
     ("POST", "/admin/subscriptions/{subscription_id}/charge"): "sales",
+    ("POST", "/admin/subscriptions/{subscription_id}/clear-dispute"): "sales",
+    ("POST", "/admin/payments/{payment_id}/refund"): "sales",
+    ("POST", "/webhooks/stripe"): "customer",
+    ("POST", "/webhooks/paypal"): "customer",
 }
 """Who sends each operation's requests: its customer, or the role the route is for. A new
 operation must be added here."""
@@ -484,7 +488,10 @@ def _path_values(
     id of the parameter's kind (the caller's own more often than another account's), otherwise
     an id-like one, another kind's id, or hostile (long, slashes, dots, unicode, empty-looking,
     already encoded)."""
-    of_kind = seeded.subscriptions if parameter == "subscription_id" else seeded.accounts
+    of_kind = {
+        "subscription_id": seeded.subscriptions,
+        "payment_id": tuple(f"{sub}.c00000.a001" for sub in seeded.subscriptions),
+    }.get(parameter, seeded.accounts)
     own = seeded.accounts.index(caller) if caller in seeded.accounts else None
     known = st.sampled_from([*of_kind, *([] if own is None else [of_kind[own]] * 2)])
     suffixed = st.builds(
@@ -759,7 +766,9 @@ def _send(
     """`raw` sent to `operation` by a caller allowed to send it, with an Idempotency-Key."""
     role = ROLE[operation.method, operation.path]
     client = _client(api, "acct_plain" if role == "customer" else role)
-    path = operation.path.format(subscription_id="sub_1", account_id="acct_1")
+    path = operation.path.format(
+        subscription_id="sub_1", account_id="acct_1", payment_id="sub_1.c00000.a001"
+    )
     headers = {"Content-Type": content_type}
     return client.request(operation.method, path, raw=raw, headers=headers, key=str(uuid.uuid4()))
 
