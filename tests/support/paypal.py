@@ -7,9 +7,19 @@ import base64
 import json
 import urllib.request
 from typing import Any
+from urllib.error import HTTPError
 
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from tests.support.stand_ins import StandIn
+
+
+class PayPalAnswered(Exception):
+    """An error status from the stand-in's API, with PayPal's error body."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
 
 
 def paypal_api(paypal: StandIn, method: str, path: str, body: Any = None) -> Any:
@@ -30,6 +40,10 @@ def paypal_api(paypal: StandIn, method: str, path: str, body: Any = None) -> Any
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method=method,
     )
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        payload = answer.read()
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            payload = answer.read()
+    except HTTPError as error:
+        with error:
+            raise PayPalAnswered(error.code, json.loads(error.read() or b"null")) from None
     return json.loads(payload) if payload else None

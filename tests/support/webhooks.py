@@ -84,7 +84,7 @@ class _Server(ThreadingHTTPServer):
 def receiving() -> Iterator[Receiver]:
     server = _Server(("127.0.0.1", 0), _Recording)
     server.receiver = Receiver(f"http://127.0.0.1:{server.server_port}/webhooks")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield server.receiver
