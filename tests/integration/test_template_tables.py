@@ -15,6 +15,7 @@ from billing.persistence.models import (
     OutboxRecord,
     SubscriptionRecord,
 )
+from billing.persistence.webhook_events import WebhookEventRecord
 from tests.support.aws import TABLE_SETTINGS, resources_of_type
 
 MODELS: dict[str, type[Model]] = {
@@ -23,6 +24,7 @@ MODELS: dict[str, type[Model]] = {
     "ChargeAttemptsTable": ChargeAttemptRecord,
     "AuditEventsTable": AuditEventRecord,
     "OutboxTable": OutboxRecord,
+    "WebhookEventsTable": WebhookEventRecord,
 }
 
 

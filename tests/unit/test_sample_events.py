@@ -36,6 +36,14 @@ from billing.domain.state_machine import EmailTemplate, SalesNotice
 from billing.notifications.emails import Links, render
 from billing.notifications.sender import sales_subject
 from billing.persistence.models import OutboxRecord
+from billing.persistence.webhook_events import (
+    KEPT,
+    EventStatus,
+    WebhookEventRecord,
+    event_id,
+    event_of,
+    recorded_event,
+)
 from billing.renewals import DueMessage, PendingMessage, parse_message
 from billing.settings import ContactSettings
 from devstack.api_gateway import LocalLambdaContext, Route, import_handler, routes_from_template
@@ -59,7 +67,11 @@ SCHEDULER_EVENTS: Mapping[str, str] = {
 """EventBridge Scheduler invocations, and the function whose ``ScheduleV2`` event sends them."""
 QUEUE_EVENTS: Mapping[str, str] = {"renew/queued_renewals.json": "RenewalWorkerFunction"}
 """SQS batches, and the function whose ``SQS`` event sends them."""
-STREAM_EVENTS: Mapping[str, str] = {"notify/outbox_batch.json": "NotifyFunction"}
+OUTBOX_STREAM_EVENTS: Mapping[str, str] = {"notify/outbox_batch.json": "NotifyFunction"}
+WEBHOOK_STREAM_EVENTS: Mapping[str, str] = {
+    "webhooks/webhook_events_batch.json": "WebhookEventsFunction"
+}
+STREAM_EVENTS: Mapping[str, str] = {**OUTBOX_STREAM_EVENTS, **WEBHOOK_STREAM_EVENTS}
 """DynamoDB stream batches, and the function whose ``DynamoDB`` event sends them."""
 SNS_EVENTS: Mapping[str, str] = {"notify/email_feedback.json": "NotifyFunction"}
 """SNS notifications, and the function whose ``SNS`` event sends them."""
@@ -417,7 +429,20 @@ def test_stream_sample_is_a_batch_as_lambda_sends_it(name: str, function: str) -
         assert read.dynamodb.sequence_number == record["dynamodb"]["SequenceNumber"]
 
 
-@pytest.mark.parametrize("name", sorted(STREAM_EVENTS))
+@pytest.mark.parametrize("name", sorted(WEBHOOK_STREAM_EVENTS))
+def test_stream_sample_images_are_webhook_events_as_the_receiver_records_them(name: str) -> None:
+    for record in _load(name)["Records"]:
+        image = record["dynamodb"]["NewImage"]
+        recorded = recorded_event(image)
+        stored = WebhookEventRecord.from_raw_data(image)
+        assert stored.id == event_id(recorded.event.provider, recorded.event.id)
+        assert event_of(stored.id) == (recorded.event.provider, recorded.event.id)
+        assert (recorded.status, recorded.processed_at) == (EventStatus.RECEIVED, None)
+        assert stored.expires_at == recorded.received_at + KEPT
+        assert recorded.event.reference is not None
+
+
+@pytest.mark.parametrize("name", sorted(OUTBOX_STREAM_EVENTS))
 def test_stream_sample_images_are_outbox_messages_the_sender_can_write(name: str) -> None:
     for record in _load(name)["Records"]:
         stored = OutboxRecord.from_raw_data(record["dynamodb"]["NewImage"])

@@ -71,4 +71,4 @@ def _received(provider: PaymentProvider) -> Response[Any]:
     return ok(ReceivedView(id=event.id, type=event.type, duplicate=not new))
 
 
-lambda_handler = entry_point(router)
+lambda_handler = entry_point(router, charges=True)

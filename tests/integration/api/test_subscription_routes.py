@@ -46,6 +46,7 @@ def test_a_purchase_with_a_coupon_charges_the_discounted_first_cycle_only(
         "cancelled_at": None,
         "cancel_reason": None,
         "discount": {"coupon": "WELCOME20", "amount_off": 5580, "cycles": 1},
+        "disputed_payment_id": None,
     }
     [payment] = customer.get(f"/subscriptions/{sub['id']}/payments").json()["items"]
     assert (payment["kind"], payment["amount"], payment["status"]) == (

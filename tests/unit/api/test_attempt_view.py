@@ -19,6 +19,9 @@ def test_the_view_of_a_pending_purchase_charge() -> None:
         "provider": "stripe",
         "provider_reference": None,
         "created_at": "2026-01-31T09:30:00Z",
+        "refunded": 0,
+        "refunds": [],
+        "dispute": None,
     }
 
 
@@ -34,6 +37,9 @@ def test_the_view_of_a_failed_renewal() -> None:
         "provider": "paypal",
         "provider_reference": "PAYID-1",
         "created_at": "2026-02-28T09:30:00Z",
+        "refunded": 0,
+        "refunds": [],
+        "dispute": None,
     }
 
 
@@ -49,4 +55,7 @@ def test_the_view_of_an_attempt_made_without_a_payment_method() -> None:
         "provider": None,
         "provider_reference": None,
         "created_at": "2026-03-03T09:30:00Z",
+        "refunded": 0,
+        "refunds": [],
+        "dispute": None,
     }

@@ -40,6 +40,7 @@ def test_the_view_of_a_discounted_subscription() -> None:
         "cancelled_at": None,
         "cancel_reason": None,
         "discount": {"coupon": "WELCOME20", "amount_off": 980, "cycles": 2},
+        "disputed_payment_id": None,
     }
 
 
@@ -65,6 +66,7 @@ def test_the_view_of_a_cancelled_subscription() -> None:
         "cancelled_at": "2026-02-28T10:30:00Z",
         "cancel_reason": "cancelled_by_customer",
         "discount": None,
+        "disputed_payment_id": None,
     }
 
 
