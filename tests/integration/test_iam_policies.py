@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import stripe
 from aws_lambda_powertools.utilities import parameters
 
 from billing import composition
@@ -23,7 +24,7 @@ from devstack.api_gateway import (
     import_handler,
     routes_from_template,
 )
-from devstack.event_sources import poller_for
+from devstack.event_sources import StreamPoller, poller_for, stream_poller_for
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.resources import (
     LOCAL_STRIPE_KEY,
@@ -35,7 +36,7 @@ from devstack.resources import (
 )
 from devstack.stack import functions_environment
 from devstack.tokens import TokenIssuer, generate_secret
-from tests.support.api import Api, Client, Clock, fresh_account_id
+from tests.support.api import Api, Client, Clock, expect_error, fresh_account_id
 from tests.support.aws import TEMPLATE, resources_of_type, template
 from tests.support.iam import (
     Arns,
@@ -51,7 +52,15 @@ from tests.support.iam import (
 from tests.support.moto_server import MotoServer
 from tests.support.notifications import open_server_outbox, outbox_stream
 from tests.support.renewals import WORKER, RenewalSchedule
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import STRIPE_WEBHOOK_SECRET, StandIn
+from tests.support.webhooks import (
+    Delivery,
+    Receiver,
+    of_type,
+    paypal_webhook,
+    receiving,
+    stripe_endpoint,
+)
 
 FUNCTIONS = sorted(resources_of_type("AWS::Serverless::Function"))
 EVENTS = TEMPLATE.parent / "events" / "notify"
@@ -85,7 +94,9 @@ NOT_REACHED: Mapping[tuple[str, str, str], str] = {
             "claim() reads the attempt that holds a charge key already: a concurrent caller's, "
             "or an abandoned one to look up (billing/charging.py, _take)"
         )
+        # RetryNowFunction reads attempts anyway: a refund reads the payment it gives back.
         for function in (*_SETTLE_OTHERS, "RenewalWorkerFunction")
+        if function != "RetryNowFunction"
     },
     **{
         (function, "dynamodb:UpdateItem", "AccountsTable"): (
@@ -94,6 +105,10 @@ NOT_REACHED: Mapping[tuple[str, str, str], str] = {
         )
         for function in ("RetryNowFunction", "UpdateBillingFunction")
     },
+    ("WebhookEventsFunction", "dynamodb:UpdateItem", "AccountsTable"): (
+        "a webhook that settles a pending last scheduled retry as declined cancels the "
+        "subscription, which clears the account's open subscription (billing/charging.py, settle)"
+    ),
     ("NotifyFunction", "dynamodb:GetItem", "OutboxTable"): (
         "taking a message that is not in the outbox (a stream record of an item deleted since) "
         "reads whether it exists, to tell it from one another sender holds (billing/delivery.py)"
@@ -120,6 +135,7 @@ def _secrets(moto: MotoServer, resources: LocalResources) -> dict[str, Secret]:
     values = {
         "StripeSecret": LOCAL_STRIPE_KEY,
         "PayPalSecret": json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+        "StripeWebhookSecret": STRIPE_WEBHOOK_SECRET,
     }
     client = moto.client("secretsmanager")
     secrets = {}
@@ -137,8 +153,26 @@ class Deployment:
     recorder: CallRecorder
     resources: LocalResources
     paypal: StandIn
+    localstripe: StandIn
     notify: Handler
     """NotifyFunction's handler, for its sweep and SES's feedback (its stream feeds it too)."""
+    webhooks: Receiver
+    """Where the stand-ins deliver their events, for the scenario to send on to the API."""
+    webhook_events: StreamPoller
+    """WebhookEventsFunction, fed by the webhook events table's stream."""
+
+    def deliver(self, provider: str, delivery: Delivery) -> None:
+        """A provider's delivery sent on to its webhook route, then acted on."""
+        headers = {
+            name: value
+            for name, value in delivery.headers.items()
+            if name.lower().startswith(("stripe-", "paypal-", "content-type"))
+        }
+        answer = self.api.anonymous.request(
+            "POST", f"/webhooks/{provider}", raw=delivery.body.decode(), headers=headers
+        )
+        assert answer.status == 200, answer.body
+        self.webhook_events.drain()
 
 
 @pytest.fixture
@@ -169,7 +203,13 @@ def deployment(
         monkeypatch.setenv(name, value)
     clock = Clock()
     monkeypatch.setattr(composition, "clock", clock)
-    with recording_calls(on_switch=_forget_process_state) as recorder:
+    with (
+        receiving() as receiver,
+        stripe_endpoint(localstripe, receiver, STRIPE_WEBHOOK_SECRET),
+        paypal_webhook(paypal, receiver) as webhook_id,
+        recording_calls(on_switch=_forget_process_state) as recorder,
+    ):
+        monkeypatch.setenv("PAYPAL_WEBHOOK_ID", webhook_id)
 
         def load(handler: str) -> Any:
             return recorder.attributed(import_handler(handler))
@@ -192,7 +232,17 @@ def deployment(
             recorder=recorder,
             resources=resources,
             paypal=paypal,
+            localstripe=localstripe,
             notify=load(_handler_of("NotifyFunction")),
+            webhooks=receiver,
+            webhook_events=stream_poller_for(
+                template(),
+                "WebhookEventsFunction",
+                moto.client("dynamodbstreams"),
+                resources,
+                sqs=moto.client("sqs"),
+                load_handler=load,
+            ),
         )
     _forget_process_state()
 
@@ -297,7 +347,44 @@ def _every_route_and_renewal(deployment: Deployment) -> None:
         raise AssertionError("the scheduled retries never ran out")
     lapsed = composition.root().repository.get_subscription(partner_subs[1])
     assert lapsed.status.value == "cancelled"
+    _webhooks_and_refunds(deployment, card_sub, buyer)
     _notified(deployment, card_account)
+
+
+def _webhooks_and_refunds(deployment: Deployment, card_sub: str, paypal_buyer: Client) -> None:
+    """Sales refunds part of a payment; the provider's webhook for it, and for a refund made in
+    its dashboard, is received and acted on; a PayPal payer revokes the saved token; sales
+    clears a dispute that is not there."""
+    api, sales = deployment.api, deployment.api.staff("sales")
+    card = api.customer(composition.root().repository.get_subscription(card_sub).account_id)
+    [purchase] = [p for p in _ok(card.get(f"/subscriptions/{card_sub}/payments"))["items"]
+                  if p["kind"] == "purchase"]  # fmt: skip
+    refund_path = f"/admin/payments/{purchase['id']}/refund"
+    _ok(sales.post(refund_path, {"amount": 500}, key="refund"))
+    stripe.StripeClient(
+        "sk_test_dashboard", base_addresses={"api": deployment.localstripe.url}
+    ).v1.refunds.create(params={"payment_intent": purchase["provider_reference"], "amount": 400})
+    for refunded in deployment.webhooks.wait_for(
+        of_type("charge.refunded", payment_intent=purchase["provider_reference"]), count=2
+    ):
+        deployment.deliver("stripe", refunded)
+    assert _ok(card.get(f"/subscriptions/{card_sub}/payments"))  # the refunds shown
+    expect_error(
+        sales.post(f"/admin/subscriptions/{card_sub}/clear-dispute", key="clear"),
+        409,
+        "no_action_required",
+    )
+    account = composition.root().repository.get_account(
+        _ok(paypal_buyer.get("/subscriptions"))["items"][0]["account_id"]
+    )
+    assert account.payment_method is not None
+    token = account.payment_method.token
+    deployment.paypal.post(f"/_standin/payment-tokens/{token}/revoke", {})
+    deployment.deliver(
+        "paypal",
+        deployment.webhooks.wait_for(of_type("VAULT.PAYMENT-TOKEN.DELETED", id=token))[0],
+    )
+    assert composition.root().repository.get_account(account.id).payment_method is None
 
 
 def _notified(deployment: Deployment, account_id: str) -> None:
@@ -346,8 +433,11 @@ def _granted(
 
 def _by_lambda(function: str, resources: LocalResources) -> set[Permission]:
     """What SAM grants for Lambda's own use of the role: sending a failed asynchronous
-    invocation to the on-failure destination. The function's code never sends it."""
-    return _granted(function, resources, only_policies="OnFailureSQSPolicy")
+    invocation, or a failed stream batch, to the on-failure destination (SAM names the latter
+    after the event: ``<function>StreamSQSPolicy``). The function's code never sends them."""
+    return _granted(function, resources, only_policies="OnFailureSQSPolicy") | _granted(
+        function, resources, only_policies="StreamSQSPolicy"
+    )
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
