@@ -184,12 +184,14 @@ def test_the_actor_reads_new_events_with_partial_failures_bisection_and_a_failur
 
 
 def test_the_actor_has_the_renewal_workers_table_access_and_its_own_tables() -> None:
+    """And writes accounts: a saved method the provider updated or removed."""
     worker = set().union(*map(_grants, _statements("RenewalWorkerFunction")))
     actor = set().union(*map(_grants, _statements(ACTOR)))
 
     assert actor - worker == {
         ("dynamodb:GetItem", "WebhookEventsTable"),
         ("dynamodb:UpdateItem", "WebhookEventsTable"),
+        ("dynamodb:PutItem", "AccountsTable"),
     }
     assert worker <= actor
     variables = _variables(ACTOR)
