@@ -201,6 +201,8 @@ class PayPal:
         app.router.add_post("/v1/oauth2/token", self.token)
         app.router.add_post("/v3/vault/setup-tokens", self.create_setup_token)
         app.router.add_post("/v3/vault/payment-tokens", self.create_payment_token)
+        app.router.add_get("/v3/vault/setup-tokens/{id}", self.get_setup_token)
+        app.router.add_get("/v3/vault/payment-tokens", self.list_payment_tokens)
         app.router.add_get("/v3/vault/payment-tokens/{id}", self.get_payment_token)
         app.router.add_delete("/v3/vault/payment-tokens/{id}", self.delete_payment_token)
         app.router.add_post("/v2/checkout/orders", self.create_order)
@@ -317,6 +319,20 @@ class PayPal:
         self.payment_tokens[token["id"]] = token
         self.funding[token["id"]] = self.funding[setup["id"]]
         return web.json_response(token, status=201)
+
+    async def get_setup_token(self, request: web.Request) -> web.Response:
+        token = self.setup_tokens.get(request.match_info["id"])
+        if token is None:
+            return _not_found("setup token")
+        return web.json_response(token)
+
+    async def list_payment_tokens(self, request: web.Request) -> web.Response:
+        """``GET /v3/vault/payment-tokens?customer_id=…``: a PayPal customer's saved methods."""
+        customer = request.query.get("customer_id")
+        if not customer:
+            return _missing("customer_id is required.")
+        tokens = [t for t in self.payment_tokens.values() if t["customer"]["id"] == customer]
+        return web.json_response({"customer": {"id": customer}, "payment_tokens": tokens})
 
     async def get_payment_token(self, request: web.Request) -> web.Response:
         token = self.payment_tokens.get(request.match_info["id"])
