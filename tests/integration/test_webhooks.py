@@ -290,12 +290,14 @@ def _token(account_id: str) -> str:
     return method.token
 
 
-def _paypal_customer(webhooks: Webhooks, account_id: str) -> Client:
+def _paypal_customer(webhooks: Webhooks, account_id: str, funding: str = "ok") -> Client:
     client = webhooks.api.open_account(account_id)
     started = client.post("/account/payment-method/setup", {"method": "paypal"})
     assert started.status == 200, started.body
     reference = started.json()["reference"]
-    webhooks.paypal.post(f"/_standin/approve/{reference}", {"email": "payer@example.com"})
+    webhooks.paypal.post(
+        f"/_standin/approve/{reference}", {"email": "payer@example.com", "funding": funding}
+    )
     saved = client.put(
         "/account/payment-method", {"provider": "paypal", "setup_token_id": reference}
     )
@@ -408,3 +410,53 @@ def stripe_keys(localstripe: StandIn, subscription_id: str) -> list[str]:
         for r in localstripe.requests("POST", "/v1/payment_intents")
         if (r["idempotency_key"] or "").startswith(subscription_id)
     ]
+
+
+# --- a PayPal capture held for review -------------------------------------------------------
+
+
+def test_a_paypal_capture_pending_for_hours_is_kept_then_settled_by_its_webhook(
+    webhooks: Webhooks,
+) -> None:
+    """PayPal holds the purchase's capture for review: the purchase answers payment_pending,
+    PAYMENT.CAPTURE.PENDING keeps it so, and past PayPal's request-id memory the sweep's look-up
+    cannot say and leaves it pending rather than give up; PAYMENT.CAPTURE.COMPLETED opens the
+    subscription, charged once."""
+    api = webhooks.api
+    account_id = fresh_account_id("paypal-pending")
+    client = _paypal_customer(webhooks, account_id, funding="pending")
+
+    bought = api.buy(client)
+
+    assert bought.status == 503, bought.body
+    assert bought.json()["error"]["code"] == "payment_pending"
+    repository = composition.root().repository
+    held = repository.get_account(account_id).pending_purchase
+    assert held is not None
+    pending = webhooks.paypal_event(
+        "PAYMENT.CAPTURE.PENDING", custom_id=f"{held.subscription_id}.c00000.a001"
+    )
+    capture = pending.event["resource"]["id"]
+    assert webhooks.deliver("paypal", pending).status == 200
+    assert repository.get_attempt(held.subscription_id, 0, 1).status.value == "pending"
+
+    api.clock.advance(hours=7)
+    swept = composition.root().charging.reconcile(held.subscription_id, account_id, 0, 1)
+    assert swept.attempt is not None
+    assert swept.attempt.status.value == "pending"
+
+    webhooks.paypal.post(f"/_standin/captures/{capture}/complete", {})
+    completed = webhooks.paypal_event("PAYMENT.CAPTURE.COMPLETED", id=capture)
+    assert webhooks.deliver("paypal", completed).status == 200
+
+    opened = client.get(f"/subscriptions/{held.subscription_id}")
+    assert opened.status == 200, opened.body
+    assert opened.json()["status"] == "active"
+    assert _purchase(client, held.subscription_id)["status"] == "succeeded"
+    captures = [
+        r
+        for r in webhooks.paypal.requests("POST", "/v2/checkout/orders/")
+        if r["path"].endswith("/capture")
+        and held.subscription_id in (r.get("idempotency_key") or "")
+    ]
+    assert len(captures) == 1
