@@ -5,6 +5,8 @@ the HTTP API, localstripe and the PayPal stand-in are in tests/integration/test_
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from uuid import uuid4
@@ -34,6 +36,7 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import ChargeKind, Status, Subscription
 from billing.operations.refunds import Refunds
 from billing.payments import PaymentChanges
+from billing.persistence.repository import SubscriptionChange
 from billing.provider_events import Outcome, ProviderEvents
 from billing.providers.gateway import ChargeOutcome, ProviderEvent, ProviderRefund, WebhookTopic
 from tests.fakes import FakeGateway, InMemoryRepository
@@ -476,3 +479,40 @@ def test_a_webhook_event_is_routed_by_its_topic(
     )
     assert events.handle(event) == Outcome.RECORDED
     assert ChargeKind.RENEWAL is payment.kind
+
+
+def test_two_refunds_of_what_is_left_at_once_give_it_back_once(
+    repository: InMemoryRepository,
+    stripe: FakeGateway,
+    operation: ChargeOperation,
+    refunds: Refunds,
+) -> None:
+    """Both requests read the payment before either claims its refund: the claim is a
+    conditional write, so the second finds the first's pending refund and is refused before
+    the provider is called."""
+    _, payment = _renewed(repository, stripe, operation)
+    both_read = threading.Barrier(2, timeout=5)
+    commits = iter(range(2))
+
+    def after_both_read(change: SubscriptionChange) -> None:
+        if next(commits, None) is not None:
+            both_read.wait()
+
+    repository.before["commit"] = after_both_read
+
+    def whole(_: int) -> str:
+        try:
+            refunds.refund(payment.id, None, cancel=False, by=SALES)
+        except DomainError as refused:
+            return refused.code.value
+        return "refunded"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = sorted(pool.map(whole, range(2)))
+
+    # The loser re-reads the payment: the winner's refund is pending, or already made.
+    assert answers[1] == "refunded"
+    assert answers[0] in {"refund_in_progress", "refund_too_large"}
+    assert len(_refunds_asked(stripe)) == 1
+    [refund] = repository.get_attempt(payment.subscription_id, 1, 1).refunds
+    assert (refund.amount, refund.status) == (Money(4900, EUR), RefundStatus.SUCCEEDED)
