@@ -1,11 +1,13 @@
 """The README's run command, `make dev`, started as a developer starts it (on free ports) and
 driven over HTTP through the README's walkthrough: buy a plan with a coupon, a renewal that
 succeeds, one that fails, Retry Now, a new card, cancel and the end of the period with
-auto-renewal off; a payment-system outage past the grace; then Ctrl-C, which leaves nothing
-running."""
+auto-renewal off; a payment-system outage past the grace; money given back by sales and in
+Stripe's dashboard; then Ctrl-C, which leaves nothing running."""
 
 from __future__ import annotations
 
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from devstack.processes import ensure_free
+from devstack.resources import LOCAL_STRIPE_KEY
 from tests.support.devstack import (
     CARD,
     START,
@@ -240,6 +243,38 @@ def _outage_past_the_grace(stack: RunningStack) -> None:
     ], "nobody told during the grace, once after it, and Retry Now's result"
 
 
+def _give_money_back(stack: RunningStack, sales: str, customer: str, path: str) -> None:
+    """Sales refunds part of the February renewal; a refund made in Stripe's dashboard
+    (localstripe) reaches the stack by its webhook and shows on the purchase."""
+    payment_id = f"{path.removeprefix('/subscriptions/')}.c00001.a001"
+    refunded = stack.call(
+        "POST", f"/admin/payments/{payment_id}/refund", {"amount": 1000}, token=sales, key="r-1"
+    )
+    assert refunded.status == 200, refunded.body
+    assert refunded.body["payment"]["refunded"] == 1000
+    too_much = stack.call(
+        "POST", f"/admin/payments/{payment_id}/refund", {"amount": 4000}, token=sales, key="r-2"
+    )
+    assert (too_much.status, too_much.body["error"]["code"]) == (422, "refund_too_large")
+    payments = stack.call("GET", f"{path}/payments", token=customer).body["items"]
+    [purchase] = [p for p in payments if p["kind"] == "purchase"]
+    request = urllib.request.Request(
+        f"{stack.localstripe.url}/v1/refunds",
+        data=urllib.parse.urlencode(
+            {"payment_intent": purchase["provider_reference"], "amount": 500}
+        ).encode(),
+        headers={"Authorization": f"Bearer {LOCAL_STRIPE_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+    def shown() -> bool:
+        payments = stack.call("GET", f"{path}/payments", token=customer).body["items"]
+        return any(p["kind"] == "purchase" and p["refunded"] == 500 for p in payments)
+
+    eventually(shown, "the dashboard refund recorded from its webhook")
+
+
 def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) -> None:
     stack = make_dev
     _serves_the_template(stack)
@@ -253,6 +288,7 @@ def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) ->
     _told(stack, sub["id"])
     _ends_with_auto_renew_off(stack, tokens["TOKEN"], path)
     _outage_past_the_grace(stack)
+    _give_money_back(stack, tokens["ADMIN_TOKEN"], tokens["TOKEN"], path)
 
     # Ctrl-C stops every process the command started and frees every port.
     printed = ctrl_c(stack)
