@@ -19,7 +19,8 @@ ORDER = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
 def _purchase(stack: RunningStack, token: str, subscription_id: str) -> dict[str, Any]:
     payments = stack.call("GET", f"/subscriptions/{subscription_id}/payments", token=token)
     [purchase] = [p for p in payments.body["items"] if p["kind"] == "purchase"]
-    return purchase
+    found: dict[str, Any] = purchase
+    return found
 
 
 def test_a_refund_made_in_stripes_dashboard_shows_on_the_payment(stack: RunningStack) -> None:

@@ -16,12 +16,19 @@ from datetime import datetime
 
 from billing.changes import COMMIT_TRIES, notices
 from billing.domain.billing_calendar import instant
-from billing.domain.charges import ChargeAttempt
+from billing.domain.charges import ChargeAttempt, Refund
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import TransitionRejected
 from billing.domain.money import Money
 from billing.domain.outbox import outgoing
-from billing.domain.state_machine import DEFAULT_SCHEDULE, Audit, Effect, Event, apply
+from billing.domain.state_machine import (
+    DEFAULT_SCHEDULE,
+    Audit,
+    Effect,
+    Event,
+    account_audit,
+    apply,
+)
 from billing.domain.subscription import Subscription
 from billing.notifications.emails import payment_refunded
 from billing.persistence.repository import (
@@ -114,3 +121,21 @@ class PaymentChanges:
             audit += tuple(decision.of_type(Audit))
             effects += notices(decision)
         return sub, audit, effects
+
+
+def refund_audit(
+    action: str, payment: ChargeAttempt, refund: Refund, at: datetime, **more: str
+) -> Audit:
+    """An audit entry about `refund` of `payment` (requested, recorded, refused), in the name
+    of whoever gave it back."""
+    details = {
+        "subscription_id": payment.subscription_id,
+        "payment_id": payment.id,
+        "amount": str(refund.amount.amount),
+        "currency": refund.amount.currency.value,
+    }
+    if refund.key is not None:
+        details["refund_key"] = refund.key
+    if refund.reference is not None:
+        details["refund_reference"] = refund.reference
+    return account_audit(refund.by, action, at, details | more)

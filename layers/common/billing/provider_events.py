@@ -45,7 +45,7 @@ from billing.domain.state_machine import (
 )
 from billing.domain.subscription import Subscription
 from billing.notifications.emails import payment_method_removed
-from billing.payments import PaymentChanges, Revision
+from billing.payments import PaymentChanges, Revision, refund_audit
 from billing.persistence.repository import BillingRepository, ConcurrentModification, NotFound
 from billing.providers.gateway import (
     PaymentGateway,
@@ -212,10 +212,7 @@ def _level_with(
     events = _dispute_events(payment, payment.dispute, dispute, at)
     if not new and dispute == payment.dispute:
         return None
-    audit = tuple(
-        account_audit(refund.by, "refund_recorded", refund.at, _refund_details(payment, refund))
-        for refund in new
-    )
+    audit = tuple(refund_audit("refund_recorded", payment, refund, refund.at) for refund in new)
     if dispute is not None and dispute != payment.dispute:
         details = _dispute_details(payment, dispute)
         audit += (account_audit(_by(provider), f"dispute_{dispute.status.value}", at, details),)
@@ -270,18 +267,6 @@ def _dispute_events(
             DisputeLost(at=at, payment_id=payment.id, cycle=payment.cycle, attempt=payment.attempt)
         )
     return tuple(events)
-
-
-def _refund_details(payment: ChargeAttempt, refund: Refund) -> dict[str, str]:
-    details = {
-        "subscription_id": payment.subscription_id,
-        "payment_id": payment.id,
-        "amount": str(refund.amount.amount),
-        "currency": refund.amount.currency.value,
-    }
-    if refund.reference is not None:
-        details["refund_reference"] = refund.reference
-    return details
 
 
 def _dispute_details(payment: ChargeAttempt, dispute: Dispute) -> dict[str, str]:

@@ -29,9 +29,9 @@ from billing.domain.charges import (
 )
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.money import Money
-from billing.domain.state_machine import Requester, SalesCancelled, account_audit
+from billing.domain.state_machine import Requester, SalesCancelled
 from billing.domain.subscription import Status, Subscription
-from billing.payments import PaymentChanges, Revision
+from billing.payments import PaymentChanges, Revision, refund_audit
 from billing.persistence.repository import BillingRepository, NotFound
 from billing.providers.gateway import PaymentGateway, ProviderRefund, RefundRefused
 
@@ -129,7 +129,7 @@ def _claim(payment: ChargeAttempt, amount: int | None, by: Requester, at: dateti
     )
     return Revision(
         payment.revised(refunds=(*payment.refunds, refund)),
-        audit=(account_audit(by, "refund_requested", at, _details(payment, refund)),),
+        audit=(refund_audit("refund_requested", payment, refund, at),),
     )
 
 
@@ -150,9 +150,7 @@ def _made(
     events = (SalesCancelled(at=at, by=refund.by),) if cancelling else ()
     if not new and not events:
         return None
-    audit = tuple(
-        account_audit(refund.by, "refund_recorded", at, _details(payment, done)) for done in new
-    )
+    audit = tuple(refund_audit("refund_recorded", payment, done, at) for done in new)
     return Revision(
         payment.revised(refunds=refunds),
         events=events,
@@ -171,22 +169,7 @@ def _refused(payment: ChargeAttempt, refund: Refund, why: str, at: datetime) -> 
     )
     if refunds == payment.refunds:
         return None
-    details = _details(payment, refund) | {"error": why[:500]}
     return Revision(
         payment.revised(refunds=refunds),
-        audit=(account_audit(refund.by, "refund_refused", at, details),),
+        audit=(refund_audit("refund_refused", payment, refund, at, error=why[:500]),),
     )
-
-
-def _details(payment: ChargeAttempt, refund: Refund) -> dict[str, str]:
-    details = {
-        "subscription_id": payment.subscription_id,
-        "payment_id": payment.id,
-        "amount": str(refund.amount.amount),
-        "currency": refund.amount.currency.value,
-    }
-    if refund.key is not None:
-        details["refund_key"] = refund.key
-    if refund.reference is not None:
-        details["refund_reference"] = refund.reference
-    return details
