@@ -460,3 +460,43 @@ def test_a_paypal_capture_pending_for_hours_is_kept_then_settled_by_its_webhook(
         and held.subscription_id in (r.get("idempotency_key") or "")
     ]
     assert len(captures) == 1
+
+
+def test_a_lost_paypal_dispute_makes_the_renewed_period_unpaid(webhooks: Webhooks) -> None:
+    """The payer disputes the renewal that paid the current period and wins it: the period is
+    unpaid again, past due with the reason the customer is shown; the dispute's events,
+    delivered in any order and again, change it once."""
+    api = webhooks.api
+    account_id = fresh_account_id("paypal-dispute")
+    client = _paypal_customer(webhooks, account_id)
+    bought = api.buy(client)
+    assert bought.status == 201, bought.body
+    sub_id = bought.json()["id"]
+    api.clock.now = datetime.fromisoformat(bought.json()["current_period_end"])
+    assert api.renew(sub_id, account_id).subscription.cycle == 1
+    [renewal] = [p for p in _payments(client, sub_id) if p["kind"] == "renewal"]
+    capture = renewal["provider_reference"]
+
+    webhooks.paypal.post(f"/_standin/captures/{capture}/dispute", {"reason": "UNAUTHORISED"})
+    opened = webhooks.paypal_event("CUSTOMER.DISPUTE.CREATED")
+    dispute_id = opened.event["resource"]["dispute_id"]
+    webhooks.paypal.post(
+        f"/_standin/disputes/{dispute_id}/resolve", {"outcome": "RESOLVED_BUYER_FAVOUR"}
+    )
+    resolved = webhooks.paypal_event("CUSTOMER.DISPUTE.RESOLVED", dispute_id=dispute_id)
+    reversed_ = webhooks.paypal_event("PAYMENT.CAPTURE.REVERSED", id=capture)
+    for delivery in (reversed_, opened, resolved, reversed_):
+        assert webhooks.deliver("paypal", delivery).status == 200
+
+    unpaid = client.get(f"/subscriptions/{sub_id}").json()
+    assert (unpaid["status"], unpaid["last_failure"]["reason"]) == ("past_due", "payment_reversed")
+    assert unpaid["current_period_end"] == bought.json()["current_period_end"]
+    assert unpaid["disputed_payment_id"] == renewal["id"]
+    [renewal] = [p for p in _payments(client, sub_id) if p["kind"] == "renewal"]
+    assert renewal["dispute"]["status"] == "lost"
+    reversed_emails = [
+        e for e in api.outbox.emails_to(f"{account_id}@example.com") if "reversed" in e.subject
+    ]
+    assert len(reversed_emails) == 1
+    notices = [n.get("notice") for n in api.outbox.sales_notices()]
+    assert (notices.count("dispute_opened"), notices.count("dispute_lost")) == (1, 1)
