@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -62,6 +63,14 @@ class LocalApiServer(ThreadingHTTPServer):
         self.document = document
         self.access_log = access_log
         super().__init__(("127.0.0.1", port), _RequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closed its connection (a webhook sender done with its keep-alive
+        connection while the server waited for its next request) is not an error of the API's;
+        anything else is printed as the base class prints it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
