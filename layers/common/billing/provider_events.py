@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from enum import StrEnum
 
 from billing.changes import COMMIT_TRIES
 from billing.charging import ChargeOperation
@@ -56,7 +57,7 @@ from billing.providers.gateway import (
 )
 
 
-class Outcome:
+class Outcome(StrEnum):
     """What acting on an event did, recorded with the event."""
 
     IGNORED = "ignored"
@@ -88,7 +89,7 @@ class ProviderEvents:
         self._payments = payments
         self._clock = clock
 
-    def handle(self, event: ProviderEvent) -> str:
+    def handle(self, event: ProviderEvent) -> Outcome:
         """Act on `event` (already verified and recorded once); what it did (`Outcome`).
         Raises ProviderError while the provider cannot say, so the event is tried again."""
         if event.reference is None or event.topic is None:
@@ -99,7 +100,7 @@ class ProviderEvents:
 
     # --- payments ---
 
-    def payment(self, provider: PaymentProvider, reference: str) -> str:
+    def payment(self, provider: PaymentProvider, reference: str) -> Outcome:
         """Bring our record of payment `reference` level with the provider's."""
         now = self._gateways[provider].payment(reference)
         ids = parse_attempt_key(now.charge_key or "")
@@ -124,7 +125,9 @@ class ProviderEvents:
 
     # --- saved methods ---
 
-    def payment_method(self, provider: PaymentProvider, token: str, account_id: str | None) -> str:
+    def payment_method(
+        self, provider: PaymentProvider, token: str, account_id: str | None
+    ) -> Outcome:
         """Bring the account's saved method `token` level with the provider's."""
         found = self._gateways[provider].payment_method(token)
         owner = found.account_id or account_id
