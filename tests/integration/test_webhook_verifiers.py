@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -25,7 +26,7 @@ from billing.providers.gateway import (
 )
 from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.stripe_gateway import StripeGateway
-from billing.providers.webhooks import PayPalWebhooks, StripeWebhooks
+from billing.providers.webhooks import UNREGISTERED, PayPalWebhooks, StripeWebhooks
 from billing.settings import ProviderSettings, WebhookSettings
 from tests.support.localstripe import stripe_client
 from tests.support.stand_ins import StandIn, provider_environment
@@ -324,3 +325,14 @@ def test_the_configured_verifiers_use_the_signing_secret_and_the_webhook_id(
     header = stripe.WebhookSignature.generate_signature_header(body.decode(), SECRET, now)
     event = verifiers[PaymentProvider.STRIPE].verify({"Stripe-Signature": header}, body)
     assert (event.id, event.reference) == ("evt_1", "pi_1")
+
+
+def test_before_an_endpoint_is_registered_paypal_deliveries_are_refused_unasked() -> None:
+    class NeverAsked:
+        def verify_webhook(self, headers: Any, event: Any, webhook_id: str) -> bool:
+            raise AssertionError("PayPal was asked to verify for no registered webhook")
+
+    verifier = PayPalWebhooks(NeverAsked(), UNREGISTERED)
+
+    with pytest.raises(InvalidSignature, match="no PayPal webhook is registered"):
+        verifier.verify({"PAYPAL-TRANSMISSION-ID": "x"}, b'{"id": "WH-1"}')

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from billing.providers.webhooks import UNREGISTERED
 from devstack.processes import free_port, start, stop
 from devstack.resources import provider_variables
 
@@ -87,8 +88,6 @@ def running(module: str, control: str) -> Iterator[StandIn]:
 
 STRIPE_WEBHOOK_SECRET = "whsec_tests_only_not_a_secret"
 """The signing secret tests register their Stripe webhook endpoints with."""
-UNREGISTERED = "unregistered"
-"""The PayPal webhook id before an endpoint is registered: PayPal verifies nothing against it."""
 
 
 def provider_environment(localstripe: StandIn, paypal: StandIn) -> dict[str, str]:
@@ -99,7 +98,7 @@ def provider_environment(localstripe: StandIn, paypal: StandIn) -> dict[str, str
         **provider_variables(localstripe.url, paypal.url),
         "PROVIDER_TIMEOUT_SECONDS": "2",
         "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
-        "PAYPAL_WEBHOOK_ID": UNREGISTERED,
+        "PAYPAL_WEBHOOK_ID": UNREGISTERED,  # until a test registers an endpoint
     }
 
 

@@ -119,10 +119,15 @@ class PayPalVerifier(Protocol):
     ) -> bool: ...
 
 
+UNREGISTERED = "unregistered"
+"""The webhook id before PayPal gave one (the template's default): no delivery can be ours."""
+
+
 class PayPalWebhooks:
     """PayPal's transmission headers checked by PayPal itself (verify-webhook-signature), for
     the webhook id PayPal gave our endpoint. PayPal failing to answer raises
-    ProviderUnavailable: the caller answers 503 and PayPal delivers the event again."""
+    ProviderUnavailable: the caller answers 503 and PayPal delivers the event again. Before an
+    endpoint is registered, every delivery is refused without asking PayPal."""
 
     provider = PaymentProvider.PAYPAL
 
@@ -131,6 +136,8 @@ class PayPalWebhooks:
         self._webhook_id = webhook_id
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        if self._webhook_id == UNREGISTERED:
+            raise InvalidSignature("no PayPal webhook is registered (PayPalWebhookId)")
         event = _json(body)
         if not self._gateway.verify_webhook(headers, event, self._webhook_id):
             raise InvalidSignature("PayPal did not confirm this delivery")
