@@ -31,7 +31,7 @@ dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-
 	$(BIN)/python -m devstack
 
 test: $(INSTALLED) build  ## build the Lambda artefacts, then run the whole test suite on them too
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 bench: $(INSTALLED)  ## measure cold starts, renewal throughput and cost, API latency; rewrites docs/performance.md
 	$(BIN)/python -m bench
