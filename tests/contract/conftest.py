@@ -36,7 +36,7 @@ def _dynamodb_tables() -> Iterator[dict[str, str]]:
         yield create_tables(boto3.client("dynamodb", region_name="us-east-1"))
 
 
-def _empty(tables: Mapping[str, str]) -> None:
+def empty_tables(tables: Mapping[str, str]) -> None:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     for table in tables.values():
         keys = [
@@ -57,7 +57,7 @@ def repository(request: pytest.FixtureRequest) -> Iterator[BillingRepository]:
     tables: dict[str, str] = request.getfixturevalue("_dynamodb_tables")
     settings = StorageSettings.from_environment({**tables, "DUE_INDEX_SHARDS": str(SHARDS)})
     yield DynamoDBRepository(settings)
-    _empty(tables)
+    empty_tables(tables)
 
 
 @pytest.fixture(

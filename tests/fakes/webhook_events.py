@@ -3,6 +3,7 @@ tests (tests/contract/test_webhook_events_contract.py holds the two to the same 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
@@ -36,3 +37,8 @@ class InMemoryWebhookEvents:
         self.events[event_id(provider, provider_event_id)] = replace(
             recorded, status=EventStatus.PROCESSED, processed_at=at, outcome=outcome
         )
+
+    def unprocessed(self, received_before: datetime) -> Iterator[tuple[PaymentProvider, str]]:
+        for recorded in list(self.events.values()):
+            if recorded.status is EventStatus.RECEIVED and recorded.received_at < received_before:
+                yield recorded.event.provider, recorded.event.id

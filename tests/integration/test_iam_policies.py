@@ -160,6 +160,8 @@ class Deployment:
     """Where the stand-ins deliver their events, for the scenario to send on to the API."""
     webhook_events: StreamPoller
     """WebhookEventsFunction, fed by the webhook events table's stream."""
+    webhook_sweep: Handler
+    """WebhookEventsFunction's handler, for its sweep."""
 
     def deliver(self, provider: str, delivery: Delivery) -> None:
         """A provider's delivery sent on to its webhook route, then acted on."""
@@ -235,6 +237,7 @@ def deployment(
             localstripe=localstripe,
             notify=load(_handler_of("NotifyFunction")),
             webhooks=receiver,
+            webhook_sweep=load(_handler_of("WebhookEventsFunction")),
             webhook_events=stream_poller_for(
                 template(),
                 "WebhookEventsFunction",
@@ -385,6 +388,9 @@ def _webhooks_and_refunds(deployment: Deployment, card_sub: str, paypal_buyer: C
         deployment.webhooks.wait_for(of_type("VAULT.PAYMENT-TOKEN.DELETED", id=token))[0],
     )
     assert composition.root().repository.get_account(account.id).payment_method is None
+    swept = json.loads((TEMPLATE.parent / "events" / "webhooks" / "swept.json").read_text())
+    context = LocalLambdaContext.for_function("WebhookEventsFunction")
+    assert deployment.webhook_sweep(swept, context) == {"swept": {}}, "every event acted on"
 
 
 def _notified(deployment: Deployment, account_id: str) -> None:

@@ -17,8 +17,9 @@ import pytest
 import stripe
 
 from billing import composition
-from devstack.api_gateway import GatewayResponse
+from devstack.api_gateway import GatewayResponse, LocalLambdaContext, import_handler
 from tests.support.api import Api, Client, fresh_account_id
+from tests.support.aws import TEMPLATE
 from tests.support.notifications import in_process_client, table_stream
 from tests.support.stand_ins import STRIPE_WEBHOOK_SECRET, StandIn
 from tests.support.webhooks import (
@@ -32,6 +33,7 @@ from tests.support.webhooks import (
 
 pytestmark = pytest.mark.integration
 
+EVENTS = TEMPLATE.parent / "events"
 EVENTS_FUNCTION = "WebhookEventsFunction"
 EVENTS_SOURCE = ("WebhookEventsTable", "WEBHOOK_EVENTS_TABLE", "WebhookFailureQueue")
 
@@ -500,3 +502,35 @@ def test_a_lost_paypal_dispute_makes_the_renewed_period_unpaid(webhooks: Webhook
     assert len(reversed_emails) == 1
     notices = [n.get("notice") for n in api.outbox.sales_notices()]
     assert (notices.count("dispute_opened"), notices.count("dispute_lost")) == (1, 1)
+
+
+def test_an_event_its_stream_record_did_not_get_acted_on_is_swept(webhooks: Webhooks) -> None:
+    """The events function gave up on the stream batch (a long provider outage): the event
+    stays unprocessed, and the sweep acts on it once it is ten minutes old; the stream record
+    delivered after that finds it processed."""
+    account_id = fresh_account_id("swept")
+    client, sub_id = webhooks.api.subscribed(account_id)
+    intent = _purchase(client, sub_id)["provider_reference"]
+    stripe_refund(webhooks.localstripe, intent, 700)
+    delivery = webhooks.stripe_event("charge.refunded", payment_intent=intent)
+    received = webhooks.api.anonymous.request(
+        "POST",
+        "/webhooks/stripe",
+        raw=delivery.body.decode(),
+        headers=_provider_headers(delivery),
+    )
+    assert received.status == 200, received.body
+    sweep = import_handler("webhooks.events.lambda_handler")
+    context = LocalLambdaContext.for_function(EVENTS_FUNCTION)
+    swept_event = json.loads((EVENTS / "webhooks" / "swept.json").read_text())
+
+    assert sweep(swept_event, context) == {"swept": {}}, "not before ten minutes"
+    webhooks.api.clock.advance(minutes=11)
+    assert sweep(swept_event, context) == {"swept": {"recorded": 1}}
+
+    assert _purchase(client, sub_id)["refunded"] == 700
+    webhooks.deliver("stripe", delivery)  # drains the stream: the record acted on already
+    assert _purchase(client, sub_id)["refunded"] == 700
+    assert sweep(swept_event, context) == {"swept": {}}
+    emails = webhooks.api.outbox.emails_to(f"{account_id}@example.com")
+    assert sum("refunded" in email.subject for email in emails) == 1

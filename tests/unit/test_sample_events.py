@@ -63,6 +63,7 @@ EVENT_FILES = sorted(path.relative_to(EVENTS).as_posix() for path in EVENTS.rglo
 SCHEDULER_EVENTS: Mapping[str, str] = {
     "renew/scheduled_run.json": "RenewalDispatcherFunction",
     "notify/swept.json": "NotifyFunction",
+    "webhooks/swept.json": "WebhookEventsFunction",
 }
 """EventBridge Scheduler invocations, and the function whose ``ScheduleV2`` event sends them."""
 QUEUE_EVENTS: Mapping[str, str] = {"renew/queued_renewals.json": "RenewalWorkerFunction"}

@@ -68,12 +68,15 @@ def _variables(logical_id: str) -> dict[str, Any]:
 
 
 def test_the_events_table_keys_each_event_once_streams_new_ones_and_expires_them() -> None:
+    """And indexes those not acted on yet, for the sweep (the model matches the index:
+    tests/integration/test_template_tables.py)."""
     table = resources_of_type("AWS::DynamoDB::Table")["WebhookEventsTable"]
     properties = table["Properties"]
 
     assert properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
-    assert properties["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
-    assert "GlobalSecondaryIndexes" not in properties
+    [index] = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "unprocessed-index"
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert properties["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -191,6 +194,7 @@ def test_the_actor_has_the_renewal_workers_table_access_and_its_own_tables() -> 
     assert actor - worker == {
         ("dynamodb:GetItem", "WebhookEventsTable"),
         ("dynamodb:UpdateItem", "WebhookEventsTable"),
+        ("dynamodb:Query", "WebhookEventsTable"),
         ("dynamodb:PutItem", "AccountsTable"),
     }
     assert worker <= actor

@@ -8,13 +8,16 @@ Stripe's three days and PayPal's retries), then DynamoDB's TTL removes them.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, QueryError, UpdateError
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from billing.domain.accounts import PaymentProvider
 from billing.persistence.items import Item, from_item, to_item
@@ -25,6 +28,10 @@ from billing.settings import WebhookSettings
 
 KEPT = timedelta(days=30)
 """How long an event id is remembered: a redelivery within it is recognised."""
+
+UNPROCESSED_SHARDS = tuple(f"{n:02d}" for n in range(8))
+"""Partitions of the unprocessed index: events come at the pace of payments, and each leaves
+the index once acted on."""
 
 
 class EventStatus(StrEnum):
@@ -70,14 +77,38 @@ class WebhookEventStore(Protocol):
         """Mark a recorded event processed, with what acting on it did."""
         ...
 
+    def unprocessed(self, received_before: datetime) -> Iterator[tuple[PaymentProvider, str]]:
+        """The events received before `received_before` and not processed yet (their stream
+        record was not acted on): each as its provider and the provider's event id."""
+        ...
+
+
+def unprocessed_shard(key: str) -> str:
+    """The unprocessed index's partition of a stored event: stable, spread evenly."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return UNPROCESSED_SHARDS[int.from_bytes(digest[:8], "big") % len(UNPROCESSED_SHARDS)]
+
 
 def recorded_event(image: Item) -> RecordedEvent:
     """The event a stored item (or a stream record's image of it) holds."""
     return from_item(RecordedEvent, image)
 
 
+class UnprocessedIndex(GlobalSecondaryIndex["WebhookEventRecord"]):
+    """Sparse and write-sharded: only events not acted on yet carry its keys, so the sweep finds
+    those whose stream record was given up on."""
+
+    class Meta:
+        index_name = "unprocessed-index"
+        projection = KeysOnlyProjection()
+
+    unprocessed_shard = UnicodeAttribute(hash_key=True)
+    received_at = InstantAttribute(range_key=True)
+
+
 class WebhookEventRecord(OpenModel):
-    """A recorded event: its fields as `to_item(RecordedEvent)` writes them, under its key."""
+    """A recorded event: its fields as `to_item(RecordedEvent)` writes them, under its key, with
+    the unprocessed index's partition until it is acted on."""
 
     class Meta:
         table_name = "unbound-webhook-events"
@@ -86,9 +117,13 @@ class WebhookEventRecord(OpenModel):
 
     id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute()
+    received_at = InstantAttribute()
     processed_at = InstantAttribute(null=True)
     outcome = UnicodeAttribute(null=True)
+    unprocessed_shard = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+    unprocessed_index = UnprocessedIndex()
 
 
 class DynamoDBWebhookEvents:
@@ -104,6 +139,7 @@ class DynamoDBWebhookEvents:
             {"id": {"S": key}, **to_item(RecordedEvent(event, received_at))}
         )
         record.expires_at = received_at + KEPT
+        record.unprocessed_shard = unprocessed_shard(key)
         try:
             record.save(condition=WebhookEventRecord.id.does_not_exist())
         except PutError as error:
@@ -131,10 +167,21 @@ class DynamoDBWebhookEvents:
                     WebhookEventRecord.status.set(EventStatus.PROCESSED.value),
                     WebhookEventRecord.processed_at.set(at),
                     WebhookEventRecord.outcome.set(outcome),
+                    WebhookEventRecord.unprocessed_shard.remove(),
                 ],
                 condition=WebhookEventRecord.id.exists(),
             )
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise NotFound("Webhook event") from None
+            raise StorageUnavailable(str(error)) from error
+
+    def unprocessed(self, received_before: datetime) -> Iterator[tuple[PaymentProvider, str]]:
+        try:
+            for shard in UNPROCESSED_SHARDS:
+                for record in WebhookEventRecord.unprocessed_index.query(
+                    shard, WebhookEventRecord.received_at < received_before
+                ):
+                    yield event_of(record.id)
+        except QueryError as error:
             raise StorageUnavailable(str(error)) from error
