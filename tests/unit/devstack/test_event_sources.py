@@ -557,10 +557,15 @@ def test_the_renewal_run_is_the_template_schedule_at_its_rate() -> None:
 
 def test_the_renewal_run_is_told_from_the_other_schedules_by_the_queue_it_feeds() -> None:
     schedules = {s.function: s for s in schedule_event_sources(template())}
-    assert set(schedules) == {"RenewalDispatcherFunction", "NotifyFunction"}, "the outbox sweep"
+    assert set(schedules) == {
+        "RenewalDispatcherFunction",
+        "NotifyFunction",
+        "WebhookEventsFunction",
+    }, "the outbox's and the webhook events' sweeps"
 
     assert _renewal_run() == schedules["RenewalDispatcherFunction"]
     assert schedules["NotifyFunction"].interval == timedelta(minutes=5)
+    assert schedules["WebhookEventsFunction"].interval == timedelta(minutes=5)
     two = parse_template("""
 Resources:
   Q: {Type: AWS::SQS::Queue}
