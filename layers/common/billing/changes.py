@@ -9,7 +9,7 @@ that never charge use this module alone and load no payment code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,7 +18,7 @@ from billing.domain.accounts import Account
 from billing.domain.billing_calendar import instant
 from billing.domain.charges import ChargeAttempt
 from billing.domain.dunning import DunningSchedule
-from billing.domain.outbox import outgoing
+from billing.domain.outbox import OutboxMessage, outgoing
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
     Audit,
@@ -143,3 +143,33 @@ class SubscriptionChanges:
 def notices(decision: Decision) -> tuple[Effect, ...]:
     """The emails and notices a decision calls for: what is left once charged and audited."""
     return tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountWrite:
+    """An account to save, with the audit entries and the messages its change owes."""
+
+    account: Account
+    audit: Sequence[Audit] = ()
+    messages: Sequence[OutboxMessage] = ()
+
+
+def write_account[R](
+    repository: BillingRepository,
+    account_id: str,
+    change: Callable[[Account], tuple[R, AccountWrite | None]],
+) -> tuple[R, Account | None]:
+    """Read the account, let `change` decide what it answers and what to write (None: nothing),
+    and write it, again from a fresh read after a lost race: COMMIT_TRIES times, then
+    ConcurrentModification. The answer of the read that was written (or needed no write), and
+    the account as saved (None when nothing was written). NotFound without the account;
+    `change` may refuse by raising."""
+    for _ in range(COMMIT_TRIES):
+        answer, write = change(repository.get_account(account_id))
+        if write is None:
+            return answer, None
+        try:
+            return answer, repository.save_account(write.account, write.audit, write.messages)
+        except ConcurrentModification:
+            continue
+    raise ConcurrentModification

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 
-from billing.changes import COMMIT_TRIES
+from billing.changes import AccountWrite, write_account
 from billing.charging import ChargeOperation
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
 from billing.domain.billing_calendar import instant
@@ -47,7 +47,7 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import Subscription
 from billing.notifications.emails import payment_method_removed
 from billing.payments import PaymentChanges, Revision, refund_audit
-from billing.persistence.repository import BillingRepository, ConcurrentModification, NotFound
+from billing.persistence.repository import BillingRepository, NotFound
 from billing.providers.gateway import (
     PaymentGateway,
     ProviderDispute,
@@ -133,39 +133,32 @@ class ProviderEvents:
         owner = found.account_id or account_id
         if owner is None:
             return Outcome.NOT_OURS
-        for _ in range(COMMIT_TRIES):
-            try:
-                account = self._repository.get_account(owner)
-            except NotFound:
-                return Outcome.NOT_OURS
+
+        def level(account: Account) -> tuple[Outcome, AccountWrite | None]:
             current = account.payment_method
             if current is None or current.token != token:
-                return Outcome.NOT_OURS  # an older method, already replaced
-            try:
-                if found.method is None:
-                    self._remove(account, current)
-                    return Outcome.METHOD_REMOVED
-                at = instant(self._clock())
-                updated = _updated(current, found.method, at)
-                if updated is None:
-                    return Outcome.UNCHANGED
-                self._repository.save_account(
-                    replace(account, payment_method=updated),
-                    [_method_audit("payment_method_updated_by_provider", updated, at)],
+                return Outcome.NOT_OURS, None  # an older method, already replaced
+            at = instant(self._clock())
+            if found.method is None:
+                email = payment_method_removed(account, current, self._next_charge(account))
+                return Outcome.METHOD_REMOVED, AccountWrite(
+                    replace(account, payment_method=None),
+                    [_method_audit("payment_method_removed_by_provider", current, at)],
+                    outgoing((email,), at),
                 )
-                return Outcome.METHOD_UPDATED
-            except ConcurrentModification:
-                continue
-        raise ConcurrentModification
+            updated = _updated(current, found.method, at)
+            if updated is None:
+                return Outcome.UNCHANGED, None
+            return Outcome.METHOD_UPDATED, AccountWrite(
+                replace(account, payment_method=updated),
+                [_method_audit("payment_method_updated_by_provider", updated, at)],
+            )
 
-    def _remove(self, account: Account, removed: PaymentMethod) -> None:
-        at = instant(self._clock())
-        email = payment_method_removed(account, removed, self._next_charge(account))
-        self._repository.save_account(
-            replace(account, payment_method=None),
-            [_method_audit("payment_method_removed_by_provider", removed, at)],
-            outgoing((email,), at),
-        )
+        try:
+            outcome, _ = write_account(self._repository, owner, level)
+        except NotFound:  # no such account (its open subscription is written with its pointer)
+            return Outcome.NOT_OURS
+        return outcome
 
     def _next_charge(self, account: Account) -> tuple[datetime, Money] | None:
         if account.open_subscription_id is None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from billing.changes import COMMIT_TRIES
+from billing.changes import AccountWrite, write_account
 from billing.domain.accounts import (
     Account,
     SuppressedEmail,
@@ -33,7 +33,7 @@ from billing.domain.accounts import (
 from billing.domain.billing_calendar import instant
 from billing.domain.state_machine import Actor, Audit, Requester, account_audit
 from billing.observability import publish
-from billing.persistence.repository import BillingRepository, ConcurrentModification, NotFound
+from billing.persistence.repository import BillingRepository, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -362,27 +362,28 @@ class EmailFeedback:
             SuppressedEmail(address, feedback.reason, feedback.at or now, feedback.detail)
             for address in feedback.addresses
         ]
-        for _ in range(COMMIT_TRIES):
-            try:
-                account = self._repository.get_account(feedback.account_id)
-            except NotFound:
-                logger.warning("email feedback for an unknown account", extra=context)
-                return Recorded(Outcome.UNMATCHED, feedback)
+
+        def suppressed(
+            account: Account,
+        ) -> tuple[tuple[tuple[SuppressedEmail, ...], tuple[str, ...]], AccountWrite | None]:
             updated, added = account.suppressing(*entries)
             foreign = tuple(a for a in feedback.addresses if _role(account, a) == "other")
-            if not added:
-                logger.info("email feedback already recorded", extra=context)
-                return Recorded(Outcome.ALREADY_RECORDED, feedback, foreign=foreign)
-            try:
-                self._repository.save_account(updated, _audit(account, added, feedback, now))
-            except ConcurrentModification:
-                continue
-            logger.info(
-                "email addresses suppressed",
-                extra={**context, "added": len(added), "foreign": len(foreign)},
-            )
-            return Recorded(Outcome.RECORDED, feedback, added, foreign)
-        raise ConcurrentModification
+            write = AccountWrite(updated, _audit(account, added, feedback, now)) if added else None
+            return (added, foreign), write
+
+        try:
+            (added, foreign), _ = write_account(self._repository, feedback.account_id, suppressed)
+        except NotFound:
+            logger.warning("email feedback for an unknown account", extra=context)
+            return Recorded(Outcome.UNMATCHED, feedback)
+        if not added:
+            logger.info("email feedback already recorded", extra=context)
+            return Recorded(Outcome.ALREADY_RECORDED, feedback, foreign=foreign)
+        logger.info(
+            "email addresses suppressed",
+            extra={**context, "added": len(added), "foreign": len(foreign)},
+        )
+        return Recorded(Outcome.RECORDED, feedback, added, foreign)
 
     def _count(self, recorded: Recorded) -> None:
         if recorded.outcome is Outcome.UNMATCHED:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from billing.changes import ChangeResult
+from billing.changes import AccountWrite, ChangeResult, write_account
 from billing.domain.accounts import (
     Account,
     BillingInfo,
@@ -35,7 +35,7 @@ from billing.domain.state_machine import (
     account_audit,
 )
 from billing.domain.subscription import Status, Subscription
-from billing.persistence.repository import BillingRepository, ConcurrentModification
+from billing.persistence.repository import BillingRepository
 from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ _CHANGE_FOR: Mapping[PaymentProvider, RequestedChange] = {
     PaymentProvider.STRIPE: RequestedChange.CARD,
     PaymentProvider.PAYPAL: RequestedChange.PAYPAL,
 }
-SAVE_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,17 +258,17 @@ class BillingProfile:
         """Read, change and save the account with its audit entry (and the `email` the change
         owes the customer, into the outbox), again from a fresh read after a lost race;
         `change` may refuse by raising."""
-        for _ in range(SAVE_TRIES):
-            old = self._repository.get_account(account_id)
+
+        def written(old: Account) -> tuple[None, AccountWrite]:
             new = change(old)
             now = self._clock()
             entry = account_audit(by, action, now, described(old, new))
             messages = outgoing([] if email is None else [email(new)], now)
-            try:
-                return self._repository.save_account(new, [entry], messages)
-            except ConcurrentModification:
-                continue
-        raise ConcurrentModification
+            return None, AccountWrite(new, [entry], messages)
+
+        _, saved = write_account(self._repository, account_id, written)
+        assert saved is not None, "every change is written"
+        return saved
 
     @staticmethod
     def _decide(
