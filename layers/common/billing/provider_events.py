@@ -205,13 +205,14 @@ def _level_with(
     )
     refunds, new = merge_refunds(payment.refunds, reported)
     dispute = _dispute(now.dispute, payment.dispute, at)
-    events = _dispute_events(payment, payment.dispute, dispute, at)
     if not new and dispute == payment.dispute:
         return None
     audit = tuple(refund_audit("refund_recorded", payment, refund, refund.at) for refund in new)
+    events: tuple[Event, ...] = ()
     if dispute is not None and dispute != payment.dispute:
         details = _dispute_details(payment, dispute)
         audit += (account_audit(_by(provider), f"dispute_{dispute.status.value}", at, details),)
+        events = _dispute_events(payment, dispute, at)
     return Revision(
         payment.revised(refunds=refunds, dispute=dispute),
         events=events,
@@ -238,15 +239,11 @@ def _dispute(
     )
 
 
-def _dispute_events(
-    payment: ChargeAttempt, recorded: Dispute | None, now: Dispute | None, at: datetime
-) -> tuple[Event, ...]:
-    """What the subscription is told: the dispute opened (even if it is already closed when we
-    first hear of it: its hold and sales' notice), then how it closed."""
-    if now is None or (recorded is not None and recorded.status is now.status):
-        return ()
+def _dispute_events(payment: ChargeAttempt, now: Dispute, at: datetime) -> tuple[Event, ...]:
+    """What the subscription is told of a dispute that changed: that it opened (even if it is
+    already closed when we first hear of it: its hold and sales' notice), then how it closed."""
     events: list[Event] = []
-    if recorded is None:
+    if payment.dispute is None:
         events.append(
             PaymentDisputed(
                 at=at,
