@@ -165,13 +165,11 @@ class Deployment:
 
     def deliver(self, provider: str, delivery: Delivery) -> None:
         """A provider's delivery sent on to its webhook route, then acted on."""
-        headers = {
-            name: value
-            for name, value in delivery.headers.items()
-            if name.lower().startswith(("stripe-", "paypal-", "content-type"))
-        }
         answer = self.api.anonymous.request(
-            "POST", f"/webhooks/{provider}", raw=delivery.body.decode(), headers=headers
+            "POST",
+            f"/webhooks/{provider}",
+            raw=delivery.body.decode(),
+            headers=delivery.provider_headers,
         )
         assert answer.status == 200, answer.body
         self.webhook_events.drain()

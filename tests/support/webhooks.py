@@ -31,6 +31,16 @@ class Delivery:
         parsed: dict[str, Any] = json.loads(self.body)
         return parsed
 
+    @property
+    def provider_headers(self) -> dict[str, str]:
+        """The headers the provider sent that matter to the receiver (its signature's, the
+        content type), to send the delivery on as the provider did."""
+        return {
+            name: value
+            for name, value in self.headers.items()
+            if name.lower().startswith(("stripe-", "paypal-", "content-type"))
+        }
+
 
 @dataclass
 class Receiver:
