@@ -261,7 +261,13 @@ def bind_tables(settings: StorageSettings) -> None:
         (OutboxRecord, settings.outbox_table),
     )
     for model, table_name in bindings:
-        model.Meta.table_name = table_name
-        model.Meta.region = settings.region
-        model.Meta.host = settings.dynamodb_endpoint
-        model._connection = None
+        bind(model, table_name, settings.region, settings.dynamodb_endpoint)
+
+
+def bind(model: type[Model], table_name: str, region: str, endpoint: str | None) -> None:
+    """Point `model` at `table_name` in `region`, at `endpoint` off AWS (drops its cached
+    connection)."""
+    model.Meta.table_name = table_name
+    model.Meta.region = region
+    model.Meta.host = endpoint
+    model._connection = None

@@ -21,7 +21,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from billing.domain.accounts import PaymentProvider
 from billing.persistence.items import Item, from_item, to_item
-from billing.persistence.models import InstantAttribute, OpenModel
+from billing.persistence.models import InstantAttribute, OpenModel, bind
 from billing.persistence.repository import NotFound, StorageUnavailable
 from billing.providers.gateway import ProviderEvent
 from billing.settings import WebhookSettings
@@ -112,8 +112,6 @@ class WebhookEventRecord(OpenModel):
 
     class Meta:
         table_name = "unbound-webhook-events"
-        region: str | None = None
-        host: str | None = None
 
     id = UnicodeAttribute(hash_key=True)
     status = UnicodeAttribute()
@@ -128,10 +126,12 @@ class WebhookEventRecord(OpenModel):
 
 class DynamoDBWebhookEvents:
     def __init__(self, settings: WebhookSettings) -> None:
-        WebhookEventRecord.Meta.table_name = settings.webhook_events_table
-        WebhookEventRecord.Meta.region = settings.region
-        WebhookEventRecord.Meta.host = settings.dynamodb_endpoint
-        WebhookEventRecord._connection = None
+        bind(
+            WebhookEventRecord,
+            settings.webhook_events_table,
+            settings.region,
+            settings.dynamodb_endpoint,
+        )
 
     def record(self, event: ProviderEvent, received_at: datetime) -> bool:
         key = event_id(event.provider, event.id)
