@@ -1,6 +1,7 @@
 """localstripe, served on loopback, with the parts of Stripe's documented API our adapter uses
 that it lacks: idempotency keys, listing PaymentIntents by customer and creation time, the
-`pm_card_authenticationRequired` and `pm_card_createDispute` test methods, refunds that Stripe
+`pm_card_authenticationRequired`, `pm_card_chargeDeclinedExpiredCard` and
+`pm_card_createDispute` test methods, refunds that Stripe
 would refuse, disputes, card updates, and webhook events for them. Run:
 ``python -m devstack.localstripe_server``.
 
@@ -89,6 +90,25 @@ class _AuthenticationRequiredCard(resources.PaymentMethod):  # type: ignore[misc
         return True
 
 
+class _ExpiredCard(resources.PaymentMethod):  # type: ignore[misc]
+    """Stripe's `pm_card_chargeDeclinedExpiredCard`: saved, then every charge declined with
+    ``expired_card`` (a hard decline: the card must be replaced)."""
+
+    def _charging_is_declined(self) -> bool:
+        return True
+
+
+_declined_by_localstripe = resources.Charge._set_auth_failure
+
+
+def _set_auth_failure(charge: Any) -> None:
+    """localstripe declines every card with ``card_declined``; an expired one says so."""
+    _declined_by_localstripe(charge)
+    if isinstance(resources.PaymentMethod._api_retrieve(charge.payment_method), _ExpiredCard):
+        charge.failure_code = "expired_card"
+        charge.failure_message = "Your card has expired."
+
+
 _canonical_test_article = resources.PaymentMethod._try_get_canonical_test_article
 
 
@@ -96,6 +116,10 @@ def _test_article(cls: type, id: str) -> Any:  # noqa: A002 - localstripe's para
     if id == "pm_card_authenticationRequired":
         method = _canonical_test_article("pm_card_visa")
         method.__class__ = _AuthenticationRequiredCard
+        return method
+    if id == "pm_card_chargeDeclinedExpiredCard":
+        method = _canonical_test_article("pm_card_visa")
+        method.__class__ = _ExpiredCard
         return method
     if id == "pm_card_createDispute":
         method = _canonical_test_article("pm_card_visa")
@@ -456,6 +480,7 @@ def _install_resources(clock: Clock) -> None:
     resources.PaymentIntent._api_list_all = classmethod(_list_payment_intents)
     resources.Refund._api_create = classmethod(_refund)
     resources.Charge._trigger_payment = _pay
+    resources.Charge._set_auth_failure = _set_auth_failure
     resources.Charge.disputed = property(_disputed)
     resources.Event.__init__ = _event
     webhooks._send_webhook = _send_webhook

@@ -7,6 +7,7 @@ adapters meet localstripe and the PayPal stand-in."""
 
 from __future__ import annotations
 
+import urllib.error
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,19 +16,18 @@ from typing import Any, Literal, Protocol
 from uuid import uuid4
 
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
-from billing.domain.charges import ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
-from billing.providers.gateway import PaymentGateway
+from billing.providers.gateway import PaymentGateway, ProviderError
 from billing.providers.paypal_gateway import LOOKUP_WINDOW, PayPalGateway
 from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import CHARGE_KEY, StripeGateway
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import FakeGateway
-from tests.support.localstripe import payment_intents, stripe_client
+from tests.support.localstripe import authenticate, payment_intents, stripe_client
 from tests.support.paypal import paypal_api
 from tests.support.sleeps import Sleeps
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn
 
 Operation = Literal["charge", "find_charge"]
 
@@ -43,6 +43,8 @@ class Method(StrEnum):
     """A soft decline: the same method may pay later."""
     INVALID = "invalid"
     """The method must be replaced."""
+    AUTHENTICATES = "authenticates"
+    """The bank asks the customer to authenticate every charge (3-D Secure)."""
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,19 @@ class Traits:
     updates_cards: bool
     """Saved methods are cards the card network's updater may replace (Stripe's, not PayPal's
     wallets)."""
+    asks_authentication: bool
+    """A payment may wait for the customer to authenticate it with their bank (Stripe's cards;
+    PayPal's payer approved the vault once and is never asked again)."""
 
 
 TRAITS = {
     PaymentProvider.STRIPE: Traits(
-        codes={Method.DECLINED: "card_declined", Method.INVALID: "authentication_required"},
+        codes={Method.DECLINED: "card_declined", Method.INVALID: "expired_card"},
         refusal=FailureReason.CARD_DECLINED,
         finds_declines=True,
         lookup_window=None,
         updates_cards=True,
+        asks_authentication=True,
     ),
     PaymentProvider.PAYPAL: Traits(
         codes={
@@ -80,6 +86,7 @@ TRAITS = {
         finds_declines=False,
         lookup_window=LOOKUP_WINDOW,
         updates_cards=False,
+        asks_authentication=False,
     ),
 }
 
@@ -155,6 +162,12 @@ class ProviderUnderTest(Protocol):
         """The saved method is removed at the provider (detached, revoked by the payer)."""
         ...
 
+    def authenticate(self, reference: str, *, success: bool) -> None:
+        """The customer completes (or fails) their bank's authentication of payment
+        `reference` (when `traits.asks_authentication`); ProviderError when it no longer waits
+        for one."""
+        ...
+
 
 class FakeProvider:
     real = False
@@ -172,7 +185,9 @@ class FakeProvider:
             token = f"pm_{kind}_{uuid4().hex[:8]}"
         else:  # the approved setup token, as PayPal's flow goes
             token = self.gateway.start_update(self.account, None).reference
-        if kind is not Method.PAYS:
+        if kind is Method.AUTHENTICATES:
+            self.gateway.asks_authentication(token)
+        elif kind is not Method.PAYS:
             self.gateway.declines(token, REASONS[kind], self.traits.codes[kind])
         return self.gateway.save_payment_method(self.customer, token)
 
@@ -187,11 +202,7 @@ class FakeProvider:
         self.gateway.unanswered(after_charging=after_charging)
 
     def taken(self, key: str) -> int:
-        return sum(
-            1
-            for charge in self.gateway.charges
-            if charge.request.key == key and charge.outcome.status is ChargeStatus.SUCCEEDED
-        )
+        return int(self.gateway.taken(key))
 
     def refund_at_provider(self, reference: str, amount: Money) -> None:
         self.gateway.refund_at_provider(reference, amount)
@@ -208,6 +219,9 @@ class FakeProvider:
     def remove_method(self, token: str) -> None:
         self.gateway.remove_method(token)
 
+    def authenticate(self, reference: str, *, success: bool) -> None:
+        self.gateway.authenticate(reference, success=success)
+
 
 def _late(after_charging: bool) -> dict[str, Any]:
     """A fault answering after the client gave up: having processed the request, or never."""
@@ -218,7 +232,8 @@ def _late(after_charging: bool) -> dict[str, Any]:
 STRIPE_TEST_METHODS: Mapping[Method, str] = {
     Method.PAYS: "pm_card_visa",
     Method.DECLINED: "pm_card_chargeCustomerFail",
-    Method.INVALID: "pm_card_authenticationRequired",
+    Method.INVALID: "pm_card_chargeDeclinedExpiredCard",
+    Method.AUTHENTICATES: "pm_card_authenticationRequired",
 }
 STRIPE_REQUESTS: Mapping[Operation, tuple[str, str]] = {
     "charge": ("POST", "/v1/payment_intents"),
@@ -244,6 +259,7 @@ class StripeProvider:
         self._localstripe = localstripe
         self.gateway = stripe = StripeGateway(
             "sk_test_local",
+            publishable_key=STRIPE_PUBLISHABLE_KEY,
             api_base=localstripe.url,
             timeout=TIMEOUT,
             retry=RetryPolicy(sleep=Sleeps()),
@@ -294,6 +310,12 @@ class StripeProvider:
 
     def remove_method(self, token: str) -> None:
         stripe_client(self._localstripe).v1.payment_methods.detach(token)
+
+    def authenticate(self, reference: str, *, success: bool) -> None:
+        try:
+            authenticate(self._localstripe, reference, success=success)
+        except urllib.error.HTTPError as refused:  # 400: nothing waits for it any more
+            raise ProviderError(f"{reference} awaits no authentication: {refused}") from refused
 
 
 class PayPalProvider:
@@ -357,6 +379,9 @@ class PayPalProvider:
 
     def update_card(self, token: str, last4: str, exp_month: int, exp_year: int) -> None:
         raise NotImplementedError("a PayPal wallet has no card for the updater to replace")
+
+    def authenticate(self, reference: str, *, success: bool) -> None:
+        raise NotImplementedError("PayPal asks no payer to authenticate a capture")
 
     def remove_method(self, token: str) -> None:
         self._paypal.post(f"/_standin/payment-tokens/{token}/revoke", {})

@@ -1,11 +1,12 @@
 """`PaymentGateway` in memory, behaving as the Stripe or the PayPal adapter does seen through the
 port: one charge per idempotency key (a repeat gets the first answer), charges found again by
 key, declines as outcomes, and what a test scripts: methods that decline or stay processing,
-methods refused on saving, calls that get no answer (before or after charging), and 429s or 5xx
-that the adapters' retries absorb or give up on (three tries a call). After the charge it
-answers as the adapters do what the provider says of a payment (refunds, at most one dispute) and
-of a saved method, and scripts what the provider's side does: a refund made on its dashboard, a
-dispute opened and decided, a card replaced by the card network's updater, a method removed."""
+methods refused on saving, methods whose bank asks the customer to authenticate each charge
+(3-D Secure), calls that get no answer (before or after charging), and 429s or 5xx that the
+adapters' retries absorb or give up on (three tries a call). After the charge it answers as the
+adapters do what the provider says of a payment (refunds, at most one dispute) and of a saved
+method, and scripts what the provider's side does: a refund made on its dashboard, a dispute
+opened and decided, a card replaced by the card network's updater, a method removed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from billing.domain.money import Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
+    Confirmation,
     OutcomeUnknown,
     PaymentMethodRejected,
     ProviderDispute,
@@ -100,6 +102,7 @@ class FakeGateway:
         self._lock = threading.RLock()
         self._declines: dict[str, tuple[FailureReason, str]] = {}
         self._processing: set[str] = set()
+        self._authenticating: set[str] = set()
         self._refusals: dict[str, tuple[FailureReason, str]] = {}
         self._failing: list[_Failing] = []
         self._unanswered: list[_Unanswered] = []
@@ -132,6 +135,29 @@ class FakeGateway:
     def processes(self, payment_method: str) -> None:
         """Charges of `payment_method` stay processing (held for review) until `settle`."""
         self._processing.add(payment_method)
+
+    def asks_authentication(self, payment_method: str) -> None:
+        """The bank asks the customer to authenticate every charge of `payment_method`
+        (3-D Secure): waiting for them on session, a failure off session (Stripe only)."""
+        self._authenticating.add(payment_method)
+
+    def exempts(self, payment_method: str) -> None:
+        """The bank stops asking for `payment_method` (an exemption it grants from now on)."""
+        self._authenticating.discard(payment_method)
+
+    def authenticate(self, reference: str, *, success: bool = True) -> ChargeOutcome:
+        """The customer completes (or fails) the authentication of payment `reference` with
+        their bank, as Stripe.js does on their page."""
+        with self._lock:
+            key = self._payment(reference).request.key
+            if self._now[key].confirmation is None:
+                raise ProviderError(f"payment {reference} awaits no authentication")
+            self._now[key] = (
+                ChargeOutcome.succeeded(reference)
+                if success
+                else self._needs_authentication(reference, ChargeStatus.FAILED)
+            )
+            return self._now[key]
 
     def refuses(self, token: str, reason: FailureReason, code: str | None = None) -> None:
         """Saving `token` is refused for `reason`."""
@@ -196,6 +222,12 @@ class FakeGateway:
 
     # --- what was charged ---
 
+    def taken(self, key: str) -> bool:
+        """Whether money was taken with `key`, as the provider has the charge now."""
+        with self._lock:
+            found = self._now.get(key)
+        return found is not None and found.status is ChargeStatus.SUCCEEDED
+
     def charged(self, subscription_id: str | None = None) -> list[str]:
         """The keys of the charges made, oldest first; only one subscription's when given."""
         prefix = "" if subscription_id is None else f"{subscription_id}."
@@ -256,6 +288,17 @@ class FakeGateway:
         if unanswered is not None:
             raise OutcomeUnknown(f"no answer to charge {request.key}, made meanwhile")
         return outcome
+
+    def abandon(self, reference: str) -> ChargeOutcome:
+        self.calls.append(("abandon", reference))
+        with self._lock:
+            self._answer("abandon")
+            key = self._payment(reference).request.key
+            if self._now[key].confirmation is not None:
+                self._now[key] = ChargeOutcome.declined(
+                    FailureReason.AUTHENTICATION_REQUIRED, "abandoned", reference
+                )
+            return self._now[key]
 
     def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:
         self.calls.append(("find_charge", request.key))
@@ -337,6 +380,22 @@ class FakeGateway:
         payment.refunds.append(refund)
         return refund
 
+    def _needs_authentication(self, reference: str, status: ChargeStatus) -> ChargeOutcome:
+        """A payment the customer may still confirm: waiting for them (pending), or failed
+        (they were not there, or their bank refused the authentication)."""
+        confirmation = Confirmation(
+            f"{reference}_secret_fake",
+            "pk_test_fake",
+            "requires_action" if status is ChargeStatus.PENDING else "requires_payment_method",
+        )
+        return ChargeOutcome(
+            status,
+            reference,
+            FailureReason.AUTHENTICATION_REQUIRED,
+            "authentication_required",
+            confirmation,
+        )
+
     @property
     def _stripe(self) -> bool:
         return self.provider is PaymentProvider.STRIPE
@@ -384,6 +443,9 @@ class FakeGateway:
             outcome = ChargeOutcome.declined(*declined, reference)
         elif request.payment_method in self._processing:
             outcome = ChargeOutcome(ChargeStatus.PENDING, reference)
+        elif self._stripe and request.payment_method in self._authenticating:
+            waiting = ChargeStatus.PENDING if request.on_session else ChargeStatus.FAILED
+            outcome = self._needs_authentication(reference, waiting)
         else:
             outcome = ChargeOutcome.succeeded(reference)
         charge = Charge(request, outcome)

@@ -31,7 +31,7 @@ from tests.support.aws import (
 from tests.support.moto_server import MotoServer, moto_server
 from tests.support.notifications import in_process_client, open_outbox, outbox_stream
 from tests.support.sleeps import Sleeps
-from tests.support.stand_ins import StandIn, provider_environment
+from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn, provider_environment
 
 
 @pytest.fixture
@@ -105,7 +105,11 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 def stripe_gateway(localstripe: StandIn, sleeps: Sleeps) -> StripeGateway:
     return StripeGateway(
-        "sk_test_local", api_base=localstripe.url, timeout=1.0, retry=RetryPolicy(sleep=sleeps)
+        "sk_test_local",
+        publishable_key=STRIPE_PUBLISHABLE_KEY,
+        api_base=localstripe.url,
+        timeout=1.0,
+        retry=RetryPolicy(sleep=sleeps),
     )
 
 

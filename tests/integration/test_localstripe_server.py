@@ -19,7 +19,7 @@ from billing.domain.accounts import Account
 from billing.providers.stripe_gateway import StripeGateway
 from devstack.clock import StackClock
 from tests.support.localstripe import stripe_client
-from tests.support.stand_ins import StandIn, listening
+from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn, listening
 from tests.support.webhooks import Delivery, Receiver, of_type, receiving, stripe_endpoint
 from tests.unit.devstack.test_clock import START
 
@@ -265,7 +265,12 @@ def test_events_are_signed_at_the_stacks_instant(
         stand_in = StandIn(f"http://127.0.0.1:{port}", "/_config")
         stand_in.post("/_config/webhooks/we_clock", {"url": receiver.url, "secret": SECRET})
         clock.advance(timedelta(days=40))
-        gateway = StripeGateway("sk_test_local", api_base=stand_in.url, timeout=2.0)
+        gateway = StripeGateway(
+            "sk_test_local",
+            publishable_key=STRIPE_PUBLISHABLE_KEY,
+            api_base=stand_in.url,
+            timeout=2.0,
+        )
 
         intent = _paid(gateway, stripe_client(stand_in))
 

@@ -24,7 +24,7 @@ from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import StripeGateway, failure_reason
 from devstack.processes import free_port
 from tests.support.sleeps import Sleeps
-from tests.support.stand_ins import StandIn
+from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn
 
 PRICE = Money(4900, Currency.EUR)
 
@@ -100,7 +100,11 @@ SHORT_TIMEOUT = 0.25
 
 def _impatient(sleeps: Sleeps, api_base: str) -> StripeGateway:
     return StripeGateway(
-        "sk_test_local", api_base=api_base, timeout=SHORT_TIMEOUT, retry=RetryPolicy(sleep=sleeps)
+        "sk_test_local",
+        publishable_key=STRIPE_PUBLISHABLE_KEY,
+        api_base=api_base,
+        timeout=SHORT_TIMEOUT,
+        retry=RetryPolicy(sleep=sleeps),
     )
 
 
@@ -197,8 +201,9 @@ def test_a_card_update_starts_with_a_setup_intent(stripe_gateway: StripeGateway)
         (
             "authentication_required",
             "authentication_required",
-            FailureReason.PAYMENT_METHOD_INVALID,
+            FailureReason.AUTHENTICATION_REQUIRED,
         ),
+        ("payment_intent_authentication_failure", None, FailureReason.AUTHENTICATION_REQUIRED),
         (None, None, FailureReason.CARD_DECLINED),
     ],
 )

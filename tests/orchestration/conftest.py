@@ -9,6 +9,11 @@ import pytest
 
 from billing.charging import ChargeOperation
 from billing.domain.accounts import PaymentProvider
+from billing.operations.confirmations import Confirmations
+from billing.operations.refunds import Refunds
+from billing.payments import PaymentChanges
+from billing.provider_events import ProviderEvents
+from billing.providers.gateway import PaymentGateway
 from tests.fakes import FakeGateway, InMemoryRepository
 from tests.support.api import Clock
 from tests.support.subscriptions import FIRST_END
@@ -37,7 +42,49 @@ def paypal(clock: Clock) -> FakeGateway:
 
 @pytest.fixture
 def operation(
-    repository: InMemoryRepository, stripe: FakeGateway, paypal: FakeGateway, clock: Clock
+    repository: InMemoryRepository, gateways: dict[PaymentProvider, PaymentGateway], clock: Clock
 ) -> ChargeOperation:
-    gateways = {PaymentProvider.STRIPE: stripe, PaymentProvider.PAYPAL: paypal}
     return ChargeOperation(repository, gateways, clock=clock)
+
+
+@pytest.fixture
+def gateways(stripe: FakeGateway, paypal: FakeGateway) -> dict[PaymentProvider, PaymentGateway]:
+    return {PaymentProvider.STRIPE: stripe, PaymentProvider.PAYPAL: paypal}
+
+
+@pytest.fixture
+def payments(repository: InMemoryRepository, clock: Clock) -> PaymentChanges:
+    return PaymentChanges(repository, clock=clock)
+
+
+@pytest.fixture
+def refunds(
+    repository: InMemoryRepository,
+    gateways: dict[PaymentProvider, PaymentGateway],
+    payments: PaymentChanges,
+    clock: Clock,
+) -> Refunds:
+    return Refunds(repository, gateways, payments, clock=clock)
+
+
+@pytest.fixture
+def confirmations(
+    repository: InMemoryRepository,
+    gateways: dict[PaymentProvider, PaymentGateway],
+    operation: ChargeOperation,
+    payments: PaymentChanges,
+    refunds: Refunds,
+    clock: Clock,
+) -> Confirmations:
+    return Confirmations(repository, gateways, operation, payments, refunds, clock=clock)
+
+
+@pytest.fixture
+def events(
+    repository: InMemoryRepository,
+    gateways: dict[PaymentProvider, PaymentGateway],
+    confirmations: Confirmations,
+    payments: PaymentChanges,
+    clock: Clock,
+) -> ProviderEvents:
+    return ProviderEvents(repository, gateways, confirmations, payments, clock=clock)

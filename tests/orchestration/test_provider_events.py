@@ -35,7 +35,6 @@ from billing.domain.state_machine import (
 )
 from billing.domain.subscription import ChargeKind, Status, Subscription
 from billing.operations.refunds import Refunds
-from billing.payments import PaymentChanges
 from billing.persistence.repository import SubscriptionChange
 from billing.provider_events import Outcome, ProviderEvents
 from billing.providers.gateway import ChargeOutcome, ProviderEvent, ProviderRefund, WebhookTopic
@@ -47,36 +46,6 @@ pytestmark = pytest.mark.unit
 
 SALES = Requester(Actor.SALES, "sales-1")
 EUR = Currency.EUR
-
-
-@pytest.fixture
-def payments(repository: InMemoryRepository, clock: Clock) -> PaymentChanges:
-    return PaymentChanges(repository, clock=clock)
-
-
-@pytest.fixture
-def events(
-    repository: InMemoryRepository,
-    stripe: FakeGateway,
-    paypal: FakeGateway,
-    operation: ChargeOperation,
-    payments: PaymentChanges,
-    clock: Clock,
-) -> ProviderEvents:
-    gateways = {PaymentProvider.STRIPE: stripe, PaymentProvider.PAYPAL: paypal}
-    return ProviderEvents(repository, gateways, operation, payments, clock=clock)
-
-
-@pytest.fixture
-def refunds(
-    repository: InMemoryRepository,
-    stripe: FakeGateway,
-    paypal: FakeGateway,
-    payments: PaymentChanges,
-    clock: Clock,
-) -> Refunds:
-    gateways = {PaymentProvider.STRIPE: stripe, PaymentProvider.PAYPAL: paypal}
-    return Refunds(repository, gateways, payments, clock=clock)
 
 
 def _customer(repository: InMemoryRepository, stripe: FakeGateway) -> tuple[Account, Subscription]:

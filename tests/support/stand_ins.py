@@ -87,6 +87,8 @@ def running(module: str, control: str) -> Iterator[StandIn]:
 
 
 STRIPE_WEBHOOK_SECRET = "whsec_tests_only_not_a_secret"
+STRIPE_PUBLISHABLE_KEY = "pk_test_local"
+"""What the product's settings default to off AWS: localstripe takes any test key."""
 """The signing secret tests register their Stripe webhook endpoints with."""
 
 

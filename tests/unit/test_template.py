@@ -209,7 +209,7 @@ def test_dev_deploys_with_the_development_defaults() -> None:
 def test_prod_refuses_every_development_placeholder() -> None:
     refused = _refused(_overrides("prod"))
 
-    assert len(refused) == 6
+    assert len(refused) == 7
     assert all(text.startswith("Set ") for text in refused)
 
 
@@ -221,6 +221,7 @@ def test_prod_deploys_once_the_sender_pages_and_sales_contact_are_set() -> None:
         "PayPalCancelUrl": "https://app.example.org/billing/paypal/cancel",
         "CustomerPortalUrl": "https://app.example.org/billing",
         "SalesContactEmail": "sales@example.org",
+        "StripePublishableKey": "pk_live_51example",
     }
 
     assert _refused(parameters) == []

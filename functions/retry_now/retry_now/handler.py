@@ -1,6 +1,8 @@
 """POST /subscriptions/{id}/retry (Retry Now) and POST /admin/subscriptions/{id}/charge (a
-sales recharge): one immediate charge attempt on a past-due subscription; and
-POST /admin/payments/{id}/refund: sales gives money back. The routes that move money with a
+sales recharge): one immediate charge attempt on a past-due subscription;
+POST /admin/payments/{id}/refund: sales gives money back; and a payment the customer's bank asks
+them to confirm (3-D Secure): GET …/payments/{id}/authentication, what their page confirms it
+with, and POST …/authentication/complete once they did. The routes that move money with a
 person waiting."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from billing.api.http import (
     Caller,
     ResourceId,
     api_router,
+    current_caller,
     documented,
     entry_point,
     ok,
@@ -24,7 +27,12 @@ from billing.api.http import (
     staff,
 )
 from billing.api.idempotency import once_per_key
-from billing.api.views import AttemptView, ChargedSubscriptionView, SubscriptionView
+from billing.api.views import (
+    AttemptView,
+    ChargedSubscriptionView,
+    ConfirmationView,
+    SubscriptionView,
+)
 from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.state_machine import Actor
@@ -39,6 +47,7 @@ _REFUSALS = (
     ErrorCode.RETRY_IN_PROGRESS,
     ErrorCode.PAYMENT_PENDING,
     ErrorCode.PROVIDER_UNAVAILABLE,
+    ErrorCode.AUTHENTICATION_REQUIRED,
 )
 
 
@@ -118,6 +127,47 @@ def refund(payment_id: ResourceId, body: Annotated[RefundBody, Body()]) -> Respo
         )
 
     return once_per_key(router, refunded)
+
+
+@router.get(
+    "/subscriptions/<subscription_id>/payments/<payment_id>/authentication",
+    summary="A payment the customer's bank asks them to confirm (3-D Secure): what the page "
+    "runs Stripe.js with",
+    responses=documented(
+        200, ConfirmationView, ErrorCode.NOT_FOUND, ErrorCode.PROVIDER_UNAVAILABLE
+    ),
+)
+@requires(ACCOUNT_ADMIN)
+def authentication(subscription_id: ResourceId, payment_id: ResourceId) -> Response[Any]:
+    found = root().confirmations.confirmation(
+        current_caller(router).account_id, subscription_id, payment_id
+    )
+    return ok(ConfirmationView.of(found))
+
+
+@router.post(
+    "/subscriptions/<subscription_id>/payments/<payment_id>/authentication/complete",
+    summary="The customer confirmed the payment with their bank: it is read from the provider "
+    "and recorded (once, whoever comes first: this or the provider's webhook)",
+    responses=documented(
+        200,
+        ChargedSubscriptionView,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.AUTHENTICATION_REQUIRED,
+        ErrorCode.PAYMENT_DECLINED,
+        ErrorCode.PAYMENT_PENDING,
+        ErrorCode.NO_ACTION_REQUIRED,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        idempotent=True,
+    ),
+)
+@requires(ACCOUNT_ADMIN)
+def authentication_complete(subscription_id: ResourceId, payment_id: ResourceId) -> Response[Any]:
+    def completed(who: Caller) -> Response[Any]:
+        result = root().confirmations.complete(who.account_id, subscription_id, payment_id)
+        return ok(ChargedSubscriptionView.of_result(result))
+
+    return once_per_key(router, completed)
 
 
 lambda_handler = entry_point(router, charges=True)

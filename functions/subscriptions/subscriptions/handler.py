@@ -60,6 +60,7 @@ def history() -> Response[Any]:
         201,
         SubscriptionView,
         ErrorCode.PAYMENT_DECLINED,
+        ErrorCode.AUTHENTICATION_REQUIRED,
         ErrorCode.PAYMENT_METHOD_REQUIRED,
         ErrorCode.SUBSCRIPTION_EXISTS,
         ErrorCode.MANAGED_BY_PARTNER,

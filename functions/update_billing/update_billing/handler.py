@@ -104,6 +104,7 @@ def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
         SavedMethodView,
         ErrorCode.NOT_FOUND,
         ErrorCode.PAYMENT_METHOD_REJECTED,
+        ErrorCode.AUTHENTICATION_REQUIRED,
         ErrorCode.CONTACT_SALES,
         ErrorCode.MANAGED_BY_PARTNER,
         ErrorCode.PROVIDER_UNAVAILABLE,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from billing.domain.accounts import Account
 from billing.domain.billing_calendar import instant
@@ -36,6 +36,9 @@ from billing.persistence.repository import (
     SubscriptionChange,
 )
 
+if TYPE_CHECKING:  # a change that charges nothing loads no payment code
+    from billing.providers.gateway import Confirmation
+
 COMMIT_TRIES = 3
 """A commit that lost a race to another change (e.g. a cancel) is re-applied to fresh state."""
 
@@ -53,6 +56,9 @@ class ChangeResult:
     changed: bool = False
     """Whether this call wrote the subscription; False when nothing was due, or when another
     caller wrote the same change first."""
+    confirmation: Confirmation | None = None
+    """Set when the customer's bank asks them to authenticate the charge made (3-D Secure)
+    before it is taken: the attempt stays pending meanwhile."""
 
 
 EventFor = Callable[[Subscription, Account, datetime], Event | None]

@@ -59,6 +59,7 @@ from billing.persistence.repository import (
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
+    Confirmation,
     OutcomeUnknown,
     PaymentGateway,
     ProviderError,
@@ -117,9 +118,10 @@ class ChargeOperation:
         )
         effects = notices(decision)
         attempt, outcome = self._take(sub, account, attempt, now)
-        if outcome is None:
-            return ChangeResult(sub, account, attempt, effects)
-        return self._settle(sub, account, attempt, outcome, effects)
+        final = _known(outcome)
+        if final is None:
+            return ChangeResult(sub, account, attempt, effects, confirmation=_waiting(outcome))
+        return self._settle(sub, account, attempt, final, effects)
 
     def renew(self, subscription_id: str, account_id: str) -> ChangeResult:
         """Whatever the renewal schedule has due now: a renewal, a retry, a reminder."""
@@ -160,6 +162,27 @@ class ChargeOperation:
         sub, account = self._repository.load(attempt.subscription_id, attempt.account_id)
         return self._settle(sub, account, attempt, outcome)
 
+    def provider_outcome(self, attempt: ChargeAttempt) -> ChargeOutcome | None:
+        """What the provider says of `attempt` now, read without charging or stopping anything:
+        by its reference once known, else looked up by its key (a pending one, e.g. waiting
+        for the customer to authenticate it). None: it never reached the provider."""
+        if attempt.provider is None:
+            return None
+        gateway = self._gateways[attempt.provider]
+        if attempt.provider_reference is not None:
+            return gateway.payment(attempt.provider_reference).outcome
+        if attempt.status is not ChargeStatus.PENDING or attempt.payment_method_id is None:
+            return None
+        if attempt.kind is ChargeKind.PURCHASE:
+            account = self._repository.get_account(attempt.account_id)
+            purchase = account.pending_purchase
+            if purchase is None or purchase.subscription_id != attempt.subscription_id:
+                return None  # settled meanwhile: read it again
+            sub = _opened(account, purchase, attempt.requested_by).subscription
+        else:
+            sub, account = self._repository.load(attempt.subscription_id, attempt.account_id)
+        return gateway.find_charge(_request(sub, account, attempt), attempt.created_at)
+
     def purchase(self, account_id: str, purchase: PendingPurchase, by: Requester) -> ChangeResult:
         """Buy: charge the first cycle of `purchase`, and open its subscription only if the
         charge succeeded (state, attempt and audit in one transaction). The account's one open
@@ -199,9 +222,10 @@ class ChargeOperation:
             if settled is None:
                 raise
             return settled
-        if outcome is None:
-            return ChangeResult(sub, account, attempt)
-        return self._open(account, opened, attempt, outcome)
+        final = _known(outcome)
+        if final is None:
+            return ChangeResult(sub, account, attempt, confirmation=_waiting(outcome))
+        return self._open(account, opened, attempt, final)
 
     def _reconcile_purchase(
         self, account_id: str, attempt: ChargeAttempt, now: datetime
@@ -223,8 +247,16 @@ class ChargeOperation:
     def _open(
         self, account: Account, opened: Decision, attempt: ChargeAttempt, outcome: ChargeOutcome
     ) -> ChangeResult:
-        """Write a purchase's outcome: the subscription opened in the slot, or the slot freed."""
+        """Write a purchase's outcome: the subscription opened in the slot, or the slot freed.
+        A payment the customer could still confirm with their bank is stopped before its slot
+        is freed: a purchase is never paid once it opened nothing."""
         sub = opened.subscription
+        if outcome.confirmation is not None and outcome.reference is not None:
+            assert attempt.provider is not None
+            try:
+                outcome = self._gateways[attempt.provider].abandon(outcome.reference)
+            except ProviderError:
+                return ChangeResult(sub, account, attempt)  # still pending: the sweep comes back
         settled = _settled(attempt, outcome)
         effects = notices(opened)
         try:
@@ -270,8 +302,8 @@ class ChargeOperation:
     ) -> tuple[ChargeAttempt, ChargeOutcome | None]:
         """Claim `attempt` (and, for a `purchase`, the account's open slot) and charge it; or,
         when its key is taken by an abandoned pending attempt, look that one up. The outcome is
-        None while it is unknown (no answer, or the provider still processing): the attempt then
-        stays pending."""
+        None or pending while it is not known (no answer, the provider still processing, the
+        customer asked to authenticate it): the attempt then stays pending."""
         try:
             self._repository.claim(attempt, _charge_requested(attempt), purchase)
         except AttemptAlreadyClaimed as claimed:
@@ -281,7 +313,7 @@ class ChargeOperation:
             attempt, outcome = existing, self._look_up(sub, account, existing)
         else:
             outcome = self._charge(sub, account, attempt)
-        return attempt, _known(outcome)
+        return attempt, outcome
 
     def _abandoned(self, attempt: ChargeAttempt, now: datetime) -> bool:
         """Pending for longer than any caller can still be waiting on it."""
@@ -324,12 +356,16 @@ class ChargeOperation:
         self, sub: Subscription, account: Account, pending: ChargeAttempt
     ) -> ChargeOutcome | None:
         """What the provider did with an abandoned pending attempt, without charging. Not found
-        means the request never reached it: nothing was taken, nobody is to blame."""
+        means the request never reached it: nothing was taken, nobody is to blame. A payment
+        still waiting for the customer to authenticate it is stopped first, so that it can no
+        longer be taken once its attempt is settled."""
         if pending.provider is None or pending.payment_method_id is None:
             return None
         gateway = self._gateways[pending.provider]
         try:
             found = gateway.find_charge(_request(sub, account, pending), pending.created_at)
+            if found is not None and found.awaits_customer and found.reference is not None:
+                found = gateway.abandon(found.reference)
         except ProviderError:
             return None
         return found or ChargeOutcome.declined(
@@ -356,6 +392,7 @@ class ChargeOperation:
                 kind=attempt.kind,
                 amount=attempt.amount,
                 card_valid_through=card_valid_through(account.payment_method),
+                cycle=attempt.cycle,
             )
         else:
             assert outcome.failure_reason is not None
@@ -365,6 +402,7 @@ class ChargeOperation:
                 kind=attempt.kind,
                 reason=outcome.failure_reason,
                 payment_method_id=attempt.payment_method_id,
+                payment_id=attempt.id,
             )
         try:
             for _ in range(COMMIT_TRIES - 1):
@@ -468,10 +506,16 @@ def _opened(account: Account, purchase: PendingPurchase, by: Requester) -> Decis
 
 
 def _known(outcome: ChargeOutcome | None) -> ChargeOutcome | None:
-    """The outcome if it is final; None while the provider is still processing it."""
+    """The outcome if it is final; None while the provider is still processing it or waits
+    for the customer to authenticate it."""
     if outcome is None or outcome.status is ChargeStatus.PENDING:
         return None
     return outcome
+
+
+def _waiting(outcome: ChargeOutcome | None) -> Confirmation | None:
+    """How the customer confirms a charge their bank asked them to authenticate, if it did."""
+    return outcome.confirmation if outcome is not None and outcome.awaits_customer else None
 
 
 def _settled(attempt: ChargeAttempt, outcome: ChargeOutcome) -> ChargeAttempt:
@@ -504,6 +548,7 @@ def _request(sub: Subscription, account: Account, attempt: ChargeAttempt) -> Cha
         payment_method=attempt.payment_method_id,
         customer=account.stripe_customer_id,
         description=f"{sub.plan_id}, {sub.cycle_months} month(s), period {attempt.cycle}",
+        on_session=attempt.kind.customer_present,
         metadata={
             "subscription_id": sub.id,
             "account_id": account.id,

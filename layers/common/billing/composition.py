@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from billing.notifications.feedback import EmailFeedback
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
+    from billing.operations.confirmations import Confirmations
     from billing.operations.purchases import Purchases
     from billing.operations.refunds import Refunds
     from billing.payments import PaymentChanges
@@ -258,7 +259,22 @@ class Root:
         from billing.provider_events import ProviderEvents
 
         return ProviderEvents(
-            self.repository, self.gateways, self.charging, self.payment_changes, clock=now
+            self.repository, self.gateways, self.confirmations, self.payment_changes, clock=now
+        )
+
+    @cached_property
+    def confirmations(self) -> Confirmations:
+        """Payments the customer's bank asks them to confirm (3-D Secure), and completing them."""
+        from billing.operations.confirmations import Confirmations
+
+        return Confirmations(
+            self.repository,
+            self.gateways,
+            self.charging,
+            self.payment_changes,
+            self.refunds,
+            clock=now,
+            schedule=self.schedule,
         )
 
     @cached_property

@@ -4,7 +4,9 @@ it now, read again.
 
 - A payment event (an outcome, a refund, a dispute) brings our record of the payment level with
   the provider's: a pending attempt is settled through the charge operation's settle-once
-  commit (the outcome the sweep would reach, sooner), refunds made at the provider are recorded
+  commit (the outcome the sweep would reach, sooner), a failed one the customer confirmed with
+  their bank afterwards is paid after all (`billing.operations.confirmations`), refunds made at
+  the provider are recorded
   on it, and a dispute's opening and closing go through the state machine. An event that says
   nothing new (a `payment_failed` after the `succeeded` that settled it) changes nothing.
 - A saved-method event brings the account's method level with the provider's: a card the
@@ -20,7 +22,6 @@ from datetime import datetime
 from enum import StrEnum
 
 from billing.changes import AccountWrite, write_account
-from billing.charging import ChargeOperation
 from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
 from billing.domain.billing_calendar import instant
 from billing.domain.charges import (
@@ -46,6 +47,7 @@ from billing.domain.state_machine import (
 )
 from billing.domain.subscription import Subscription
 from billing.notifications.emails import payment_method_removed
+from billing.operations.confirmations import Confirmations
 from billing.payments import PaymentChanges, Revision, refund_audit
 from billing.persistence.repository import BillingRepository, NotFound
 from billing.providers.gateway import (
@@ -78,14 +80,14 @@ class ProviderEvents:
         self,
         repository: BillingRepository,
         gateways: Mapping[PaymentProvider, PaymentGateway],
-        charging: ChargeOperation,
+        confirmations: Confirmations,
         payments: PaymentChanges,
         *,
         clock: Callable[[], datetime],
     ) -> None:
         self._repository = repository
         self._gateways = gateways
-        self._charging = charging
+        self._confirmations = confirmations
         self._payments = payments
         self._clock = clock
 
@@ -111,10 +113,9 @@ class ProviderEvents:
         except NotFound:
             return Outcome.NOT_OURS
         outcome = Outcome.UNCHANGED
-        if attempt.status is ChargeStatus.PENDING:
-            if now.outcome.status is ChargeStatus.PENDING:
-                return Outcome.STILL_PENDING
-            self._charging.settle(attempt, now.outcome)
+        if attempt.status is ChargeStatus.PENDING and now.outcome.status is ChargeStatus.PENDING:
+            return Outcome.STILL_PENDING
+        if self._confirmations.record(attempt, now.outcome):
             outcome = Outcome.SETTLED
         if not now.refunds and now.dispute is None:
             return outcome

@@ -50,6 +50,11 @@ class ProviderSettings(EnvironmentSettings):
     stripe_api_key: SecretStr | None = Field(default=None, alias="STRIPE_API_KEY")
     stripe_api_base: str | None = Field(default=None, alias="STRIPE_API_BASE")
     """Only set off AWS (localstripe)."""
+    stripe_publishable_key: str = Field(
+        default="pk_test_local", alias="STRIPE_PUBLISHABLE_KEY", pattern=r"^pk_(test|live)_\w+$"
+    )
+    """Public: the customer's page runs Stripe.js with it to confirm a payment (3-D Secure).
+    Set by ``template.yaml`` (``StripePublishableKey``); localstripe takes any test key."""
     paypal_secret_name: str | None = Field(default=None, alias="PAYPAL_SECRET_NAME")
     """A secret holding ``{"client_id": …, "client_secret": …}``."""
     paypal_client_id: str | None = Field(default=None, alias="PAYPAL_CLIENT_ID")

@@ -47,6 +47,11 @@ ROLE: Mapping[tuple[str, str], str] = {
     ("POST", "/subscriptions/{subscription_id}/retry"): "customer",
     ("POST", "/subscriptions/{subscription_id}/cancel"): "customer",
     ("POST", "/subscriptions/{subscription_id}/resume"): "customer",
+    ("GET", "/subscriptions/{subscription_id}/payments/{payment_id}/authentication"): "customer",
+    (
+        "POST",
+        "/subscriptions/{subscription_id}/payments/{payment_id}/authentication/complete",
+    ): "customer",
     ("GET", "/account/billing"): "customer",
     ("PUT", "/account/billing-info"): "customer",
     ("POST", "/account/payment-method/setup"): "customer",

@@ -108,7 +108,7 @@ def test_another_accounts_subscription_is_not_found_and_unchanged(api: Api) -> N
         and not route.path_template.startswith("/admin/")
     }
 
-    assert len(answers) == 6
+    assert len(answers) == 8
     assert set(answers.values()) == {404}, answers
     assert _snapshot(api, owner, sub_id) == before
 
@@ -194,7 +194,7 @@ def test_only_the_account_admin_reads_or_changes_its_billing(
     with reached.nothing():
         answers = {route: _call(member, route, sub_id, "acct_1") for route in CUSTOMER_ROUTES}
 
-    assert len(answers) == 12
+    assert len(answers) == 14
     for route, answer in answers.items():
         error = expect_error(answer, 403, "forbidden")
         assert error["details"] == {"required_account_role": "admin"}, route

@@ -19,6 +19,7 @@ EXPECTED_ACTIONS = [
     (FailureReason.CARD_DECLINED, RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD),
     (FailureReason.AUTO_RENEW_OFF, RecommendedAction.BUY_NEW_SUBSCRIPTION),
     (FailureReason.PAYMENT_REVERSED, RecommendedAction.PAY_AGAIN),
+    (FailureReason.AUTHENTICATION_REQUIRED, RecommendedAction.CONFIRM_PAYMENT),
 ]
 
 
@@ -35,6 +36,7 @@ def test_expected_actions_cover_every_reason() -> None:
         (FailureReason.CARD_DECLINED, "card_declined"),
         (FailureReason.AUTO_RENEW_OFF, "auto_renew_off"),
         (FailureReason.PAYMENT_REVERSED, "payment_reversed"),
+        (FailureReason.AUTHENTICATION_REQUIRED, "authentication_required"),
     ],
 )
 def test_reason_wire_values(reason: FailureReason, value: str) -> None:

@@ -164,6 +164,11 @@ CASES: list[tuple[str, Subscription, Event, Status | ErrorCode]] = [
     ("failure_after_cancel", cancelled(), _failed(ChargeKind.RETRY, SOFT),
      ErrorCode.SUBSCRIPTION_CANCELLED),
     ("renewal_succeeds", active(), _ok(ChargeKind.RENEWAL, timedelta(0)), Status.ACTIVE),
+    ("renewal_of_its_cycle_succeeds", active(),
+     replace(_ok(ChargeKind.RENEWAL, timedelta(0)), cycle=1), Status.ACTIVE),
+    # A payment confirmed late for a cycle another attempt paid meanwhile pays nothing twice.
+    ("payment_of_another_cycle_refused", past_due(),
+     replace(_ok(ChargeKind.RETRY), cycle=2), ErrorCode.NO_ACTION_REQUIRED),
     ("stale_success_while_active", active(), _ok(ChargeKind.RETRY_NOW, timedelta(0)),
      ErrorCode.NO_ACTION_REQUIRED),
     ("renewal_succeeds_with_a_card_expiring", active(),

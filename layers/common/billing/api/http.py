@@ -72,6 +72,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.REFUND_IN_PROGRESS: 409,
     ErrorCode.REFUND_REFUSED: 422,
     ErrorCode.INVALID_SIGNATURE: 400,
+    ErrorCode.AUTHENTICATION_REQUIRED: 402,
 }
 """The HTTP status of every error code."""
 

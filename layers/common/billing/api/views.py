@@ -26,6 +26,7 @@ from billing.providers.gateway import UpdateStart
 
 if TYPE_CHECKING:
     from billing.operations.billing_profile import SavedMethod
+    from billing.operations.confirmations import PaymentConfirmation
 
 
 class View(BaseModel):
@@ -175,6 +176,32 @@ class AttemptView(View):
             attempt,
             currency=attempt.amount.currency.value,
             refunds=[RefundView.of(refund) for refund in attempt.refunds],
+        )
+
+
+class ConfirmationView(View):
+    """A payment and, while its customer can confirm it with their bank (3-D Secure), what
+    their page runs Stripe.js with: ``stripe.confirmCardPayment(client_secret, {payment_method})``
+    or ``stripe.handleNextAction({clientSecret})`` for ``requires_action``."""
+
+    payment: AttemptView
+    status: str | None
+    """The provider's status of the payment (Stripe's ``requires_action``,
+    ``requires_payment_method``…); None when there is nothing to confirm."""
+    client_secret: str | None
+    publishable_key: str | None
+    payment_method: str | None
+    """The saved method the payment was made with."""
+
+    @classmethod
+    def of(cls, found: PaymentConfirmation) -> Self:
+        confirmation = found.confirmation
+        return cls(
+            payment=AttemptView.of(found.payment),
+            status=None if confirmation is None else confirmation.status,
+            client_secret=None if confirmation is None else confirmation.client_secret,
+            publishable_key=None if confirmation is None else confirmation.publishable_key,
+            payment_method=None if confirmation is None else found.payment.payment_method_id,
         )
 
 

@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     REFUND_IN_PROGRESS = "refund_in_progress"
     REFUND_REFUSED = "refund_refused"
     INVALID_SIGNATURE = "invalid_signature"
+    AUTHENTICATION_REQUIRED = "authentication_required"
 
 
 DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
@@ -90,6 +91,9 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.REFUND_REFUSED: "The payment provider refused the refund.",
     ErrorCode.INVALID_SIGNATURE: (
         "The webhook's signature is missing, does not match, or is too old."
+    ),
+    ErrorCode.AUTHENTICATION_REQUIRED: (
+        "Your bank asks you to confirm this payment: confirm it with the details given."
     ),
 }
 

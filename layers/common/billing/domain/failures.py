@@ -15,7 +15,7 @@ from billing.domain.locales import Locale
 
 class FailureReason(StrEnum):
     PAYMENT_METHOD_INVALID = "payment_method_invalid"
-    """Expired, removed, hard decline, authentication required: retrying it cannot succeed."""
+    """Expired, removed, hard decline: retrying it cannot succeed."""
     INSUFFICIENT_FUNDS = "insufficient_funds"
     """Includes a reached credit limit."""
     PROVIDER_ERROR = "provider_error"
@@ -27,6 +27,9 @@ class FailureReason(StrEnum):
     PAYMENT_REVERSED = "payment_reversed"
     """The payer disputed the period's payment and won: the money went back, the period is
     unpaid."""
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    """The bank asks the customer to confirm the payment (3-D Secure, under PSD2), or they did
+    not confirm it: the card is fine, the customer must be present. Not a hard decline."""
 
     @property
     def is_hard_decline(self) -> bool:
@@ -46,6 +49,7 @@ class RecommendedAction(StrEnum):
     CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD = "contact_bank_or_update_payment_method"
     BUY_NEW_SUBSCRIPTION = "buy_new_subscription"
     PAY_AGAIN = "pay_again"
+    CONFIRM_PAYMENT = "confirm_payment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +69,14 @@ _ACTIONS: Mapping[FailureReason, RecommendedAction] = {
     FailureReason.CARD_DECLINED: RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD,
     FailureReason.AUTO_RENEW_OFF: RecommendedAction.BUY_NEW_SUBSCRIPTION,
     FailureReason.PAYMENT_REVERSED: RecommendedAction.PAY_AGAIN,
+    FailureReason.AUTHENTICATION_REQUIRED: RecommendedAction.CONFIRM_PAYMENT,
 }
 
 _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
     Locale.EN: {
         FailureReason.PAYMENT_METHOD_INVALID: (
             "Your payment method can no longer be used: it has expired, been removed, "
-            "or your bank refused it or asked for an authentication we could not complete."
+            "or your bank refused it."
         ),
         FailureReason.INSUFFICIENT_FUNDS: (
             "There were not enough funds on your payment method, or its credit limit was reached."
@@ -88,11 +93,15 @@ _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
             "The payment for this period was disputed with your bank or PayPal and given back "
             "to you, so the period is unpaid."
         ),
+        FailureReason.AUTHENTICATION_REQUIRED: (
+            "Your bank asks you to confirm this payment (3-D Secure): it is not taken until you "
+            "do. Your card itself is fine."
+        ),
     },
     Locale.FR: {
         FailureReason.PAYMENT_METHOD_INVALID: (
             "Votre mode de paiement n'est plus utilisable : il a expiré, a été supprimé, "
-            "ou votre banque l'a refusé ou a demandé une authentification qui n'a pas pu aboutir."
+            "ou votre banque l'a refusé."
         ),
         FailureReason.INSUFFICIENT_FUNDS: (
             "Les fonds de votre mode de paiement étaient insuffisants, "
@@ -110,6 +119,10 @@ _MESSAGES: Mapping[Locale, Mapping[FailureReason, str]] = {
         FailureReason.PAYMENT_REVERSED: (
             "Le paiement de cette période a été contesté auprès de votre banque ou de PayPal et "
             "vous a été restitué : la période n'est pas payée."
+        ),
+        FailureReason.AUTHENTICATION_REQUIRED: (
+            "Votre banque vous demande de confirmer ce paiement (3-D Secure) : il n'est pas "
+            "débité tant que vous ne l'avez pas fait. Votre carte elle-même est valable."
         ),
     },
 }
@@ -129,6 +142,9 @@ _ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
         RecommendedAction.BUY_NEW_SUBSCRIPTION: "Buy a new subscription to use the service again.",
         RecommendedAction.PAY_AGAIN: (
             "Press Retry Now to pay for the period, or contact us if you think this is a mistake."
+        ),
+        RecommendedAction.CONFIRM_PAYMENT: (
+            "Confirm the payment with your bank from the link we sent you or your billing page."
         ),
     },
     Locale.FR: {
@@ -152,6 +168,10 @@ _ACTION_TEXTS: Mapping[Locale, Mapping[RecommendedAction, str]] = {
         RecommendedAction.PAY_AGAIN: (
             "Cliquez sur Retry Now pour régler la période, ou contactez-nous si vous pensez "
             "qu'il s'agit d'une erreur."
+        ),
+        RecommendedAction.CONFIRM_PAYMENT: (
+            "Confirmez le paiement auprès de votre banque depuis le lien que nous vous avons "
+            "envoyé ou votre page de facturation."
         ),
     },
 }

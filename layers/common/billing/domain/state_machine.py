@@ -127,6 +127,9 @@ class ChargeSucceeded(Event):
     """The last day the account's saved card can be charged (`card_valid_through`), for the
     monthly plans' card notice, which goes with the receipt of the period before the renewal it
     would fail."""
+    cycle: int | None = None
+    """The cycle the payment was made for: one that is not the cycle due (paid meanwhile by
+    another attempt, e.g. a payment the customer confirmed late) does not pay it twice."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +138,8 @@ class ChargeFailed(Event):
     kind: ChargeKind
     reason: FailureReason
     payment_method_id: str | None
+    payment_id: str | None = None
+    """The failed payment: the customer is sent to confirm it when their bank asks them to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -402,6 +407,14 @@ def _following_renewal(sub: Subscription) -> datetime:
     return billing_period(sub.anchor, sub.cycle_months, sub.cycle + 1).end
 
 
+def _pays_another_cycle(sub: Subscription, event: Event, schedule: DunningSchedule) -> bool:
+    return (
+        isinstance(event, ChargeSucceeded)
+        and event.cycle is not None
+        and event.cycle != sub.cycle + 1
+    )
+
+
 def _charge_kind(event: Event) -> ChargeKind | None:
     return event.kind if isinstance(event, ChargeSucceeded | ChargeFailed) else None
 
@@ -430,6 +443,7 @@ class Guard(Enum):
     WITHIN_PROVIDER_GRACE = "within_provider_grace"
     RENEWAL_HELD = "renewal_held"
     DISPUTE_OF_CURRENT_PERIOD = "dispute_of_current_period"
+    PAYS_ANOTHER_CYCLE = "pays_another_cycle"
 
 
 _GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] = {
@@ -458,6 +472,7 @@ _GUARDS: Mapping[Guard, Callable[[Subscription, Event, DunningSchedule], bool]] 
     Guard.WITHIN_PROVIDER_GRACE: _within_provider_grace,
     Guard.RENEWAL_HELD: lambda s, e, p: s.renewal_held,
     Guard.DISPUTE_OF_CURRENT_PERIOD: _dispute_of_current_period,
+    Guard.PAYS_ANOTHER_CYCLE: _pays_another_cycle,
 }
 
 # --- Updates: named field changes the table's rows make, applied in order ---------------------
@@ -688,6 +703,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     # Outcomes of charges. Scheduled charges' provider errors use no dunning attempt and email
     # nobody while within the grace; past it they count as the failure they are.
     Transition(Status.CANCELLED, ChargeSucceeded, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
+    Transition(None, ChargeSucceeded, (Guard.PAYS_ANOTHER_CYCLE,),
+        reject=ErrorCode.NO_ACTION_REQUIRED),
     Transition(Status.CANCELLED, ChargeFailed, (), reject=ErrorCode.SUBSCRIPTION_CANCELLED),
     # A monthly plan's card notice rides with the receipt of the period before the renewal the
     # card would fail: each successful renewal has a twin row that adds it.
@@ -827,6 +844,8 @@ def _details(sub: Subscription, event: Event | None) -> dict[str, str]:
         details["reason"] = sub.last_failure.reason.value
     if isinstance(event, ChargeFailed):
         details["reason"] = event.reason.value
+        if event.payment_id is not None:
+            details["payment_id"] = event.payment_id
     if sub.next_retry_at is not None:
         details["next_retry_at"] = format_instant(sub.next_retry_at)
     if sub.cancel_reason is not None:
@@ -883,6 +902,11 @@ def _effect(spec: EffectSpec, sub: Subscription, details: Details) -> Effect:
     if isinstance(spec, SalesNotice):
         return NotifySales(spec, details)
     return NotifyPartner(spec, details)
+
+
+def accepts(sub: Subscription, event: Event, schedule: DunningSchedule | None = None) -> bool:
+    """Whether `apply` would take `event` in `sub`'s state rather than refuse it."""
+    return find_transition(sub, event, schedule).reject is None
 
 
 def apply(sub: Subscription, event: Event, schedule: DunningSchedule | None = None) -> Decision:

@@ -64,6 +64,16 @@ class ChargeKind(StrEnum):
         """Started by the renewal schedule rather than by a person."""
         return self in (ChargeKind.RENEWAL, ChargeKind.RETRY)
 
+    @property
+    def customer_present(self) -> bool:
+        """Asked for by the customer on their page (on session): their bank may ask them to
+        authenticate it there and then (3-D Secure)."""
+        return self in (
+            ChargeKind.PURCHASE,
+            ChargeKind.RETRY_NOW,
+            ChargeKind.PAYMENT_METHOD_UPDATE,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:

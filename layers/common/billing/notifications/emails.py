@@ -647,6 +647,8 @@ class PortalPage(StrEnum):
     BILLING = "billing"
     PLANS = "plans"
     """Buying a new subscription."""
+    CONFIRM_PAYMENT = "subscriptions/${subscription_id}/payments/${payment_id}/confirm"
+    """Confirming a payment with the bank (3-D Secure), with Stripe.js."""
 
 
 _PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
@@ -655,12 +657,14 @@ _PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
         PortalPage.PAYMENT_METHOD: "Update your payment method",
         PortalPage.BILLING: "Review your billing information",
         PortalPage.PLANS: "Buy a new subscription",
+        PortalPage.CONFIRM_PAYMENT: "Confirm the payment",
     },
     Locale.FR: {
         PortalPage.SUBSCRIPTION: "Gérer votre abonnement",
         PortalPage.PAYMENT_METHOD: "Mettre à jour votre mode de paiement",
         PortalPage.BILLING: "Vérifier vos informations de facturation",
         PortalPage.PLANS: "Acheter un nouvel abonnement",
+        PortalPage.CONFIRM_PAYMENT: "Confirmer le paiement",
     },
 }
 
@@ -690,6 +694,7 @@ _ACTION_PAGES: Mapping[RecommendedAction, PortalPage] = {
     RecommendedAction.NONE_WE_WILL_RETRY: PortalPage.SUBSCRIPTION,
     RecommendedAction.BUY_NEW_SUBSCRIPTION: PortalPage.PLANS,
     RecommendedAction.PAY_AGAIN: PortalPage.SUBSCRIPTION,
+    RecommendedAction.CONFIRM_PAYMENT: PortalPage.CONFIRM_PAYMENT,
 }
 
 

@@ -35,6 +35,7 @@ from billing.domain.state_machine import (
     account_audit,
 )
 from billing.domain.subscription import Status, Subscription
+from billing.operations.subscriptions import authentication_required
 from billing.persistence.repository import BillingRepository
 from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
 
@@ -223,6 +224,9 @@ class BillingProfile:
             result = self._charging.change(sub_id, account.id, when_past_due)
         except DomainError as refused:
             return SavedMethod(account, retry_refused=refused)
+        if result.attempt is not None and result.confirmation is not None:
+            # The method is saved; the customer, here, confirms its first payment.
+            raise authentication_required(result.attempt, result.confirmation, account.locale)
         return SavedMethod(result.account, result if result.attempt is not None else None)
 
     # --- shared steps ---

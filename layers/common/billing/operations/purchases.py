@@ -8,14 +8,17 @@ from datetime import datetime
 
 from billing.changes import ChangeResult
 from billing.charging import ChargeOperation
-from billing.domain.accounts import Account, PendingPurchase
-from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.errors import DomainError, ErrorCode
-from billing.domain.failures import explain
+from billing.domain.accounts import PendingPurchase
+from billing.domain.charges import ChargeStatus
 from billing.domain.pricing import Catalogue, default_catalogue
 from billing.domain.state_machine import Requester
 from billing.domain.subscription import Channel
-from billing.operations.subscriptions import Order, attempt_or_payment_pending, managed_by_partner
+from billing.operations.subscriptions import (
+    Order,
+    attempt_or_payment_pending,
+    declined,
+    managed_by_partner,
+)
 from billing.persistence.repository import BillingRepository
 
 
@@ -68,20 +71,6 @@ class Purchases:
         )
         attempt = attempt_or_payment_pending(result)
         if attempt is not None and attempt.status is ChargeStatus.FAILED:
-            raise _declined(attempt, result.account)
+            assert attempt.failure_reason is not None
+            raise declined(attempt.failure_reason, result.account)
         return result
-
-
-def _declined(attempt: ChargeAttempt, account: Account) -> DomainError:
-    assert attempt.failure_reason is not None
-    explanation = explain(attempt.failure_reason, account.locale)
-    return DomainError(
-        ErrorCode.PAYMENT_DECLINED,
-        explanation.message,
-        {
-            "reason": attempt.failure_reason.value,
-            "message": explanation.message,
-            "action": explanation.action.value,
-            "action_text": explanation.action_text,
-        },
-    )

@@ -79,9 +79,20 @@ class Refunds:
         stale = self._pending(payment)
         if stale is not None:
             self._send(ids, payment, stale, cancel=False)
-        claimed = self._payments.change(*ids, lambda p, s, at: _claim(p, amount, by, at))
+        claimed = self._payments.change(*ids, lambda p, s, at: claim(p, amount, by, at))
         refund = claimed.payment.refunds[-1]
         return self._send(ids, claimed.payment, refund, cancel=cancel)
+
+    def resume(self, payment: ChargeAttempt) -> RefundResult:
+        """Send the refund `payment` was just written with, pending (claimed in the change that
+        found the money had to go back)."""
+        pending = next(r for r in payment.refunds if r.status is RefundStatus.PENDING)
+        return self._send(
+            (payment.subscription_id, payment.cycle, payment.attempt),
+            payment,
+            pending,
+            cancel=False,
+        )
 
     def _pending(self, payment: ChargeAttempt) -> Refund | None:
         """A refund left pending: refused while it may still be in flight, else to resume."""
@@ -111,7 +122,7 @@ class Refunds:
         return RefundResult(result.payment, result.subscription)
 
 
-def _claim(payment: ChargeAttempt, amount: int | None, by: Requester, at: datetime) -> Revision:
+def claim(payment: ChargeAttempt, amount: int | None, by: Requester, at: datetime) -> Revision:
     """The pending refund of `amount` (all that is left when None), numbered after the
     payment's other refunds; refused when another is under way or when it is too large."""
     if any(r.status is RefundStatus.PENDING for r in payment.refunds):

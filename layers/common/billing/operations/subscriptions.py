@@ -10,10 +10,13 @@ from billing.domain.accounts import Account
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.contacts import partner_contact
 from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.failures import FailureReason, explain
+from billing.domain.locales import Locale
 from billing.domain.money import Currency
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Subscription
 from billing.persistence.repository import BillingRepository
+from billing.providers.gateway import Confirmation
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +52,52 @@ class SubscriptionReads:
 
 def attempt_or_payment_pending(result: ChangeResult) -> ChargeAttempt | None:
     """The attempt of a charge whose outcome is known (None: nothing was charged); raises
+    authentication_required while the customer's bank waits for them to confirm it, and
     payment_pending while the provider has not said what became of it."""
+    if result.attempt is not None and result.confirmation is not None:
+        raise authentication_required(result.attempt, result.confirmation, result.account.locale)
     if result.attempt is not None and result.attempt.status is ChargeStatus.PENDING:
         raise DomainError(ErrorCode.PAYMENT_PENDING)
     return result.attempt
+
+
+def authentication_required(
+    payment: ChargeAttempt, confirmation: Confirmation, locale: Locale
+) -> DomainError:
+    """402: the customer's bank asks them to confirm `payment` (3-D Secure); how their page
+    does it with Stripe.js."""
+    reason = FailureReason.AUTHENTICATION_REQUIRED
+    return DomainError(
+        ErrorCode.AUTHENTICATION_REQUIRED,
+        explain(reason, locale).message,
+        {
+            "payment_id": payment.id,
+            "subscription_id": payment.subscription_id,
+            "client_secret": confirmation.client_secret,
+            "publishable_key": confirmation.publishable_key,
+            "status": confirmation.status,
+            **_explained(reason, locale),
+        },
+    )
+
+
+def declined(reason: FailureReason, account: Account) -> DomainError:
+    """402: a payment made with the customer present did not go through, explained."""
+    return DomainError(
+        ErrorCode.PAYMENT_DECLINED,
+        explain(reason, account.locale).message,
+        _explained(reason, account.locale),
+    )
+
+
+def _explained(reason: FailureReason, locale: Locale) -> dict[str, str]:
+    explanation = explain(reason, locale)
+    return {
+        "reason": reason.value,
+        "message": explanation.message,
+        "action": explanation.action.value,
+        "action_text": explanation.action_text,
+    }
 
 
 def managed_by_partner(repository: BillingRepository, account: Account) -> DomainError:

@@ -73,6 +73,7 @@ def gateways(settings: ProviderSettings) -> dict[PaymentProvider, PaymentGateway
     return {
         PaymentProvider.STRIPE: StripeGateway(
             stripe_api_key(settings),
+            publishable_key=settings.stripe_publishable_key,
             api_base=settings.stripe_api_base,
             timeout=settings.timeout_seconds,
         ),

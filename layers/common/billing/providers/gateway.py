@@ -31,6 +31,23 @@ class ChargeRequest:
     description: str
     """Deterministic for a key: PayPal compares a repeated request with the first."""
     metadata: dict[str, str] = field(default_factory=dict)
+    on_session: bool = False
+    """The customer is present (a purchase, Retry Now): a bank asking them to authenticate
+    (3-D Secure) is answered with what their page confirms the payment with. Off session (a
+    renewal), the same answer is a failed charge the customer is asked to come and confirm."""
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """What the customer's page needs to confirm a payment their bank wants authenticated
+    (3-D Secure) with the provider's own script (Stripe.js): never stored, read from the
+    provider each time."""
+
+    client_secret: str
+    publishable_key: str
+    status: str
+    """The provider's status of the payment, e.g. Stripe's ``requires_action`` (the page runs
+    the authentication) or ``requires_payment_method`` (it confirms again with the method)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +59,27 @@ class ChargeOutcome:
     failure_reason: FailureReason | None = None
     provider_code: str | None = None
     """The provider's own decline or error code, for the audit trail and support."""
+    confirmation: Confirmation | None = None
+    """Set while the customer can still confirm the payment with their bank (3-D Secure)."""
 
     @classmethod
     def succeeded(cls, reference: str) -> ChargeOutcome:
         return cls(ChargeStatus.SUCCEEDED, reference)
+
+    @classmethod
+    def awaiting_customer(cls, reference: str, confirmation: Confirmation) -> ChargeOutcome:
+        """A customer-present charge waiting for the customer to authenticate it: pending."""
+        return cls(
+            ChargeStatus.PENDING,
+            reference,
+            FailureReason.AUTHENTICATION_REQUIRED,
+            "authentication_required",
+            confirmation,
+        )
+
+    @property
+    def awaits_customer(self) -> bool:
+        return self.status is ChargeStatus.PENDING and self.confirmation is not None
 
     @classmethod
     def declined(
@@ -118,10 +152,18 @@ class PaymentGateway(Protocol):
         ...
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
-        """Charge off-session with `request.key` as the idempotency key.
+        """Charge with `request.key` as the idempotency key.
 
-        Declines are outcomes; ProviderUnavailable and OutcomeUnknown are raised.
+        Declines are outcomes; ProviderUnavailable and OutcomeUnknown are raised. A bank asking
+        for authentication is `ChargeOutcome.awaiting_customer` on session, and a decline for
+        `authentication_required` (with its confirmation) off session.
         """
+        ...
+
+    def abandon(self, reference: str) -> ChargeOutcome:
+        """Stop payment `reference`, left waiting for the customer to authenticate it, so that
+        it can no longer be completed; its outcome then (succeeded if they completed it first).
+        A payment no customer confirms (PayPal's) is only read."""
         ...
 
     def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:

@@ -8,6 +8,7 @@ with the same idempotency key and honours `Retry-After`, which the SDK does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from billing.domain.money import Currency, Money
 from billing.providers.gateway import (
     ChargeOutcome,
     ChargeRequest,
+    Confirmation,
     OutcomeUnknown,
     PaymentMethodRejected,
     ProviderDispute,
@@ -59,9 +61,13 @@ _GONE_REFUNDS = ("failed", "canceled")
 
 _REASONS: Mapping[str, FailureReason] = {
     # Retrying the same method cannot succeed: it must be replaced.
+    # The bank asks the customer to authenticate the payment (3-D Secure), or they did not.
+    **dict.fromkeys(
+        ("authentication_required", "payment_intent_authentication_failure"),
+        FailureReason.AUTHENTICATION_REQUIRED,
+    ),
     **dict.fromkeys(
         (
-            "authentication_required",
             "expired_card",
             "incorrect_number",
             "invalid_number",
@@ -79,7 +85,6 @@ _REASONS: Mapping[str, FailureReason] = {
             "revocation_of_authorization",
             "revocation_of_all_authorizations",
             "stop_payment_order",
-            "payment_intent_authentication_failure",
         ),
         FailureReason.PAYMENT_METHOD_INVALID,
     ),
@@ -117,6 +122,7 @@ class StripeGateway:
         self,
         api_key: str,
         *,
+        publishable_key: str,
         api_base: str | None = None,
         timeout: float = 20.0,
         retry: RetryPolicy | None = None,
@@ -128,6 +134,7 @@ class StripeGateway:
             http_client=stripe.RequestsClient(timeout=timeout),
         )
         self._retry = retry or RetryPolicy()
+        self._publishable_key = publishable_key
 
     # --- customers and payment methods ---
 
@@ -211,10 +218,12 @@ class StripeGateway:
             "currency": request.amount.currency.value.lower(),
             "customer": self._customer(request.customer),
             "payment_method": request.payment_method,
-            "off_session": True,
+            "payment_method_types": ["card"],
             "confirm": True,
             "metadata": {**request.metadata, CHARGE_KEY: request.key},
         }
+        if not request.on_session:
+            params["off_session"] = True
         try:
             intent = self._call(
                 lambda: self._client.v1.payment_intents.create(
@@ -224,12 +233,33 @@ class StripeGateway:
                 unanswered=OutcomeUnknown,
             )
         except stripe.CardError as error:
-            return ChargeOutcome.declined(
-                failure_reason(error.code, _decline_code(error)),
-                _decline_code(error) or error.code,
-                _intent_id(error),
+            code = _decline_code(error) or error.code
+            reason = failure_reason(error.code, _decline_code(error))
+            intent = _field(error.error, "payment_intent")
+            return ChargeOutcome(
+                ChargeStatus.FAILED,
+                _field(intent, "id"),
+                reason,
+                code,
+                self._confirmation(intent, reason),
             )
-        return _outcome(intent)
+        outcome = self._outcome(intent)
+        if outcome.awaits_customer and not request.on_session:
+            # The customer is not there to authenticate: the renewal failed, and they are asked
+            # to come and confirm it.
+            return replace(outcome, status=ChargeStatus.FAILED)
+        return outcome
+
+    def abandon(self, reference: str) -> ChargeOutcome:
+        """Cancel the PaymentIntent; one that succeeded (or is processing) meanwhile cannot be
+        cancelled, and is read instead."""
+        try:
+            self._call(lambda: self._client.v1.payment_intents.cancel(reference))
+        except stripe.InvalidRequestError:
+            return self._outcome(
+                self._call(lambda: self._client.v1.payment_intents.retrieve(reference))
+            )
+        return ChargeOutcome.declined(FailureReason.AUTHENTICATION_REQUIRED, "abandoned", reference)
 
     def find_charge(self, request: ChargeRequest, since: datetime) -> ChargeOutcome | None:
         """The PaymentIntent carrying `request.key` in its metadata, among all the customer's
@@ -258,7 +288,7 @@ class StripeGateway:
             )
 
         intent = self._call(search)
-        return None if intent is None else _outcome(intent)
+        return None if intent is None else self._outcome(intent)
 
     # --- after the charge ---
 
@@ -288,7 +318,7 @@ class StripeGateway:
         return ProviderPayment(
             reference=intent.id,
             charge_key=metadata.to_dict().get(CHARGE_KEY) if metadata else None,
-            outcome=_outcome(intent),
+            outcome=self._outcome(intent),
             amount=_money(intent.amount, intent.currency),
             refunds=tuple(
                 _refund(refund) for refund in refunds if refund.status not in _GONE_REFUNDS
@@ -321,6 +351,41 @@ class StripeGateway:
         return _refund(refund)
 
     # --- plumbing ---
+
+    def _outcome(self, intent: stripe.PaymentIntent) -> ChargeOutcome:
+        """A PaymentIntent's status as an outcome. `requires_action` is the bank waiting for
+        the customer to authenticate (3-D Secure): pending, with what their page needs."""
+        if intent.status == "succeeded":
+            return ChargeOutcome.succeeded(intent.id)
+        if intent.status == "processing":
+            return ChargeOutcome(ChargeStatus.PENDING, intent.id)
+        if intent.status == "requires_action":
+            confirmation = self._confirmation(intent, FailureReason.AUTHENTICATION_REQUIRED)
+            assert confirmation is not None
+            return ChargeOutcome.awaiting_customer(intent.id, confirmation)
+        error = _field(intent, "last_payment_error")
+        code, decline = _field(error, "code"), _field(error, "decline_code")
+        reason = failure_reason(code, decline)
+        return ChargeOutcome(
+            ChargeStatus.FAILED,
+            intent.id,
+            reason,
+            decline or code,
+            self._confirmation(intent, reason),
+        )
+
+    def _confirmation(self, intent: Any, reason: FailureReason) -> Confirmation | None:
+        """How the customer confirms `intent` with their bank, while they still can: it asked
+        for authentication and the PaymentIntent is not cancelled."""
+        secret = _field(intent, "client_secret")
+        status = _field(intent, "status")
+        if (
+            reason is not FailureReason.AUTHENTICATION_REQUIRED
+            or not secret
+            or status == "canceled"
+        ):
+            return None
+        return Confirmation(secret, self._publishable_key, status)
 
     @staticmethod
     def _customer(customer: str | None) -> str:
@@ -378,22 +443,6 @@ def _decline_code(error: stripe.StripeError) -> str | None:
 def _intent_id(error: stripe.StripeError) -> str | None:
     intent: str | None = _field(_field(error.error, "payment_intent"), "id")
     return intent
-
-
-def _outcome(intent: stripe.PaymentIntent) -> ChargeOutcome:
-    """A PaymentIntent's status as an outcome. `requires_action` off-session means the bank
-    wants the customer present (3-D Secure): the saved method cannot be charged alone."""
-    if intent.status == "succeeded":
-        return ChargeOutcome.succeeded(intent.id)
-    if intent.status == "processing":
-        return ChargeOutcome(ChargeStatus.PENDING, intent.id)
-    if intent.status == "requires_action":
-        return ChargeOutcome.declined(
-            FailureReason.PAYMENT_METHOD_INVALID, "authentication_required", intent.id
-        )
-    error = _field(intent, "last_payment_error")
-    code, decline = _field(error, "code"), _field(error, "decline_code")
-    return ChargeOutcome.declined(failure_reason(code, decline), decline or code, intent.id)
 
 
 def _money(amount: int, currency: str) -> Money:

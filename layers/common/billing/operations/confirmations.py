@@ -1,0 +1,184 @@
+"""Payments the customer's bank asks them to confirm (Strong Customer Authentication, 3-D
+Secure): what their page needs to confirm one with Stripe.js, and the payment completed once
+they did.
+
+A charge made with the customer present (a purchase, Retry Now, the retry after a new card)
+stays pending while it waits for them; one made without them (a renewal, a scheduled retry)
+has failed, and they are emailed a link to confirm it. Either way the payment is completed by
+what the provider says of it, read again: its `payment_intent.succeeded` webhook, or the page
+telling us the customer is done. A pending attempt settles once, through the charge operation.
+A failed one that the customer confirmed afterwards is paid after all: if the state machine
+still takes that payment (the subscription is past due for that cycle), the subscription is
+active for the period it paid; if not (another attempt paid the cycle meanwhile, or the
+subscription ended), the money is given back at once, claimed in the same transaction that
+records it, so that nothing is ever kept twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from billing.changes import ChangeResult
+from billing.charging import ChargeOperation
+from billing.domain.accounts import PaymentProvider
+from billing.domain.charges import ChargeAttempt, ChargeStatus, parse_attempt_key
+from billing.domain.dunning import DunningSchedule
+from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.failures import FailureReason
+from billing.domain.state_machine import (
+    DEFAULT_SCHEDULE,
+    Actor,
+    ChargeSucceeded,
+    Requester,
+    accepts,
+    account_audit,
+)
+from billing.domain.subscription import ChargeKind, Subscription
+from billing.operations.refunds import Refunds, claim
+from billing.operations.subscriptions import authentication_required, declined
+from billing.payments import PaymentChanges, Revision
+from billing.persistence.repository import BillingRepository, NotFound
+from billing.providers.gateway import ChargeOutcome, Confirmation, PaymentGateway
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentConfirmation:
+    """A payment as the customer's page sees it: ours, and how to confirm it with the bank
+    (None when there is nothing to confirm: it went through, or can no longer be taken)."""
+
+    payment: ChargeAttempt
+    confirmation: Confirmation | None
+
+
+class Confirmations:
+    def __init__(
+        self,
+        repository: BillingRepository,
+        gateways: Mapping[PaymentProvider, PaymentGateway],
+        charging: ChargeOperation,
+        payments: PaymentChanges,
+        refunds: Refunds,
+        *,
+        clock: Callable[[], datetime],
+        schedule: DunningSchedule = DEFAULT_SCHEDULE,
+    ) -> None:
+        self._repository = repository
+        self._gateways = gateways
+        self._charging = charging
+        self._payments = payments
+        self._refunds = refunds
+        self._clock = clock
+        self._schedule = schedule
+
+    def confirmation(
+        self, account_id: str, subscription_id: str, payment_id: str
+    ) -> PaymentConfirmation:
+        """Payment `payment_id` of the account's subscription, with what confirming it takes
+        now (read from the provider). NotFound for another account's payment."""
+        payment = self._payment(account_id, subscription_id, payment_id)
+        outcome = self._charging.provider_outcome(payment)
+        return PaymentConfirmation(payment, None if outcome is None else outcome.confirmation)
+
+    def complete(self, account_id: str, subscription_id: str, payment_id: str) -> ChangeResult:
+        """The customer says they confirmed payment `payment_id`: what the provider says of it
+        is recorded (settled once, whoever comes first: this request or the webhook).
+
+        Raises NotFound, DomainError authentication_required (still to be confirmed: how),
+        payment_declined (it can no longer be taken), payment_pending (the provider is still
+        processing it)."""
+        payment = self._payment(account_id, subscription_id, payment_id)
+        outcome = self._charging.provider_outcome(payment)
+        if outcome is not None:
+            self.record(payment, outcome)
+        payment = self._repository.get_attempt(
+            payment.subscription_id, payment.cycle, payment.attempt
+        )
+        account = self._repository.get_account(account_id)
+        if payment.status is ChargeStatus.SUCCEEDED:
+            if payment.refunded.amount:
+                raise DomainError(
+                    ErrorCode.NO_ACTION_REQUIRED,
+                    "This period was already paid: the payment you confirmed is given back.",
+                )
+            sub = self._repository.get_subscription(payment.subscription_id)
+            return ChangeResult(sub, account, payment)
+        if (
+            outcome is not None
+            and outcome.confirmation is not None
+            and payment.kind is not ChargeKind.PURCHASE
+        ):
+            raise authentication_required(payment, outcome.confirmation, account.locale)
+        if payment.status is ChargeStatus.PENDING:
+            raise DomainError(ErrorCode.PAYMENT_PENDING)
+        raise declined(payment.failure_reason or FailureReason.AUTHENTICATION_REQUIRED, account)
+
+    def record(self, payment: ChargeAttempt, outcome: ChargeOutcome) -> bool:
+        """Bring `payment` level with the `outcome` the provider reports for it now: a pending
+        one settled once it is final, a failed one paid after all (or given back, when it no
+        longer pays for anything). False when there was nothing to record."""
+        if payment.status is ChargeStatus.PENDING:
+            if outcome.status is ChargeStatus.PENDING:
+                return False
+            return self._charging.settle(payment, outcome) is not None
+        if (
+            payment.status is not ChargeStatus.FAILED
+            or outcome.status is not ChargeStatus.SUCCEEDED
+        ):
+            return False
+        assert outcome.reference is not None
+        reference = outcome.reference
+        result = self._payments.change(
+            payment.subscription_id,
+            payment.cycle,
+            payment.attempt,
+            lambda p, sub, at: self._paid_late(p, sub, reference, at),
+        )
+        if result.changed and result.payment.refunds:
+            self._refunds.resume(result.payment)
+        return result.changed
+
+    def _paid_late(
+        self, payment: ChargeAttempt, sub: Subscription, reference: str, at: datetime
+    ) -> Revision | None:
+        if payment.status is not ChargeStatus.FAILED:
+            return None  # recorded meanwhile
+        paid = replace(
+            payment,
+            status=ChargeStatus.SUCCEEDED,
+            provider_reference=reference,
+            failure_reason=None,
+        )
+        details = {
+            "subscription_id": payment.subscription_id,
+            "payment_id": payment.id,
+            "amount": str(payment.amount.amount),
+            "currency": payment.amount.currency.value,
+        }
+        confirmed = account_audit(payment.requested_by, "payment_confirmed", at, details)
+        event = ChargeSucceeded(
+            at=at,
+            by=payment.requested_by,
+            kind=payment.kind,
+            amount=payment.amount,
+            cycle=payment.cycle,
+        )
+        if accepts(sub, event, self._schedule):
+            return Revision(paid.revised(), events=(event,), audit=(confirmed,))
+        # It pays for nothing now: claimed back in the same write, sent once it is written.
+        back = claim(paid, None, _GIVE_BACK, at)
+        return replace(back, audit=(confirmed, *back.audit))
+
+    def _payment(self, account_id: str, subscription_id: str, payment_id: str) -> ChargeAttempt:
+        ids = parse_attempt_key(payment_id)
+        if ids is None or ids[0] != subscription_id:
+            raise NotFound("Payment")
+        payment = self._repository.get_attempt(*ids)
+        if payment.account_id != account_id:
+            raise NotFound("Payment")
+        return payment
+
+
+_GIVE_BACK = Requester(Actor.PROVIDER, "confirmed_late")
+"""Who gives back a payment the customer confirmed once it paid for nothing."""
