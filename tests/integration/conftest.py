@@ -31,7 +31,13 @@ from tests.support.aws import (
 from tests.support.moto_server import MotoServer, moto_server
 from tests.support.notifications import in_process_client, open_outbox, outbox_stream
 from tests.support.sleeps import Sleeps
-from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn, provider_environment
+from tests.support.stand_ins import (
+    STRIPE_PUBLISHABLE_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    StandIn,
+    provider_environment,
+)
+from tests.support.webhooks import Webhooks, paypal_webhook, receiving, stripe_endpoint
 
 
 @pytest.fixture
@@ -162,3 +168,19 @@ def api(
     dynamodb_requests.clear()
     yield Api(gateway, issuer, outbox, clock)
     composition.install()
+
+
+@pytest.fixture
+def webhooks(
+    api: Api, localstripe: StandIn, paypal: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Webhooks]:
+    """Both stand-ins delivering to a loopback endpoint, the API verifying with the secret and
+    the PayPal webhook id they were registered with."""
+    with (
+        receiving() as receiver,
+        stripe_endpoint(localstripe, receiver, STRIPE_WEBHOOK_SECRET),
+        paypal_webhook(paypal, receiver) as webhook_id,
+    ):
+        monkeypatch.setenv("PAYPAL_WEBHOOK_ID", webhook_id)
+        composition.install()
+        yield Webhooks(api, receiver, localstripe, paypal)

@@ -14,6 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from uuid import uuid4
 
+from devstack.api_gateway import GatewayResponse
+from tests.support.api import Api
+from tests.support.notifications import in_process_client, table_stream
 from tests.support.paypal import paypal_api
 from tests.support.stand_ins import StandIn
 
@@ -143,3 +146,39 @@ def of_type(kind: str, **resource: str) -> Callable[[Delivery], bool]:
         )
 
     return matches
+
+
+EVENTS_FUNCTION = "WebhookEventsFunction"
+EVENTS_SOURCE = ("WebhookEventsTable", "WEBHOOK_EVENTS_TABLE", "WebhookFailureQueue")
+
+
+@dataclass
+class Webhooks:
+    """The stand-ins' deliveries, caught at a loopback endpoint, sent on through the API's
+    webhook routes; the events recorded are then acted on as WebhookEventsFunction does, from
+    the table's stream."""
+
+    api: Api
+    receiver: Receiver
+    localstripe: StandIn
+    paypal: StandIn
+
+    def __post_init__(self) -> None:
+        self._stream = table_stream(EVENTS_FUNCTION, EVENTS_SOURCE, in_process_client)
+
+    def send(self, provider: str, body: bytes, headers: dict[str, str]) -> GatewayResponse:
+        """`body` POSTed to the API's webhook route with `headers` (as the provider sends
+        them), then the events recorded acted on."""
+        answer = self.api.anonymous.request(
+            "POST", f"/webhooks/{provider}", raw=body.decode(), headers=headers
+        )
+        self._stream.drain()
+        return answer
+
+    def deliver(self, provider: str, delivery: Delivery) -> GatewayResponse:
+        return self.send(provider, delivery.body, delivery.provider_headers)
+
+    def event(self, kind: str, **fields: str) -> Delivery:
+        """The one delivery of an event of type `kind` about the resource `fields` describe."""
+        [delivery] = self.receiver.wait_for(of_type(kind, **fields), what=kind)
+        return delivery
