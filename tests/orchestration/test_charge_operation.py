@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -16,7 +17,7 @@ import pytest
 from billing.changes import ChangeResult, EventFor, SubscriptionChanges
 from billing.charging import ChargeOperation, RetryInProgress
 from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
-from billing.domain.charges import IN_FLIGHT, ChargeAttempt, ChargeStatus
+from billing.domain.charges import IN_FLIGHT, UNAPPLIED, ChargeAttempt, ChargeStatus, RefundStatus
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
@@ -281,6 +282,38 @@ def test_a_change_written_while_the_provider_charges_stands_and_the_charge_is_re
         "charge_succeeded",
     ]
     assert len(stripe.charged(sub.id)) == 1
+
+
+def test_a_charge_that_paid_for_a_subscription_cancelled_meanwhile_is_given_back(
+    operation: ChargeOperation, repository: InMemoryRepository, stripe: FakeGateway, clock: Clock
+) -> None:
+    """Retry Now charges while the customer cancels the past-due subscription: the cancel
+    stands, and the money taken for nothing goes back at once, claimed in the same write."""
+    account = _stripe_account(stripe)
+    assert account.payment_method is not None
+    stripe.declines(account.payment_method.token)
+    sub = opened(repository, account)
+    assert operation.renew(sub.id, account.id).subscription.status is Status.PAST_DUE
+    paying = stripe.save_payment_method(account.stripe_customer_id, "pm_paying")
+    repository.save_account(replace(repository.get_account(account.id), payment_method=paying))
+    changes = SubscriptionChanges(repository, clock=clock)
+
+    def cancelled(_: object) -> None:
+        stripe.before_charge = None
+        changes.change(sub.id, account.id, lambda s, a, now: CustomerCancelled(at=now, by=CUSTOMER))
+
+    stripe.before_charge = cancelled
+    result = operation.change(
+        sub.id, account.id, lambda s, a, now: RetryNowRequested(at=now, by=CUSTOMER)
+    )
+
+    assert result.subscription.status is Status.CANCELLED
+    paid = repository.get_attempt(sub.id, 1, 2)
+    assert paid.status is ChargeStatus.SUCCEEDED
+    assert [(r.amount, r.status, r.by) for r in paid.refunds] == [
+        (paid.amount, RefundStatus.SUCCEEDED, UNAPPLIED)
+    ]
+    assert [key for name, key in stripe.calls if name == "refund"] == [f"{paid.id}.r01"]
 
 
 def test_a_charge_the_provider_is_still_processing_stays_pending_until_it_ends(

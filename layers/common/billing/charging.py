@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from billing.changes import COMMIT_TRIES, ChangeResult, EventFor, SubscriptionChanges, notices
 from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
 from billing.domain.billing_calendar import instant
-from billing.domain.charges import IN_FLIGHT, ChargeAttempt, ChargeStatus
+from billing.domain.charges import IN_FLIGHT, UNAPPLIED, ChargeAttempt, ChargeStatus
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import DomainError, ErrorCode, TransitionRejected
 from billing.domain.failures import FailureReason
@@ -47,6 +47,8 @@ from billing.domain.state_machine import (
     open_subscription,
 )
 from billing.domain.subscription import Channel, ChargeKind, Subscription
+from billing.operations.refunds import Refunds
+from billing.payments import PaymentChanges
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
     AttemptAlreadySettled,
@@ -88,6 +90,8 @@ class ChargeOperation:
         self._schedule = schedule
         self._in_flight = in_flight
         self._changes = SubscriptionChanges(repository, clock=clock, schedule=schedule)
+        payments = PaymentChanges(repository, clock=clock, schedule=schedule)
+        self._refunds = Refunds(repository, gateways, payments, clock=clock)
 
     def change(self, subscription_id: str, account_id: str, event_for: EventFor) -> ChangeResult:
         """Apply the event `event_for` builds, and carry out the charge it calls for, if any.
@@ -429,8 +433,13 @@ class ChargeOperation:
         try:
             decision = apply(sub, event, self._schedule)
         except TransitionRejected:
-            # e.g. cancelled while the charge ran: the state stays, the attempt is recorded.
+            # Cancelled while the charge ran, or its cycle paid meanwhile by another payment:
+            # the state stays and the attempt is recorded; money it took for nothing is claimed
+            # back in the same write, and given back once it is written.
             decision = Decision(sub)
+            if attempt.status is ChargeStatus.SUCCEEDED:
+                back = attempt.next_refund(attempt.amount, UNAPPLIED, now)
+                attempt = replace(attempt, refunds=(back,))
         audit = decision.of_type(Audit)
         effects += notices(decision)
         stored = self._repository.commit(
@@ -442,6 +451,8 @@ class ChargeOperation:
                 messages=outgoing(effects, now),
             )
         )
+        if attempt.refunds:
+            self._refunds.resume(attempt)
         return ChangeResult(stored, account, attempt, effects, changed=bool(audit))
 
 

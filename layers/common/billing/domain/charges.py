@@ -10,7 +10,7 @@ from enum import StrEnum
 from billing.domain.accounts import PaymentProvider
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
-from billing.domain.state_machine import Requester
+from billing.domain.state_machine import Actor, Requester
 from billing.domain.subscription import ChargeKind
 
 
@@ -37,6 +37,10 @@ def parse_attempt_key(key: str) -> tuple[str, int, int] | None:
         return None
     return matched["subscription"], int(matched["cycle"]), int(matched["attempt"])
 
+
+UNAPPLIED = Requester(Actor.ADMIN, "unapplied_payment")
+"""Who gives back a payment that paid for nothing (its period paid by another payment, or its
+subscription ended while it was made): the billing system itself, by rule."""
 
 IN_FLIGHT = timedelta(minutes=5)
 """Longer than any provider call can last (the functions' timeout is shorter): a pending claim
@@ -156,6 +160,12 @@ class ChargeAttempt:
         if self.status is not ChargeStatus.SUCCEEDED:
             return Money(0, self.amount.currency)
         return Money(max(self.amount.amount - self.refunded.amount, 0), self.amount.currency)
+
+    def next_refund(self, amount: Money, by: Requester, at: datetime) -> Refund:
+        """A refund of `amount` claimed on this payment, pending, numbered after its others:
+        its deterministic key is the provider's idempotency key."""
+        key = f"{self.id}.r{len(self.refunds) + 1:02d}"
+        return Refund(amount, at, by, RefundStatus.PENDING, key=key)
 
     def revised(self, **changes: object) -> ChargeAttempt:
         """This settled payment changed (`changes`), one revision later."""

@@ -23,15 +23,13 @@ from datetime import datetime
 from billing.changes import ChangeResult
 from billing.charging import ChargeOperation
 from billing.domain.accounts import PaymentProvider
-from billing.domain.charges import ChargeAttempt, ChargeStatus, parse_attempt_key
+from billing.domain.charges import UNAPPLIED, ChargeAttempt, ChargeStatus, parse_attempt_key
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.failures import FailureReason
 from billing.domain.state_machine import (
     DEFAULT_SCHEDULE,
-    Actor,
     ChargeSucceeded,
-    Requester,
     accepts,
     account_audit,
 )
@@ -167,7 +165,7 @@ class Confirmations:
         if accepts(sub, event, self._schedule):
             return Revision(paid.revised(), events=(event,), audit=(confirmed,))
         # It pays for nothing now: claimed back in the same write, sent once it is written.
-        back = claim(paid, None, _GIVE_BACK, at)
+        back = claim(paid, None, UNAPPLIED, at)
         return replace(back, audit=(confirmed, *back.audit))
 
     def _payment(self, account_id: str, subscription_id: str, payment_id: str) -> ChargeAttempt:
@@ -178,7 +176,3 @@ class Confirmations:
         if payment.account_id != account_id:
             raise NotFound("Payment")
         return payment
-
-
-_GIVE_BACK = Requester(Actor.PROVIDER, "confirmed_late")
-"""Who gives back a payment the customer confirmed once it paid for nothing."""

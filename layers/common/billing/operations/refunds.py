@@ -135,9 +135,7 @@ def claim(payment: ChargeAttempt, amount: int | None, by: Requester, at: datetim
             f"At most {left.amount} ({left.currency.value} minor units) is left to refund.",
             {"refundable": left.amount, "currency": left.currency.value},
         )
-    refund = Refund(
-        wanted, at, by, RefundStatus.PENDING, key=f"{payment.id}.r{len(payment.refunds) + 1:02d}"
-    )
+    refund = payment.next_refund(wanted, by, at)
     return Revision(
         payment.revised(refunds=(*payment.refunds, refund)),
         audit=(refund_audit("refund_requested", payment, refund, at),),
