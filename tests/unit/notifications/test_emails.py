@@ -138,6 +138,13 @@ def _changes() -> dict[str, tuple[Subscription, Event]]:
             RetryDue(at=hard_last.next_retry_at, payment_method_id=CARD),
         ),
         "cancelled while past due": (past_due(), CustomerCancelled(at=RETRY_NOW_AT)),
+        "renewal to confirm with the bank": (
+            active(),
+            replace(
+                declined(FIRST_END, reason=FailureReason.AUTHENTICATION_REQUIRED),
+                payment_id="sub_1.c00001.a001",
+            ),
+        ),
         "partner reminder": (partner(), PartnerReminderDue(at=FIRST_END - timedelta(days=7))),
         "partner did not renew": (partner(), PeriodEnded(at=FIRST_END)),
         "renewal notice": (yearly(renewal_notice_at=NOTICE_AT), RenewalNoticeDue(at=NOTICE_AT)),
@@ -530,6 +537,7 @@ EXPECTED_PAGES = {
     "last retry declined: cancelled_after_failed_retries": PortalPage.PLANS,
     "cancelled while past due: subscription_cancelled": PortalPage.PLANS,
     "card saved": PortalPage.BILLING,
+    "renewal to confirm with the bank: renewal_failed": PortalPage.CONFIRM_PAYMENT,
     "renewal notice: renewal_notice": PortalPage.SUBSCRIPTION,
     "card expiring: card_expiring": PortalPage.PAYMENT_METHOD,
     "monthly renewal paid, card expiring: card_expiring": PortalPage.PAYMENT_METHOD,
@@ -544,6 +552,15 @@ def test_every_customer_email_links_to_where_the_customer_acts(name: str, locale
     assert f": {LINKS.portal}/#/" in text
     if name in EXPECTED_PAGES:
         assert portal_link(LINKS, EXPECTED_PAGES[name], email.details) in text
+
+
+def test_a_renewal_to_confirm_links_to_its_payment() -> None:
+    email = CUSTOMER["renewal to confirm with the bank: renewal_failed"]
+    link = portal_link(LINKS, PortalPage.CONFIRM_PAYMENT, email.details)
+    assert (
+        link
+        == "https://app.example.com/billing/#/subscriptions/sub_1/payments/sub_1.c00001.a001/confirm"
+    )
 
 
 def test_links_name_the_subscription_they_are_about() -> None:
