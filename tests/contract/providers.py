@@ -312,8 +312,12 @@ class StripeProvider:
         stripe_client(self._localstripe).v1.payment_methods.detach(token)
 
     def authenticate(self, reference: str, *, success: bool) -> None:
+        secret = (
+            stripe_client(self._localstripe).v1.payment_intents.retrieve(reference).client_secret
+        )
+        assert secret is not None
         try:
-            authenticate(self._localstripe, reference, success=success)
+            authenticate(self._localstripe, secret, success=success)
         except urllib.error.HTTPError as refused:  # 400: nothing waits for it any more
             raise ProviderError(f"{reference} awaits no authentication: {refused}") from refused
 

@@ -85,7 +85,7 @@ def test_a_renewal_the_bank_asks_to_confirm_is_recovered_by_its_webhook(
     assert page.status == 200, page.body
     assert page.json()["status"] == "requires_action"
     assert page.json()["publishable_key"] == STRIPE_PUBLISHABLE_KEY
-    authenticate(localstripe, renewal["provider_reference"])
+    authenticate(localstripe, page.json()["client_secret"])
     delivery = webhooks.event("payment_intent.succeeded", id=renewal["provider_reference"])
     assert webhooks.deliver("stripe", delivery).status == 200
 
@@ -108,7 +108,8 @@ def test_a_refused_authentication_counts_as_a_failed_attempt_and_dunning_goes_on
     account_id = fresh_account_id("sca-refused")
     client, sub_id, renewal = _renewal_to_confirm(api, account_id)
 
-    authenticate(localstripe, renewal["provider_reference"], success=False)
+    page = client.get(_path(sub_id, renewal["id"])).json()
+    authenticate(localstripe, page["client_secret"], success=False)
     completed = client.post(_path(sub_id, renewal["id"], "complete"), None)
 
     assert completed.status == 402, completed.body
@@ -143,7 +144,7 @@ def test_retry_now_answers_402_and_completes_once_confirmed(api: Api, localstrip
         if i.metadata.to_dict().get("charge_key") == details["payment_id"]
     ]
     assert intent.client_secret == details["client_secret"]
-    authenticate(localstripe, intent.id)
+    authenticate(localstripe, details["client_secret"])
     done = client.post(_path(sub_id, details["payment_id"], "complete"), None)
 
     assert done.status == 200, done.body
@@ -162,12 +163,7 @@ def test_a_purchase_answers_402_and_opens_once_confirmed(api: Api, localstripe: 
     assert bought.status == 402, bought.body
     details = bought.json()["error"]["details"]
     assert client.get("/subscriptions").json()["items"] == []
-    intent = next(
-        i
-        for i in payment_intents(localstripe, _customer(account_id))
-        if i.metadata.to_dict().get("charge_key") == details["payment_id"]
-    )
-    authenticate(localstripe, intent.id)
+    authenticate(localstripe, details["client_secret"])
     done = client.post(_path(details["subscription_id"], details["payment_id"], "complete"), None)
 
     assert done.status == 200, done.body
@@ -188,12 +184,7 @@ def test_the_retry_after_a_new_card_answers_402_with_the_card_saved(
     details = saved.json()["error"]["details"]
     assert details["subscription_id"] == sub_id
     assert client.get("/account/billing").json()["payment_method"]["brand"] == "visa"
-    intent = next(
-        i
-        for i in payment_intents(localstripe, _customer(account_id))
-        if i.metadata.to_dict().get("charge_key") == details["payment_id"]
-    )
-    authenticate(localstripe, intent.id)
+    authenticate(localstripe, details["client_secret"])
     done = client.post(_path(sub_id, details["payment_id"], "complete"), None)
     assert done.status == 200, done.body
     assert done.json()["status"] == "active"

@@ -49,6 +49,7 @@ from tests.support.iam import (
     recording_calls,
     role_of,
 )
+from tests.support.localstripe import authenticate
 from tests.support.moto_server import MotoServer
 from tests.support.notifications import open_server_outbox, outbox_stream
 from tests.support.renewals import WORKER, RenewalSchedule
@@ -103,7 +104,7 @@ NOT_REACHED: Mapping[tuple[str, str, str], str] = {
             "settling an abandoned scheduled retry found under the key it claims can cancel the "
             "subscription (the last retry), which clears the account's open subscription"
         )
-        for function in ("RetryNowFunction", "UpdateBillingFunction")
+        for function in ("UpdateBillingFunction",)
     },
     ("WebhookEventsFunction", "dynamodb:UpdateItem", "AccountsTable"): (
         "a webhook that settles a pending last scheduled retry as declined cancels the "
@@ -391,6 +392,24 @@ def _webhooks_and_refunds(deployment: Deployment, card_sub: str, paypal_buyer: C
     assert deployment.webhook_sweep(swept, context) == {"swept": {}}, "every event acted on"
 
 
+def _confirmed_with_the_bank(deployment: Deployment) -> None:
+    """A purchase the bank asks the customer to confirm (3-D Secure): 402, the page reads how
+    to confirm it, the customer answers their bank, the page says it is done."""
+    api = deployment.api
+    customer = api.open_account(fresh_account_id("iam-3ds"))
+    _ok(api.save_card(customer, "pm_card_authenticationRequired"))
+    waiting = api.buy(customer)
+    assert waiting.status == 402, waiting.body
+    details = waiting.json()["error"]["details"]
+    path = (
+        f"/subscriptions/{details['subscription_id']}/payments/{details['payment_id']}"
+        "/authentication"
+    )
+    page = _ok(customer.get(path))
+    authenticate(deployment.localstripe, page["client_secret"])
+    _ok(customer.post(f"{path}/complete", key="complete"))
+
+
 def _notified(deployment: Deployment, account_id: str) -> None:
     """What was owed is sent from the outbox's stream; the sweep finds nothing left; SES tells
     of a bounce, recorded on the account it names."""
@@ -407,6 +426,7 @@ def _notified(deployment: Deployment, account_id: str) -> None:
 def used(deployment: Deployment) -> dict[str, set[Permission]]:
     """The permissions each function's requests needed over the whole scenario."""
     _every_route_and_renewal(deployment)
+    _confirmed_with_the_bank(deployment)
     calls, arns = deployment.recorder.calls, Arns(deployment.resources)
     return {
         function: set().union(*(needed(call, arns) for call in calls.get(function, [])))

@@ -22,12 +22,13 @@ def payment_intents(localstripe: StandIn, customer: str) -> list[stripe.PaymentI
     return list(listing.auto_paging_iter())
 
 
-def authenticate(localstripe: StandIn, reference: str, *, success: bool = True) -> Any:
-    """The customer answers their bank's 3-D Secure challenge for PaymentIntent `reference`, as
-    the page's Stripe.js does: with its client secret and the publishable key (localstripe's
-    ``_authenticate``, standing for the bank's page)."""
-    secret = stripe_client(localstripe).v1.payment_intents.retrieve(reference).client_secret
+def authenticate(localstripe: StandIn, client_secret: str, *, success: bool = True) -> Any:
+    """The customer answers their bank's 3-D Secure challenge for the PaymentIntent whose
+    client secret the page was given, as Stripe.js does: with that secret (which names the
+    PaymentIntent) and the publishable key, at localstripe's ``_authenticate`` (standing for
+    the bank's page)."""
+    intent = client_secret.split("_secret_", maxsplit=1)[0]
     return localstripe.post(
-        f"/v1/payment_intents/{reference}/_authenticate",
-        {"key": STRIPE_PUBLISHABLE_KEY, "client_secret": secret, "success": success},
+        f"/v1/payment_intents/{intent}/_authenticate",
+        {"key": STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret, "success": success},
     )
