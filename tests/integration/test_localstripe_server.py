@@ -1,7 +1,8 @@
 """What localstripe_server adds to localstripe answers as Stripe documents it, read through the
-official SDK: the charge lookup relies on listing every PaymentIntent of a customer; refunds,
-disputes and card updates behave as Stripe's and send Stripe's events, signed as Stripe signs
-them (checked by the SDK) and at the stand-in's clock, to a receiver on loopback."""
+official SDK: the charge lookup relies on listing every PaymentIntent of a customer; a card set up
+with 3-D Secure waits for the customer's check, passed or failed; refunds, disputes and card
+updates behave as Stripe's and send Stripe's events, signed as Stripe signs them (checked by the
+SDK) and at the stand-in's clock, to a receiver on loopback."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import stripe
 from billing.domain.accounts import Account
 from billing.providers.stripe_gateway import StripeGateway
 from devstack.clock import StackClock
-from tests.support.localstripe import stripe_client
+from tests.support.localstripe import authenticate_setup, stripe_client
 from tests.support.stand_ins import StandIn, listening
 from tests.support.webhooks import Delivery, Receiver, of_type, receiving, stripe_endpoint
 from tests.unit.devstack.test_clock import START
@@ -59,6 +60,75 @@ def test_a_customers_payment_intents_are_listed_newest_first_page_by_page(
     assert listing.has_more
     assert [intent.id for intent in listing.auto_paging_iter()] == made[::-1]
     assert len(localstripe.requests("GET", "/v1/payment_intents")) == 3  # pages of 2, 2 and 1
+
+
+# --- 3-D Secure when a card is set up ---
+
+
+def _setup(localstripe: StandIn, card: str) -> stripe.SetupIntent:
+    """A SetupIntent confirmed with `card`, as the card form confirms it."""
+    client = stripe_client(localstripe)
+    intent = client.v1.setup_intents.create()
+    return client.v1.setup_intents.confirm(intent.id, params={"payment_method": card})
+
+
+def _authenticate(localstripe: StandIn, intent: stripe.SetupIntent, **params: object) -> object:
+    return stripe_client(localstripe).raw_request(
+        "post", f"/v1/setup_intents/{intent.id}/_authenticate", **params
+    )
+
+
+def test_a_setup_asking_for_3d_secure_succeeds_once_the_customer_passes_it(
+    localstripe: StandIn,
+) -> None:
+    waiting = _setup(localstripe, "pm_card_authenticationRequired")
+
+    passed = authenticate_setup(localstripe, waiting.id)
+
+    assert (waiting.status, waiting.next_action is not None) == ("requires_action", True)
+    assert (passed.status, passed.next_action) == ("succeeded", None)
+    assert passed.payment_method == waiting.payment_method
+    assert _setup(localstripe, "pm_card_visa").status == "succeeded", "no check asked"
+
+
+def test_a_failed_3d_secure_check_leaves_the_setup_waiting_for_another_card(
+    localstripe: StandIn,
+) -> None:
+    waiting = _setup(localstripe, "pm_card_authenticationRequired")
+
+    failed = authenticate_setup(localstripe, waiting.id, success=False)
+
+    assert (failed.status, failed.payment_method) == ("requires_payment_method", None)
+    error = failed.last_setup_error
+    assert error is not None
+    assert (error.code, error.type) == (
+        "setup_intent_authentication_failure",
+        "invalid_request_error",
+    )
+    assert error.payment_method is not None
+    assert error.payment_method.id == waiting.payment_method
+    again = stripe_client(localstripe).v1.setup_intents.confirm(
+        failed.id, params={"payment_method": "pm_card_visa"}
+    )
+    assert again.status == "succeeded"
+
+
+def test_only_a_setup_waiting_for_3d_secure_is_authenticated_and_with_its_secret(
+    localstripe: StandIn,
+) -> None:
+    waiting = _setup(localstripe, "pm_card_authenticationRequired")
+    done = _setup(localstripe, "pm_card_visa")
+
+    with pytest.raises(stripe.AuthenticationError):
+        _authenticate(localstripe, waiting, client_secret=done.client_secret, success=True)
+    with pytest.raises(stripe.InvalidRequestError):
+        _authenticate(localstripe, done, client_secret=done.client_secret, success=True)
+    with pytest.raises(stripe.InvalidRequestError):
+        _authenticate(localstripe, waiting, client_secret=waiting.client_secret, amount=1)
+
+    assert stripe_client(localstripe).v1.setup_intents.retrieve(waiting.id).status == (
+        "requires_action"
+    )
 
 
 # --- refunds, disputes, cards and their webhook events ---
