@@ -227,7 +227,7 @@ def deployment(
         )
         poller = poller_for(template(), WORKER, moto.client("sqs"), resources, load_handler=load)
         yield Deployment(
-            api=Api(gateway, issuer, outbox, clock),
+            api=Api(gateway, issuer, outbox, clock, localstripe),
             schedule=RenewalSchedule(poller, concurrency=1, load_handler=load),
             recorder=recorder,
             resources=resources,

@@ -19,21 +19,22 @@ import stripe
 from billing.domain.accounts import Account
 from billing.providers.stripe_gateway import StripeGateway
 from devstack.clock import StackClock
-from tests.support.localstripe import authenticate_setup, stripe_client
+from tests.support.localstripe import authenticate_setup, card_setup, stripe_client
 from tests.support.stand_ins import StandIn, listening
 from tests.support.webhooks import Delivery, Receiver, of_type, receiving, stripe_endpoint
 from tests.unit.devstack.test_clock import START
 
 
-def _charged(
-    gateway: StripeGateway, client: stripe.StripeClient, charges: int
-) -> tuple[str, list[str]]:
+def _charged(gateway: StripeGateway, localstripe: StandIn, charges: int) -> tuple[str, list[str]]:
     """A new customer charged `charges` times in a row: its id and its PaymentIntents' ids,
     oldest first. They come within a second or two: several share their `created` second."""
     customer = gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="a@example.com"))
-    method = gateway.save_payment_method(customer, "pm_card_visa")
+    method = gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_visa")
+    )
     return customer, [
-        client.v1.payment_intents.create(
+        stripe_client(localstripe)
+        .v1.payment_intents.create(
             params={
                 "amount": 4900,
                 "currency": "eur",
@@ -42,7 +43,8 @@ def _charged(
                 "off_session": True,
                 "confirm": True,
             }
-        ).id
+        )
+        .id
         for _ in range(charges)
     ]
 
@@ -51,8 +53,8 @@ def test_a_customers_payment_intents_are_listed_newest_first_page_by_page(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
     client = stripe_client(localstripe)
-    customer, made = _charged(stripe_gateway, client, 5)
-    _charged(stripe_gateway, client, 1)  # another customer's: never listed
+    customer, made = _charged(stripe_gateway, localstripe, 5)
+    _charged(stripe_gateway, localstripe, 1)  # another customer's: never listed
 
     listing = client.v1.payment_intents.list(params={"customer": customer, "limit": 2})
 
@@ -144,11 +146,11 @@ def receiver(localstripe: StandIn) -> Iterator[Receiver]:
 
 
 def _paid(
-    gateway: StripeGateway, client: stripe.StripeClient, method: str = "pm_card_visa"
+    gateway: StripeGateway, localstripe: StandIn, method: str = "pm_card_visa"
 ) -> stripe.PaymentIntent:
     customer = gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="a@example.com"))
-    saved = gateway.save_payment_method(customer, method)
-    return client.v1.payment_intents.create(
+    saved = gateway.save_payment_method(customer, card_setup(localstripe, customer, method))
+    return stripe_client(localstripe).v1.payment_intents.create(
         params={
             "amount": 4900,
             "currency": "eur",
@@ -171,7 +173,7 @@ def test_a_refund_sends_refund_created_and_charge_refunded_signed(
     stripe_gateway: StripeGateway, localstripe: StandIn, receiver: Receiver
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
 
     refund = client.v1.refunds.create(
         params={"payment_intent": intent.id, "amount": 1000, "metadata": {"refund_key": "k1"}}
@@ -193,7 +195,7 @@ def test_a_refund_is_never_more_than_what_is_left_of_the_charge(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
     client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 4000})
 
     with pytest.raises(stripe.InvalidRequestError) as refused:
@@ -214,7 +216,7 @@ def test_a_refund_repeated_with_its_idempotency_key_is_made_once(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
     params: dict[str, object] = {"payment_intent": intent.id, "amount": 500}
 
     first = client.v1.refunds.create(params=params, options={"idempotency_key": "r-1"})  # type: ignore[arg-type]
@@ -229,7 +231,7 @@ def test_the_dispute_test_card_is_charged_then_disputed_and_evidence_closes_it(
 ) -> None:
     client = stripe_client(localstripe)
 
-    intent = _paid(stripe_gateway, client, "pm_card_createDispute")
+    intent = _paid(stripe_gateway, localstripe, "pm_card_createDispute")
 
     assert intent.status == "succeeded"
     [created] = receiver.wait_for(of_type("charge.dispute.created", payment_intent=intent.id))
@@ -263,7 +265,7 @@ def test_a_dispute_opened_on_a_charge_already_made_can_be_lost(
     stripe_gateway: StripeGateway, localstripe: StandIn, receiver: Receiver
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
 
     opened = localstripe.post("/_config/disputes", {"payment_intent": intent.id})
     lost = client.v1.disputes.update(
@@ -280,7 +282,9 @@ def test_the_attached_card_is_updated_by_the_merchant_and_by_the_card_network(
 ) -> None:
     client = stripe_client(localstripe)
     customer = stripe_gateway.create_customer(Account(id="acct_cards", email="a@example.com"))
-    saved = stripe_gateway.save_payment_method(customer, "pm_card_visa")
+    saved = stripe_gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_visa")
+    )
 
     client.v1.payment_methods.update(
         saved.token, params={"card": {"exp_month": 3, "exp_year": 2031}}
@@ -303,7 +307,6 @@ def test_the_attached_card_is_updated_by_the_merchant_and_by_the_card_network(
 def test_a_removed_endpoint_gets_no_more_events(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
-    client = stripe_client(localstripe)
     with receiving() as kept, receiving() as removed:
         with (
             stripe_endpoint(localstripe, kept, SECRET),
@@ -311,7 +314,7 @@ def test_a_removed_endpoint_gets_no_more_events(
         ):
             pass
         with stripe_endpoint(localstripe, kept, SECRET):
-            intent = _paid(stripe_gateway, client)
+            intent = _paid(stripe_gateway, localstripe)
             kept.wait_for(of_type("payment_intent.succeeded", id=intent.id))
 
     assert not [d for d in removed.deliveries if d.event["type"] == "payment_intent.succeeded"]
@@ -337,7 +340,7 @@ def test_events_are_signed_at_the_stacks_instant(
         clock.advance(timedelta(days=40))
         gateway = StripeGateway("sk_test_local", api_base=stand_in.url, timeout=2.0)
 
-        intent = _paid(gateway, stripe_client(stand_in))
+        intent = _paid(gateway, stand_in)
 
         [delivery] = receiver.wait_for(of_type("payment_intent.succeeded", id=intent.id))
     signed_at = START + timedelta(days=40)

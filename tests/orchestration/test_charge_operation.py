@@ -53,7 +53,7 @@ def _stripe_account(stripe: FakeGateway, *, declines: bool = False) -> Account:
     card = f"pm_{uuid4().hex[:10]}"
     if declines:
         stripe.declines(card)
-    return card_holder(stripe, card)
+    return card_holder(stripe, lambda customer: stripe.card_setup(customer, card))
 
 
 def _stripe_customer(

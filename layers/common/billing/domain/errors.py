@@ -44,6 +44,8 @@ class ErrorCode(StrEnum):
     REFUND_IN_PROGRESS = "refund_in_progress"
     REFUND_REFUSED = "refund_refused"
     INVALID_SIGNATURE = "invalid_signature"
+    SETUP_INCOMPLETE = "setup_incomplete"
+    """A card saved from a setup the customer has not completed: saved again once they have."""
 
 
 DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
@@ -90,6 +92,10 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.REFUND_REFUSED: "The payment provider refused the refund.",
     ErrorCode.INVALID_SIGNATURE: (
         "The webhook's signature is missing, does not match, or is too old."
+    ),
+    ErrorCode.SETUP_INCOMPLETE: (
+        "The card has not been set up yet: finish the card form, and your bank's check if it "
+        "asks for one, then save the card again."
     ),
 }
 
