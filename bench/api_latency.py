@@ -120,7 +120,10 @@ def _subscriptions(stack: BenchStack, count: int, token: str) -> list[tuple[str,
     """`count` (subscription, account) pairs bought at START."""
     stack.clock.now = START
     repository = composition.root().repository
-    return [(s, repository.get_subscription(s).account_id) for s in seed(repository, count, token)]
+    return [
+        (s, repository.get_subscription(s).account_id)
+        for s in seed(repository, stack.localstripe, count, token)
+    ]
 
 
 def _floor(stack: BenchStack) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -65,7 +65,7 @@ class RenewalCosts:
 def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> RenewalCosts:
     """Renew `renewals` subscriptions due now, whose card gives `outcome`, in one run, and count
     everything they sent."""
-    seed(composition.root().repository, renewals, CARDS[outcome])
+    seed(composition.root().repository, stack.localstripe, renewals, CARDS[outcome])
     stack.clock.now = FIRST_END
     stack.localstripe.reset()
     schedule = stack.schedule()
@@ -165,7 +165,7 @@ def _provider_latency(stack: BenchStack, latency_ms: int, charges: int) -> Itera
 
 def queue_renewals(stack: BenchStack, renewals: int) -> None:
     """`renewals` subscriptions due now, queued for the worker by a renewal run."""
-    seed(composition.root().repository, renewals)
+    seed(composition.root().repository, stack.localstripe, renewals)
     stack.clock.now = FIRST_END
     assert stack.schedule().dispatch()["due"] == renewals
 

@@ -35,6 +35,12 @@ Control routes, not Stripe's (a test's or a developer's way to make the world ac
 - ``POST /_config/payment_methods/{id}/automatic_update`` ``{"last4", "exp_month",
   "exp_year"}``: the card network's updater replaces the card
   (``payment_method.automatically_updated``).
+- ``POST /v1/setup_intents/{id}/_authenticate`` (``client_secret``, ``success=true|false``, with
+  the secret key): the customer passes or fails the bank's 3-D Secure check of a SetupIntent
+  confirmed with a card that asks for one (``requires_action``), as localstripe's
+  ``/v1/payment_intents/{id}/_authenticate`` does for a PaymentIntent. It then ``succeeded``, or
+  is back to ``requires_payment_method`` without its card, ``last_setup_error`` code
+  ``setup_intent_authentication_failure``, as Stripe leaves it.
 """
 
 from __future__ import annotations
@@ -473,6 +479,43 @@ async def _detach_events(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
+# --- SetupIntents ---------------------------------------------------------------------------
+
+
+def _authenticate_setup(
+    id: str,  # noqa: A002 - localstripe's name
+    client_secret: Any = None,
+    success: Any = False,
+    **data: Any,
+) -> Any:
+    """``POST /v1/setup_intents/{id}/_authenticate``: the customer's answer to the bank's 3-D
+    Secure check of a SetupIntent in ``requires_action`` (localstripe's PaymentIntent route,
+    for a setup)."""
+    success = resources.try_convert_to_bool(success)
+    if data or not isinstance(client_secret, str) or not isinstance(success, bool):
+        raise UserError(400, "Bad request")
+    intent = resources.SetupIntent._api_retrieve(id)
+    if client_secret != intent.client_secret:
+        raise UserError(401, "Unauthorized")
+    if intent.status != "requires_action":
+        raise UserError(400, "Bad request")
+    intent.next_action = None
+    if success:
+        intent.status = "succeeded"
+        return intent
+    method = resources.PaymentMethod._api_retrieve(intent.payment_method)
+    intent.status = "requires_payment_method"
+    intent.payment_method = None
+    intent.last_setup_error = {
+        "type": "invalid_request_error",
+        "code": "setup_intent_authentication_failure",
+        "message": "The provided PaymentMethod has failed authentication. Provide a new "
+        "PaymentMethod to attempt to fulfill this SetupIntent again.",
+        "payment_method": method._export(),
+    }
+    return intent
+
+
 def _install_resources(clock: Clock) -> None:
     resources.time = _ClockTime(clock)
     resources.PaymentMethod._try_get_canonical_test_article = classmethod(_test_article)
@@ -490,6 +533,9 @@ def _install_routes(app: web.Application) -> None:
     app.router.add_delete("/_config/webhooks/{id}", _forget_webhook)
     app.router.add_post("/_config/disputes", _dispute_a_charge)
     app.router.add_post("/_config/payment_methods/{id}/automatic_update", _automatic_update)
+    app.router.add_post(
+        "/v1/setup_intents/{id}/_authenticate", server.api_extra(_authenticate_setup, "")
+    )
     app.router.add_post("/v1/disputes/{id}/close", server.api_extra(Dispute._api_close, ""))
     app.router.add_get("/v1/disputes/{id}", server.api_retrieve(Dispute, "/v1/disputes/{id}"))
     app.router.add_post("/v1/disputes/{id}", server.api_update(Dispute, "/v1/disputes/{id}"))

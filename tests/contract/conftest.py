@@ -16,7 +16,13 @@ from billing.persistence.dynamodb import DynamoDBRepository
 from billing.persistence.repository import BillingRepository
 from billing.settings import StorageSettings
 from tests.contract.outboxes import MotoOutbox, Outbox, RecordedOutbox
-from tests.contract.providers import FakeProvider, PayPalProvider, ProviderUnderTest, StripeProvider
+from tests.contract.providers import (
+    CardProviderUnderTest,
+    FakeProvider,
+    PayPalProvider,
+    ProviderUnderTest,
+    StripeProvider,
+)
 from tests.fakes import InMemoryRepository
 from tests.support.aws import create_tables
 from tests.support.stand_ins import StandIn
@@ -84,6 +90,21 @@ def provider(request: pytest.FixtureRequest) -> Iterator[ProviderUnderTest]:
             )
         finally:
             stand_in.reset()
+
+
+@pytest.fixture(
+    params=[pytest.param("fake-stripe", marks=FAKE), pytest.param("stripe", marks=REAL)]
+)
+def card_provider(request: pytest.FixtureRequest) -> Iterator[CardProviderUnderTest]:
+    """A gateway saving cards from the setups customers confirm (Stripe's), and its hooks."""
+    if request.param == "fake-stripe":
+        yield FakeProvider(PaymentProvider.STRIPE)
+        return
+    localstripe: StandIn = request.getfixturevalue("_localstripe")
+    try:
+        yield StripeProvider(localstripe)
+    finally:
+        localstripe.reset()
 
 
 @pytest.fixture(params=[pytest.param("recording", marks=FAKE), pytest.param("ses", marks=REAL)])

@@ -1,9 +1,10 @@
 """The payment gateways under the gateway contract, each with what a test needs of it beside the
 port: a saved method that pays, declines or must be replaced, a token the provider refuses to
-save, faults at the provider, the money it took for a key, and what the provider's side does
-after a charge (a refund on its dashboard, a dispute opened and decided, a card replaced by the
-card network's updater, a saved method removed). The fakes play each provider; the real
-adapters meet localstripe and the PayPal stand-in."""
+save, a card setup the customer confirms (3-D Secure passed or failed), faults at the provider,
+the money it took for a key, and what the provider's side does after a charge (a refund on its
+dashboard, a dispute opened and decided, a card replaced by the card network's updater, a saved
+method removed). The fakes play each provider; the real adapters meet localstripe and the PayPal
+stand-in."""
 
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import CHARGE_KEY, StripeGateway
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from tests.fakes import FakeGateway
-from tests.support.localstripe import authenticate, payment_intents, stripe_client
+from tests.support.localstripe import (
+    authenticate,
+    authenticate_setup,
+    card_setup,
+    confirm_setup,
+    declined_on_attach,
+    payment_intents,
+    stripe_client,
+)
 from tests.support.paypal import paypal_api
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn
@@ -169,6 +178,19 @@ class ProviderUnderTest(Protocol):
         ...
 
 
+class CardProviderUnderTest(ProviderUnderTest, Protocol):
+    """A provider whose methods are cards saved from a setup (Stripe's SetupIntents)."""
+
+    def confirm_setup(self, reference: str, *, three_d_secure: bool = False) -> None:
+        """The customer confirms setup `reference` in the card form with a card that pays, or
+        with one whose bank asks for 3-D Secure when it is set up (`three_d_secure`)."""
+        ...
+
+    def authenticate_setup(self, reference: str, *, success: bool = True) -> None:
+        """The customer passes (or fails) the bank's 3-D Secure check of setup `reference`."""
+        ...
+
+
 class FakeProvider:
     real = False
 
@@ -181,7 +203,8 @@ class FakeProvider:
         )
 
     def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
-        if self.gateway.provider is PaymentProvider.STRIPE:
+        stripe = self.gateway.provider is PaymentProvider.STRIPE
+        if stripe:
             token = f"pm_{kind}_{uuid4().hex[:8]}"
         else:  # the approved setup token, as PayPal's flow goes
             token = self.gateway.start_update(self.account, None).reference
@@ -189,11 +212,25 @@ class FakeProvider:
             self.gateway.asks_authentication(token)
         elif kind is not Method.PAYS:
             self.gateway.declines(token, REASONS[kind], self.traits.codes[kind])
-        return self.gateway.save_payment_method(self.customer, token)
+        saved = (
+            self.gateway.card_setup(self.customer, token, authenticate=True) if stripe else token
+        )
+        return self.gateway.save_payment_method(self.customer, saved)
 
     def refused(self) -> str:
         self.gateway.refuses("pm_refused", self.traits.refusal)
+        if self.gateway.provider is PaymentProvider.STRIPE:
+            return self.gateway.card_setup(self.customer, "pm_refused")
         return "pm_refused"
+
+    def confirm_setup(self, reference: str, *, three_d_secure: bool = False) -> None:
+        card = f"pm_{uuid4().hex[:8]}"
+        if three_d_secure:
+            self.gateway.asks_authentication(card)
+        self.gateway.confirm_setup(reference, card)
+
+    def authenticate_setup(self, reference: str, *, success: bool = True) -> None:
+        self.gateway.authenticate_setup(reference, success=success)
 
     def fail(self, status: int, *, times: int, operation: Operation = "charge") -> None:
         self.gateway.fails(status, times=times, operation=operation)
@@ -268,10 +305,21 @@ class StripeProvider:
         self.customer = stripe.create_customer(self.account)
 
     def method(self, kind: Method = Method.PAYS) -> PaymentMethod:
-        return self.gateway.save_payment_method(self.customer, STRIPE_TEST_METHODS[kind])
+        card = STRIPE_TEST_METHODS[kind]
+        setup = card_setup(self._localstripe, self.customer, card, authenticate=True)
+        return self.gateway.save_payment_method(self.customer, setup)
 
     def refused(self) -> str:
-        return "pm_card_visa_chargeDeclined"
+        setup = self.gateway.start_update(self.account, self.customer).reference
+        declined_on_attach(self._localstripe, setup)
+        return setup
+
+    def confirm_setup(self, reference: str, *, three_d_secure: bool = False) -> None:
+        card = "pm_card_authenticationRequired" if three_d_secure else "pm_card_visa"
+        confirm_setup(self._localstripe, reference, card)
+
+    def authenticate_setup(self, reference: str, *, success: bool = True) -> None:
+        authenticate_setup(self._localstripe, reference, success=success)
 
     def fail(self, status: int, *, times: int, operation: Operation = "charge") -> None:
         self._localstripe.inject(*STRIPE_REQUESTS[operation], status=status, times=times)

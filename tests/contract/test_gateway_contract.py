@@ -1,9 +1,10 @@
 """What any `PaymentGateway` does: one charge per idempotency key, declines as outcomes with the
 product's reasons, charges found again by key and never invented, 429s and 5xx retried and then
 reported as the provider being unavailable (and whether it may have acted), no answer as an
-unknown outcome. Run against the fake playing each provider, StripeGateway on localstripe and
-PayPalGateway on the PayPal stand-in; what only one provider does is in its own integration
-file (tests/integration/test_stripe_gateway.py, test_paypal_gateway.py)."""
+unknown outcome, and cards saved only from a setup of their customer that succeeded (3-D Secure
+passed when the bank asks). Run against the fake playing each provider, StripeGateway on
+localstripe and PayPalGateway on the PayPal stand-in; what only one provider does is in its own
+integration file (tests/integration/test_stripe_gateway.py, test_paypal_gateway.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,16 @@ from billing.providers.gateway import (
     PaymentMethodRejected,
     ProviderError,
     ProviderUnavailable,
+    SetupIncomplete,
+    SetupNotFound,
 )
-from tests.contract.providers import REASONS, Method, ProviderUnderTest, new_account
+from tests.contract.providers import (
+    REASONS,
+    CardProviderUnderTest,
+    Method,
+    ProviderUnderTest,
+    new_account,
+)
 
 pytestmark = pytest.mark.contract
 
@@ -272,3 +281,68 @@ def test_a_method_the_provider_refuses_is_rejected_with_its_reason(
         provider.gateway.save_payment_method(provider.customer, provider.refused())
 
     assert rejected.value.reason is provider.traits.refusal
+
+
+# --- cards saved from a setup (Stripe's SetupIntents) ---
+
+
+def test_a_card_is_saved_from_a_setup_the_customer_completed(
+    card_provider: CardProviderUnderTest,
+) -> None:
+    gateway = card_provider.gateway
+    start = gateway.start_update(card_provider.account, card_provider.customer)
+    card_provider.confirm_setup(start.reference)
+
+    method = gateway.save_payment_method(card_provider.customer, start.reference)
+
+    assert (method.provider, method.kind) == (PaymentProvider.STRIPE, PaymentMethodKind.CARD)
+    assert method.token != start.reference
+    assert (method.brand, method.last4) == ("visa", "4242")
+    outcome = gateway.charge(_request(card_provider, method.token))
+    assert outcome.status is ChargeStatus.SUCCEEDED
+
+
+def test_a_setup_that_has_not_succeeded_saves_nothing(
+    card_provider: CardProviderUnderTest,
+) -> None:
+    start = card_provider.gateway.start_update(card_provider.account, card_provider.customer)
+
+    with pytest.raises(SetupIncomplete) as unconfirmed:
+        card_provider.gateway.save_payment_method(card_provider.customer, start.reference)
+
+    assert unconfirmed.value.code == "requires_payment_method"
+
+
+def test_another_customers_setup_is_not_found(card_provider: CardProviderUnderTest) -> None:
+    gateway = card_provider.gateway
+    other = new_account()
+    start = gateway.start_update(other, gateway.create_customer(other))
+    card_provider.confirm_setup(start.reference)
+
+    for customer, setup in (
+        (card_provider.customer, start.reference),
+        (None, start.reference),
+        (card_provider.customer, "seti_unknown0000"),
+    ):
+        with pytest.raises(SetupNotFound):
+            gateway.save_payment_method(customer, setup)
+
+
+def test_a_card_asking_for_3d_secure_is_saved_once_the_customer_passes_it(
+    card_provider: CardProviderUnderTest,
+) -> None:
+    gateway, customer = card_provider.gateway, card_provider.customer
+    start = gateway.start_update(card_provider.account, customer)
+    card_provider.confirm_setup(start.reference, three_d_secure=True)
+    with pytest.raises(SetupIncomplete) as waiting:
+        gateway.save_payment_method(customer, start.reference)
+    card_provider.authenticate_setup(start.reference, success=False)
+    with pytest.raises(SetupIncomplete) as failed:
+        gateway.save_payment_method(customer, start.reference)
+    card_provider.confirm_setup(start.reference, three_d_secure=True)
+    card_provider.authenticate_setup(start.reference)
+
+    method = gateway.save_payment_method(customer, start.reference)
+
+    assert (waiting.value.code, failed.value.code) == ("requires_action", "requires_payment_method")
+    assert method.kind is PaymentMethodKind.CARD

@@ -17,7 +17,6 @@ import pytest
 from devstack.processes import ensure_free
 from devstack.resources import LOCAL_STRIPE_KEY
 from tests.support.devstack import (
-    CARD,
     START,
     RunningStack,
     ctrl_c,
@@ -33,9 +32,6 @@ def make_dev(tmp_path: Path) -> Iterator[RunningStack]:
     clock where the README starts it."""
     with running_stack(["make", "dev"], tmp_path) as running:
         yield running
-
-
-DECLINING_CARD = {"provider": "stripe", "payment_method_id": "pm_card_chargeCustomerFail"}
 
 
 def _serves_the_template(stack: RunningStack) -> None:
@@ -58,9 +54,7 @@ def _buy_with_a_coupon(stack: RunningStack, admin: str, customer: str) -> dict[s
         token=admin,
     )
     assert account.status == 201, account.body
-    setup = stack.call("POST", "/account/payment-method/setup", {"method": "card"}, token=customer)
-    assert (setup.status, setup.body["flow"]) == (200, "card_form")
-    saved = stack.call("PUT", "/account/payment-method", CARD, token=customer)
+    saved = stack.save_card(customer)  # set up, confirmed at localstripe, saved
     assert (saved.status, saved.body["payment_method"]["last4"]) == (200, "4242")
     order = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR", "coupon": "WELCOME20"}
     bought = stack.call("POST", "/subscriptions", order, token=customer, key="buy-1")
@@ -90,9 +84,7 @@ def _renew(stack: RunningStack, customer: str, path: str) -> None:
 def _fail_then_retry_now(stack: RunningStack, customer: str, path: str) -> None:
     """A card the bank declines: the renewal fails, the subscription is past due, and Retry
     Now with the same card fails again (sales is told)."""
-    assert (
-        stack.call("PUT", "/account/payment-method", DECLINING_CARD, token=customer).status == 200
-    )
+    assert stack.save_card(customer, "pm_card_chargeCustomerFail").status == 200
     assert stack.call("POST", "/_dev/clock", {"days": 31}).body == {"now": "2026-03-31T09:30:00Z"}
     ran = stack.call("POST", "/_dev/renewals/run").body
     assert ran == {"processed": 1, "succeeded": 0, "failed": 1}
@@ -109,7 +101,7 @@ def _fail_then_retry_now(stack: RunningStack, customer: str, path: str) -> None:
 def _new_card_then_cancel(stack: RunningStack, customer: str, path: str) -> None:
     """A new card charges the overdue renewal at once, the period anchored where it was;
     cancelling then turns auto-renewal off until the end of the paid period."""
-    updated = stack.call("PUT", "/account/payment-method", CARD, token=customer)
+    updated = stack.save_card(customer)
     assert updated.status == 200, updated.body
     assert updated.body["retried"]["status"] == "active"
     recovered = stack.call("GET", path, token=customer).body

@@ -65,7 +65,7 @@ def _paypal_token(stack: RunningStack) -> str:
 def test_the_paypal_stand_in_creates_the_order_at_the_stacks_instant(
     stack: RunningStack,
 ) -> None:
-    customer = stack.customer("clock-paypal", payment_method=None)
+    customer = stack.customer("clock-paypal", card=None)
     started = stack.call(
         "POST", "/account/payment-method/setup", {"method": "paypal"}, token=customer.token
     ).body

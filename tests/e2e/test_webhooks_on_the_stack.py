@@ -46,7 +46,7 @@ def test_a_refund_made_in_stripes_dashboard_shows_on_the_payment(stack: RunningS
 
 
 def test_a_paypal_token_revoked_by_the_payer_is_removed(stack: RunningStack) -> None:
-    customer = stack.customer("stack-revoked", payment_method=None)
+    customer = stack.customer("stack-revoked", card=None)
     started = stack.call(
         "POST", "/account/payment-method/setup", {"method": "paypal"}, token=customer.token
     )

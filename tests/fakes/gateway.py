@@ -1,12 +1,14 @@
 """`PaymentGateway` in memory, behaving as the Stripe or the PayPal adapter does seen through the
 port: one charge per idempotency key (a repeat gets the first answer), charges found again by
-key, declines as outcomes, and what a test scripts: methods that decline or stay processing,
-methods refused on saving, methods whose bank asks the customer to authenticate each charge
-(3-D Secure), calls that get no answer (before or after charging), and 429s or 5xx that the
-adapters' retries absorb or give up on (three tries a call). After the charge it answers as the
-adapters do what the provider says of a payment (refunds, at most one dispute) and of a saved
-method, and scripts what the provider's side does: a refund made on its dashboard, a dispute
-opened and decided, a card replaced by the card network's updater, a method removed."""
+key, declines as outcomes, cards saved only from a setup of their customer that succeeded, and
+what a test scripts: the customer confirming a card setup (3-D Secure when the card asks for
+it), methods that decline or stay processing, methods refused on saving, methods whose bank
+asks the customer to authenticate each charge (3-D Secure), calls that get no answer (before or
+after charging), and 429s or 5xx that the adapters' retries absorb or give up on (three tries a
+call). After the charge it answers as the adapters do what the provider says of a payment
+(refunds, at most one dispute) and of a saved method, and scripts what the provider's side
+does: a refund made on its dashboard, a dispute opened and decided, a card replaced by the card
+network's updater, a method removed."""
 
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ from billing.providers.gateway import (
     ProviderRefund,
     ProviderUnavailable,
     RefundRefused,
+    SetupIncomplete,
+    SetupNotFound,
     UpdateStart,
 )
 from billing.providers.paypal_gateway import LOOKUP_WINDOW
@@ -67,6 +71,16 @@ class _Payment:
 
     def left(self) -> int:
         return self.request.amount.amount - sum(r.amount.amount for r in self.refunds)
+
+
+@dataclass
+class _Setup:
+    """A Stripe SetupIntent: whose, the card the customer confirmed it with, and Stripe's
+    status for it."""
+
+    customer: str
+    card: str | None = None
+    status: str = "requires_payment_method"
 
 
 @dataclass
@@ -104,6 +118,7 @@ class FakeGateway:
         self._processing: set[str] = set()
         self._authenticating: set[str] = set()
         self._refusals: dict[str, tuple[FailureReason, str]] = {}
+        self._setups: dict[str, _Setup] = {}
         self._failing: list[_Failing] = []
         self._unanswered: list[_Unanswered] = []
         self._made: dict[str, Charge] = {}
@@ -137,8 +152,9 @@ class FakeGateway:
         self._processing.add(payment_method)
 
     def asks_authentication(self, payment_method: str) -> None:
-        """The bank asks the customer to authenticate every charge of `payment_method`
-        (3-D Secure): waiting for them on session, a failure off session (Stripe only)."""
+        """The bank asks the customer to authenticate `payment_method` (3-D Secure) when it is
+        set up (the setup waits in `requires_action` until `authenticate_setup`) and on every
+        charge: waiting for them on session, a failure off session (Stripe only)."""
         self._authenticating.add(payment_method)
 
     def exempts(self, payment_method: str) -> None:
@@ -162,6 +178,33 @@ class FakeGateway:
     def refuses(self, token: str, reason: FailureReason, code: str | None = None) -> None:
         """Saving `token` is refused for `reason`."""
         self._refusals[token] = (reason, code or reason.value)
+
+    def confirm_setup(self, reference: str, card: str) -> None:
+        """The customer confirms Stripe setup `reference` with `card` in the card form."""
+        with self._lock:
+            setup = self._setups[reference]
+            setup.card = card
+            setup.status = "requires_action" if card in self._authenticating else "succeeded"
+
+    def authenticate_setup(self, reference: str, *, success: bool = True) -> None:
+        """The customer passes (or fails) the bank's 3-D Secure check of setup `reference`: it
+        succeeds, or waits for another card."""
+        with self._lock:
+            setup = self._setups[reference]
+            if setup.status != "requires_action":
+                raise ProviderError(f"setup {reference} is {setup.status}")
+            if not success:
+                setup.card = None
+            setup.status = "succeeded" if success else "requires_payment_method"
+
+    def card_setup(self, customer: str | None, card: str, *, authenticate: bool = False) -> str:
+        """A setup of `customer` the customer confirmed with `card` (and the bank's 3-D Secure
+        check passed, when it asks and they `authenticate`): what saving `card` takes."""
+        reference = self._setup(customer)
+        self.confirm_setup(reference, card)
+        if authenticate and self._setups[reference].status == "requires_action":
+            self.authenticate_setup(reference)
+        return reference
 
     def fails(self, status: int, *, times: int, operation: str = "charge") -> None:
         """The next `times` requests of `operation` (charge, find_charge, payment, refund,
@@ -245,10 +288,10 @@ class FakeGateway:
 
     def start_update(self, account: Account, customer: str | None) -> UpdateStart:
         self.calls.append(("start_update", account.id))
-        reference = self._reference("seti" if self._stripe else "SETUP")
         if self._stripe:
-            self._customer(customer)
+            reference = self._setup(customer)
             return UpdateStart(self.provider, reference, client_secret=f"{reference}_secret")
+        reference = self._reference("SETUP")
         self._accounts[reference] = account.id
         return UpdateStart(
             self.provider, reference, approval_url=f"https://paypal.invalid/approve/{reference}"
@@ -256,21 +299,20 @@ class FakeGateway:
 
     def save_payment_method(self, customer: str | None, token: str) -> PaymentMethod:
         self.calls.append(("save_payment_method", token))
-        if self._stripe:
-            self._customer(customer)
-        refused = self._refusals.get(token)
+        saved = self._set_up_card(customer, token) if self._stripe else token
+        refused = self._refusals.get(saved)
         if refused is not None:
-            raise PaymentMethodRejected(refused[0], f"{token} refused", refused[1])
+            raise PaymentMethodRejected(refused[0], f"{saved} refused", refused[1])
         if self._stripe:
             method = PaymentMethod(
-                self.provider, PaymentMethodKind.CARD, token, "visa", "4242", 12, 2034
+                self.provider, PaymentMethodKind.CARD, saved, "visa", "4242", 12, 2034
             )
         else:
             method = PaymentMethod(
-                self.provider, PaymentMethodKind.PAYPAL, token, paypal_email="payer@example.com"
+                self.provider, PaymentMethodKind.PAYPAL, saved, paypal_email="payer@example.com"
             )
         with self._lock:
-            self._methods[token] = (self._accounts.get(customer or token), method)
+            self._methods[saved] = (self._accounts.get(customer or token), method)
         return method
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
@@ -401,9 +443,28 @@ class FakeGateway:
         return self.provider is PaymentProvider.STRIPE
 
     @staticmethod
-    def _customer(customer: str | None) -> None:
+    def _customer(customer: str | None) -> str:
         if not customer:
             raise ProviderError("a Stripe charge or card needs the account's Stripe customer")
+        return customer
+
+    def _setup(self, customer: str | None) -> str:
+        """A new SetupIntent of `customer`, waiting for the customer's card."""
+        setup = _Setup(self._customer(customer))
+        reference = self._reference("seti")
+        with self._lock:
+            self._setups[reference] = setup
+        return reference
+
+    def _set_up_card(self, customer: str | None, reference: str) -> str:
+        """The card of setup `reference`, once it is `customer`'s and has succeeded."""
+        with self._lock:
+            setup = self._setups.get(reference)
+        if setup is None or setup.customer != customer:
+            raise SetupNotFound(f"no setup {reference} of {customer}")
+        if setup.status != "succeeded" or setup.card is None:
+            raise SetupIncomplete(f"setup {reference} is {setup.status}", setup.status)
+        return setup.card
 
     def _reference(self, prefix: str) -> str:
         with self._lock:

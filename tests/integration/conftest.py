@@ -166,7 +166,7 @@ def api(
     issuer = TokenIssuer(generate_secret(), clock=clock)
     gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
     dynamodb_requests.clear()
-    yield Api(gateway, issuer, outbox, clock)
+    yield Api(gateway, issuer, outbox, clock, localstripe)
     composition.install()
 
 

@@ -27,7 +27,7 @@ from tests.orchestration.charges import (
 )
 from tests.support.api import Clock
 from tests.support.aws import DynamoDBFaults, DynamoDBRequests, is_claim
-from tests.support.localstripe import payment_intents
+from tests.support.localstripe import card_setup, payment_intents
 from tests.support.stand_ins import StandIn, stripe_charges
 from tests.support.subscriptions import CUSTOMER, FIRST_END
 
@@ -49,9 +49,12 @@ def operation(
 
 
 def _stripe_customer(
-    repository: DynamoDBRepository, gateway: StripeGateway, test_method: str = "pm_card_visa"
+    repository: DynamoDBRepository,
+    gateway: StripeGateway,
+    localstripe: StandIn,
+    test_method: str = "pm_card_visa",
 ) -> tuple[Subscription, Account]:
-    account = card_holder(gateway, test_method)
+    account = card_holder(gateway, lambda customer: card_setup(localstripe, customer, test_method))
     return opened(repository, account), account
 
 
@@ -61,7 +64,7 @@ def test_a_due_renewal_is_charged_and_the_period_advances(
     stripe_gateway: StripeGateway,
     localstripe: StandIn,
 ) -> None:
-    sub, account = _stripe_customer(repository, stripe_gateway)
+    sub, account = _stripe_customer(repository, stripe_gateway, localstripe)
 
     result = operation.renew(sub.id, account.id)
 
@@ -78,9 +81,10 @@ def test_one_successful_charge_costs_one_read_one_claim_one_transaction(
     operation: ChargeOperation,
     repository: DynamoDBRepository,
     stripe_gateway: StripeGateway,
+    localstripe: StandIn,
     dynamodb_requests: DynamoDBRequests,
 ) -> None:
-    sub, account = _stripe_customer(repository, stripe_gateway)
+    sub, account = _stripe_customer(repository, stripe_gateway, localstripe)
     dynamodb_requests.clear()
 
     operation.renew(sub.id, account.id)
@@ -112,7 +116,7 @@ def test_a_crash_after_the_provider_call_is_reconciled_without_charging_again(
     dynamodb_faults: DynamoDBFaults,
     clock: Clock,
 ) -> None:
-    sub, account = _stripe_customer(repository, stripe_gateway)
+    sub, account = _stripe_customer(repository, stripe_gateway, localstripe)
     _crash_at_commit(dynamodb_faults)
     with pytest.raises(Crash):
         operation.renew(sub.id, account.id)
@@ -136,7 +140,11 @@ def test_a_purchase_charges_the_discounted_first_cycle_and_opens_the_subscriptio
     dynamodb_requests: DynamoDBRequests,
     clock: Clock,
 ) -> None:
-    account = repository.save_account(card_holder(stripe_gateway, "pm_card_visa"))
+    account = repository.save_account(
+        card_holder(
+            stripe_gateway, lambda customer: card_setup(localstripe, customer, "pm_card_visa")
+        )
+    )
     purchase = yearly_purchase(clock.now)
     dynamodb_requests.clear()
 

@@ -29,7 +29,7 @@ def _renewal_to_confirm(api: Api, account_id: str) -> tuple[Client, str, dict[st
     """A subscription bought with a working card, then paid with a card whose bank asks for
     3-D Secure: its renewal, off session, fails and waits for the customer."""
     client, sub_id = api.subscribed(account_id)
-    assert api.save_card(client, ASKS).status == 200
+    assert api.save_card(client, ASKS, authenticate=True).status == 200
     api.clock.now = datetime.fromisoformat(
         client.get(f"/subscriptions/{sub_id}").json()["current_period_end"]
     )
@@ -156,7 +156,7 @@ def test_retry_now_answers_402_and_completes_once_confirmed(api: Api, localstrip
 def test_a_purchase_answers_402_and_opens_once_confirmed(api: Api, localstripe: StandIn) -> None:
     account_id = fresh_account_id("sca-purchase")
     client = api.open_account(account_id)
-    assert api.save_card(client, ASKS).status == 200
+    assert api.save_card(client, ASKS, authenticate=True).status == 200
 
     bought = api.buy(client)
 
@@ -178,7 +178,7 @@ def test_the_retry_after_a_new_card_answers_402_with_the_card_saved(
     account_id = fresh_account_id("sca-new-card")
     client, sub_id = api.past_due(account_id)
 
-    saved = api.save_card(client, ASKS)
+    saved = api.save_card(client, ASKS, authenticate=True)
 
     assert saved.status == 402, saved.body
     details = saved.json()["error"]["details"]

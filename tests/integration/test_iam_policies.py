@@ -228,7 +228,7 @@ def deployment(
         )
         poller = poller_for(template(), WORKER, moto.client("sqs"), resources, load_handler=load)
         yield Deployment(
-            api=Api(gateway, issuer, outbox, clock),
+            api=Api(gateway, issuer, outbox, clock, localstripe),
             schedule=RenewalSchedule(poller, concurrency=1, load_handler=load),
             recorder=recorder,
             resources=resources,
@@ -397,7 +397,7 @@ def _confirmed_with_the_bank(deployment: Deployment) -> None:
     to confirm it, the customer answers their bank, the page says it is done."""
     api = deployment.api
     customer = api.open_account(fresh_account_id("iam-3ds"))
-    _ok(api.save_card(customer, "pm_card_authenticationRequired"))
+    _ok(api.save_card(customer, "pm_card_authenticationRequired", authenticate=True))
     waiting = api.buy(customer)
     assert waiting.status == 402, waiting.body
     details = waiting.json()["error"]["details"]

@@ -1,7 +1,8 @@
 """What localstripe_server adds to localstripe answers as Stripe documents it, read through the
-official SDK: the charge lookup relies on listing every PaymentIntent of a customer; refunds,
-disputes and card updates behave as Stripe's and send Stripe's events, signed as Stripe signs
-them (checked by the SDK) and at the stand-in's clock, to a receiver on loopback."""
+official SDK: the charge lookup relies on listing every PaymentIntent of a customer; a card set up
+with 3-D Secure waits for the customer's check, passed or failed; refunds, disputes and card
+updates behave as Stripe's and send Stripe's events, signed as Stripe signs them (checked by the
+SDK) and at the stand-in's clock, to a receiver on loopback."""
 
 from __future__ import annotations
 
@@ -18,21 +19,22 @@ import stripe
 from billing.domain.accounts import Account
 from billing.providers.stripe_gateway import StripeGateway
 from devstack.clock import StackClock
-from tests.support.localstripe import stripe_client
+from tests.support.localstripe import authenticate_setup, card_setup, stripe_client
 from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn, listening
 from tests.support.webhooks import Delivery, Receiver, of_type, receiving, stripe_endpoint
 from tests.unit.devstack.test_clock import START
 
 
-def _charged(
-    gateway: StripeGateway, client: stripe.StripeClient, charges: int
-) -> tuple[str, list[str]]:
+def _charged(gateway: StripeGateway, localstripe: StandIn, charges: int) -> tuple[str, list[str]]:
     """A new customer charged `charges` times in a row: its id and its PaymentIntents' ids,
     oldest first. They come within a second or two: several share their `created` second."""
     customer = gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="a@example.com"))
-    method = gateway.save_payment_method(customer, "pm_card_visa")
+    method = gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_visa")
+    )
     return customer, [
-        client.v1.payment_intents.create(
+        stripe_client(localstripe)
+        .v1.payment_intents.create(
             params={
                 "amount": 4900,
                 "currency": "eur",
@@ -41,7 +43,8 @@ def _charged(
                 "off_session": True,
                 "confirm": True,
             }
-        ).id
+        )
+        .id
         for _ in range(charges)
     ]
 
@@ -50,8 +53,8 @@ def test_a_customers_payment_intents_are_listed_newest_first_page_by_page(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
     client = stripe_client(localstripe)
-    customer, made = _charged(stripe_gateway, client, 5)
-    _charged(stripe_gateway, client, 1)  # another customer's: never listed
+    customer, made = _charged(stripe_gateway, localstripe, 5)
+    _charged(stripe_gateway, localstripe, 1)  # another customer's: never listed
 
     listing = client.v1.payment_intents.list(params={"customer": customer, "limit": 2})
 
@@ -59,6 +62,75 @@ def test_a_customers_payment_intents_are_listed_newest_first_page_by_page(
     assert listing.has_more
     assert [intent.id for intent in listing.auto_paging_iter()] == made[::-1]
     assert len(localstripe.requests("GET", "/v1/payment_intents")) == 3  # pages of 2, 2 and 1
+
+
+# --- 3-D Secure when a card is set up ---
+
+
+def _setup(localstripe: StandIn, card: str) -> stripe.SetupIntent:
+    """A SetupIntent confirmed with `card`, as the card form confirms it."""
+    client = stripe_client(localstripe)
+    intent = client.v1.setup_intents.create()
+    return client.v1.setup_intents.confirm(intent.id, params={"payment_method": card})
+
+
+def _authenticate(localstripe: StandIn, intent: stripe.SetupIntent, **params: object) -> object:
+    return stripe_client(localstripe).raw_request(
+        "post", f"/v1/setup_intents/{intent.id}/_authenticate", **params
+    )
+
+
+def test_a_setup_asking_for_3d_secure_succeeds_once_the_customer_passes_it(
+    localstripe: StandIn,
+) -> None:
+    waiting = _setup(localstripe, "pm_card_authenticationRequired")
+
+    passed = authenticate_setup(localstripe, waiting.id)
+
+    assert (waiting.status, waiting.next_action is not None) == ("requires_action", True)
+    assert (passed.status, passed.next_action) == ("succeeded", None)
+    assert passed.payment_method == waiting.payment_method
+    assert _setup(localstripe, "pm_card_visa").status == "succeeded", "no check asked"
+
+
+def test_a_failed_3d_secure_check_leaves_the_setup_waiting_for_another_card(
+    localstripe: StandIn,
+) -> None:
+    waiting = _setup(localstripe, "pm_card_authenticationRequired")
+
+    failed = authenticate_setup(localstripe, waiting.id, success=False)
+
+    assert (failed.status, failed.payment_method) == ("requires_payment_method", None)
+    error = failed.last_setup_error
+    assert error is not None
+    assert (error.code, error.type) == (
+        "setup_intent_authentication_failure",
+        "invalid_request_error",
+    )
+    assert error.payment_method is not None
+    assert error.payment_method.id == waiting.payment_method
+    again = stripe_client(localstripe).v1.setup_intents.confirm(
+        failed.id, params={"payment_method": "pm_card_visa"}
+    )
+    assert again.status == "succeeded"
+
+
+def test_only_a_setup_waiting_for_3d_secure_is_authenticated_and_with_its_secret(
+    localstripe: StandIn,
+) -> None:
+    waiting = _setup(localstripe, "pm_card_authenticationRequired")
+    done = _setup(localstripe, "pm_card_visa")
+
+    with pytest.raises(stripe.AuthenticationError):
+        _authenticate(localstripe, waiting, client_secret=done.client_secret, success=True)
+    with pytest.raises(stripe.InvalidRequestError):
+        _authenticate(localstripe, done, client_secret=done.client_secret, success=True)
+    with pytest.raises(stripe.InvalidRequestError):
+        _authenticate(localstripe, waiting, client_secret=waiting.client_secret, amount=1)
+
+    assert stripe_client(localstripe).v1.setup_intents.retrieve(waiting.id).status == (
+        "requires_action"
+    )
 
 
 # --- refunds, disputes, cards and their webhook events ---
@@ -74,11 +146,11 @@ def receiver(localstripe: StandIn) -> Iterator[Receiver]:
 
 
 def _paid(
-    gateway: StripeGateway, client: stripe.StripeClient, method: str = "pm_card_visa"
+    gateway: StripeGateway, localstripe: StandIn, method: str = "pm_card_visa"
 ) -> stripe.PaymentIntent:
     customer = gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="a@example.com"))
-    saved = gateway.save_payment_method(customer, method)
-    return client.v1.payment_intents.create(
+    saved = gateway.save_payment_method(customer, card_setup(localstripe, customer, method))
+    return stripe_client(localstripe).v1.payment_intents.create(
         params={
             "amount": 4900,
             "currency": "eur",
@@ -101,7 +173,7 @@ def test_a_refund_sends_refund_created_and_charge_refunded_signed(
     stripe_gateway: StripeGateway, localstripe: StandIn, receiver: Receiver
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
 
     refund = client.v1.refunds.create(
         params={"payment_intent": intent.id, "amount": 1000, "metadata": {"refund_key": "k1"}}
@@ -123,7 +195,7 @@ def test_a_refund_is_never_more_than_what_is_left_of_the_charge(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
     client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 4000})
 
     with pytest.raises(stripe.InvalidRequestError) as refused:
@@ -144,7 +216,7 @@ def test_a_refund_repeated_with_its_idempotency_key_is_made_once(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
     params: dict[str, object] = {"payment_intent": intent.id, "amount": 500}
 
     first = client.v1.refunds.create(params=params, options={"idempotency_key": "r-1"})  # type: ignore[arg-type]
@@ -159,7 +231,7 @@ def test_the_dispute_test_card_is_charged_then_disputed_and_evidence_closes_it(
 ) -> None:
     client = stripe_client(localstripe)
 
-    intent = _paid(stripe_gateway, client, "pm_card_createDispute")
+    intent = _paid(stripe_gateway, localstripe, "pm_card_createDispute")
 
     assert intent.status == "succeeded"
     [created] = receiver.wait_for(of_type("charge.dispute.created", payment_intent=intent.id))
@@ -193,7 +265,7 @@ def test_a_dispute_opened_on_a_charge_already_made_can_be_lost(
     stripe_gateway: StripeGateway, localstripe: StandIn, receiver: Receiver
 ) -> None:
     client = stripe_client(localstripe)
-    intent = _paid(stripe_gateway, client)
+    intent = _paid(stripe_gateway, localstripe)
 
     opened = localstripe.post("/_config/disputes", {"payment_intent": intent.id})
     lost = client.v1.disputes.update(
@@ -210,7 +282,9 @@ def test_the_attached_card_is_updated_by_the_merchant_and_by_the_card_network(
 ) -> None:
     client = stripe_client(localstripe)
     customer = stripe_gateway.create_customer(Account(id="acct_cards", email="a@example.com"))
-    saved = stripe_gateway.save_payment_method(customer, "pm_card_visa")
+    saved = stripe_gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_visa")
+    )
 
     client.v1.payment_methods.update(
         saved.token, params={"card": {"exp_month": 3, "exp_year": 2031}}
@@ -233,7 +307,6 @@ def test_the_attached_card_is_updated_by_the_merchant_and_by_the_card_network(
 def test_a_removed_endpoint_gets_no_more_events(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
-    client = stripe_client(localstripe)
     with receiving() as kept, receiving() as removed:
         with (
             stripe_endpoint(localstripe, kept, SECRET),
@@ -241,7 +314,7 @@ def test_a_removed_endpoint_gets_no_more_events(
         ):
             pass
         with stripe_endpoint(localstripe, kept, SECRET):
-            intent = _paid(stripe_gateway, client)
+            intent = _paid(stripe_gateway, localstripe)
             kept.wait_for(of_type("payment_intent.succeeded", id=intent.id))
 
     assert not [d for d in removed.deliveries if d.event["type"] == "payment_intent.succeeded"]
@@ -272,7 +345,7 @@ def test_events_are_signed_at_the_stacks_instant(
             timeout=2.0,
         )
 
-        intent = _paid(gateway, stripe_client(stand_in))
+        intent = _paid(gateway, stand_in)
 
         [delivery] = receiver.wait_for(of_type("payment_intent.succeeded", id=intent.id))
     signed_at = START + timedelta(days=40)

@@ -22,6 +22,7 @@ from billing.providers.configured import (
 from billing.providers.gateway import ChargeRequest
 from billing.settings import ProviderSettings
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
+from tests.support.localstripe import card_setup
 from tests.support.stand_ins import StandIn
 
 
@@ -85,7 +86,7 @@ def test_configured_gateways_reach_the_local_providers(
     )
     stripe = configured[PaymentProvider.STRIPE]
     customer = stripe.create_customer(Account(id="acct_cfg", email="ada@example.com"))
-    method = stripe.save_payment_method(customer, "pm_card_visa")
+    method = stripe.save_payment_method(customer, card_setup(localstripe, customer, "pm_card_visa"))
 
     outcome = stripe.charge(
         ChargeRequest(f"cfg.{uuid4().hex}", Money(900, Currency.EUR), method.token, customer, "x")

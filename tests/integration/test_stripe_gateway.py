@@ -1,7 +1,8 @@
 """What only the Stripe adapter does, through the official SDK against localstripe on loopback:
-cards' display data, the key sent as Stripe's Idempotency-Key, look-ups that ignore our clock,
-Retry-After, a call without an answer, decline codes. What every gateway does is the gateway
-contract's (tests/contract/test_gateway_contract.py), run against this adapter too."""
+cards' display data, a card Stripe attached as its setup succeeded, the key sent as Stripe's
+Idempotency-Key, look-ups that ignore our clock, Retry-After, a call without an answer, decline
+codes. What every gateway does is the gateway contract's (tests/contract/test_gateway_contract.py),
+run against this adapter too."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from billing.providers.gateway import (
 from billing.providers.retry import RetryPolicy
 from billing.providers.stripe_gateway import StripeGateway, failure_reason
 from devstack.processes import free_port
+from tests.support.localstripe import card_setup, stripe_client
 from tests.support.sleeps import Sleeps
 from tests.support.stand_ins import STRIPE_PUBLISHABLE_KEY, StandIn
 
@@ -43,25 +45,51 @@ def _request(customer: str, method: str) -> ChargeRequest:
     )
 
 
-def _saved(gateway: StripeGateway, test_method: str) -> ChargeRequest:
+def _saved(gateway: StripeGateway, localstripe: StandIn, test_method: str) -> ChargeRequest:
     customer = _customer(gateway)
-    method = gateway.save_payment_method(customer, test_method)
+    method = gateway.save_payment_method(customer, card_setup(localstripe, customer, test_method))
     return _request(customer, method.token)
 
 
-def test_saving_a_card_keeps_display_data_only(stripe_gateway: StripeGateway) -> None:
-    method = stripe_gateway.save_payment_method(_customer(stripe_gateway), "pm_card_visa")
+def test_saving_a_card_keeps_display_data_only(
+    stripe_gateway: StripeGateway, localstripe: StandIn
+) -> None:
+    customer = _customer(stripe_gateway)
+    setup = card_setup(localstripe, customer, "pm_card_visa")
+
+    method = stripe_gateway.save_payment_method(customer, setup)
 
     assert method.kind is PaymentMethodKind.CARD
     assert method.token.startswith("pm_")
     assert method.token != "pm_card_visa"
     assert (method.brand, method.last4, method.exp_month) == ("visa", "4242", 12)
+    client = stripe_client(localstripe)
+    assert client.v1.payment_methods.retrieve(method.token).customer == customer
+    default = client.v1.customers.retrieve(customer).invoice_settings
+    assert default is not None
+    assert default.default_payment_method == method.token
+
+
+def test_a_card_stripe_attached_as_its_setup_succeeded_is_not_attached_again(
+    stripe_gateway: StripeGateway, localstripe: StandIn
+) -> None:
+    customer = _customer(stripe_gateway)
+    client = stripe_client(localstripe)
+    setup = client.v1.setup_intents.retrieve(card_setup(localstripe, customer, "pm_card_visa"))
+    assert isinstance(setup.payment_method, str)
+    client.v1.payment_methods.attach(setup.payment_method, params={"customer": customer})
+    attached = len(localstripe.requests("POST", "/v1/payment_methods/"))
+
+    method = stripe_gateway.save_payment_method(customer, setup.id)
+
+    assert method.token == setup.payment_method
+    assert len(localstripe.requests("POST", "/v1/payment_methods/")) == attached
 
 
 def test_the_key_reaches_stripe_as_its_idempotency_key(
     stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
-    request = _saved(stripe_gateway, "pm_card_visa")
+    request = _saved(stripe_gateway, localstripe, "pm_card_visa")
 
     stripe_gateway.charge(request)
     stripe_gateway.charge(request)
@@ -71,9 +99,9 @@ def test_the_key_reaches_stripe_as_its_idempotency_key(
 
 
 def test_a_charge_is_found_however_long_before_the_claim_it_was_made(
-    stripe_gateway: StripeGateway,
+    stripe_gateway: StripeGateway, localstripe: StandIn
 ) -> None:
-    request = _saved(stripe_gateway, "pm_card_visa")
+    request = _saved(stripe_gateway, localstripe, "pm_card_visa")
     made = stripe_gateway.charge(request)
     # Our clock ran weeks ahead of Stripe's: the claim looks long after the charge.
     claimed = datetime.now(UTC) + timedelta(weeks=6)
@@ -84,7 +112,7 @@ def test_a_charge_is_found_however_long_before_the_claim_it_was_made(
 def test_rate_limits_are_retried_after_the_time_stripe_asks(
     stripe_gateway: StripeGateway, localstripe: StandIn, sleeps: Sleeps
 ) -> None:
-    request = _saved(stripe_gateway, "pm_card_visa")
+    request = _saved(stripe_gateway, localstripe, "pm_card_visa")
     localstripe.inject("POST", "/v1/payment_intents", status=429, retry_after="3", times=2)
 
     outcome = stripe_gateway.charge(request)
@@ -112,24 +140,31 @@ def _closed_port() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-Call = Callable[[StripeGateway, ChargeRequest], object]
-"""A gateway method, called for the customer (and charge) of a saved card's charge request."""
+Call = Callable[[StripeGateway, ChargeRequest, str], object]
+"""A gateway method, called for the customer (and charge) of a saved card's charge request, and
+a setup of that customer confirmed with another card."""
 
 
-def _create_customer(gateway: StripeGateway, saved: ChargeRequest) -> object:
+def _create_customer(gateway: StripeGateway, saved: ChargeRequest, setup: str) -> object:
     return gateway.create_customer(Account(id=f"acct_{uuid4().hex[:8]}", email="ada@example.com"))
 
 
-def _start_update(gateway: StripeGateway, saved: ChargeRequest) -> object:
+def _start_update(gateway: StripeGateway, saved: ChargeRequest, setup: str) -> object:
     return gateway.start_update(Account(id="acct_update", email="ada@example.com"), saved.customer)
 
 
-def _save_card(gateway: StripeGateway, saved: ChargeRequest) -> object:
-    return gateway.save_payment_method(saved.customer, "pm_card_visa")
+def _save_card(gateway: StripeGateway, saved: ChargeRequest, setup: str) -> object:
+    return gateway.save_payment_method(saved.customer, setup)
 
 
-def _find_charge(gateway: StripeGateway, saved: ChargeRequest) -> object:
+def _find_charge(gateway: StripeGateway, saved: ChargeRequest, setup: str) -> object:
     return gateway.find_charge(saved, datetime.now(UTC))
+
+
+def _saved_with_a_setup(gateway: StripeGateway, localstripe: StandIn) -> tuple[ChargeRequest, str]:
+    saved = _saved(gateway, localstripe, "pm_card_visa")
+    assert saved.customer is not None
+    return saved, card_setup(localstripe, saved.customer, "pm_card_visa")
 
 
 @pytest.mark.parametrize(
@@ -137,6 +172,7 @@ def _find_charge(gateway: StripeGateway, saved: ChargeRequest) -> object:
     [
         pytest.param("POST", "/v1/customers", _create_customer, id="customers.create"),
         pytest.param("POST", "/v1/setup_intents", _start_update, id="setup_intents.create"),
+        pytest.param("GET", "/v1/setup_intents/", _save_card, id="setup_intents.retrieve"),
         pytest.param("POST", "/v1/payment_methods/", _save_card, id="payment_methods.attach"),
         # The attach succeeds; making the card the customer's default gets no answer.
         pytest.param("POST", "/v1/customers/", _save_card, id="customers.update"),
@@ -151,11 +187,11 @@ def test_no_answer_in_time_to_a_call_other_than_a_charge_makes_stripe_unavailabl
     path: str,
     call: Call,
 ) -> None:
-    saved = _saved(stripe_gateway, "pm_card_visa")
+    saved, setup = _saved_with_a_setup(stripe_gateway, localstripe)
     localstripe.inject(method, path, delay=2 * SHORT_TIMEOUT)
 
     with pytest.raises(ProviderUnavailable) as unavailable:
-        call(_impatient(sleeps, localstripe.url), saved)
+        call(_impatient(sleeps, localstripe.url), saved, setup)
 
     assert unavailable.value.maybe_processed, "Stripe may have acted on it"
     assert sleeps == [], "not retried: the caller answers 503 and may try again"
@@ -163,18 +199,18 @@ def test_no_answer_in_time_to_a_call_other_than_a_charge_makes_stripe_unavailabl
 
 @pytest.mark.parametrize("call", [_create_customer, _start_update, _save_card, _find_charge])
 def test_a_call_other_than_a_charge_to_a_closed_port_makes_stripe_unavailable(
-    stripe_gateway: StripeGateway, sleeps: Sleeps, call: Call
+    stripe_gateway: StripeGateway, localstripe: StandIn, sleeps: Sleeps, call: Call
 ) -> None:
-    saved = _saved(stripe_gateway, "pm_card_visa")
+    saved, setup = _saved_with_a_setup(stripe_gateway, localstripe)
 
     with pytest.raises(ProviderUnavailable):
-        call(_impatient(sleeps, _closed_port()), saved)
+        call(_impatient(sleeps, _closed_port()), saved, setup)
 
 
 def test_a_charge_to_a_closed_port_is_an_unknown_outcome(
-    stripe_gateway: StripeGateway, sleeps: Sleeps
+    stripe_gateway: StripeGateway, localstripe: StandIn, sleeps: Sleeps
 ) -> None:
-    saved = _saved(stripe_gateway, "pm_card_visa")
+    saved = _saved(stripe_gateway, localstripe, "pm_card_visa")
 
     with pytest.raises(OutcomeUnknown):
         _impatient(sleeps, _closed_port()).charge(saved)

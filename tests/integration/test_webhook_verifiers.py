@@ -28,7 +28,7 @@ from billing.providers.paypal_gateway import PayPalGateway
 from billing.providers.stripe_gateway import StripeGateway
 from billing.providers.webhooks import UNREGISTERED, PayPalWebhooks, StripeWebhooks
 from billing.settings import ProviderSettings, WebhookSettings
-from tests.support.localstripe import stripe_client
+from tests.support.localstripe import card_setup, stripe_client
 from tests.support.stand_ins import StandIn, provider_environment
 from tests.support.webhooks import (
     Delivery,
@@ -74,7 +74,9 @@ def intent(
     customer = stripe_gateway.create_customer(
         Account(id=f"acct_{uuid4().hex[:8]}", email="a@example.com")
     )
-    method = stripe_gateway.save_payment_method(customer, "pm_card_createDispute")
+    method = stripe_gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_createDispute")
+    )
     return stripe_client(localstripe).v1.payment_intents.create(
         params={
             "amount": 4900,
@@ -111,7 +113,9 @@ def test_a_stripe_refund_names_the_payment_intent(
     stripe_gateway: StripeGateway, localstripe: StandIn, stripe_receiver: Receiver
 ) -> None:
     customer = stripe_gateway.create_customer(Account(id="acct_refunds", email="a@example.com"))
-    token = stripe_gateway.save_payment_method(customer, "pm_card_visa").token
+    token = stripe_gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_visa")
+    ).token
     outcome = stripe_gateway.charge(
         ChargeRequest(
             "sub_1.c1.a1." + uuid4().hex[:6], Money(900, Currency.EUR), token, customer, "d"
@@ -132,7 +136,9 @@ def test_a_stripe_card_update_names_the_payment_method(
     stripe_gateway: StripeGateway, localstripe: StandIn, stripe_receiver: Receiver
 ) -> None:
     customer = stripe_gateway.create_customer(Account(id="acct_updater", email="a@example.com"))
-    token = stripe_gateway.save_payment_method(customer, "pm_card_visa").token
+    token = stripe_gateway.save_payment_method(
+        customer, card_setup(localstripe, customer, "pm_card_visa")
+    ).token
     localstripe.post(
         f"/_config/payment_methods/{token}/automatic_update",
         {"last4": "1881", "exp_month": 1, "exp_year": 2031},

@@ -3,6 +3,7 @@ real adapters in tests/integration/test_charge_operation.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from uuid import uuid4
@@ -37,11 +38,12 @@ def charged_after_purchase(
     ]
 
 
-def card_holder(stripe: PaymentGateway, card: str) -> Account:
-    """A new account with a Stripe customer and `card` saved as its payment method."""
+def card_holder(stripe: PaymentGateway, set_up: Callable[[str], str]) -> Account:
+    """A new account with a Stripe customer and a card saved as its payment method: the card
+    of the setup `set_up(customer)` confirmed for it."""
     account = Account(id=f"acct_{uuid4().hex[:10]}", email="ada@example.com")
     customer = stripe.create_customer(account)
-    method = stripe.save_payment_method(customer, card)
+    method = stripe.save_payment_method(customer, set_up(customer))
     return replace(account, stripe_customer_id=customer, payment_method=method)
 
 

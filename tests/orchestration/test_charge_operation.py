@@ -54,7 +54,7 @@ def _stripe_account(stripe: FakeGateway, *, declines: bool = False) -> Account:
     card = f"pm_{uuid4().hex[:10]}"
     if declines:
         stripe.declines(card)
-    return card_holder(stripe, card)
+    return card_holder(stripe, lambda customer: stripe.card_setup(customer, card))
 
 
 def _stripe_customer(
@@ -294,7 +294,9 @@ def test_a_charge_that_paid_for_a_subscription_cancelled_meanwhile_is_given_back
     stripe.declines(account.payment_method.token)
     sub = opened(repository, account)
     assert operation.renew(sub.id, account.id).subscription.status is Status.PAST_DUE
-    paying = stripe.save_payment_method(account.stripe_customer_id, "pm_paying")
+    paying = stripe.save_payment_method(
+        account.stripe_customer_id, stripe.card_setup(account.stripe_customer_id, "pm_paying")
+    )
     repository.save_account(replace(repository.get_account(account.id), payment_method=paying))
     changes = SubscriptionChanges(repository, clock=clock)
 

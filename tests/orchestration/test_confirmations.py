@@ -42,7 +42,9 @@ def _asking_bank(
     """A subscription due for renewal, paid with a card whose bank asks for 3-D Secure."""
     card = f"pm_{uuid4().hex[:10]}"
     stripe.asks_authentication(card)
-    account = card_holder(stripe, card)
+    account = card_holder(
+        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
+    )
     return account, opened(repository, account)
 
 
@@ -180,7 +182,9 @@ def test_a_purchase_waits_for_the_customer_and_opens_once_confirmed(
 ) -> None:
     card = f"pm_{uuid4().hex[:10]}"
     stripe.asks_authentication(card)
-    account = card_holder(stripe, card)
+    account = card_holder(
+        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
+    )
     repository.save_account(account)
     purchase = yearly_purchase(clock())
 
@@ -212,7 +216,9 @@ def test_a_purchase_abandoned_past_the_claim_window_is_released_and_its_payment_
 ) -> None:
     card = f"pm_{uuid4().hex[:10]}"
     stripe.asks_authentication(card)
-    account = card_holder(stripe, card)
+    account = card_holder(
+        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
+    )
     repository.save_account(account)
     purchase = yearly_purchase(clock())
     waiting = operation.purchase(account.id, purchase, CUSTOMER)

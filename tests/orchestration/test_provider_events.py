@@ -49,7 +49,8 @@ EUR = Currency.EUR
 
 
 def _customer(repository: InMemoryRepository, stripe: FakeGateway) -> tuple[Account, Subscription]:
-    account = card_holder(stripe, f"pm_{uuid4().hex[:10]}")
+    card = f"pm_{uuid4().hex[:10]}"
+    account = card_holder(stripe, lambda customer: stripe.card_setup(customer, card))
     return account, opened(repository, account)
 
 
@@ -423,7 +424,9 @@ def test_an_event_about_a_replaced_method_changes_nothing(
 ) -> None:
     account, _ = _customer(repository, stripe)
     old = f"pm_{uuid4().hex[:10]}"
-    stripe.save_payment_method(account.stripe_customer_id, old)
+    stripe.save_payment_method(
+        account.stripe_customer_id, stripe.card_setup(account.stripe_customer_id, old)
+    )
     stripe.update_card(old, "0005", 1, 2030)
 
     assert events.payment_method(PaymentProvider.STRIPE, old, None) == Outcome.NOT_OURS

@@ -95,11 +95,15 @@ class Billing:
     def save_card(self, account_id: str, *, declines: bool = False) -> None:
         """The card form: start (a SetupIntent), then save the card it produced."""
         by = self.customer(account_id)
-        self.root.payment_methods.start_update(account_id, PaymentMethodKind.CARD, by)
+        started = self.root.payment_methods.start_update(account_id, PaymentMethodKind.CARD, by)
+        assert started.start is not None
         card = f"pm_{uuid4().hex[:10]}"
         if declines:
             self.stripe.declines(card)
-        self.root.payment_methods.save_method(account_id, PaymentProvider.STRIPE, card, by)
+        self.stripe.confirm_setup(started.start.reference, card)
+        self.root.payment_methods.save_method(
+            account_id, PaymentProvider.STRIPE, started.start.reference, by
+        )
 
     def renew(self, sub_id: str, account_id: str) -> Subscription:
         """What the renewal schedule does for one subscription, outside the queue."""

@@ -6,19 +6,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing import composition
 from billing.api.http import AccountRole
 from billing.changes import ChangeResult
+from billing.domain.accounts import PaymentProvider
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.state_machine import SCHEDULER, account_audit
 from billing.domain.subscription import ChargeKind
 from devstack.api_gateway import GatewayResponse, LocalApiGateway
 from devstack.tokens import TokenIssuer
+from tests.support.localstripe import card_setup, confirm_setup
 from tests.support.notifications import Outbox
+from tests.support.stand_ins import StandIn
 
 START = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
 """The first purchase of most tests: a month-end anchor."""
@@ -102,6 +105,8 @@ class Api:
     issuer: TokenIssuer
     outbox: Outbox
     clock: Clock
+    localstripe: StandIn
+    """Where the customer's card form confirms the SetupIntents the API starts."""
     key_suffix: str = field(default_factory=lambda: f"-{uuid.uuid4().hex[:8]}")
     _keys: int = field(default=0)
 
@@ -145,13 +150,44 @@ class Api:
         assert created.status == 201, created.body
         return self.customer(account_id)
 
-    def save_card(self, client: Client, payment_method: str = "pm_card_visa") -> GatewayResponse:
-        """The card-form flow: start (SetupIntent) then save the PaymentMethod it produced."""
+    def save_card(
+        self, client: Client, payment_method: str = "pm_card_visa", *, authenticate: bool = False
+    ) -> GatewayResponse:
+        """The card form's flow: the setup started through the API, its SetupIntent confirmed
+        at localstripe with `payment_method` (the bank's 3-D Secure check passed when the card
+        asks for one and `authenticate`), then saved."""
+        setup = self.start_card_setup(client)
+        confirm_setup(self.localstripe, setup, payment_method, authenticate=authenticate)
+        return client.put(
+            "/account/payment-method", {"provider": "stripe", "setup_intent_id": setup}
+        )
+
+    @staticmethod
+    def start_card_setup(client: Client) -> str:
+        """The SetupIntent of the card setup the customer starts, for the card form."""
         started = client.post("/account/payment-method/setup", {"method": "card"})
         assert started.status == 200, started.body
-        return client.put(
-            "/account/payment-method", {"provider": "stripe", "payment_method_id": payment_method}
-        )
+        assert started.json()["flow"] == "card_form", started.body
+        setup: str = started.json()["reference"]
+        return setup
+
+    def card_saved_quietly(self, account_id: str) -> None:
+        """A working card saved on the account without the retry a customer's update makes: as
+        when their bank lifted a block."""
+        root = composition.root()
+        account = root.repository.get_account(account_id)
+        customer = account.stripe_customer_id
+        assert customer is not None
+        setup = card_setup(self.localstripe, customer, "pm_card_visa")
+        method = root.gateways[PaymentProvider.STRIPE].save_payment_method(customer, setup)
+        root.repository.save_account(replace(account, payment_method=method))
+
+    def account_trail(self, account_id: str) -> list[dict[str, Any]]:
+        """Everything recorded about the account, oldest first, as sales reads it."""
+        answer = self.staff("sales").get(f"/admin/accounts/{account_id}/events")
+        assert answer.status == 200, answer.body
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
 
     def buy(self, client: Client, **order: Any) -> GatewayResponse:
         self._keys += 1

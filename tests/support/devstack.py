@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import pytest
 
 from devstack.processes import HOST, free_port
 from tests.support.api import fresh_account_id
+from tests.support.localstripe import confirm_setup
 from tests.support.stand_ins import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,6 @@ START = "2026-01-31T09:30:00Z"
 STARTUP_SECONDS = 180
 """First start after an install imports every function; well within this."""
 PORT_VARIABLES = ("DEV_API_PORT", "DEV_MOTO_PORT", "DEV_STRIPE_PORT", "DEV_PAYPAL_PORT")
-CARD = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
 
 
 @dataclass
@@ -94,9 +94,9 @@ class RunningStack:
         instant: str = self.call("POST", "/_dev/clock", {}).body["now"]
         return instant
 
-    def customer(self, name: str, payment_method: Mapping[str, str] | None = CARD) -> Customer:
-        """A fresh account (its id starts with `name`), opened by the admin, with
-        `payment_method` saved (a Stripe test card unless told)."""
+    def customer(self, name: str, card: str | None = "pm_card_visa") -> Customer:
+        """A fresh account (its id starts with `name`), opened by the admin, with Stripe's test
+        `card` saved (none if told)."""
         account_id = fresh_account_id(name)
         opened = self.call(
             "PUT",
@@ -106,10 +106,22 @@ class RunningStack:
         )
         assert opened.status == 201, opened.body
         token: str = self.call("POST", "/_dev/token", {"account_id": account_id}).body["token"]
-        if payment_method is not None:
-            saved = self.call("PUT", "/account/payment-method", payment_method, token=token)
+        if card is not None:
+            saved = self.save_card(token, card)
             assert saved.status == 200, saved.body
         return Customer(account_id, token)
+
+    def save_card(self, token: str, card: str = "pm_card_visa") -> Answer:
+        """The card form's flow: the setup started, its SetupIntent confirmed with Stripe's test
+        `card` at the stack's localstripe, then saved."""
+        started = self.call(
+            "POST", "/account/payment-method/setup", {"method": "card"}, token=token
+        )
+        assert (started.status, started.body["flow"]) == (200, "card_form"), started.body
+        setup = started.body["reference"]
+        confirm_setup(self.localstripe, setup, card)
+        body = {"provider": "stripe", "setup_intent_id": setup}
+        return self.call("PUT", "/account/payment-method", body, token=token)
 
     @property
     def localstripe(self) -> StandIn:

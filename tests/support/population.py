@@ -16,21 +16,26 @@ from billing.persistence.models import AccountRecord, SubscriptionRecord
 from billing.persistence.repository import BillingRepository
 from billing.providers.gateway import PaymentGateway
 from tests.support.api import START
+from tests.support.localstripe import card_setup
+from tests.support.stand_ins import StandIn
 
 PRICE = Money(4900, Currency.EUR)
 
 
-def _card(gateway: PaymentGateway, token: str) -> tuple[str, PaymentMethod]:
+def _card(gateway: PaymentGateway, localstripe: StandIn, token: str) -> tuple[str, PaymentMethod]:
     """A Stripe customer at localstripe with `token` saved, shared by the seeded accounts."""
     customer = gateway.create_customer(Account(id=f"seed-{uuid.uuid4().hex[:8]}", email="s@x.io"))
-    return customer, gateway.save_payment_method(customer, token)
+    return customer, gateway.save_payment_method(customer, card_setup(localstripe, customer, token))
 
 
-def seed(repository: BillingRepository, count: int, token: str = "pm_card_visa") -> list[str]:
+def seed(
+    repository: BillingRepository, localstripe: StandIn, count: int, token: str = "pm_card_visa"
+) -> list[str]:
     """`count` accounts, each with a monthly subscription bought at START (due at FIRST_END),
     stored as the repository stores them, in batches of 25 items (a purchase writes each
     subscription in its own transaction; thousands of those would only slow the run)."""
-    customer, method = _card(composition.root().gateways[PaymentProvider.STRIPE], token)
+    stripe = composition.root().gateways[PaymentProvider.STRIPE]
+    customer, method = _card(stripe, localstripe, token)
     run = uuid.uuid4().hex[:8]
     shards = len(repository.shards())
     subscriptions = []

@@ -105,6 +105,7 @@ def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
         ErrorCode.NOT_FOUND,
         ErrorCode.PAYMENT_METHOD_REJECTED,
         ErrorCode.AUTHENTICATION_REQUIRED,
+        ErrorCode.SETUP_INCOMPLETE,
         ErrorCode.CONTACT_SALES,
         ErrorCode.MANAGED_BY_PARTNER,
         ErrorCode.PROVIDER_UNAVAILABLE,
@@ -115,7 +116,7 @@ def setup(choice: Annotated[SetupBody | None, Body()] = None) -> Response[Any]:
 def payment_method(method: Annotated[PaymentMethodBody, Body()]) -> Response[Any]:
     def saved(who: Caller) -> Response[Any]:
         token = (
-            method.payment_method_id
+            method.setup_intent_id
             if isinstance(method, StripeMethodBody)
             else method.setup_token_id
         )

@@ -5,12 +5,10 @@ the sales recharge, through the local API Gateway and the real handlers."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from billing import composition
-from billing.domain.accounts import PaymentProvider
 from billing.domain.billing_calendar import format_instant
 from billing.notifications.feedback import ACCOUNT_TAG, EmailFeedback, account_tag
 from devstack.api_gateway import GatewayResponse
@@ -521,20 +519,6 @@ def test_sales_sees_past_due_subscriptions_whose_retry_now_failed_newest_first(a
 # --- POST /admin/subscriptions/{id}/charge ----------------------------------------------------
 
 
-def _swap_in_a_working_card(account_id: str) -> None:
-    """The account's card now works, saved without the automatic retry a customer's update
-    makes (as if the customer's bank lifted the block)."""
-    repository = composition.root().repository
-    account = repository.get_account(account_id)
-    assert account.stripe_customer_id is not None
-    method = (
-        composition.root()
-        .gateways[PaymentProvider.STRIPE]
-        .save_payment_method(account.stripe_customer_id, "pm_card_visa")
-    )
-    repository.save_account(replace(account, payment_method=method))
-
-
 def test_a_sales_recharge_of_a_past_due_subscription(api: Api, localstripe: StandIn) -> None:
     account_id = fresh_account_id("recharge")
     customer, sub_id = api.past_due(account_id)
@@ -553,7 +537,7 @@ def test_a_sales_recharge_of_a_past_due_subscription(api: Api, localstripe: Stan
     assert declined["attempt"]["message"]
     assert declined["failed_attempts"] == 3
 
-    _swap_in_a_working_card(account_id)
+    api.card_saved_quietly(account_id)  # as if the bank lifted the block
     intents_before = _payment_intents(localstripe)
     paid = _ok(sales.post(path, key="recharge-1"))
 

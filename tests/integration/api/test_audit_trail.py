@@ -24,13 +24,6 @@ def _user_id(api: Api, client: Client) -> str:
     return str(api.issuer.verify(client.sign_in())["sub"])
 
 
-def _events(api: Api, account_id: str) -> list[dict[str, Any]]:
-    answer = api.staff("sales").get(f"/admin/accounts/{account_id}/events")
-    assert answer.status == 200, answer.body
-    items: list[dict[str, Any]] = answer.json()["items"]
-    return items
-
-
 def _ok(response: GatewayResponse, status: int = 200) -> dict[str, Any]:
     assert response.status == status, response.body
     body: dict[str, Any] = response.json()
@@ -50,7 +43,7 @@ def test_every_account_change_and_charge_request_names_who_asked(api: Api) -> No
     api.clock.advance(seconds=1)
     _ok(admin.put(f"/admin/accounts/{account_id}", {"email": "new@example.com", "locale": "fr"}))
 
-    trail = _events(api, account_id)
+    trail = api.account_trail(account_id)
 
     admin_id, customer_id = _user_id(api, admin), _user_id(api, customer)
     assert [(e["action"], e["actor"], e["requested_by"]) for e in trail] == [
@@ -86,7 +79,7 @@ def test_every_request_that_starts_a_charge_names_its_requester(api: Api) -> Non
     account_id = _ok(client.get(f"/subscriptions/{sub_id}"))["account_id"]
     assert api.save_card(client).status == 200  # a new card: the past-due renewal is retried
 
-    requested = [e for e in _events(api, account_id) if e["action"] == "charge_requested"]
+    requested = [e for e in api.account_trail(account_id) if e["action"] == "charge_requested"]
 
     customer_id = _user_id(api, client)
     assert [(e["actor"], e["requested_by"], e["details"]["kind"]) for e in requested] == [
@@ -106,13 +99,13 @@ def test_a_sales_recharge_outcome_is_the_sales_agents(api: Api) -> None:
     sales_id = _user_id(api, sales)
     [declined] = [
         e
-        for e in _events(api, account_id)
+        for e in api.account_trail(account_id)
         if e["action"] == "charge_failed" and e["details"].get("charge_kind") == "sales"
     ]
     assert (declined["actor"], declined["requested_by"]) == ("sales", sales_id)
     [requested] = [
         e
-        for e in _events(api, account_id)
+        for e in api.account_trail(account_id)
         if e["action"] == "charge_requested" and e["details"]["kind"] == "sales"
     ]
     assert (requested["actor"], requested["requested_by"]) == ("sales", sales_id)

@@ -13,11 +13,13 @@ from billing import composition
 from billing.api.billing_form import EXAMPLE
 from tests.integration.conftest import SALES_CONTACT
 from tests.support.api import Api, Client, expect_error, fresh_account_id
+from tests.support.localstripe import authenticate_setup, confirm_setup, declined_on_attach
 from tests.support.stand_ins import StandIn
 
 FORM: dict[str, Any] = dict(EXAMPLE)
 """A valid French billing form, as normalised and answered back."""
 
+METHOD = "/account/payment-method"
 PARTNER = {"id": "reseller-7", "name": "Reseller Seven", "email": "desk@reseller7.example"}
 
 
@@ -230,11 +232,12 @@ def test_a_malformed_billing_form_or_payment_method_body_is_422_and_saves_nothin
     ]
     methods: list[dict[str, Any]] = [
         {"provider": "stripe"},
-        {"provider": "bitcoin", "payment_method_id": "pm_card_visa"},
-        {"payment_method_id": "pm_card_visa"},
-        {"provider": "stripe", "payment_method_id": "pm card"},
-        {"provider": "stripe", "payment_method_id": "4242424242424242", "cvc": "123"},
-        {"provider": "paypal", "payment_method_id": "pm_card_visa"},
+        {"provider": "bitcoin", "setup_intent_id": "seti_123"},
+        {"setup_intent_id": "seti_123"},
+        {"provider": "stripe", "setup_intent_id": "seti 123"},
+        {"provider": "stripe", "setup_intent_id": "4242424242424242", "cvc": "123"},
+        {"provider": "paypal", "setup_intent_id": "seti_123"},
+        {"provider": "stripe", "payment_method_id": "pm_card_visa"},
     ]
 
     for form in forms:
@@ -372,7 +375,7 @@ def test_partner_customers_and_zone_cn_are_told_whom_to_contact(
     assert for_china.json()["approval_url"] is None
     assert _stripe_customers_created(localstripe) == created_before
 
-    card = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
+    card = {"provider": "stripe", "setup_intent_id": "seti_never_started"}
     refused = resold.put("/account/payment-method", card)
     assert expect_error(refused, 409, "managed_by_partner")["details"]["partner"] == PARTNER
     to_sales = expect_error(in_china.put("/account/payment-method", card), 409, "contact_sales")
@@ -416,22 +419,124 @@ def test_a_saved_card_is_answered_with_display_data_only_and_confirmed_by_email(
     assert "Visa •••• 4242" in email.body
 
 
-def test_a_card_refused_at_attach_is_402_and_the_previous_card_is_kept(api: Api) -> None:
-    account_id = fresh_account_id("card-refused")
+def _with_a_card(api: Api, name: str) -> tuple[str, Client]:
+    """An account (its id starts with `name`) whose customer saved a working card."""
+    account_id = fresh_account_id(name)
     customer = api.open_account(account_id)
     assert api.save_card(customer).status == 200
-    before = _billing(customer)
-    token_before = composition.root().repository.get_account(account_id).payment_method
+    return account_id, customer
 
-    refused = api.save_card(customer, "pm_card_visa_chargeDeclined")
+
+def _as_saved(api: Api, account_id: str) -> tuple[object, ...]:
+    """The account, its trail and its emails: what a refused save leaves as they were."""
+    account = composition.root().repository.get_account(account_id)
+    return account, api.account_trail(account_id), _subjects(api, account_id)
+
+
+def test_a_card_refused_at_attach_is_402_and_the_previous_card_is_kept(
+    api: Api, localstripe: StandIn
+) -> None:
+    account_id, customer = _with_a_card(api, "card-refused")
+    before = _as_saved(api, account_id)
+    setup = api.start_card_setup(customer)
+    declined_on_attach(localstripe, setup)
+
+    refused = customer.put(METHOD, {"provider": "stripe", "setup_intent_id": setup})
 
     details = expect_error(refused, 402, "payment_method_rejected")["details"]
     assert details["reason"] in {"card_declined", "payment_method_invalid", "insufficient_funds"}
     assert details["action"]
     assert details["action_text"]
-    assert _billing(customer) == before
-    assert composition.root().repository.get_account(account_id).payment_method == token_before
+    assert _as_saved(api, account_id) == before
+
+
+def test_the_body_naming_a_payment_method_is_refused_for_its_fields(api: Api) -> None:
+    customer = api.open_account(fresh_account_id("old-body"))
+
+    refused = customer.put(METHOD, {"provider": "stripe", "payment_method_id": "pm_card_visa"})
+
+    details = expect_error(refused, 422, "invalid_fields")["details"]
+    assert {(entry["field"], entry["code"]) for entry in details} == {
+        ("stripe.setup_intent_id", "missing"),
+        ("stripe.payment_method_id", "extra_forbidden"),
+    }
+    assert _billing(customer)["payment_method"] is None
+
+
+def test_a_card_whose_setup_has_not_succeeded_is_409_and_nothing_is_saved(api: Api) -> None:
+    account_id, customer = _with_a_card(api, "unfinished")
+    before = _as_saved(api, account_id)
+    never_confirmed = api.start_card_setup(customer)
+
+    unfinished = [
+        customer.put(METHOD, {"provider": "stripe", "setup_intent_id": never_confirmed}),
+        # The bank asks for 3-D Secure and the customer has not passed it.
+        api.save_card(customer, "pm_card_authenticationRequired"),
+        # The bank declined the card at setup: the card form told the customer.
+        api.save_card(customer, "pm_card_visa_chargeDeclined"),
+    ]
+
+    for refused in unfinished:
+        error = expect_error(refused, 409, "setup_incomplete")
+        assert error["details"] is None
+    assert _as_saved(api, account_id) == before
+
+
+def test_another_accounts_setup_is_404_and_nothing_is_saved(api: Api, localstripe: StandIn) -> None:
+    victim = api.open_account(fresh_account_id("victim"))
+    theirs = api.start_card_setup(victim)
+    confirm_setup(localstripe, theirs, "pm_card_visa")
+    account_id, intruder = _with_a_card(api, "intruder")
+    before = _as_saved(api, account_id)
+    newcomer_id = fresh_account_id("newcomer")
+    newcomer = api.open_account(newcomer_id)
+    customers_before = _stripe_customers_created(localstripe)
+
+    stolen = intruder.put(METHOD, {"provider": "stripe", "setup_intent_id": theirs})
+    unknown = intruder.put(METHOD, {"provider": "stripe", "setup_intent_id": "seti_unknown123"})
+    without_setup = newcomer.put(METHOD, {"provider": "stripe", "setup_intent_id": theirs})
+
+    for refused in (stolen, unknown, without_setup):
+        expect_error(refused, 404, "not_found")
+    assert _as_saved(api, account_id) == before
+    assert composition.root().repository.get_account(newcomer_id).stripe_customer_id is None
+    assert _stripe_customers_created(localstripe) == customers_before
+    mine = victim.put(METHOD, {"provider": "stripe", "setup_intent_id": theirs})
+    assert mine.status == 200, mine.body
+
+
+def test_a_card_asking_for_3d_secure_is_saved_once_the_customer_passes_the_check(
+    api: Api,
+) -> None:
+    account_id = fresh_account_id("three-d-secure")
+    customer = api.open_account(account_id)
+
+    waiting = api.save_card(customer, "pm_card_authenticationRequired")
+    saved = api.save_card(customer, "pm_card_authenticationRequired", authenticate=True)
+
+    expect_error(waiting, 409, "setup_incomplete")
+    assert saved.status == 200, saved.body
+    assert saved.json()["payment_method"]["kind"] == "card"
+    assert _billing(customer)["payment_method"] == saved.json()["payment_method"]
     assert _subjects(api, account_id) == ["Your payment method has been updated"]
+
+
+def test_a_setup_incomplete_answer_is_not_kept_for_its_idempotency_key(
+    api: Api, localstripe: StandIn
+) -> None:
+    customer = api.open_account(fresh_account_id("3ds-repeat"))
+    setup = api.start_card_setup(customer)
+    confirm_setup(localstripe, setup, "pm_card_authenticationRequired")
+    body = {"provider": "stripe", "setup_intent_id": setup}
+
+    waiting = customer.put(METHOD, body, key="save-3ds")
+    authenticate_setup(localstripe, setup)
+    saved = customer.put(METHOD, body, key="save-3ds")
+    again = customer.put(METHOD, body, key="save-3ds")
+
+    expect_error(waiting, 409, "setup_incomplete")
+    assert saved.status == 200, saved.body
+    assert (again.status, again.json()) == (200, saved.json())
 
 
 def test_a_paypal_account_is_approved_and_saved_end_to_end(api: Api, paypal: StandIn) -> None:
@@ -571,8 +676,9 @@ def test_a_repeated_payment_method_update_answers_the_first_response_and_saves_o
 ) -> None:
     account_id = fresh_account_id("repeat")
     customer = api.open_account(account_id)
-    assert customer.post("/account/payment-method/setup").status == 200
-    card = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
+    setup = api.start_card_setup(customer)
+    confirm_setup(localstripe, setup, "pm_card_visa")
+    card = {"provider": "stripe", "setup_intent_id": setup}
     attaches_before = len(localstripe.requests("POST", "/v1/payment_methods/"))
 
     first = customer.put("/account/payment-method", card, key="save-card-1")
@@ -587,7 +693,7 @@ def test_a_repeated_payment_method_update_answers_the_first_response_and_saves_o
 
     other_body = customer.put(
         "/account/payment-method",
-        {"provider": "stripe", "payment_method_id": "pm_card_mastercard"},
+        {"provider": "stripe", "setup_intent_id": api.start_card_setup(customer)},
         key="save-card-1",
     )
     expect_error(other_body, 422, "idempotency_key_reused")

@@ -347,7 +347,7 @@ def schema_values(schema: Mapping[str, Any], name: str = "") -> st.SearchStrateg
 REALISTIC: Mapping[str, Sequence[Any]] = {
     "plan_id": ["basic", "standard", "premium"],
     "coupon": ["WELCOME20", "welcome20"],
-    "payment_method_id": ["pm_card_visa", "pm_card_chargeCustomerFail", "pm_unknown_123"],
+    "setup_intent_id": ["seti_unknown_123", "seti_1Mm2cBLkdIwHu7ix", "pm_card_visa"],
     "setup_token_id": ["tok_unknown_123", "5C991763VB2781612"],
     "country": ["FR", "DE", "US", "GB", "fr", "XX"],
     "email": ["billing@example.com", "camille.martin@atelier-lumiere.fr"],

@@ -18,7 +18,8 @@ from tests.support.stand_ins import StandIn, stripe_charges
 SETUP = "/account/payment-method/setup"
 METHOD = "/account/payment-method"
 BILLING_INFO = "/account/billing-info"
-CARD = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
+CARD = {"provider": "stripe", "setup_intent_id": "seti_123"}
+"""A card to save, refused by the rules before Stripe is asked about its SetupIntent."""
 FRANCE: dict[str, Any] = dict(EXAMPLE)
 INDIA = FRANCE | {
     "country": "IN",
@@ -215,7 +216,7 @@ def test_a_paypal_customer_is_told_the_card_replaces_paypal_and_it_does(
     client = _with_paypal(api, paypal, fresh_account_id("switch"))
 
     answer = _setup(client, "card")
-    saved = client.put(METHOD, CARD)
+    saved = api.save_card(client)
 
     assert _rule_answered(answer) == "card_replaces_paypal"
     assert saved.status == 200, saved.body

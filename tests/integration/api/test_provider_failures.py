@@ -11,6 +11,7 @@ from billing import composition
 from billing.domain.charges import IN_FLIGHT, ChargeStatus
 from devstack.api_gateway import GatewayResponse
 from tests.support.api import Api, expect_error, fresh_account_id
+from tests.support.localstripe import confirm_setup
 from tests.support.stand_ins import StandIn, stripe_charges
 
 PROVIDER_TIMEOUT = 1.0
@@ -20,7 +21,6 @@ LATE = 1.5
 
 SETUP = "/account/payment-method/setup"
 METHOD = "/account/payment-method"
-CARD = {"provider": "stripe", "payment_method_id": "pm_card_visa"}
 
 
 @pytest.fixture
@@ -64,28 +64,32 @@ def test_a_card_setup_stripe_does_not_answer_is_503_and_works_when_asked_again(
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("method", "path"),
     [
-        pytest.param("/v1/payment_methods/", id="payment_methods.attach"),
-        pytest.param("/v1/customers/", id="customers.update"),
+        pytest.param("GET", "/v1/setup_intents/", id="setup_intents.retrieve"),
+        pytest.param("POST", "/v1/payment_methods/", id="payment_methods.attach"),
+        pytest.param("POST", "/v1/customers/", id="customers.update"),
     ],
 )
 def test_a_new_card_stripe_does_not_answer_on_is_503_and_the_saved_card_stays(
-    impatient: Api, localstripe: StandIn, path: str
+    impatient: Api, localstripe: StandIn, method: str, path: str
 ) -> None:
     account_id = fresh_account_id("card-late")
     customer = impatient.open_account(account_id)
     assert impatient.save_card(customer).status == 200
+    setup = impatient.start_card_setup(customer)
+    confirm_setup(localstripe, setup, "pm_card_visa")
+    card = {"provider": "stripe", "setup_intent_id": setup}
     before = composition.root().repository.get_account(account_id)
     emails = impatient.outbox.emails_to(f"{account_id}@example.com")
-    localstripe.inject("POST", path, delay=LATE)
+    localstripe.inject(method, path, delay=LATE)
 
-    late = customer.put(METHOD, CARD, key="new-card")
+    late = customer.put(METHOD, card, key="new-card")
 
     _retry_later(late, "provider_unavailable")
     assert composition.root().repository.get_account(account_id) == before
     assert impatient.outbox.emails_to(f"{account_id}@example.com") == emails
-    again = customer.put(METHOD, CARD, key="new-card")  # a 503 is not replayed: it runs again
+    again = customer.put(METHOD, card, key="new-card")  # a 503 is not replayed: it runs again
     assert again.status == 200, again.body
     assert (
         composition.root().repository.get_account(account_id).payment_method

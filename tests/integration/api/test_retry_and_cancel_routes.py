@@ -3,30 +3,17 @@ per 24 hours, and the emails and sales notices each outcome sends."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
-from billing import composition
-from billing.domain.accounts import PaymentProvider
 from tests.support.api import Api, expect_error
 from tests.support.stand_ins import StandIn
-
-
-def _working_card_saved_quietly(api: Api, account_id: str) -> None:
-    """The customer's card works again, without the retry a saved method triggers: as when
-    their bank lifted a block."""
-    repository = composition.root().repository
-    account = repository.get_account(account_id)
-    stripe = composition.root().gateways[PaymentProvider.STRIPE]
-    method = stripe.save_payment_method(account.stripe_customer_id, "pm_card_visa")
-    repository.save_account(replace(account, payment_method=method))
 
 
 def test_retry_now_that_succeeds_renews_from_the_old_period_end_and_tells_everyone(
     api: Api,
 ) -> None:
     customer, sub_id = api.past_due("acct_1")
-    _working_card_saved_quietly(api, "acct_1")
+    api.card_saved_quietly("acct_1")
     api.clock.advance(hours=5)
 
     retried = customer.post(f"/subscriptions/{sub_id}/retry", key="press-1")

@@ -30,7 +30,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "country": "FR",
     },
     ("POST", "/account/payment-method/setup"): {"method": "card"},
-    ("PUT", "/account/payment-method"): {"provider": "stripe", "payment_method_id": "pm_card_visa"},
+    ("PUT", "/account/payment-method"): {"provider": "stripe", "setup_intent_id": "seti_123"},
     ("PUT", "/admin/accounts/{account_id}"): {"email": "x@example.com"},
     ("POST", "/admin/accounts/{account_id}/subscriptions"): {
         "plan_id": "basic",

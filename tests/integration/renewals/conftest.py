@@ -76,7 +76,7 @@ def schedule(moto: MotoServer, stack: Stack) -> RenewalSchedule:
 
 
 @pytest.fixture
-def api(moto: MotoServer, stack: Stack, clock: Clock) -> Api:
+def api(moto: MotoServer, stack: Stack, clock: Clock, localstripe: StandIn) -> Api:
     outbox = open_server_outbox(
         moto.url,
         stack.environment["EMAIL_SENDER"],
@@ -85,4 +85,4 @@ def api(moto: MotoServer, stack: Stack, clock: Clock) -> Api:
     )
     issuer = TokenIssuer(generate_secret(), clock=clock)
     gateway = LocalApiGateway(routes_from_template(template()), verifier=issuer.verify, clock=clock)
-    return Api(gateway, issuer, outbox, clock)
+    return Api(gateway, issuer, outbox, clock, localstripe)

@@ -69,7 +69,7 @@ def test_overlapping_runs_redelivery_and_concurrent_workers_charge_each_subscrip
     schedule: RenewalSchedule, clock: Clock, localstripe: StandIn
 ) -> None:
     repository = composition.root().repository
-    subscriptions = seed(repository, POPULATION)
+    subscriptions = seed(repository, localstripe, POPULATION)
     shards = {index_shard(sub_id, len(repository.shards())) for sub_id in subscriptions}
     assert len(shards) == len(repository.shards()), "the population spans every shard"
     clock.now = FIRST_END

@@ -54,7 +54,7 @@ def test_json_strings_still_name_enum_members() -> None:
     assert (account.locale.value, account.channel.value) == ("fr", "partner")
     assert SetupBody.model_validate({"method": "paypal"}).method is not None
     method = TypeAdapter(PaymentMethodBody).validate_python(
-        {"provider": "stripe", "payment_method_id": "pm_card_visa"}
+        {"provider": "stripe", "setup_intent_id": "seti_1Mm2cBLkdIwHu7ix"}
     )
     assert method.provider.value == "stripe"
 

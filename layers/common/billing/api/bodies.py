@@ -74,8 +74,9 @@ class StripeMethodBody(BaseModel):
     model_config = _STRICT
 
     provider: Literal[PaymentProvider.STRIPE]
-    payment_method_id: Token
-    """The PaymentMethod the card form (SetupIntent) produced."""
+    setup_intent_id: Token
+    """The SetupIntent `POST /account/payment-method/setup` started, which the customer's card
+    form confirmed: its card is saved once it has succeeded."""
 
 
 class PayPalMethodBody(BaseModel):

@@ -73,6 +73,7 @@ STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.REFUND_REFUSED: 422,
     ErrorCode.INVALID_SIGNATURE: 400,
     ErrorCode.AUTHENTICATION_REQUIRED: 402,
+    ErrorCode.SETUP_INCOMPLETE: 409,
 }
 """The HTTP status of every error code."""
 
@@ -87,6 +88,7 @@ TRANSIENT: frozenset[ErrorCode] = frozenset(
         ErrorCode.REQUEST_IN_PROGRESS,
         ErrorCode.REFUND_IN_PROGRESS,
         ErrorCode.INTERNAL_ERROR,
+        ErrorCode.SETUP_INCOMPLETE,
     }
 )
 """Answers that say "not now" rather than "no": a repeat with the same Idempotency-Key runs

@@ -45,6 +45,8 @@ class ErrorCode(StrEnum):
     REFUND_REFUSED = "refund_refused"
     INVALID_SIGNATURE = "invalid_signature"
     AUTHENTICATION_REQUIRED = "authentication_required"
+    SETUP_INCOMPLETE = "setup_incomplete"
+    """A card saved from a setup the customer has not completed: saved again once they have."""
 
 
 DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
@@ -94,6 +96,10 @@ DEFAULT_MESSAGES: Mapping[ErrorCode, str] = {
     ),
     ErrorCode.AUTHENTICATION_REQUIRED: (
         "Your bank asks you to confirm this payment: confirm it with the details given."
+    ),
+    ErrorCode.SETUP_INCOMPLETE: (
+        "The card has not been set up yet: finish the card form, and your bank's check if it "
+        "asks for one, then save the card again."
     ),
 }
 

@@ -37,7 +37,13 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import Status, Subscription
 from billing.operations.subscriptions import authentication_required
 from billing.persistence.repository import BillingRepository
-from billing.providers.gateway import PaymentGateway, PaymentMethodRejected, UpdateStart
+from billing.providers.gateway import (
+    PaymentGateway,
+    PaymentMethodRejected,
+    SetupIncomplete,
+    SetupNotFound,
+    UpdateStart,
+)
 
 if TYPE_CHECKING:
     from billing.charging import ChargeOperation
@@ -174,8 +180,9 @@ class BillingProfile:
     def save_method(
         self, account_id: str, provider: PaymentProvider, token: str, by: Requester
     ) -> SavedMethod:
-        """Verify and save the method the customer approved, then retry a past-due
-        subscription with it at once (one attempt, the same lock as Retry Now)."""
+        """Verify and save the method the customer approved (`token`: the setup `start_update`
+        began, which the customer completed), then retry a past-due subscription with it at once
+        (one attempt, the same lock as Retry Now)."""
         account = self._repository.get_account(account_id)
         running = self._open_subscription(account)
         decision = self._decide(account, running, _CHANGE_FOR[provider])
@@ -185,9 +192,14 @@ class BillingProfile:
                 ErrorCode.INVALID_FIELDS,
                 details=[{"field": "provider", "code": "unavailable", "message": decision.why}],
             )
-        account, customer = self._customer(account, provider, by)
+        # The setup created the Stripe customer: without one, no setup can be the account's.
+        customer = account.stripe_customer_id if provider is PaymentProvider.STRIPE else None
         try:
             method = self._gateways[provider].save_payment_method(customer, token)
+        except SetupNotFound:
+            raise DomainError(ErrorCode.NOT_FOUND, "This account started no such setup.") from None
+        except SetupIncomplete:
+            raise DomainError(ErrorCode.SETUP_INCOMPLETE) from None
         except PaymentMethodRejected as rejected:
             explanation = explain(rejected.reason, account.locale)
             raise DomainError(

@@ -134,6 +134,17 @@ class PaymentMethodRejected(ProviderError):
         self.reason = reason
 
 
+class SetupNotFound(ProviderError):
+    """The setup a method is saved from is not the customer's: the provider does not know it,
+    or another of its customers started it."""
+
+
+class SetupIncomplete(ProviderError):
+    """The setup a method is saved from has not succeeded: the customer has not confirmed it,
+    their bank's check (3-D Secure) is not passed, or it failed or was cancelled. `code` is the
+    setup's status at the provider."""
+
+
 class PaymentGateway(Protocol):
     """What the billing operations need from a payment provider."""
 
@@ -148,7 +159,10 @@ class PaymentGateway(Protocol):
         ...
 
     def save_payment_method(self, customer: str | None, token: str) -> PaymentMethod:
-        """Attach and verify the method the customer approved; PaymentMethodRejected if refused."""
+        """The method the customer approved, attached and verified: `token` is what
+        `start_update` began (its `reference`), completed by the customer. A Stripe SetupIntent
+        must be `customer`'s (SetupNotFound) and have succeeded (SetupIncomplete);
+        PaymentMethodRejected if the provider refuses the method."""
         ...
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:

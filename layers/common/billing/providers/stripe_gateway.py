@@ -36,6 +36,8 @@ from billing.providers.gateway import (
     ProviderRefund,
     ProviderUnavailable,
     RefundRefused,
+    SetupIncomplete,
+    SetupNotFound,
     UpdateStart,
 )
 from billing.providers.retry import RetryPolicy, TransientFailure
@@ -161,13 +163,51 @@ class StripeGateway:
         return UpdateStart(self.provider, intent.id, client_secret=intent.client_secret)
 
     def save_payment_method(self, customer: str | None, token: str) -> PaymentMethod:
-        """Attach `token` (a PaymentMethod id) and make it the default for future charges;
-        a card the issuer declines on attach is rejected with its failure reason."""
-        customer_id = self._customer(customer)
+        """Save the card of SetupIntent `token`, which the customer confirmed in the card form:
+        it must be this customer's (SetupNotFound) and have succeeded, 3-D Secure included
+        (SetupIncomplete). Its PaymentMethod is attached to the customer unless it already is
+        (Stripe attaches it when the setup succeeds, localstripe does not) and made the default
+        for future charges."""
+        if not customer:
+            raise SetupNotFound(f"SetupIntent {token} cannot be of an account without a customer")
+        method = self._succeeded_setup(customer, token).payment_method
+        assert isinstance(method, stripe.PaymentMethod), "a succeeded SetupIntent has its method"
+        if _field(method, "customer") != customer:
+            method = self._attach(method.id, customer)
+        method_id = method.id
+        self._call(
+            lambda: self._client.v1.customers.update(
+                customer, params={"invoice_settings": {"default_payment_method": method_id}}
+            )
+        )
+        return _card_method(method)
+
+    def _succeeded_setup(self, customer: str, token: str) -> stripe.SetupIntent:
+        """SetupIntent `token`, its PaymentMethod expanded, once it is `customer`'s and has
+        succeeded: another customer's is not found, whatever its status."""
         try:
-            method = self._call(
+            setup = self._call(
+                lambda: self._client.v1.setup_intents.retrieve(
+                    token, params={"expand": ["payment_method"]}
+                )
+            )
+        except stripe.InvalidRequestError as error:
+            if error.http_status == 404:
+                raise SetupNotFound(f"Stripe has no SetupIntent {token}", error.code) from error
+            raise ProviderError(f"Stripe refused to read {token}: {error}", error.code) from error
+        if _field(setup, "customer") != customer:
+            raise SetupNotFound(f"SetupIntent {token} is not {customer}'s")
+        if setup.status != "succeeded":
+            raise SetupIncomplete(f"SetupIntent {token} is {setup.status}", setup.status)
+        return setup
+
+    def _attach(self, method: str, customer: str) -> stripe.PaymentMethod:
+        """PaymentMethod `method` attached to `customer`; a card the issuer declines is
+        rejected with its failure reason."""
+        try:
+            return self._call(
                 lambda: self._client.v1.payment_methods.attach(
-                    token, params={"customer": customer_id}
+                    method, params={"customer": customer}
                 )
             )
         except stripe.CardError as error:
@@ -180,12 +220,6 @@ class StripeGateway:
             raise PaymentMethodRejected(
                 FailureReason.PAYMENT_METHOD_INVALID, error.user_message or "", error.code
             ) from error
-        self._call(
-            lambda: self._client.v1.customers.update(
-                customer_id, params={"invoice_settings": {"default_payment_method": method.id}}
-            )
-        )
-        return _card_method(method)
 
     def payment_method(self, token: str) -> ProviderPaymentMethod:
         """The PaymentMethod as Stripe has it now, with the account its customer names; a
