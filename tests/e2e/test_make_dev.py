@@ -2,7 +2,8 @@
 driven over HTTP through the README's walkthrough: buy a plan with a coupon, a renewal that
 succeeds, one that fails, Retry Now, a new card, cancel and the end of the period with
 auto-renewal off; a payment-system outage past the grace; money given back by sales and in
-Stripe's dashboard; then Ctrl-C, which leaves nothing running."""
+Stripe's dashboard; a bank that asks for 3-D Secure at setup, purchase and renewal; then Ctrl-C,
+which leaves nothing running."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.support.devstack import (
     group_is_gone,
     running_stack,
 )
+from tests.support.localstripe import authenticate
 
 
 @pytest.fixture
@@ -267,6 +269,46 @@ def _give_money_back(stack: RunningStack, sales: str, customer: str, path: str) 
     eventually(shown, "the dashboard refund recorded from its webhook")
 
 
+def _confirmed_with_the_bank(stack: RunningStack, admin: str) -> None:
+    """A French customer's bank asks for 3-D Secure: at setup; at purchase (402, then the page
+    completes it); at renewal (past due, emailed a link, completed by Stripe's webhook)."""
+    profile = {"email": "sca@example.com", "locale": "fr", "domain_zone": "com"}
+    assert stack.call("PUT", "/admin/accounts/sca", profile, token=admin).status == 201
+    token: str = stack.call("POST", "/_dev/token", {"account_id": "sca"}).body["token"]
+    saved = stack.save_card(token, "pm_card_authenticationRequired", authenticate=True)
+    assert saved.status == 200, saved.body
+    plan = {"plan_id": "basic", "cycle_months": 1, "currency": "EUR"}
+    bought = stack.call("POST", "/subscriptions", plan, token=token, key="buy-3")
+    assert (bought.status, bought.body["error"]["code"]) == (402, "authentication_required")
+    details = bought.body["error"]["details"]
+    assert (details["status"], details["publishable_key"]) == ("requires_action", "pk_test_local")
+    authenticate(stack.localstripe, details["client_secret"])
+    path = f"/subscriptions/{details['subscription_id']}"
+    complete = f"{path}/payments/{details['payment_id']}/authentication/complete"
+    done = stack.call("POST", complete, token=token, key="confirm-1")
+    assert (done.status, done.body["status"]) == (200, "active"), done.body
+    assert done.body["current_period_end"] == "2026-07-02T09:30:00Z"
+
+    stack.call("POST", "/_dev/clock", {"now": "2026-07-02T09:30:00Z"})
+    stack.call("POST", "/_dev/renewals/run")
+    past_due = stack.call("GET", path, token=token).body
+    assert (past_due["status"], past_due["next_charge_at"]) == ("past_due", "2026-07-03T09:30:00Z")
+    assert past_due["last_failure"]["action"] == "confirm_payment"
+    renewal = f"{details['subscription_id']}.c00001.a001"
+    [*_, email] = [e for e in _delivered(stack)["emails"] if e["to"] == [profile["email"]]]
+    assert f"/payments/{renewal}/confirm" in email["body"], "the link to confirm it"
+    page = stack.call("GET", f"{path}/payments/{renewal}/authentication", token=token).body
+    assert page["status"] == "requires_action"
+    authenticate(stack.localstripe, page["client_secret"])
+
+    def paid() -> bool:
+        return bool(stack.call("GET", path, token=token).body["status"] == "active")
+
+    eventually(paid, "the renewal completed by its payment_intent.succeeded webhook")
+    active = stack.call("GET", path, token=token).body
+    assert active["current_period_end"] == "2026-08-02T09:30:00Z"
+
+
 def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) -> None:
     stack = make_dev
     _serves_the_template(stack)
@@ -281,6 +323,7 @@ def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) ->
     _ends_with_auto_renew_off(stack, tokens["TOKEN"], path)
     _outage_past_the_grace(stack)
     _give_money_back(stack, tokens["ADMIN_TOKEN"], tokens["TOKEN"], path)
+    _confirmed_with_the_bank(stack, tokens["ADMIN_TOKEN"])
 
     # Ctrl-C stops every process the command started and frees every port.
     printed = ctrl_c(stack)

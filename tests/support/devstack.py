@@ -111,15 +111,18 @@ class RunningStack:
             assert saved.status == 200, saved.body
         return Customer(account_id, token)
 
-    def save_card(self, token: str, card: str = "pm_card_visa") -> Answer:
+    def save_card(
+        self, token: str, card: str = "pm_card_visa", *, authenticate: bool = False
+    ) -> Answer:
         """The card form's flow: the setup started, its SetupIntent confirmed with Stripe's test
-        `card` at the stack's localstripe, then saved."""
+        `card` at the stack's localstripe (and the bank's 3-D Secure check passed, when it asks
+        and the customer does: `authenticate`), then saved."""
         started = self.call(
             "POST", "/account/payment-method/setup", {"method": "card"}, token=token
         )
         assert (started.status, started.body["flow"]) == (200, "card_form"), started.body
         setup = started.body["reference"]
-        confirm_setup(self.localstripe, setup, card)
+        confirm_setup(self.localstripe, setup, card, authenticate=authenticate)
         body = {"provider": "stripe", "setup_intent_id": setup}
         return self.call("PUT", "/account/payment-method", body, token=token)
 
