@@ -11,8 +11,9 @@ from uuid import uuid4
 
 import pytest
 
+from billing.changes import ChangeResult
 from billing.charging import ChargeOperation
-from billing.domain.accounts import Account, PaymentProvider
+from billing.domain.accounts import Account, PaymentProvider, PendingPurchase
 from billing.domain.charges import IN_FLIGHT, ChargeAttempt, ChargeStatus, RefundStatus
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.failures import FailureReason
@@ -36,15 +37,31 @@ pytestmark = pytest.mark.unit
 CUSTOMER = Requester(Actor.CUSTOMER, "user-1")
 
 
+def _card_holder_asked(stripe: FakeGateway) -> Account:
+    """An account with a card whose bank asks for 3-D Secure at setup (passed) and on every
+    payment."""
+    card = f"pm_{uuid4().hex[:10]}"
+    stripe.asks_authentication(card)
+    return card_holder(
+        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
+    )
+
+
+def _waiting_purchase(
+    repository: InMemoryRepository, stripe: FakeGateway, operation: ChargeOperation, clock: Clock
+) -> tuple[Account, PendingPurchase, ChangeResult]:
+    """A purchase of such a card holder, waiting for them to confirm it with their bank."""
+    account = _card_holder_asked(stripe)
+    repository.save_account(account)
+    purchase = yearly_purchase(clock())
+    return account, purchase, operation.purchase(account.id, purchase, CUSTOMER)
+
+
 def _asking_bank(
     repository: InMemoryRepository, stripe: FakeGateway
 ) -> tuple[Account, Subscription]:
     """A subscription due for renewal, paid with a card whose bank asks for 3-D Secure."""
-    card = f"pm_{uuid4().hex[:10]}"
-    stripe.asks_authentication(card)
-    account = card_holder(
-        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
-    )
+    account = _card_holder_asked(stripe)
     return account, opened(repository, account)
 
 
@@ -180,15 +197,7 @@ def test_a_purchase_waits_for_the_customer_and_opens_once_confirmed(
     events: ProviderEvents,
     clock: Clock,
 ) -> None:
-    card = f"pm_{uuid4().hex[:10]}"
-    stripe.asks_authentication(card)
-    account = card_holder(
-        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
-    )
-    repository.save_account(account)
-    purchase = yearly_purchase(clock())
-
-    waiting = operation.purchase(account.id, purchase, CUSTOMER)
+    account, purchase, waiting = _waiting_purchase(repository, stripe, operation, clock)
 
     assert waiting.confirmation is not None
     assert waiting.attempt is not None
@@ -214,14 +223,7 @@ def test_a_purchase_abandoned_past_the_claim_window_is_released_and_its_payment_
     operation: ChargeOperation,
     clock: Clock,
 ) -> None:
-    card = f"pm_{uuid4().hex[:10]}"
-    stripe.asks_authentication(card)
-    account = card_holder(
-        stripe, lambda customer: stripe.card_setup(customer, card, authenticate=True)
-    )
-    repository.save_account(account)
-    purchase = yearly_purchase(clock())
-    waiting = operation.purchase(account.id, purchase, CUSTOMER)
+    account, purchase, waiting = _waiting_purchase(repository, stripe, operation, clock)
     assert waiting.attempt is not None
 
     clock.advance(seconds=IN_FLIGHT.total_seconds())
