@@ -195,6 +195,7 @@ def test_a_purchase_waits_for_the_customer_and_opens_once_confirmed(
     stripe: FakeGateway,
     operation: ChargeOperation,
     events: ProviderEvents,
+    confirmations: Confirmations,
     clock: Clock,
 ) -> None:
     account, purchase, waiting = _waiting_purchase(repository, stripe, operation, clock)
@@ -207,8 +208,12 @@ def test_a_purchase_waits_for_the_customer_and_opens_once_confirmed(
     assert held.subscription_id == purchase.subscription_id
     [charge] = stripe.charges
     assert charge.outcome.reference is not None
-    # Still waiting: the webhook of another event about it changes nothing.
+    # Still waiting: the webhook of another event about it changes nothing, and the page is
+    # told how to confirm it.
     assert events.payment(PaymentProvider.STRIPE, charge.outcome.reference) == Outcome.STILL_PENDING
+    with pytest.raises(DomainError) as waiting_still:
+        confirmations.complete(account.id, purchase.subscription_id, waiting.attempt.id)
+    assert waiting_still.value.code is ErrorCode.AUTHENTICATION_REQUIRED
     stripe.authenticate(charge.outcome.reference)
     assert events.payment(PaymentProvider.STRIPE, charge.outcome.reference) == Outcome.SETTLED
 

@@ -102,11 +102,8 @@ class Confirmations:
                 )
             sub = self._repository.get_subscription(payment.subscription_id)
             return ChangeResult(sub, account, payment)
-        if (
-            outcome is not None
-            and outcome.confirmation is not None
-            and payment.kind is not ChargeKind.PURCHASE
-        ):
+        released = payment.kind is ChargeKind.PURCHASE and payment.status is ChargeStatus.FAILED
+        if outcome is not None and outcome.confirmation is not None and not released:
             raise authentication_required(payment, outcome.confirmation, account.locale)
         if payment.status is ChargeStatus.PENDING:
             raise DomainError(ErrorCode.PAYMENT_PENDING)
