@@ -23,6 +23,7 @@ from datetime import datetime
 from billing.changes import ChangeResult
 from billing.charging import ChargeOperation
 from billing.domain.accounts import PaymentProvider
+from billing.domain.billing_calendar import instant
 from billing.domain.charges import UNAPPLIED, ChargeAttempt, ChargeStatus, parse_attempt_key
 from billing.domain.dunning import DunningSchedule
 from billing.domain.errors import DomainError, ErrorCode
@@ -76,8 +77,9 @@ class Confirmations:
         """Payment `payment_id` of the account's subscription, with what confirming it takes
         now (read from the provider). NotFound for another account's payment."""
         payment = self._payment(account_id, subscription_id, payment_id)
-        outcome = self._charging.provider_outcome(payment)
-        return PaymentConfirmation(payment, None if outcome is None else outcome.confirmation)
+        return PaymentConfirmation(
+            payment, self._confirmable(payment, self._charging.provider_outcome(payment))
+        )
 
     def complete(self, account_id: str, subscription_id: str, payment_id: str) -> ChangeResult:
         """The customer says they confirmed payment `payment_id`: what the provider says of it
@@ -102,9 +104,9 @@ class Confirmations:
                 )
             sub = self._repository.get_subscription(payment.subscription_id)
             return ChangeResult(sub, account, payment)
-        released = payment.kind is ChargeKind.PURCHASE and payment.status is ChargeStatus.FAILED
-        if outcome is not None and outcome.confirmation is not None and not released:
-            raise authentication_required(payment, outcome.confirmation, account.locale)
+        confirmation = self._confirmable(payment, outcome)
+        if confirmation is not None:
+            raise authentication_required(payment, confirmation, account.locale)
         if payment.status is ChargeStatus.PENDING:
             raise DomainError(ErrorCode.PAYMENT_PENDING)
         raise declined(payment.failure_reason or FailureReason.AUTHENTICATION_REQUIRED, account)
@@ -152,18 +154,28 @@ class Confirmations:
             "currency": payment.amount.currency.value,
         }
         confirmed = account_audit(payment.requested_by, "payment_confirmed", at, details)
-        event = ChargeSucceeded(
-            at=at,
-            by=payment.requested_by,
-            kind=payment.kind,
-            amount=payment.amount,
-            cycle=payment.cycle,
-        )
+        event = _paid(payment, at)
         if accepts(sub, event, self._schedule):
             return Revision(paid.revised(), events=(event,), audit=(confirmed,))
         # It pays for nothing now: claimed back in the same write, sent once it is written.
         back = claim(paid, None, UNAPPLIED, at)
         return replace(back, audit=(confirmed, *back.audit))
+
+    def _confirmable(
+        self, payment: ChargeAttempt, outcome: ChargeOutcome | None
+    ) -> Confirmation | None:
+        """How the customer can still confirm `payment`, if confirming it would pay for
+        something: a pending one, or a failed one whose cycle is still due (the state machine
+        would take it). Never one whose period another payment paid, or a purchase released."""
+        if outcome is None or outcome.confirmation is None:
+            return None
+        if payment.status is ChargeStatus.PENDING:
+            return outcome.confirmation
+        if payment.status is not ChargeStatus.FAILED or payment.kind is ChargeKind.PURCHASE:
+            return None
+        sub = self._repository.get_subscription(payment.subscription_id)
+        at = instant(self._clock())
+        return outcome.confirmation if accepts(sub, _paid(payment, at), self._schedule) else None
 
     def _payment(self, account_id: str, subscription_id: str, payment_id: str) -> ChargeAttempt:
         ids = parse_attempt_key(payment_id)
@@ -173,3 +185,14 @@ class Confirmations:
         if payment.account_id != account_id:
             raise NotFound("Payment")
         return payment
+
+
+def _paid(payment: ChargeAttempt, at: datetime) -> ChargeSucceeded:
+    """What the subscription is told of `payment` once it is taken: paid, for its own cycle."""
+    return ChargeSucceeded(
+        at=at,
+        by=payment.requested_by,
+        kind=payment.kind,
+        amount=payment.amount,
+        cycle=payment.cycle,
+    )
