@@ -841,7 +841,11 @@ def main() -> None:
     parser.add_argument("--clock-file", type=Path, help="the local stack's clock (default: wall)")
     args = parser.parse_args()
     stand_in = PayPal(args.client_id, args.client_secret, clock=shared_clock(args.clock_file))
-    web.run_app(stand_in.application(), host=args.host, port=args.port, print=None)
+    # SIGINT is left to Python: Ctrl-C stops a server run by hand, and the local stack's
+    # children ignore it (devstack.processes.start), to be stopped in order.
+    web.run_app(
+        stand_in.application(), host=args.host, port=args.port, print=None, handle_signals=False
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ that waits until the child listens, and a stop that leaves nothing running."""
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 import subprocess
 import time
@@ -50,14 +51,29 @@ def ensure_free(port: int, what: str, variable: str) -> None:
 
 def start(command: Sequence[str], port: int) -> subprocess.Popen[bytes]:
     """Run `command` and return once something listens on `port`; `StartFailed` (the child
-    stopped) if it exits first or does not listen within `STARTUP_SECONDS`."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stopped) if it exits first or does not listen within `STARTUP_SECONDS`.
+
+    The child ignores SIGINT: Ctrl-C in a terminal reaches the whole foreground process group,
+    and a server stopped by it at once would pull the ground from under whatever of the stack is
+    still using it (an email being sent from the outbox's stream). The stack stops its children
+    itself, in order, with `stop`; the child stays in the group, so a signal sent to the group
+    by anything else (SIGTERM, SIGKILL) still reaches it."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_ignore_interrupts,  # noqa: PLW1509 - before the stack starts any thread
+    )
     try:
         wait_until_listening(process, port)
     except BaseException:
         stop(process)
         raise
     return process
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
