@@ -842,7 +842,7 @@ def main() -> None:
     args = parser.parse_args()
     stand_in = PayPal(args.client_id, args.client_secret, clock=shared_clock(args.clock_file))
     # SIGINT is left to Python: Ctrl-C stops a server run by hand, and the local stack's
-    # children ignore it (devstack.processes.start), to be stopped in order.
+    # children ignore it (devstack.processes.ignore_interrupts), to be stopped in order.
     web.run_app(
         stand_in.application(), host=args.host, port=args.port, print=None, handle_signals=False
     )

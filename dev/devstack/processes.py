@@ -51,19 +51,8 @@ def ensure_free(port: int, what: str, variable: str) -> None:
 
 def start(command: Sequence[str], port: int) -> subprocess.Popen[bytes]:
     """Run `command` and return once something listens on `port`; `StartFailed` (the child
-    stopped) if it exits first or does not listen within `STARTUP_SECONDS`.
-
-    The child ignores SIGINT: Ctrl-C in a terminal reaches the whole foreground process group,
-    and a server stopped by it at once would pull the ground from under whatever of the stack is
-    still using it (an email being sent from the outbox's stream). The stack stops its children
-    itself, in order, with `stop`; the child stays in the group, so a signal sent to the group
-    by anything else (SIGTERM, SIGKILL) still reaches it."""
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_ignore_interrupts,  # noqa: PLW1509 - before the stack starts any thread
-    )
+    stopped) if it exits first or does not listen within `STARTUP_SECONDS`."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_listening(process, port)
     except BaseException:
@@ -72,7 +61,13 @@ def start(command: Sequence[str], port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-def _ignore_interrupts() -> None:
+def ignore_interrupts() -> None:
+    """For a child of the local stack, before it runs: SIGINT ignored. Ctrl-C in a terminal
+    reaches the whole foreground process group, and a server stopped by it at once would pull
+    the ground from under what of the stack still uses it (an email being sent from the
+    outbox's stream). The stack stops its children itself, last, with `stop`; they stay in the
+    group, so a signal sent to the group by anything else (SIGTERM, SIGKILL) still reaches
+    them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -65,6 +65,7 @@ from devstack.processes import (
     PortTaken,
     StartFailed,
     ensure_free,
+    ignore_interrupts,
     stop,
     wait_until_listening,
 )
@@ -379,9 +380,10 @@ def _user_pool_groups(template: Mapping[str, Any]) -> frozenset[str]:
 
 
 @contextmanager
-def _children(chosen: Mapping[Port, int], work: Path) -> Iterator[None]:
+def children(chosen: Mapping[Port, int], work: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     """moto server and the provider stand-ins, started at once, each logging to .devstack/;
-    those that stamp times read the stack's clock file."""
+    those that stamp times read the stack's clock file. They ignore the terminal's Ctrl-C
+    (`ignore_interrupts`) and are stopped when the block ends, after the rest of the stack."""
     with ExitStack() as started:
         processes = []
         for child in CHILDREN:
@@ -390,7 +392,12 @@ def _children(chosen: Mapping[Port, int], work: Path) -> Iterator[None]:
             command += ["--port", str(chosen[child.port])]
             if child.reads_clock:
                 command += ["--clock-file", str(work / CLOCK_FILE)]
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=ignore_interrupts,  # noqa: PLW1509 - no thread runs yet
+            )
             started.callback(stop, process)
             processes.append(process)
         for child, process in zip(CHILDREN, processes, strict=True):
@@ -401,7 +408,7 @@ def _children(chosen: Mapping[Port, int], work: Path) -> Iterator[None]:
                     f"{child.port.what} did not start ({error}); "
                     f"see {work / _log_name(child.module)}"
                 ) from error
-        yield
+        yield processes
 
 
 def _log_name(module: str) -> str:
@@ -494,7 +501,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
     metrics = MetricStore()
     moto = f"http://{HOST}:{chosen[MOTO]}"
     with ExitStack() as running:
-        running.enter_context(_children(chosen, work))
+        running.enter_context(children(chosen, work))
         running.enter_context(_environment(_aws_environment(moto)))
         clients = {
             name: boto3.client(name)
