@@ -68,8 +68,9 @@ build: $(SAM) $(LAYER_REQUIREMENTS)  ## sam build into .aws-sam/build (with the 
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
 STAGE ?= dev
-deploy: build  ## sam deploy the build to STAGE=dev|prod (AWS credentials needed; docs/deploy.md)
+deploy: build $(INSTALLED)  ## sam deploy the build to STAGE=dev|prod, then the billing page (AWS credentials needed; docs/deploy.md)
 	$(SAM) deploy --config-env $(STAGE)
+	$(BIN)/python scripts/deploy_portal.py --config-env $(STAGE)
 
 clean:  ## remove the virtual environments and build output
 	rm -rf $(VENV) .tools .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache .hypothesis
