@@ -49,7 +49,7 @@ export async function billingPage(context) {
         const message = t.has(`field.${problem.code}`) ? t(`field.${problem.code}`) : problem.message;
         setFieldError(form, problem.field, message);
         return h("li", {}, h("a", { href: `#${problem.field}`, onclick: (click) => focusField(click, form, problem.field) },
-          `${t(`billing.${problem.field}`)}: ${message}`));
+          t("billing.problem", { field: t(`billing.${problem.field}`), message })));
       });
       summary.replaceChildren(
         h("div", { class: "notice notice-error", role: "alert" },
