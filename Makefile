@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test bench lint format openapi validate build deploy clean layer-requirements
+.PHONY: help install dev test bench lint format openapi validate build deploy clean layer-requirements chromium
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ install: $(INSTALLED)  ## create .venv with the layer and the functions (editabl
 dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-C stops it)
 	$(BIN)/python -m devstack
 
-test: $(INSTALLED) build  ## build the Lambda artefacts, then run the whole test suite on them too
+chromium:  ## Debian's chromium for the browser tests (apt-get, as root), unless it is there
+	scripts/ensure-chromium
+
+test: $(INSTALLED) build chromium  ## build the Lambda artefacts, then run the whole test suite on them too
 	$(BIN)/pytest -n auto --dist worksteal
 
 bench: $(INSTALLED)  ## measure cold starts, renewal throughput and cost, API latency; rewrites docs/performance.md
