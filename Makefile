@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test bench lint format openapi validate build deploy clean layer-requirements
+.PHONY: help install dev test bench lint format openapi validate build deploy clean layer-requirements chromium
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ install: $(INSTALLED)  ## create .venv with the layer and the functions (editabl
 dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-C stops it)
 	$(BIN)/python -m devstack
 
-test: $(INSTALLED) build  ## build the Lambda artefacts, then run the whole test suite on them too
+chromium:  ## Debian's chromium for the browser tests (apt-get, as root), unless it is there
+	scripts/ensure-chromium
+
+test: $(INSTALLED) build chromium  ## build the Lambda artefacts, then run the whole test suite on them too
 	$(BIN)/pytest -n auto --dist worksteal
 
 bench: $(INSTALLED)  ## measure cold starts, renewal throughput and cost, API latency; rewrites docs/performance.md
@@ -68,8 +71,9 @@ build: $(SAM) $(LAYER_REQUIREMENTS)  ## sam build into .aws-sam/build (with the 
 	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build
 
 STAGE ?= dev
-deploy: build  ## sam deploy the build to STAGE=dev|prod (AWS credentials needed; docs/deploy.md)
+deploy: build $(INSTALLED)  ## sam deploy the build to STAGE=dev|prod, then the billing page (AWS credentials needed; docs/deploy.md)
 	$(SAM) deploy --config-env $(STAGE)
+	$(BIN)/python scripts/deploy_portal.py --config-env $(STAGE)
 
 clean:  ## remove the virtual environments and build output
 	rm -rf $(VENV) .tools .aws-sam .devstack .pytest_cache .mypy_cache .ruff_cache .hypothesis

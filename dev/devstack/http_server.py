@@ -1,5 +1,6 @@
 """The local API on a loopback port: every request handed to the local API Gateway as it came,
-plus the API's OpenAPI document and a Swagger UI page to try it.
+plus the API's OpenAPI document, a Swagger UI page to try it, and the customer billing page
+(``/portal/``, `devstack.portal`).
 
 Requests are served concurrently, a thread each, as API Gateway does: the gateway's handlers
 keep each request apart (the functions run in execution environments that answer one request
@@ -24,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 
 from billing.domain.errors import ErrorCode
 from devstack.api_gateway import GatewayResponse, LocalApiGateway, gateway_error
+from devstack.portal import LocalPage
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +60,12 @@ class LocalApiServer(ThreadingHTTPServer):
         document: Callable[[], Mapping[str, Any]],
         *,
         access_log: Callable[[str], None],
+        page: LocalPage | None = None,
     ) -> None:
         self.gateway = gateway
         self.document = document
         self.access_log = access_log
+        self.page = page
         super().__init__(("127.0.0.1", port), _RequestHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -103,6 +107,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         if self.command == "GET" and url.path in (OPENAPI, DOCS, *_SWAGGER_FILES):
             return self._documentation(url.path, url.query)
+        if self.command in ("GET", "HEAD") and self.server.page is not None:
+            page = self.server.page.answer(url.path)
+            if page is not None:
+                return page
         return self.server.gateway.invoke(
             self.command,
             url.path,

@@ -28,6 +28,11 @@ What it adds, as Stripe documents it:
   each endpoint after the request's answer, signed as Stripe signs (``Stripe-Signature:
   t=<created>,v1=<HMAC-SHA256 of "<created>.<body>">``), with ``api_version`` and ``livemode``.
 
+Stripe.js: localstripe's stand-in (``GET /js.stripe.com/v3/``: the card element,
+``confirmCardSetup`` and ``confirmCardPayment`` with a dialog standing for the bank's 3-D Secure
+page) is served with ``handleNextAction``, which the billing page calls for a payment waiting for
+3-D Secure (``localstripe_additions.js``).
+
 Control routes, not Stripe's (a test's or a developer's way to make the world act):
 
 - ``POST /_config/disputes`` ``{"payment_intent": "pi_…"}`` (or ``"charge"``, optional
@@ -65,7 +70,9 @@ from localstripe.errors import UserError
 from devstack.clock import Clock, shared_clock, wall_clock
 from devstack.faults import FaultInjector, Handler
 from devstack.idempotency import IdempotencyKeyMemory
+from devstack.portal import LOCALSTRIPE_JS
 
+_STRIPE_JS_ADDITIONS = Path(__file__).with_name("localstripe_additions.js")
 KEY_RETENTION = timedelta(hours=24)
 """Stripe removes idempotency keys once they are at least 24 hours old."""
 WEBHOOK_DELAY = 0.05
@@ -516,6 +523,20 @@ def _authenticate_setup(
     return intent
 
 
+@web.middleware
+async def _stripe_js(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """localstripe's Stripe.js stand-in, then what the billing page needs of Stripe.js besides."""
+    response = await handler(request)
+    if (
+        request.path != LOCALSTRIPE_JS
+        or not isinstance(response, web.Response)
+        or not response.text
+    ):
+        return response
+    additions = _STRIPE_JS_ADDITIONS.read_text(encoding="utf-8")
+    return web.Response(text=f"{response.text}\n{additions}", content_type=response.content_type)
+
+
 def _install_resources(clock: Clock) -> None:
     resources.time = _ClockTime(clock)
     resources.PaymentMethod._try_get_canonical_test_article = classmethod(_test_article)
@@ -552,6 +573,7 @@ def application(clock: Clock = wall_clock) -> web.Application:
     resources.Store.dump_to_disk = _keep_in_memory
     _install_routes(app)
     app.middlewares.append(_detach_events)
+    app.middlewares.append(_stripe_js)
     idempotency = IdempotencyKeyMemory("Idempotency-Key", _error, KEY_RETENTION, clock)
     app.middlewares.insert(0, idempotency.middleware)
     FaultInjector(

@@ -7,7 +7,11 @@ create, capture and get, Payments v2 captures and refunds, the Disputes API's re
 The payer's approval, a browser step at PayPal, is ``POST /_standin/approve/<setup token>``
 with ``{"email": …, "funding": "ok" | "pending" | "declined" | "insufficient_funds" |
 "cancelled"}``: `funding` decides how later captures against the saved wallet end (``pending``:
-held for review, ``PENDING`` until a control route below ends it).
+held for review, ``PENDING`` until a control route below ends it). In a browser, the setup
+token's ``approve`` link (``GET /_standin/approve/<setup token>``) is a page where the payer
+approves (``funding`` ok) or cancels, and is then sent back as PayPal sends them: to the setup
+token's ``experience_context.return_url`` with ``approval_token_id`` and
+``approval_session_id``, or to its ``cancel_url``.
 
 What PayPal's side does on its own is driven by control routes (not PayPal's):
 
@@ -50,8 +54,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
@@ -116,6 +122,26 @@ def _problem(status: int, name: str, issue: str, description: str) -> web.Respon
     )
 
 
+_APPROVAL_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>PayPal (stand-in): approve</title></head>
+<body><main><h1>Save PayPal for future payments</h1>
+<p>The PayPal stand-in: approving saves this PayPal account with the merchant.</p>
+<form method="post" action="{answer}">
+<label for="email">PayPal email</label>
+<input id="email" name="email" type="email" value="payer@example.com" required>
+<button name="answer" value="approve">Agree and continue</button>
+<button name="answer" value="cancel" formnovalidate>Cancel and return</button>
+</form></main></body></html>
+"""
+
+
+def _with_query(url: str, parameters: Mapping[str, str]) -> str:
+    """`url` with `parameters` added to its query, as PayPal adds its own to a return URL."""
+    parts = urlsplit(url)
+    query = "&".join(part for part in (parts.query, urlencode(parameters)) if part)
+    return urlunsplit(parts._replace(query=query))
+
+
 def _unprocessable(issue: str, description: str) -> web.Response:
     return _problem(422, "UNPROCESSABLE_ENTITY", issue, description)
 
@@ -160,6 +186,8 @@ class PayPal:
     payment_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     funding: dict[str, str] = field(default_factory=dict)
     """How captures against each setup or payment token end: the payer's approval decides."""
+    experiences: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each setup token's ``experience_context``: where its payer is sent back."""
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     captures: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each capture (the same object the order lists) by id."""
@@ -218,6 +246,8 @@ class PayPal:
         app.router.add_delete("/v1/notifications/webhooks/{id}", self.delete_webhook)
         app.router.add_post("/v1/notifications/verify-webhook-signature", self.verify_signature)
         app.router.add_post("/_standin/approve/{id}", self.approve)
+        app.router.add_get("/_standin/approve/{id}", self.approval_page)
+        app.router.add_post("/_standin/approve/{id}/answer", self.payer_answer)
         app.router.add_get("/_standin/captures", self.list_captures)
         app.router.add_post("/_standin/captures/{id}/complete", self.complete_capture)
         app.router.add_post("/_standin/captures/{id}/deny", self.deny_capture)
@@ -286,10 +316,37 @@ class PayPal:
             "payment_source": {"paypal": {"usage_type": paypal.get("usage_type", "MERCHANT")}},
         }
         token["links"] = [
-            _link(f"{request.url.origin()}/_standin/approve/{token['id']}", "approve", "POST"),
+            _link(f"{request.url.origin()}/_standin/approve/{token['id']}", "approve"),
         ]
         self.setup_tokens[token["id"]] = token
+        self.experiences[token["id"]] = dict(paypal.get("experience_context") or {})
         return web.json_response(token, status=201)
+
+    async def approval_page(self, request: web.Request) -> web.Response:
+        """PayPal's approval page, for a payer in a browser: approve or cancel."""
+        token_id = request.match_info["id"]
+        if token_id not in self.setup_tokens:
+            return _not_found("setup token")
+        page = _APPROVAL_PAGE.format(answer=escape(f"/_standin/approve/{token_id}/answer"))
+        return web.Response(text=page, content_type="text/html")
+
+    async def payer_answer(self, request: web.Request) -> web.Response:
+        """The approval page's form: the setup token approved (with the email given) or not,
+        and the payer sent back where its ``experience_context`` says."""
+        token_id = request.match_info["id"]
+        token = self.setup_tokens.get(token_id)
+        experience = self.experiences.get(token_id, {})
+        if token is None:
+            return _not_found("setup token")
+        form = await request.post()
+        if form.get("answer") != "approve":
+            raise web.HTTPSeeOther(experience.get("cancel_url") or "/")
+        token["status"] = "APPROVED"
+        email = str(form.get("email") or "payer@example.com")
+        token["payment_source"]["paypal"].update(email_address=email, payer_id=_id("P"))
+        self.funding[token_id] = "ok"
+        back = {"approval_token_id": token_id, "approval_session_id": _id("AS")}
+        raise web.HTTPSeeOther(_with_query(experience.get("return_url") or "/", back))
 
     async def approve(self, request: web.Request) -> web.Response:
         token = self.setup_tokens.get(request.match_info["id"])

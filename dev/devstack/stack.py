@@ -60,6 +60,14 @@ from devstack.openapi import api_document
 from devstack.outbox import NoticeTap, outbox_messages, sent_emails
 from devstack.paypal_stand_in import CLIENT_ID, CLIENT_SECRET
 from devstack.pollers import EventPollers
+from devstack.portal import (
+    LOCAL_PATH,
+    LOCALSTRIPE_JS,
+    LocalPage,
+    PageConfig,
+    development_sign_in,
+    page_parameters,
+)
 from devstack.processes import (
     HOST,
     PortTaken,
@@ -343,13 +351,18 @@ def _aws_environment(endpoint: str) -> dict[str, str]:
 _AWS_UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-def functions_environment(template: Mapping[str, Any], resources: LocalResources) -> dict[str, str]:
-    """What every function of the template reads, resolved against `resources`: one process
-    serves them all, so two functions may not give one variable different values."""
+def functions_environment(
+    template: Mapping[str, Any],
+    resources: LocalResources,
+    parameters: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """What every function of the template reads, resolved against `resources` (and the
+    template's `parameters`): one process serves them all, so two functions may not give one
+    variable different values."""
     merged: dict[str, str] = {}
     owners: dict[str, str] = {}
     for function in resources_of_type(template, "AWS::Serverless::Function"):
-        for name, value in environment(template, function, resources).items():
+        for name, value in environment(template, function, resources, parameters).items():
             if merged.setdefault(name, value) != value:
                 raise TemplateError(
                     f"{name} is {merged[name]!r} for {owners[name]} but {value!r} for {function}: "
@@ -464,6 +477,7 @@ class RunningStack:
             "Subscription billing, running locally (Ctrl-C stops everything)",
             "",
             f"  HTTP API         {self.url}   (every route of template.yaml)",
+            f"  Billing page     {self.url}{LOCAL_PATH}/   (sign in as an account an admin opened)",
             f"  OpenAPI          {self.url}{OPENAPI}",
             f"  Swagger UI       {self.url}{DOCS}",
             f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS)",
@@ -517,13 +531,24 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
         clients["sesv2"].create_email_identity(
             EmailIdentity=parameter_value(template, "EmailIdentity")
         )
-        os.environ.update(functions_environment(template, resources))
+        url = f"http://{HOST}:{chosen[API]}"
+        # Emails link to the local billing page, and PayPal sends customers back to it.
+        os.environ.update(
+            functions_environment(template, resources, page_parameters(url + LOCAL_PATH))
+        )
         stripe_url, paypal_url = (
             f"http://{HOST}:{chosen[STRIPE]}",
             f"http://{HOST}:{chosen[PAYPAL]}",
         )
         os.environ.update(provider_variables(stripe_url, paypal_url))
-        url = f"http://{HOST}:{chosen[API]}"
+        page = LocalPage(
+            PageConfig(
+                api_url=url,
+                stripe_js_url=stripe_url + LOCALSTRIPE_JS,
+                stripe_publishable_key=parameter_value(template, "StripePublishableKey"),
+                sign_in=development_sign_in(url),
+            )
+        )
         # Before any function starts: the API's routes answer the deliveries once it listens.
         webhooks = register_webhooks(url, stripe_url, paypal_url, secret=generate_webhook_secret())
         os.environ.update(webhooks.variables())
@@ -558,7 +583,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             ),
             settle=pollers.settle,
         )
-        running.enter_context(_api(template, routes, environments, chosen[API], say))
+        running.enter_context(_api(template, routes, environments, chosen[API], say, page=page))
         running.enter_context(_schedule(renewals))
         running.enter_context(_serving(pollers))
         stack = RunningStack(
@@ -615,10 +640,12 @@ def _api(
     environments: ExecutionEnvironments,
     port: int,
     say: Callable[[str], None],
+    *,
+    page: LocalPage,
 ) -> Iterator[None]:
     """The template's routes, invoked in the execution environments, and the development
     routes, in this process one at a time (their resolver holds the current request), served
-    on `port` until the block ends."""
+    on `port` with the billing `page` until the block ends."""
     dev_handler = _one_at_a_time(development.handler(routes))
 
     def load(name: str) -> Handler:
@@ -633,7 +660,7 @@ def _api(
     url = f"http://{HOST}:{port}"
     document = cache(lambda: api_document(template, extra=[development.router(routes)], server=url))
     try:
-        server = LocalApiServer(port, gateway, document, access_log=say)
+        server = LocalApiServer(port, gateway, document, access_log=say, page=page)
     except OSError as error:
         raise StackError(f"the HTTP API cannot listen on {url}: {error}") from error
     serving = threading.Thread(target=server.serve_forever, name="http-api", daemon=True)

@@ -5,6 +5,11 @@ PayPal makes, OAuth2 access tokens. What every gateway does is the gateway contr
 
 from __future__ import annotations
 
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -13,7 +18,7 @@ from billing.domain.accounts import Account, PaymentMethodKind
 from billing.domain.charges import ChargeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
-from billing.providers.gateway import ChargeRequest, ProviderUnavailable
+from billing.providers.gateway import ChargeRequest, PaymentMethodRejected, ProviderUnavailable
 from billing.providers.paypal_gateway import PayPalGateway
 from tests.support.stand_ins import StandIn
 
@@ -110,3 +115,52 @@ def test_wrong_credentials_make_paypal_unavailable(paypal: StandIn) -> None:
 
     with pytest.raises(ProviderUnavailable):
         gateway.start_update(ACCOUNT, None)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+def _answer_at_paypal(approval_url: str, answer: str) -> str:
+    """The payer, in a browser, on PayPal's approval page: where PayPal sends them back."""
+    with urllib.request.urlopen(approval_url, timeout=5) as page:
+        html = page.read().decode()
+    [action] = re.findall(r'<form method="post" action="([^"]+)"', html)
+    form = urllib.parse.urlencode({"email": "ada@example.com", "answer": answer}).encode()
+    opener = urllib.request.build_opener(_NoRedirects)
+    origin = approval_url.split("/_standin/", 1)[0]
+    with pytest.raises(urllib.error.HTTPError) as redirected:
+        opener.open(origin + action, data=form, timeout=5)
+    with redirected.value as sent_back:
+        assert sent_back.code == 303
+        return str(sent_back.headers["Location"])
+
+
+def test_the_payer_approves_on_the_approval_page_and_is_sent_back(
+    paypal_gateway: PayPalGateway,
+) -> None:
+    start = paypal_gateway.start_update(ACCOUNT, None)
+    assert start.approval_url is not None
+
+    back = urllib.parse.urlsplit(_answer_at_paypal(start.approval_url, "approve"))
+
+    assert back._replace(query="").geturl() == "http://127.0.0.1:3000/paypal/return"
+    query = urllib.parse.parse_qs(back.query)
+    assert query["approval_token_id"] == [start.reference]
+    assert query["approval_session_id"]
+    method = paypal_gateway.save_payment_method(None, start.reference)
+    assert method.paypal_email == "ada@example.com"
+
+
+def test_a_payer_who_cancels_is_sent_to_the_cancel_page_and_nothing_is_approved(
+    paypal_gateway: PayPalGateway,
+) -> None:
+    start = paypal_gateway.start_update(ACCOUNT, None)
+    assert start.approval_url is not None
+
+    back = _answer_at_paypal(start.approval_url, "cancel")
+
+    assert back == "http://127.0.0.1:3000/paypal/cancel"
+    with pytest.raises(PaymentMethodRejected):
+        paypal_gateway.save_payment_method(None, start.reference)

@@ -94,14 +94,16 @@ class RunningStack:
         instant: str = self.call("POST", "/_dev/clock", {}).body["now"]
         return instant
 
-    def customer(self, name: str, card: str | None = "pm_card_visa") -> Customer:
-        """A fresh account (its id starts with `name`), opened by the admin, with Stripe's test
-        `card` saved (none if told)."""
+    def customer(
+        self, name: str, card: str | None = "pm_card_visa", *, locale: str = "en"
+    ) -> Customer:
+        """A fresh account (its id starts with `name`) in `locale`, opened by the admin, with
+        Stripe's test `card` saved (none if told)."""
         account_id = fresh_account_id(name)
         opened = self.call(
             "PUT",
             f"/admin/accounts/{account_id}",
-            {"email": f"{account_id}@example.com", "locale": "en", "domain_zone": "com"},
+            {"email": f"{account_id}@example.com", "locale": locale, "domain_zone": "com"},
             token=self.shell_variables()["ADMIN_TOKEN"],
         )
         assert opened.status == 201, opened.body

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -159,6 +160,13 @@ class ContactSettings(EnvironmentSettings):
     @property
     def sales(self) -> SalesContact:
         return SalesContact(self.sales_email, self.sales_chat_url)
+
+    @property
+    def page_origin(self) -> str:
+        """Where the billing page's scripts run (the scheme and host of its address): the one
+        origin the API's CORS headers let read its answers."""
+        address = urlsplit(self.customer_portal_url)
+        return f"{address.scheme}://{address.netloc}"
 
 
 class WebhookSettings(EnvironmentSettings):

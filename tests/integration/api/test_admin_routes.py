@@ -101,7 +101,7 @@ def test_an_admin_creates_an_account_then_updates_it_keeping_billing_info_and_ca
         "open_subscription_id": None,
         "suppressed_emails": [],
     }
-    assert _ok(customer.get("/account/billing")) == billing_before
+    assert _ok(customer.get("/account/billing")) == billing_before | {"locale": "en"}
     account = composition.root().repository.get_account(account_id)
     assert account.payment_method is not None
     assert account.stripe_customer_id is not None

@@ -56,6 +56,7 @@ def test_the_overview_shows_the_billing_info_the_card_and_the_card_form_flow(api
             "why": "The customer enters a new card in the card form.",
         },
         "contact": None,
+        "locale": "en",
     }
 
     assert customer.put("/account/billing-info", FORM).status == 200

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Route
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
@@ -37,6 +37,11 @@ from billing.domain.state_machine import Actor, Requester
 from billing.observability import logger
 from billing.persistence.repository import StorageUnavailable
 from billing.providers.gateway import ProviderError
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""The request header of a client's retry key (`billing.api.idempotency`)."""
+CORS_MAX_AGE = 600
+"""Seconds a browser keeps a preflight's answer, as the template's ``Cors`` says."""
 
 STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.NO_ACTION_REQUIRED: 409,
@@ -355,10 +360,21 @@ def answer_error(error: Exception) -> Response[Any]:
     return error_response(_as_domain_error(error))
 
 
-def api(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
+def api(*routers: APIGatewayRouter, page_origin: str | None = None) -> APIGatewayRestResolver:
     """A resolver that checks who calls each route, then validates the request, and answers
-    every failure in the error shape."""
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json)
+    every failure in the error shape; answers to the customer's billing page (`page_origin`,
+    the one origin whose scripts may read them) carry the CORS headers its browser asks for."""
+    cors = None
+    if page_origin is not None:
+        cors = CORSConfig(
+            allow_origin=page_origin,
+            allow_headers=[IDEMPOTENCY_KEY],
+            expose_headers=["Retry-After"],
+            max_age=CORS_MAX_AGE,
+        )
+    app = APIGatewayRestResolver(
+        cors=cors, enable_validation=True, json_body_deserializer=parse_json
+    )
     app._request_validation_middleware = _AdmitThenValidate()  # type: ignore[no-untyped-call]
     for router in routers:
         app.include_router(router)
@@ -444,8 +460,9 @@ def entry_point(router: APIGatewayRouter, *, charges: bool = False) -> Handler:
     """The Lambda handler of an API function: its routes, logged with the request's
     correlation id. Made when the function starts, which starts the composition root (see
     `Root.start`; `charges`: the function's routes take payments or save payment methods)."""
-    composition.root().start(charges=charges)
-    app = api(router)
+    started = composition.root()
+    started.start(charges=charges)
+    app = api(router, page_origin=started.contacts.page_origin)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

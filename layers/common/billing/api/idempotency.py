@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import composition
 from billing.api.http import (
+    IDEMPOTENCY_KEY,
     JSON,
     TRANSIENT,
     Caller,
@@ -31,7 +32,7 @@ from billing.api.http import (
 )
 from billing.domain.errors import DomainError
 
-HEADER = "Idempotency-Key"
+HEADER = IDEMPOTENCY_KEY
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 KEEP_RESPONSES = timedelta(hours=24)
 """How long a response is given back to a repeat: a client retrying later makes a new request."""

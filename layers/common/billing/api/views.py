@@ -400,6 +400,8 @@ class BillingView(View):
     payment_method: PaymentMethodView | None
     update_flow: UpdateFlowView
     contact: ContactView | None
+    locale: str
+    """The account's language (``en``, ``fr``): the customer's page starts in it."""
 
     @classmethod
     def of(cls, account: Account, decision: UpdateDecision, contact: Contact | None) -> BillingView:
@@ -408,6 +410,7 @@ class BillingView(View):
             payment_method=PaymentMethodView.of(account.payment_method),
             update_flow=UpdateFlowView.of(decision),
             contact=ContactView.of(contact),
+            locale=account.locale.value,
         )
 
 
