@@ -1,12 +1,13 @@
 """What `sam build` made for Lambda (``.aws-sam/build``; `make test` runs `make build` first):
-every function and the layer as built from the current sources, each handler imported from the
-artefact alone, its extension modules built for the template's architecture, and the whole
-within Lambda's package limits."""
+every function and the layer as built from the current sources, with the bytecode of every
+module, each handler imported from the artefact alone and from that bytecode, its extension
+modules built for the template's architecture, and the whole within Lambda's package limits."""
 
 from __future__ import annotations
 
 import filecmp
 import importlib.metadata
+import importlib.util
 import shutil
 import struct
 import sys
@@ -160,11 +161,46 @@ def test_handler_imports_from_the_built_artefact_alone(
     imported = import_handler_module(
         handler, [function_dir, layer_here], cwd=tmp_path, isolated=True
     )
+    compiled = sorted(
+        str(path)
+        for path in imported.compiled
+        if path.is_relative_to(function_dir.resolve()) or path.is_relative_to(layer_here.resolve())
+    )
 
     assert imported.handler_is_callable
     assert imported.file.is_relative_to(function_dir.resolve())
-    assert not list(function_dir.rglob("__pycache__")), "the import wrote into the artefact"
     assert {"billing", "aws_lambda_powertools", "boto3", "pynamodb"} <= imported.modules
+    assert compiled == [], "compiled at import, as Lambda would at every cold start: `make build`"
+
+
+def _loads_as_shipped(source: Path) -> bool:
+    """Whether `source` has bytecode beside it that Lambda's Python loads without compiling:
+    of this Python version, of this very source, and hash-based without checking the source
+    (``unchecked-hash``). Timestamp-based bytecode would never be used: `sam deploy` zips every
+    file dated 1980, so no source's time matches the one the bytecode recorded."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if not cached.is_file():
+        return False
+    header = cached.read_bytes()[:16]
+    unchecked_hash = 0b01  # PEP 552: bit 0 hash-based, bit 1 check the source
+    return (
+        header[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(header[4:8], "little") == unchecked_hash
+        and header[8:] == importlib.util.source_hash(source.read_bytes())
+    )
+
+
+@pytest.mark.parametrize("logical_id", [*FUNCTIONS, LAYER])
+def test_every_module_ships_the_bytecode_of_its_source(
+    built: dict[str, Any], logical_id: str
+) -> None:
+    root = _layer_dir(built) if logical_id == LAYER else _function_dir(built, logical_id)
+    sources = [path for path in _files(root) if path.suffix == ".py"]
+
+    without = [str(path.relative_to(root)) for path in sources if not _loads_as_shipped(path)]
+
+    assert sources
+    assert without == [], "no bytecode, or not of this source: run `make build`"
 
 
 def test_extension_modules_are_built_for_the_templates_architecture(
