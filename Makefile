@@ -33,7 +33,7 @@ dev: $(INSTALLED)  ## the whole system on loopback: API on 127.0.0.1:3000 (Ctrl-
 test: $(INSTALLED) build  ## build the Lambda artefacts, then run the whole test suite on them too
 	$(BIN)/pytest -n auto --dist worksteal
 
-bench: $(INSTALLED)  ## measure cold starts, renewal throughput and cost, API latency; rewrites docs/performance.md
+bench: $(INSTALLED) build  ## measure cold starts (from the build), renewal throughput and cost, API latency; rewrites docs/performance.md
 	$(BIN)/python -m bench
 
 lint: $(INSTALLED)  ## ruff (lint + format check) and mypy

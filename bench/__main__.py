@@ -31,16 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     say = progress.info
     started = datetime.now(UTC)
 
-    say("cold start: %d samples per function", sizes.cold_start_samples)
-    with cold_start.bytecode_cache() as env:
+    say("cold start from the build: %d samples per function", sizes.cold_start_samples)
+    measured = cold_start.functions(TEMPLATE, ROOT)
+    with cold_start.places(measured) as where:
         starts = [
-            cold_start.measure(function, env, sizes.cold_start_samples)
-            for function in cold_start.functions(TEMPLATE, ROOT)
+            cold_start.measure(
+                function, where, sizes.cold_start_samples, sizes.without_bytecode_samples
+            )
+            for function in measured
         ]
-    uncompiled = {
-        function.logical_id: cold_start.without_bytecode(function, sizes.uncompiled_samples)
-        for function in cold_start.functions(TEMPLATE, ROOT)
-    }
 
     # The handlers log as JSON on stdout, as in Lambda (the formatting is part of the cost);
     # here nobody reads it.
@@ -62,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
             command="make bench" if not options.quick else "python -m bench --quick",
             sizes=sizes,
             cold_starts=starts,
-            uncompiled=uncompiled,
             costs=costs,
             instant=instant,
             floor=floor,
