@@ -65,17 +65,42 @@ given one here."""
 PAYMENT_SDKS = ("stripe",)
 
 _PROBE = """
-import importlib, json, os, sys, time
+import gc, importlib, json, os, sys, time
 front, *names = sys.argv[1:]
 sys.path[:0] = front.split(os.pathsep)
+collector = []
+gc.callbacks.append(lambda phase, info: collector.append(time.perf_counter()))
 started = time.perf_counter()
 for name in names:
     importlib.import_module(name)
 elapsed = time.perf_counter() - started
-print(json.dumps({"ms": elapsed * 1000, "modules": sorted(sys.modules)}))
+collecting = sum(stop - start for start, stop in zip(collector[::2], collector[1::2]))
+print(json.dumps({
+    "ms": elapsed * 1000, "collector_ms": collecting * 1000, "modules": sorted(sys.modules)
+}))
 """
 """Runs in the fresh interpreter: puts the given folders first on the path and imports the given
-modules; reports how long they took and every module loaded."""
+modules; reports how long they took, how much of it Python's cyclic collector took (each pass
+calls back at its start and its stop), and every module loaded."""
+_DATACLASSES = """
+import dataclasses, importlib, json, os, sys, time
+front, owners, name = sys.argv[1:]
+sys.path[:0] = front.split(os.pathsep)
+spent = []
+make = dataclasses._process_class
+def timed(cls, *args, **kwargs):
+    started = time.perf_counter()
+    made = make(cls, *args, **kwargs)
+    if cls.__module__.partition(".")[0] in owners.split(","):
+        spent.append(time.perf_counter() - started)
+    return made
+dataclasses._process_class = timed
+importlib.import_module(name)
+print(json.dumps({"ms": sum(spent) * 1000, "classes": len(spent)}))
+"""
+"""Runs in the fresh interpreter: imports the given module, timing the making of every dataclass
+of the given top-level packages (``dataclasses._process_class`` writes, compiles and runs the
+source of each one's methods)."""
 _IMPORT_TIME = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
 _ALONE = ("-I", "-S", "-B")
 """Nothing but the given folders and the standard library, and nothing written (the artefact
@@ -100,11 +125,11 @@ class Interpreter:
     env: Mapping[str, str]
 
     def run(
-        self, modules: Sequence[str], cwd: Path, *flags: str
+        self, probe: str, arguments: Sequence[str], cwd: Path, *flags: str
     ) -> subprocess.CompletedProcess[str]:
         front = os.pathsep.join(map(str, self.front))
         return subprocess.run(
-            [sys.executable, *self.flags, *flags, "-c", _PROBE, front, *modules],
+            [sys.executable, *self.flags, *flags, "-c", probe, front, *arguments],
             env=dict(self.env),
             cwd=cwd,
             capture_output=True,
@@ -113,7 +138,7 @@ class Interpreter:
         )
 
     def sample(self, modules: Sequence[str], cwd: Path) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.run(modules, cwd).stdout)
+        result: dict[str, Any] = json.loads(self.run(_PROBE, modules, cwd).stdout)
         return result
 
 
@@ -167,8 +192,14 @@ class ColdStart:
     without_bytecode_ms: float
     """From the artefact without its bytecode: every module compiled at every cold start."""
     samples: int
+    collector_ms: float
+    """Of `handler_ms`, the time Python's cyclic collector took."""
+    floor_collector_ms: float
     own_ms: float
     """Self time of the project's own modules (`-X importtime`)."""
+    dataclasses_ms: float
+    """Of `own_ms`, making the project's dataclasses."""
+    dataclasses: int
     beyond_floor_ms: float
     """Self time of the other modules the handler loads and its floor does not."""
     floor_share_ms: float
@@ -219,14 +250,19 @@ def places(measured: Sequence[Function]) -> Iterator[Places]:
         yield Places(layer, root / "bare", root / "pycache", root / "cwd")
 
 
-def self_times(interpreter: Interpreter, module: str, cwd: Path) -> dict[str, float]:
-    """Milliseconds each module took to import, its own code only (``python -X importtime``)."""
-    stderr = interpreter.run([module], cwd, "-X", "importtime").stderr
-    return {
+def anatomy(
+    interpreter: Interpreter, module: str, owners: Sequence[str], cwd: Path
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Milliseconds each module took to import, its own code only (``python -X importtime``),
+    and what making the dataclasses of `owners` (top-level packages) took, in the same run."""
+    made = interpreter.run(_DATACLASSES, [",".join(owners), module], cwd, "-X", "importtime")
+    times = {
         match[2]: int(match[1]) / 1000
-        for match in map(_IMPORT_TIME.match, stderr.splitlines())
+        for match in map(_IMPORT_TIME.match, made.stderr.splitlines())
         if match is not None
     }
+    dataclasses: dict[str, float] = json.loads(made.stdout)
+    return times, dataclasses
 
 
 def measure(function: Function, where: Places, samples: int, bare_samples: int) -> ColdStart:
@@ -239,19 +275,19 @@ def measure(function: Function, where: Places, samples: int, bare_samples: int) 
     floor_modules = set(shipped.sample(floor, where.cwd)["modules"])
     loaded = set(shipped.sample(handler, where.cwd)["modules"])
     venv.sample(handler, where.cwd)
-    handler_ms, floor_ms, venv_ms = [], [], []
+    handlers, floors, venv_ms = [], [], []
     for _ in range(samples):
-        handler_ms.append(shipped.sample(handler, where.cwd)["ms"])
-        floor_ms.append(shipped.sample(floor, where.cwd)["ms"])
+        handlers.append(shipped.sample(handler, where.cwd))
+        floors.append(shipped.sample(floor, where.cwd))
         venv_ms.append(venv.sample(handler, where.cwd)["ms"])
     bare = where.without_bytecode(function)
     bare_ms = [bare.sample(handler, where.cwd)["ms"] for _ in range(bare_samples)]
-    own_package = function.handler_module.partition(".")[0]
+    own = ("billing", function.handler_module.partition(".")[0])
     shares: dict[str, float] = {"own": 0.0, "floor": 0.0, "beyond": 0.0}
-    times = self_times(shipped, function.handler_module, where.cwd)
+    times, dataclasses = anatomy(shipped, function.handler_module, own, where.cwd)
     for module, ms in times.items():
         top = module.partition(".")[0]
-        if top in ("billing", own_package):
+        if top in own:
             shares["own"] += ms
         elif module in floor_modules:
             shares["floor"] += ms
@@ -263,12 +299,16 @@ def measure(function: Function, where: Places, samples: int, bare_samples: int) 
     )
     return ColdStart(
         function=function.logical_id,
-        handler_ms=statistics.median(handler_ms),
-        floor_ms=statistics.median(floor_ms),
+        handler_ms=statistics.median(sample["ms"] for sample in handlers),
+        floor_ms=statistics.median(sample["ms"] for sample in floors),
         venv_ms=statistics.median(venv_ms),
         without_bytecode_ms=statistics.median(bare_ms),
         samples=samples,
+        collector_ms=statistics.median(sample["collector_ms"] for sample in handlers),
+        floor_collector_ms=statistics.median(sample["collector_ms"] for sample in floors),
         own_ms=shares["own"],
+        dataclasses_ms=dataclasses["ms"],
+        dataclasses=int(dataclasses["classes"]),
         beyond_floor_ms=shares["beyond"],
         floor_share_ms=shares["floor"],
         heaviest=tuple(beyond[:5]),

@@ -136,19 +136,24 @@ def _cold_start(results: Results) -> list[str]:
         f"of {results.sizes.cold_start_samples} samples taken in turn (as shipped, floor, from "
         "the development environment with bytecode cached); without bytecode is the artefact "
         "with its bytecode removed, what `sam build` alone ships (median of "
-        f"{results.sizes.without_bytecode_samples}).",
+        f"{results.sizes.without_bytecode_samples}). Own modules and the dataclasses they make "
+        "come from one more run as shipped (`-X importtime`); the collector's share is the "
+        "time Python's cyclic garbage collector took during the samples' imports (medians).",
         "",
         "| function | as shipped ms | floor ms | ratio | target ≤ 1.2 | from the venv ms "
-        "| without bytecode ms | own modules ms | other modules beyond the floor ms "
+        "| without bytecode ms | own modules ms | of which making dataclasses "
+        "| other modules beyond the floor ms | collector ms, as shipped / floor "
         "| payment SDK |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|---:|---|---|",
     ]
     for start in results.cold_starts:
         lines.append(
             f"| {start.function} | {start.handler_ms:.0f} | {start.floor_ms:.0f} "
             f"| {start.ratio:.2f} | {_met(start.ratio <= COLD_START_TARGET)} "
             f"| {start.venv_ms:.0f} | {start.without_bytecode_ms:.0f} "
-            f"| {start.own_ms:.0f} | {start.beyond_floor_ms:.0f} "
+            f"| {start.own_ms:.0f} | {start.dataclasses_ms:.0f} ({start.dataclasses} classes) "
+            f"| {start.beyond_floor_ms:.0f} "
+            f"| {start.collector_ms:.0f} / {start.floor_collector_ms:.0f} "
             f"| {'yes' if start.payment_sdk else 'no'} |"
         )
     lines += [
