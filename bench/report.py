@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ RENEWAL_REQUESTS_TARGET = 3
 LATENCY_S = 0.3
 WORKER_MEMORY_GB = 0.5
 """The template's MemorySize (Globals) for the worker."""
+MEMORY_GB = WORKER_MEMORY_GB
+"""The template's MemorySize (Globals): every function's."""
+SECONDS_A_MONTH = 30 * 24 * 3600
 
 PRICES: Mapping[str, float] = {
     "DynamoDB write unit (on-demand)": 0.625e-6,
@@ -38,6 +42,14 @@ PRICES: Mapping[str, float] = {
 }
 """US East (N. Virginia) list prices in USD, as AWS publishes them (DynamoDB's on-demand prices
 since November 2024), before free tiers. Not measured: check the pricing pages before use."""
+
+SNAPSTART_PRICES: Mapping[str, float] = {
+    "SnapStart cache, GB-second": 0.0000015046,
+    "SnapStart restore, GB": 0.0001397998,
+}
+"""Lambda SnapStart for Python, US East list prices in USD (AWS's Lambda pricing page): the
+snapshot of each published version is cached for as long as the version is active (3 hours at
+least), and each restore is charged by the function's memory."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,55 @@ def _cpu(run: Throughput) -> str:
         f"{per(run.worker_cpu_seconds):.1f} / {per(run.moto_cpu_seconds):.1f} "
         f"/ {per(run.provider_cpu_seconds):.1f}"
     )
+
+
+def _snapstart(results: Results) -> list[str]:
+    shipped = sorted(start.handler_ms for start in results.cold_starts)
+    cached = MEMORY_GB * SECONDS_A_MONTH * SNAPSTART_PRICES["SnapStart cache, GB-second"]
+    restores = MEMORY_GB * 1000 * SNAPSTART_PRICES["SnapStart restore, GB"]
+    return [
+        "## Lambda SnapStart: evaluated, not adopted",
+        "",
+        "SnapStart runs a published version's init phase once, when the version is published, "
+        "and starts each new execution environment of that version from a snapshot of the "
+        "initialised microVM instead of running the init phase again. It takes Python 3.12 on "
+        "either architecture, only on published versions (every API route, queue, stream and "
+        "schedule would invoke an alias: `AutoPublishAlias`), and not with provisioned "
+        "concurrency, EFS or more than 512 MB of ephemeral storage. The decision rule: adopt it "
+        "for a function where the restore, measured or documented, beats the import it replaces.",
+        "",
+        f"- **What it would replace**: the init phase, {shipped[0]:.0f} to {shipped[-1]:.0f} ms "
+        f"as shipped in this run (median {statistics.median(shipped):.0f} ms), now that the "
+        "artefact ships its bytecode.",
+        "- **What it would cost in time**: the restore, which AWS reports for each cold start "
+        "(`Restore Duration` in the REPORT line, with the after-restore hooks) but documents no "
+        'figure for beyond "as low as sub-second", and which cannot be measured off AWS (it is '
+        "a Firecracker snapshot restored). Neither beats the import above, so no function "
+        "qualifies; measuring it in AWS is the way to revisit (see below).",
+        "- **What it would cost in money**: unlike Java's, Python's SnapStart is billed. At "
+        f"{MEMORY_GB * 1024:.0f} MB, caching a version's snapshot costs {cached:.2f} USD a month "
+        f"per function (per published version still active), and restores {restores:.2f} USD "
+        "per thousand cold starts ("
+        + ", ".join(f"{name} {price:.10g}" for name, price in SNAPSTART_PRICES.items())
+        + "; list prices, not measured). Every deployment publishes a new version of each "
+        "function it changes, and takes a snapshot of each before the alias moves.",
+        "- **What it would ask of the code**: nothing made at init may be shared between "
+        "restored environments. Random seeds: Python's `random` is seeded at import, so every "
+        "environment restored from one snapshot draws the same numbers (botocore's retry "
+        "jitter among them) until an after-restore hook reseeds it "
+        "(`snapshot_restore_py.register_after_restore`, which the runtime provides). "
+        "Connections and cached credentials: none exist at init here (the composition root "
+        "makes clients and reads the providers' secrets on first use, and the package tests "
+        "import every handler with no network), and SnapStart functions get AWS credentials "
+        "from the runtime's container credentials endpoint, which botocore refreshes.",
+        "- **The renewal worker**: its cold starts are on no one's path: a renewal run starts at "
+        "most `RenewalWorkerConcurrency` instances, each for many batches; SnapStart would only "
+        "add its cost.",
+        "- **To revisit**: give one API function `SnapStart: {ApplyOn: PublishedVersions}` and "
+        "`AutoPublishAlias` on the dev stage, and compare its `Restore Duration` plus its first "
+        "invocation (which pays for the memory pages it touches after the restore) with the "
+        "`Init Duration` of the same function without it; adopt it where the first is smaller.",
+    ]
 
 
 def _throughput(results: Results) -> list[str]:
@@ -391,6 +452,8 @@ def render(results: Results, explanations: str) -> str:
         *_summary(results),
         "",
         *_cold_start(results),
+        "",
+        *_snapstart(results),
         "",
         *_throughput(results),
         "",
