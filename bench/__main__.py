@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.addHandler(logging.StreamHandler(sys.stderr))
     progress.setLevel(logging.INFO)
     say = progress.info
-    started = datetime.now(UTC)
+    started, load = datetime.now(UTC), os.getloadavg()
 
     say("cold start from the build: %d samples per function", sizes.cold_start_samples)
     measured = cold_start.functions(TEMPLATE, ROOT)
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         report.Results(
             started=started,
             finished=datetime.now(UTC),
+            load=(load, os.getloadavg()),
             command="make bench" if not options.quick else "python -m bench --quick",
             sizes=sizes,
             cold_starts=starts,
