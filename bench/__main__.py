@@ -7,16 +7,34 @@ import argparse
 import logging
 import os
 import sys
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import cold_start, report
 from bench.api_latency import api_latency
 from bench.renewals import CARDS, queue_renewals, renewal_costs, throughput, throughput_with_floor
-from bench.stack import ROOT, TEMPLATE, bench_stack
+from bench.stack import ROOT, TEMPLATE, answering_stripe, bench_stack
 
 OUTPUT = ROOT / "docs" / "performance.md"
+
+
+@contextmanager
+def _stdout_discarded() -> Iterator[None]:
+    """The handlers log as JSON on stdout, as in Lambda (the formatting is part of the cost);
+    here nobody reads it. Discarded at the file descriptor: the loggers, made when their modules
+    were imported, hold the stream they were made with."""
+    sys.stdout.flush()
+    kept = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(kept, 1)
+        os.close(kept)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,26 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     progress.addHandler(logging.StreamHandler(sys.stderr))
     progress.setLevel(logging.INFO)
     say = progress.info
-    started = datetime.now(UTC)
+    started, load = datetime.now(UTC), os.getloadavg()
 
-    say("cold start: %d samples per function", sizes.cold_start_samples)
-    with cold_start.bytecode_cache() as env:
+    say("cold start from the build: %d samples per function", sizes.cold_start_samples)
+    measured = cold_start.functions(TEMPLATE, ROOT)
+    with cold_start.places(measured) as where:
         starts = [
-            cold_start.measure(function, env, sizes.cold_start_samples)
-            for function in cold_start.functions(TEMPLATE, ROOT)
+            cold_start.measure(
+                function, where, sizes.cold_start_samples, sizes.without_bytecode_samples
+            )
+            for function in measured
         ]
-    uncompiled = {
-        function.logical_id: cold_start.without_bytecode(function, sizes.uncompiled_samples)
-        for function in cold_start.functions(TEMPLATE, ROOT)
-    }
 
-    # The handlers log as JSON on stdout, as in Lambda (the formatting is part of the cost);
-    # here nobody reads it.
-    with open(os.devnull, "w") as devnull, redirect_stdout(devnull), bench_stack() as stack:
+    with (
+        _stdout_discarded(),
+        bench_stack() as stack,
+        answering_stripe() as answering_only,
+    ):
         say("requests and capacity per renewal: %d of each kind", sizes.cost_renewals)
         costs = [renewal_costs(stack, outcome, sizes.cost_renewals) for outcome in CARDS]
-        say("renewal throughput at 0 ms: %d renewals, then the floor", sizes.renewals)
-        instant, floor = throughput_with_floor(stack, sizes.renewals)
+        say("renewal throughput, localstripe at 0 ms: %d renewals, then the floor", sizes.renewals)
+        localstripe, localstripe_floor = throughput_with_floor(stack, sizes.renewals)
+        say(
+            "renewal throughput, a Stripe that only answers: %d renewals, then the floor",
+            sizes.renewals,
+        )
+        answering, answering_floor = throughput_with_floor(stack, sizes.renewals, answering_only)
         say("renewal throughput at 300 ms: %d renewals", sizes.slow_renewals)
         queue_renewals(stack, sizes.slow_renewals)
         slow, _ = throughput(stack, sizes.slow_renewals, latency_ms=300)
@@ -59,13 +83,15 @@ def main(argv: list[str] | None = None) -> int:
         report.Results(
             started=started,
             finished=datetime.now(UTC),
+            load=(load, os.getloadavg()),
             command="make bench" if not options.quick else "python -m bench --quick",
             sizes=sizes,
             cold_starts=starts,
-            uncompiled=uncompiled,
             costs=costs,
-            instant=instant,
-            floor=floor,
+            localstripe=localstripe,
+            localstripe_floor=localstripe_floor,
+            answering=answering,
+            answering_floor=answering_floor,
             slow=slow,
             latencies=latencies,
         ),

@@ -4,6 +4,7 @@ DynamoDB request rate."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,12 +18,13 @@ import botocore.config
 
 from bench.capacity import CapacityMeter
 from bench.recording import Request, recording
-from bench.stack import TEMPLATE, BenchStack
+from bench.stack import TEMPLATE, BenchStack, cpu_seconds
 from billing import composition
 from billing.renewals import BATCH
 from devstack.api_gateway import Handler, import_handler
 from devstack.template import resources_of_type
 from tests.support.population import seed
+from tests.support.stand_ins import StandIn
 from tests.support.subscriptions import FIRST_END
 
 STREAM_READS = frozenset({"DescribeStream", "GetShardIterator", "GetRecords", "ListStreams"})
@@ -105,11 +107,16 @@ def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> Ren
 
 @dataclass(frozen=True)
 class Throughput:
+    provider: str
     latency_ms: int
     renewals: int
     seconds: float
     lambda_seconds: float
     """Time spent inside the worker's handler: what Lambda bills."""
+    worker_cpu_seconds: float
+    """CPU time of the worker's process while its handler ran."""
+    moto_cpu_seconds: float
+    provider_cpu_seconds: float
     dynamodb_requests: int
 
     @property
@@ -124,12 +131,16 @@ class Throughput:
     def requests_per_renewal(self) -> float:
         return self.dynamodb_requests / self.renewals
 
+    def ms_per_renewal(self, seconds: float) -> float:
+        return seconds * 1000 / self.renewals
+
 
 @dataclass(frozen=True)
 class Floor:
     requests: int
     seconds: float
     threads: int
+    moto_cpu_seconds: float
 
     @property
     def requests_per_second(self) -> float:
@@ -137,18 +148,35 @@ class Floor:
 
 
 class _TimedHandler:
-    """The worker's handler, adding up the time it runs."""
+    """The worker's handler, adding up the time it runs and the CPU time its process used
+    meanwhile (the poller waits while it runs: one batch at a time)."""
 
     def __init__(self, handler: Handler) -> None:
         self._handler = handler
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     def __call__(self, event: Any, context: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return self._handler(event, context)
         finally:
             self.seconds += time.perf_counter() - started
+            self.cpu_seconds += time.process_time() - cpu
+
+
+@contextmanager
+def _bench_objects_frozen() -> Iterator[None]:
+    """The worker runs in this process, beside ten times the objects a worker's process holds
+    (every function's handler, the population, the recordings): Python's collector going through
+    them is the benchmark's cost, not the worker's. Frozen (`gc.freeze`), they are left out of
+    every collection, and the collector goes through the worker's own objects, as in Lambda."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager
@@ -171,26 +199,47 @@ def queue_renewals(stack: BenchStack, renewals: int) -> None:
 
 
 def throughput(
-    stack: BenchStack, renewals: int, latency_ms: int
+    stack: BenchStack, renewals: int, latency_ms: int, provider: StandIn | None = None
 ) -> tuple[Throughput, list[Request]]:
     """One worker (one Lambda instance: batches one after the other, each batch's messages at
-    once) renewing the `renewals` queued renewals, the provider answering after `latency_ms`;
-    with the DynamoDB requests it sent, in order."""
+    once) renewing the `renewals` queued renewals, charging `provider` (localstripe unless
+    given), localstripe answering after `latency_ms`; with the DynamoDB requests it sent, in
+    order."""
     timed: list[_TimedHandler] = []
 
     def load(name: str) -> Handler:
         timed.append(_TimedHandler(import_handler(name)))
         return timed[-1]
 
-    poller = stack.poller(load_handler=load)
-    with _provider_latency(stack, latency_ms, renewals), recording() as sent:
+    charged = provider or stack.localstripe
+    with (
+        stack.charging(charged),
+        _provider_latency(stack, latency_ms, renewals),
+        recording() as sent,
+        _bench_objects_frozen(),
+    ):
+        poller = stack.poller(load_handler=load)
+        moto, answering = cpu_seconds(stack.moto.url), cpu_seconds(charged.url)
         started = time.perf_counter()
         drained = poller.drain(concurrency=1, max_rounds=renewals)
         seconds = time.perf_counter() - started
+        moto, answering = cpu_seconds(stack.moto.url) - moto, cpu_seconds(charged.url) - answering
     assert drained.drained, drained
     assert drained.deleted == renewals, drained
     requests = sent.of("dynamodb")
-    return Throughput(latency_ms, renewals, seconds, timed[0].seconds, len(requests)), requests
+    [handler] = timed
+    measured = Throughput(
+        provider="localstripe" if provider is None else "answering only",
+        latency_ms=latency_ms,
+        renewals=renewals,
+        seconds=seconds,
+        lambda_seconds=handler.seconds,
+        worker_cpu_seconds=handler.cpu_seconds,
+        moto_cpu_seconds=moto,
+        provider_cpu_seconds=answering,
+        dynamodb_requests=len(requests),
+    )
+    return measured, requests
 
 
 def _table_names() -> list[str]:
@@ -243,18 +292,24 @@ def replay(stack: BenchStack, requests: Sequence[Request]) -> Floor:
         for request in sequence:
             client._make_api_call(request.operation, request.params)
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=len(by_thread)) as pool:
+    with _bench_objects_frozen(), ThreadPoolExecutor(max_workers=len(by_thread)) as pool:
+        moto = cpu_seconds(stack.moto.url)
+        started = time.perf_counter()
         list(pool.map(send, by_thread.values()))
-    return Floor(len(requests), time.perf_counter() - started, len(by_thread))
+        seconds = time.perf_counter() - started
+        moto = cpu_seconds(stack.moto.url) - moto
+    return Floor(len(requests), seconds, len(by_thread), moto)
 
 
-def throughput_with_floor(stack: BenchStack, renewals: int) -> tuple[Throughput, Floor]:
-    """Throughput with an instant provider, then the same DynamoDB requests replayed on the
-    state they were first sent to (the tables are put back as they were before the run)."""
+def throughput_with_floor(
+    stack: BenchStack, renewals: int, provider: StandIn | None = None
+) -> tuple[Throughput, Floor]:
+    """Throughput with the provider answering at once (localstripe, or `provider`), then the
+    same DynamoDB requests replayed on the state they were first sent to (the tables are put
+    back as they were before the run)."""
     queue_renewals(stack, renewals)
     seed_state = snapshot(stack)
-    measured, requests = throughput(stack, renewals, latency_ms=0)
+    measured, requests = throughput(stack, renewals, latency_ms=0, provider=provider)
     after = snapshot(stack)
     restore(stack, seed_state)
     floor = replay(stack, requests)

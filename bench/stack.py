@@ -1,6 +1,7 @@
 """What the renewal and API benchmarks run against, as the integration tests do: moto server,
 localstripe and the PayPal stand-in on loopback, every resource of template.yaml created in moto,
-the functions' environment as Lambda would set it, and one clock for every handler."""
+the functions' environment as Lambda would set it, and one clock for every handler; and the CPU
+time each server uses."""
 
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ from tests.support.stand_ins import StandIn, provider_environment, running
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = load_template(ROOT / "template.yaml")
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(url: str) -> float:
+    """CPU time (user and system) used so far by the server this process started at `url`: the
+    child whose command line names its port (Linux's /proc)."""
+    port = url.rpartition(":")[2]
+    me = Path(f"/proc/{os.getpid()}")
+    for pid in (p for task in me.glob("task/*") for p in (task / "children").read_text().split()):
+        if f"--port\0{port}\0" in (Path("/proc") / pid / "cmdline").read_text() + "\0":
+            fields = (Path("/proc") / pid / "stat").read_text().rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    raise LookupError(f"no child process serves {url}")
 
 
 @dataclass(frozen=True)
@@ -53,10 +69,28 @@ class BenchStack:
     def table(self, logical_id: str) -> str:
         return self.resources.tables[logical_id].name
 
+    @contextmanager
+    def charging(self, stripe: StandIn) -> Iterator[None]:
+        """The functions' charges sent to `stripe` (the composition root made again) until the
+        block ends."""
+        with mock.patch.dict(os.environ, {"STRIPE_API_BASE": stripe.url}):
+            composition.install()
+            try:
+                yield
+            finally:
+                composition.install()
+
     def provider_calls(self) -> int:
         """Requests to Stripe's API localstripe received since its last reset."""
         seen = self.localstripe.get("/_config/requests")
         return sum(1 for request in seen if request["path"].startswith("/v1/"))
+
+
+@contextmanager
+def answering_stripe() -> Iterator[StandIn]:
+    """A Stripe that only answers (`bench.instant_provider`), until the block ends."""
+    with running("bench.instant_provider", "/") as stripe:
+        yield stripe
 
 
 @contextmanager

@@ -1,14 +1,12 @@
 """What `sam build` made for Lambda (``.aws-sam/build``; `make test` runs `make build` first):
-every function and the layer as built from the current sources, each handler imported from the
-artefact alone, its extension modules built for the template's architecture, and the whole
-within Lambda's package limits."""
+every function and the layer as built from the current sources, with the bytecode of every
+module, each handler imported from the artefact alone and from that bytecode, its extension
+modules built for the template's architecture, and the whole within Lambda's package limits."""
 
 from __future__ import annotations
 
 import filecmp
-import importlib.metadata
-import shutil
-import struct
+import importlib.util
 import sys
 import zipfile
 from pathlib import Path
@@ -16,12 +14,18 @@ from typing import Any
 
 import pytest
 
-from devstack.template import globals_for, load_template
+from devstack.template import globals_for
+from tests.support.artefact import (
+    LAYER,
+    NotBuilt,
+    built_template,
+    elf_machine,
+    function_dir,
+    host_loadable_copy,
+    layer_dir,
+)
 from tests.support.aws import TEMPLATE, resources_of_type, template
 from tests.support.lambda_imports import import_handler_module
-
-BUILD = TEMPLATE.parent / ".aws-sam" / "build"
-LAYER = "CommonLayer"
 
 UNZIPPED_LIMIT = 262_144_000
 """Lambda: a function's code and all its layers, unzipped, at most 250 MB (in bytes)."""
@@ -42,19 +46,10 @@ FUNCTIONS = sorted(
 @pytest.fixture(scope="module")
 def built() -> dict[str, Any]:
     """The template `sam build` wrote next to the artefacts."""
-    path = BUILD / "template.yaml"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: run `make build` (`make test` runs it first)")
-    return load_template(path)
-
-
-def _function_dir(built: dict[str, Any], logical_id: str) -> Path:
-    return BUILD / str(built["Resources"][logical_id]["Properties"]["CodeUri"])
-
-
-def _layer_dir(built: dict[str, Any]) -> Path:
-    """What Lambda extracts to /opt: the layer's ``python`` folder goes on sys.path."""
-    return BUILD / str(built["Resources"][LAYER]["Properties"]["ContentUri"]) / "python"
+    try:
+        return built_template()
+    except NotBuilt as missing:
+        pytest.fail(str(missing))
 
 
 def _source_dir(logical_id: str) -> Path:
@@ -64,14 +59,6 @@ def _source_dir(logical_id: str) -> Path:
 
 def _files(root: Path) -> list[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file())
-
-
-def _elf_machine(path: Path) -> int:
-    header = path.read_bytes()[:20]
-    assert header[:4] == b"\x7fELF", f"{path} is not an ELF file"
-    order = "<" if header[5] == 1 else ">"
-    machine: int = struct.unpack(f"{order}H", header[18:20])[0]
-    return machine
 
 
 def _architecture() -> str:
@@ -88,7 +75,7 @@ def test_build_has_every_function_and_the_layer_of_the_template(built: dict[str,
     }
 
     assert functions == set(FUNCTIONS), "the build is of another template: run `make build`"
-    assert _layer_dir(built).is_dir()
+    assert layer_dir(built).is_dir()
     for logical_id in FUNCTIONS:
         handler = built["Resources"][logical_id]["Properties"]["Handler"]
         assert handler == template()["Resources"][logical_id]["Properties"]["Handler"]
@@ -97,9 +84,9 @@ def test_build_has_every_function_and_the_layer_of_the_template(built: dict[str,
 @pytest.mark.parametrize("logical_id", [*FUNCTIONS, LAYER])
 def test_built_code_is_the_current_source(built: dict[str, Any], logical_id: str) -> None:
     if logical_id == LAYER:
-        source, artefact = _source_dir(LAYER) / "billing", _layer_dir(built) / "billing"
+        source, artefact = _source_dir(LAYER) / "billing", layer_dir(built) / "billing"
     else:
-        source, artefact = _source_dir(logical_id), _function_dir(built, logical_id)
+        source, artefact = _source_dir(logical_id), function_dir(built, logical_id)
     files = [
         str(path.relative_to(source))
         for path in _files(source)
@@ -112,34 +99,9 @@ def test_built_code_is_the_current_source(built: dict[str, Any], logical_id: str
     assert (changed, missing) == ([], []), "the build is older than the source: run `make build`"
 
 
-def _host_loadable_copy(layer: Path, into: Path) -> list[str]:
-    """A copy of the built layer in which each distribution whose extension modules cannot load
-    on this machine also gets this machine's build of the same version (from the test
-    environment). Python only loads extensions tagged for its own platform, so everything else
-    is imported exactly as built. Returns the distributions completed so."""
-    copy = Path(shutil.copytree(layer, into / "python"))
-    host = _elf_machine(Path(sys.executable).resolve())
-    completed = []
-    for dist_info in sorted(copy.glob("*.dist-info")):
-        built = importlib.metadata.PathDistribution(dist_info)
-        extensions = [copy / file for file in built.files or [] if file.suffix == ".so"]
-        if all(_elf_machine(path) == host for path in extensions):
-            continue
-        name, version = built.metadata["Name"], built.version
-        here = importlib.metadata.distribution(name)
-        assert here.version == version, f"{name}: layer has {version}, this machine {here.version}"
-        for file in here.files or []:
-            if file.suffix == ".so":
-                shutil.copy2(Path(str(file.locate())), copy / file)
-        completed.append(f"{name}=={version}")
-    return completed
-
-
 @pytest.fixture(scope="module")
 def layer_here(built: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    into = tmp_path_factory.mktemp("opt")
-    _host_loadable_copy(_layer_dir(built), into)
-    return into / "python"
+    return host_loadable_copy(layer_dir(built), tmp_path_factory.mktemp("opt"))
 
 
 def test_interpreter_is_lambdas_python() -> None:
@@ -154,27 +116,60 @@ def test_interpreter_is_lambdas_python() -> None:
 def test_handler_imports_from_the_built_artefact_alone(
     built: dict[str, Any], layer_here: Path, logical_id: str, tmp_path: Path
 ) -> None:
-    function_dir = _function_dir(built, logical_id)
+    code = function_dir(built, logical_id)
     handler = built["Resources"][logical_id]["Properties"]["Handler"]
 
-    imported = import_handler_module(
-        handler, [function_dir, layer_here], cwd=tmp_path, isolated=True
+    imported = import_handler_module(handler, [code, layer_here], cwd=tmp_path, isolated=True)
+    compiled = sorted(
+        str(path)
+        for path in imported.compiled
+        if path.is_relative_to(code.resolve()) or path.is_relative_to(layer_here.resolve())
     )
 
     assert imported.handler_is_callable
-    assert imported.file.is_relative_to(function_dir.resolve())
-    assert not list(function_dir.rglob("__pycache__")), "the import wrote into the artefact"
+    assert imported.file.is_relative_to(code.resolve())
     assert {"billing", "aws_lambda_powertools", "boto3", "pynamodb"} <= imported.modules
+    assert compiled == [], "compiled at import, as Lambda would at every cold start: `make build`"
+
+
+def _loads_as_shipped(source: Path) -> bool:
+    """Whether `source` has bytecode beside it that Lambda's Python loads without compiling:
+    of this Python version, of this very source, and hash-based without checking the source
+    (``unchecked-hash``). Timestamp-based bytecode would never be used: `sam deploy` zips every
+    file dated 1980, so no source's time matches the one the bytecode recorded."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if not cached.is_file():
+        return False
+    header = cached.read_bytes()[:16]
+    unchecked_hash = 0b01  # PEP 552: bit 0 hash-based, bit 1 check the source
+    return (
+        header[:4] == importlib.util.MAGIC_NUMBER
+        and int.from_bytes(header[4:8], "little") == unchecked_hash
+        and header[8:] == importlib.util.source_hash(source.read_bytes())
+    )
+
+
+@pytest.mark.parametrize("logical_id", [*FUNCTIONS, LAYER])
+def test_every_module_ships_the_bytecode_of_its_source(
+    built: dict[str, Any], logical_id: str
+) -> None:
+    root = layer_dir(built) if logical_id == LAYER else function_dir(built, logical_id)
+    sources = [path for path in _files(root) if path.suffix == ".py"]
+
+    without = [str(path.relative_to(root)) for path in sources if not _loads_as_shipped(path)]
+
+    assert sources
+    assert without == [], "no bytecode, or not of this source: run `make build`"
 
 
 def test_extension_modules_are_built_for_the_templates_architecture(
     built: dict[str, Any],
 ) -> None:
     expected = ELF_MACHINES[_architecture()]
-    extensions = sorted(_layer_dir(built).rglob("*.so"))
+    extensions = sorted(layer_dir(built).rglob("*.so"))
 
     assert extensions, "pydantic-core at least ships an extension module"
-    assert {path.name: _elf_machine(path) for path in extensions} == {
+    assert {path.name: elf_machine(path) for path in extensions} == {
         path.name: expected for path in extensions
     }
 
@@ -193,20 +188,20 @@ def _zipped_size(root: Path, into: Path) -> int:
 
 @pytest.fixture(scope="module")
 def layer_unzipped(built: dict[str, Any]) -> int:
-    return _unzipped_size(_layer_dir(built))
+    return _unzipped_size(layer_dir(built))
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_function_and_its_layer_fit_lambdas_package_limits(
     built: dict[str, Any], layer_unzipped: int, logical_id: str, tmp_path: Path
 ) -> None:
-    function_dir = _function_dir(built, logical_id)
+    code = function_dir(built, logical_id)
 
-    unzipped = _unzipped_size(function_dir) + layer_unzipped
+    unzipped = _unzipped_size(code) + layer_unzipped
 
     assert unzipped <= UNZIPPED_LIMIT
-    assert _zipped_size(function_dir, tmp_path) <= ZIPPED_LIMIT
+    assert _zipped_size(code, tmp_path) <= ZIPPED_LIMIT
 
 
 def test_layer_zipped_fits_a_direct_upload(built: dict[str, Any], tmp_path: Path) -> None:
-    assert _zipped_size(_layer_dir(built), tmp_path) <= ZIPPED_LIMIT
+    assert _zipped_size(layer_dir(built), tmp_path) <= ZIPPED_LIMIT

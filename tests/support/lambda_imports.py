@@ -14,6 +14,8 @@ from pathlib import Path
 
 _PROBE = """
 import importlib, json, sys
+compiled = []
+sys.addaudithook(lambda event, args: compiled.append(args[1]) if event == "compile" else None)
 handler, *front = sys.argv[1:]
 sys.path[:0] = front
 module_name, _, attribute = handler.rpartition(".")
@@ -27,10 +29,13 @@ print(json.dumps({
     "has_router": isinstance(router, Router),
     "routes": [[method.upper(), key[0]] for key in routes for method in key[1]],
     "modules": sorted(sys.modules),
+    "compiled": sorted({str(name) for name in compiled if str(name).endswith(".py")}),
 }))
 """
 """Runs in the fresh interpreter: puts the given paths first, imports the Handler's module and
-reports what it found. Powertools' Router keeps its routes keyed by ``(rule, methods, …)``."""
+reports what it found, and which source files it compiled (the ``compile`` audit event: a module
+loaded from bytecode is not compiled). Powertools' Router keeps its routes keyed by
+``(rule, methods, …)``."""
 
 _FINDER = """
 import importlib.util, json, sys
@@ -52,6 +57,8 @@ class ImportedFunction:
     """Whether the module exposes a Powertools `router`."""
     routes: frozenset[tuple[str, str]]
     modules: frozenset[str]
+    compiled: frozenset[Path]
+    """The source files compiled while importing: the modules that had no bytecode to load."""
 
 
 def installed_packages() -> list[Path]:
@@ -85,6 +92,7 @@ def import_handler_module(
         has_router=seen["has_router"],
         routes=frozenset((method, rule) for method, rule in seen["routes"]),
         modules=frozenset(seen["modules"]),
+        compiled=frozenset(Path(name).resolve() for name in seen["compiled"]),
     )
 
 

@@ -18,14 +18,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from billing.changes import SubscriptionChanges
-from billing.domain.accounts import PaymentProvider
-from billing.domain.dunning import DunningSchedule
-from billing.operations.accounts import AccountAdmin
-from billing.operations.actions import SubscriptionActions
-from billing.operations.subscriptions import SubscriptionReads
 from billing.persistence.dynamodb import DynamoDBRepository
-from billing.persistence.repository import BillingRepository, OutboxStore
 from billing.renewal_queue import SqsRenewalQueue
 from billing.settings import (
     ContactSettings,
@@ -40,15 +33,22 @@ from billing.settings import (
 
 if TYPE_CHECKING:
     from billing.api.idempotency import IdempotentRequests
+    from billing.changes import SubscriptionChanges
     from billing.charging import ChargeOperation
     from billing.delivery import OutboxDelivery, Sender
+    from billing.domain.accounts import PaymentProvider
+    from billing.domain.dunning import DunningSchedule
     from billing.notifications.feedback import EmailFeedback
+    from billing.operations.accounts import AccountAdmin
+    from billing.operations.actions import SubscriptionActions
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.confirmations import Confirmations
     from billing.operations.purchases import Purchases
     from billing.operations.refunds import Refunds
+    from billing.operations.subscriptions import SubscriptionReads
     from billing.payments import PaymentChanges
+    from billing.persistence.repository import BillingRepository, OutboxStore
     from billing.persistence.webhook_events import WebhookEventStore
     from billing.provider_events import ProviderEvents
     from billing.providers.gateway import PaymentGateway, WebhookVerifier
@@ -184,18 +184,26 @@ class Root:
 
     @cached_property
     def changes(self) -> SubscriptionChanges:
+        from billing.changes import SubscriptionChanges
+
         return SubscriptionChanges(self.repository, clock=now, schedule=self.schedule)
 
     @cached_property
     def subscription_actions(self) -> SubscriptionActions:
+        from billing.operations.actions import SubscriptionActions
+
         return SubscriptionActions(self.repository, self.changes)
 
     @cached_property
     def subscription_reads(self) -> SubscriptionReads:
+        from billing.operations.subscriptions import SubscriptionReads
+
         return SubscriptionReads(self.repository)
 
     @cached_property
     def account_admin(self) -> AccountAdmin:
+        from billing.operations.accounts import AccountAdmin
+
         return AccountAdmin(self.repository, clock=now)
 
     @cached_property
