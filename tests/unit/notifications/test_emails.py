@@ -554,6 +554,23 @@ def test_every_customer_email_links_to_where_the_customer_acts(name: str, locale
         assert portal_link(LINKS, EXPECTED_PAGES[name], email.details) in text
 
 
+@pytest.mark.parametrize("locale", list(Locale))
+@pytest.mark.parametrize(
+    ("name", "hinted"),
+    [
+        ("renewal declined: renewal_failed", True),
+        ("renewal to confirm with the bank: renewal_failed", False),
+        ("renewal provider error past the grace: renewal_failed", False),
+    ],
+)
+def test_retry_now_is_suggested_only_once_the_customer_can_fix_the_payment_method(
+    name: str, hinted: bool, locale: Locale
+) -> None:
+    text = _rendered(CUSTOMER[name], locale).text
+    assert ("Retry Now" in text) is hinted
+    assert readable_instant(parse_instant(CUSTOMER[name].details["next_retry_at"]), locale) in text
+
+
 def test_a_renewal_to_confirm_links_to_its_payment() -> None:
     email = CUSTOMER["renewal to confirm with the bank: renewal_failed"]
     link = portal_link(LINKS, PortalPage.CONFIRM_PAYMENT, email.details)

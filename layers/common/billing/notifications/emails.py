@@ -148,7 +148,21 @@ def _readable(details: Details, locale: Locale) -> dict[str, str]:
         explanation = explain(FailureReason(details["reason"]), locale)
         values["reason"] = explanation.message
         values["action"] = explanation.action_text
+        if "next_retry_at" in details and explanation.action in _FIXED_THEN_RETRIED:
+            values["retry_now_after_fix"] = "yes"
     return values
+
+
+_FIXED_THEN_RETRIED = frozenset(
+    {
+        RecommendedAction.UPDATE_PAYMENT_METHOD,
+        RecommendedAction.ADD_FUNDS_OR_UPDATE_PAYMENT_METHOD,
+        RecommendedAction.CONTACT_BANK_OR_UPDATE_PAYMENT_METHOD,
+    }
+)
+"""Actions after which Retry Now is worth pressing before the next retry: the customer fixed
+the payment method. Not a payment to confirm with the bank (its link does it), nor the payment
+system's failure (nothing for the customer to fix)."""
 
 
 # --- Customer emails ----------------------------------------------------------------------------
@@ -191,8 +205,12 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 If(
                     "next_retry_at",
                     "We will try again on ${next_retry_at}; your subscription "
-                    "stays available until then. Once your payment method is sorted out, you can "
-                    "also press Retry Now instead of waiting.",
+                    "stays available until then.",
+                ),
+                If(
+                    "retry_now_after_fix",
+                    "Once your payment method is sorted out, you can also press Retry Now "
+                    "instead of waiting.",
                 ),
             ),
         ),
@@ -415,8 +433,12 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 If(
                     "next_retry_at",
                     "Nous réessaierons le ${next_retry_at} ; votre abonnement "
-                    "reste accessible d'ici là. Une fois votre mode de paiement réglé, vous pouvez "
-                    "aussi cliquer sur Retry Now sans attendre.",
+                    "reste accessible d'ici là.",
+                ),
+                If(
+                    "retry_now_after_fix",
+                    "Une fois votre mode de paiement réglé, vous pouvez aussi cliquer sur "
+                    "Retry Now sans attendre.",
                 ),
             ),
         ),
