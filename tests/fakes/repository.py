@@ -14,7 +14,7 @@ from typing import Any, cast
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
+from billing.domain.outbox import Message, OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Channel, Status, Subscription
 from billing.persistence.dynamodb import index_shard
@@ -429,3 +429,8 @@ class InMemoryRepository:
         """A message as stored (tests)."""
         with self._lock:
             return self._outbox[message_id]
+
+    def posted_messages(self) -> list[Message]:
+        """What the outbox was given to send, oldest first (tests)."""
+        with self._lock:
+            return [self._outbox[message_id].message for message_id in self.posted]

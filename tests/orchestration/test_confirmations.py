@@ -75,12 +75,7 @@ def _renewal_to_confirm(
 
 
 def _emails(repository: InMemoryRepository) -> list[EmailCustomer]:
-    found = []
-    for message_id in repository.posted:
-        message = repository.outbox_entry(message_id).message
-        if isinstance(message, EmailCustomer):
-            found.append(message)
-    return found
+    return [m for m in repository.posted_messages() if isinstance(m, EmailCustomer)]
 
 
 def test_a_renewal_the_bank_asks_to_confirm_is_past_due_and_the_customer_asked(

@@ -77,13 +77,10 @@ def _refunds_asked(gateway: FakeGateway) -> list[str | None]:
 
 def _messages(repository: InMemoryRepository) -> list[str]:
     """What the outbox was given to send: each email's template and each notice's name."""
-    names = []
-    for message_id in repository.posted:
-        message = repository.outbox_entry(message_id).message
-        names.append(
-            message.template.value if isinstance(message, EmailCustomer) else message.notice.value
-        )
-    return names
+    return [
+        message.template.value if isinstance(message, EmailCustomer) else message.notice.value
+        for message in repository.posted_messages()
+    ]
 
 
 # --- outcomes -------------------------------------------------------------------------------
@@ -411,10 +408,10 @@ def test_a_method_removed_at_the_provider_is_removed_and_the_customer_asked_for_
 
     assert outcome == Outcome.METHOD_REMOVED
     assert repository.get_account(account.id).payment_method is None
-    [entry] = [repository.outbox_entry(i) for i in repository.posted]
-    assert isinstance(entry.message, EmailCustomer)
-    assert entry.message.template is EmailTemplate.PAYMENT_METHOD_REMOVED
-    assert "next_charge_at" in entry.message.details
+    [message] = repository.posted_messages()
+    assert isinstance(message, EmailCustomer)
+    assert message.template is EmailTemplate.PAYMENT_METHOD_REMOVED
+    assert "next_charge_at" in message.details
     # Delivered again: the method it names is no longer the account's.
     assert events.payment_method(PaymentProvider.PAYPAL, method.token, account.id) == "not_ours"
 
