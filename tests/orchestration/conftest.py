@@ -70,13 +70,12 @@ def refunds(
 @pytest.fixture
 def confirmations(
     repository: InMemoryRepository,
-    gateways: dict[PaymentProvider, PaymentGateway],
     operation: ChargeOperation,
     payments: PaymentChanges,
     refunds: Refunds,
     clock: Clock,
 ) -> Confirmations:
-    return Confirmations(repository, gateways, operation, payments, refunds, clock=clock)
+    return Confirmations(repository, operation, payments, refunds, clock=clock)
 
 
 @pytest.fixture

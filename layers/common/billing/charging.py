@@ -157,11 +157,10 @@ class ChargeOperation:
         attempt opens its subscription or frees the account's slot. None when there is nothing
         left to settle: its own request or the sweep settled it meanwhile (settle-once)."""
         if attempt.kind is ChargeKind.PURCHASE:
-            account = self._repository.get_account(attempt.account_id)
-            purchase = account.pending_purchase
-            if purchase is None or purchase.subscription_id != attempt.subscription_id:
+            held = self._held_purchase(attempt.account_id, attempt)
+            if held is None:
                 return None
-            opened = _opened(account, purchase, attempt.requested_by)
+            account, opened = held
             return self._open(account, opened, attempt, outcome)
         sub, account = self._repository.load(attempt.subscription_id, attempt.account_id)
         return self._settle(sub, account, attempt, outcome)
@@ -178,11 +177,10 @@ class ChargeOperation:
         if attempt.status is not ChargeStatus.PENDING or attempt.payment_method_id is None:
             return None
         if attempt.kind is ChargeKind.PURCHASE:
-            account = self._repository.get_account(attempt.account_id)
-            purchase = account.pending_purchase
-            if purchase is None or purchase.subscription_id != attempt.subscription_id:
+            held = self._held_purchase(attempt.account_id, attempt)
+            if held is None:
                 return None  # settled meanwhile: read it again
-            sub = _opened(account, purchase, attempt.requested_by).subscription
+            account, sub = held[0], held[1].subscription
         else:
             sub, account = self._repository.load(attempt.subscription_id, attempt.account_id)
         return gateway.find_charge(_request(sub, account, attempt), attempt.created_at)
@@ -234,19 +232,30 @@ class ChargeOperation:
     def _reconcile_purchase(
         self, account_id: str, attempt: ChargeAttempt, now: datetime
     ) -> ChangeResult:
-        account = self._repository.get_account(account_id)
-        purchase = account.pending_purchase
-        if purchase is None or purchase.subscription_id != attempt.subscription_id:
+        held = self._held_purchase(account_id, attempt)
+        if held is None:
             # Settled by its own request meanwhile, or claimed before purchases held the slot
             # (nothing here says what was bought): counted and alarmed, left to a person.
             raise NotFound("Pending purchase")
-        opened = _opened(account, purchase, attempt.requested_by)
+        account, opened = held
         if not self._abandoned(attempt, now):
             return ChangeResult(opened.subscription, account, None)
         outcome = _known(self._look_up(opened.subscription, account, attempt))
         if outcome is None:
             return ChangeResult(opened.subscription, account, attempt)
         return self._open(account, opened, attempt, outcome)
+
+    def _held_purchase(
+        self, account_id: str, attempt: ChargeAttempt
+    ) -> tuple[Account, Decision] | None:
+        """The account and what its purchase `attempt` opens once paid, while the account still
+        holds that purchase's slot; None once it is settled (by its own request, the sweep or
+        the provider's webhook)."""
+        account = self._repository.get_account(account_id)
+        purchase = account.pending_purchase
+        if purchase is None or purchase.subscription_id != attempt.subscription_id:
+            return None
+        return account, _opened(account, purchase, attempt.requested_by)
 
     def _open(
         self, account: Account, opened: Decision, attempt: ChargeAttempt, outcome: ChargeOutcome

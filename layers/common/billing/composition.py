@@ -277,7 +277,6 @@ class Root:
 
         return Confirmations(
             self.repository,
-            self.gateways,
             self.charging,
             self.payment_changes,
             self.refunds,

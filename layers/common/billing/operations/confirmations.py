@@ -16,13 +16,12 @@ records it, so that nothing is ever kept twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from billing.changes import ChangeResult
 from billing.charging import ChargeOperation
-from billing.domain.accounts import PaymentProvider
 from billing.domain.billing_calendar import instant
 from billing.domain.charges import UNAPPLIED, ChargeAttempt, ChargeStatus, parse_attempt_key
 from billing.domain.dunning import DunningSchedule
@@ -39,7 +38,7 @@ from billing.operations.refunds import Refunds, claim
 from billing.operations.subscriptions import authentication_required, declined
 from billing.payments import PaymentChanges, Revision
 from billing.persistence.repository import BillingRepository, NotFound
-from billing.providers.gateway import ChargeOutcome, Confirmation, PaymentGateway
+from billing.providers.gateway import ChargeOutcome, Confirmation
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,6 @@ class Confirmations:
     def __init__(
         self,
         repository: BillingRepository,
-        gateways: Mapping[PaymentProvider, PaymentGateway],
         charging: ChargeOperation,
         payments: PaymentChanges,
         refunds: Refunds,
@@ -64,7 +62,6 @@ class Confirmations:
         schedule: DunningSchedule = DEFAULT_SCHEDULE,
     ) -> None:
         self._repository = repository
-        self._gateways = gateways
         self._charging = charging
         self._payments = payments
         self._refunds = refunds
