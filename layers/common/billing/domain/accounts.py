@@ -7,10 +7,12 @@ from datetime import datetime
 from email.utils import parseaddr
 from enum import StrEnum
 
+from billing.domain.addresses import countries
 from billing.domain.locales import Locale
 from billing.domain.money import Money
 from billing.domain.pricing import Discount
 from billing.domain.subscription import Channel
+from billing.domain.tax import Tax, taxed
 
 
 class PaymentProvider(StrEnum):
@@ -64,6 +66,41 @@ class BillingInfo:
     postal_code: str | None = None
     region: str | None = None
     vat_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """Someone named on an invoice: the seller, or the buyer as their billing information said
+    when they were charged."""
+
+    name: str
+    address: tuple[str, ...]
+    """Postal address lines, the country's name last."""
+    country: str | None
+    vat_id: str | None = None
+
+
+class VatIdStatus(StrEnum):
+    VALID = "valid"
+    """VIES confirmed it: an EU business elsewhere than France is reverse-charged."""
+    INVALID = "invalid"
+    """VIES said it is not a valid VAT number: taxed as a consumer."""
+    UNCHECKED = "unchecked"
+    """VIES did not answer: taxed as a consumer meanwhile, checked again at `next_check_at`."""
+
+
+@dataclass(frozen=True, slots=True)
+class VatIdCheck:
+    """What the EU's VIES service last said of the account's VAT ID."""
+
+    vat_id: str
+    """The VAT ID checked, normalised (country prefix and digits, no separators)."""
+    status: VatIdStatus
+    checked_at: datetime
+    next_check_at: datetime | None = None
+    """When an unchecked VAT ID is to be checked again; None once VIES answered."""
+    consultation: str | None = None
+    """VIES's consultation number for a confirmed ID: the seller's proof that it checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +173,39 @@ class Account:
     suppressed_emails: tuple[SuppressedEmail, ...] = ()
     """Addresses that bounced for good or complained, oldest first: not to be emailed again,
     save for the emails the law requires (docs/notifications.md)."""
+    vat_id_check: VatIdCheck | None = None
     version: int = 0
+
+    @property
+    def confirmed_vat_id(self) -> str | None:
+        """The billing information's VAT ID if VIES confirmed it, as last checked."""
+        check, info = self.vat_id_check, self.billing_info
+        if check is None or info is None or info.vat_id is None:
+            return None
+        if check.status is not VatIdStatus.VALID or check.vat_id != info.vat_id:
+            return None
+        return check.vat_id
+
+    def party(self) -> Party:
+        """The buyer as an invoice names them: the company (or the person) and the billing
+        address; only the email when no billing information was given."""
+        info = self.billing_info
+        if info is None:
+            return Party(self.email, (), None)
+        country = countries().get(info.country)
+        lines = (
+            *([info.name] if info.company else []),
+            info.address_line1,
+            *([info.address_line2] if info.address_line2 else []),
+            " ".join(p for p in (info.postal_code, info.city, info.region) if p),
+            info.country if country is None else country.name,
+        )
+        return Party(info.company or info.name, lines, info.country, info.vat_id)
+
+    def tax_on(self, net: Money, at: datetime) -> Tax:
+        """The VAT this account pays on `net` charged at `at`."""
+        country = None if self.billing_info is None else self.billing_info.country
+        return taxed(net, country, confirmed_vat_id=self.confirmed_vat_id is not None, at=at)
 
     @property
     def payment_method_kind(self) -> PaymentMethodKind | None:

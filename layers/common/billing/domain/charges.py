@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from billing.domain.accounts import PaymentProvider
+from billing.domain.accounts import Party, PaymentProvider
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
 from billing.domain.state_machine import Actor, Requester
 from billing.domain.subscription import ChargeKind
+from billing.domain.tax import Tax
 
 
 class ChargeStatus(StrEnum):
@@ -70,6 +71,8 @@ class Refund:
     """Our idempotency key when we asked for it; None for a refund made at the provider."""
     reference: str | None = None
     """The provider's refund id, once known."""
+    credit_note: int | None = None
+    """The number of the credit note issued once it was given back."""
 
 
 def merge_refunds(
@@ -130,6 +133,7 @@ class ChargeAttempt:
     attempt: int
     kind: ChargeKind
     amount: Money
+    """What the provider is asked for: the net price with its VAT (`tax`)."""
     status: ChargeStatus
     created_at: datetime
     requested_by: Requester
@@ -143,6 +147,13 @@ class ChargeAttempt:
     revision: int | None = None
     """How many times the payment was changed after it settled (a refund, a dispute), None for
     never: each change is written on condition that no other came first."""
+    tax: Tax | None = None
+    """How `amount` splits into net and VAT, and why: decided when the charge was claimed."""
+    buyer: Party | None = None
+    """Who is charged, as their billing information said when the charge was claimed: the
+    invoice's buyer."""
+    invoice: int | None = None
+    """The number of the invoice issued once it succeeded."""
 
     @property
     def id(self) -> str:
