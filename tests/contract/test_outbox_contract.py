@@ -161,7 +161,7 @@ def test_the_unsent_index_lists_what_is_still_pending(storage: Storage) -> None:
     first = replace(opened, auto_renew=False)
     written = storage.commit(
         SubscriptionChange(opened, first, messages=[OutboxMessage(notice, AT)] * 3)
-    )
+    ).subscription
     storage.commit(
         SubscriptionChange(
             written,

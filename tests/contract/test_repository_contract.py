@@ -143,7 +143,7 @@ def test_past_due_state_round_trips(repository: BillingRepository) -> None:
     decision = apply(stored, failed)
     saved = repository.commit(
         _change(repository, stored, decision, _attempt(stored, ChargeStatus.FAILED))
-    )
+    ).subscription
     assert saved == replace(decision.subscription, version=2)
     assert repository.get_subscription(stored.id) == saved
 
@@ -226,7 +226,7 @@ def test_optimistic_lock_conflict_writes_nothing(repository: BillingRepository) 
     # Two workers read the same version; the scheduler's renewal commits first.
     winner = repository.commit(
         _change(repository, stored, _renewed(stored), _attempt(stored, ChargeStatus.SUCCEEDED))
-    )
+    ).subscription
     decline = apply(stored, declined(FIRST_END))
     stale = _change(repository, stored, decline, _attempt(stored, ChargeStatus.FAILED, attempt=2))
     with pytest.raises(ConcurrentModification):
@@ -243,7 +243,7 @@ def test_optimistic_lock_conflict_writes_nothing(repository: BillingRepository) 
 def test_an_attempt_is_settled_once(repository: BillingRepository) -> None:
     stored = _opened(repository)
     succeeded = _attempt(stored, ChargeStatus.SUCCEEDED)
-    winner = repository.commit(_change(repository, stored, _renewed(stored), succeeded))
+    winner = repository.commit(_change(repository, stored, _renewed(stored), succeeded)).subscription
     # A second caller that looked the same charge up settles it again, against fresh state.
     again = _renewed(winner)
     with pytest.raises(AttemptAlreadySettled):
@@ -313,7 +313,7 @@ def test_one_open_subscription_per_account(repository: BillingRepository) -> Non
         first,
         declined(FIRST_END, ChargeKind.RENEWAL, FailureReason.CARD_DECLINED),
     )
-    past_due = repository.commit(SubscriptionChange(first, failed.subscription))
+    past_due = repository.commit(SubscriptionChange(first, failed.subscription)).subscription
     gone = apply(past_due, CustomerCancelled(at=FIRST_END + timedelta(hours=1)))
     repository.commit(SubscriptionChange(past_due, gone.subscription, audit=gone.of_type(Audit)))
     assert repository.get_account(ACCOUNT.id).open_subscription_id is None
@@ -367,7 +367,7 @@ def test_a_purchase_released_without_its_slot_writes_nothing(
 def test_a_partner_subscription_opens_in_a_free_slot(repository: BillingRepository) -> None:
     sold = partner(account_id=ACCOUNT.id)
     before = repository.save_account(ACCOUNT)
-    stored = repository.commit(SubscriptionChange(before=None, after=sold))
+    stored = repository.commit(SubscriptionChange(before=None, after=sold)).subscription
     account = repository.get_account(ACCOUNT.id)
     assert (stored.version, account.open_subscription_id, account.version) == (
         1,
@@ -452,7 +452,7 @@ def test_the_due_index_holds_what_is_due_from_every_shard(repository: BillingRep
     # Cancelled: nothing due. Renewed: due a period later.
     failed = repository.commit(
         SubscriptionChange(subs[0], apply(subs[0], declined(now)).subscription)
-    )
+    ).subscription
     gone = apply(failed, CustomerCancelled(at=now))
     repository.commit(SubscriptionChange(failed, gone.subscription, audit=gone.of_type(Audit)))
     repository.commit(SubscriptionChange(subs[1], _renewed(subs[1]).subscription))
@@ -466,10 +466,10 @@ def test_failed_retry_now_requests_are_listed_newest_first(repository: BillingRe
         repository.save_account(replace(ACCOUNT, id=f"acct_{n}"))
         sub = store(repository, replace(active(), id=f"sub_{n}", account_id=f"acct_{n}"))
         past_due = apply(sub, declined(FIRST_END))
-        sub = repository.commit(SubscriptionChange(sub, past_due.subscription))
+        sub = repository.commit(SubscriptionChange(sub, past_due.subscription)).subscription
         at = FIRST_END + (3 - n) * HOUR  # the later subscriptions asked earlier
         asked = apply(sub, declined(at, ChargeKind.RETRY_NOW))
-        requested.append(repository.commit(SubscriptionChange(sub, asked.subscription)))
+        requested.append(repository.commit(SubscriptionChange(sub, asked.subscription)).subscription)
     assert [s.id for s in repository.retry_requests()] == ["sub_0", "sub_1", "sub_2"]
     assert repository.retry_requests() == requested
 
@@ -479,11 +479,11 @@ def test_a_payment_is_revised_with_its_subscription_once_per_revision(
 ) -> None:
     stored = _opened(repository)
     paid = _attempt(stored, ChargeStatus.SUCCEEDED)
-    renewed = repository.commit(_change(repository, stored, _renewed(stored), paid))
+    renewed = repository.commit(_change(repository, stored, _renewed(stored), paid)).subscription
     refund = Refund(Money(900, PRICE.currency), FIRST_END, SCHEDULER, key="r1", reference="re_1")
     refunded = paid.revised(refunds=(refund,))
 
-    after = repository.commit(SubscriptionChange(renewed, renewed, payments=[refunded]))
+    after = repository.commit(SubscriptionChange(renewed, renewed, payments=[refunded])).subscription
 
     assert repository.get_attempt(stored.id, paid.cycle, paid.attempt) == refunded
     # A second writer revising from the same read (two webhooks of the same refund) loses.

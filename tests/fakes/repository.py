@@ -9,11 +9,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass, replace
 from datetime import datetime, timedelta
+from itertools import count
 from typing import Any, cast
 
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.invoices import Document, issue
 from billing.domain.outbox import Message, OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Channel, Status, Subscription
@@ -21,6 +23,7 @@ from billing.persistence.dynamodb import index_shard
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
     AttemptAlreadySettled,
+    Committed,
     ConcurrentModification,
     DueEntry,
     NotFound,
@@ -76,6 +79,7 @@ class InMemoryRepository:
         self._attempts: dict[AttemptKey, ChargeAttempt] = {}
         self._streams: dict[str, dict[str, Audit]] = {}
         self._outbox: dict[str, OutboxEntry] = {}
+        self._documents: dict[int, Document] = {}
         self.posted: list[str] = []
         """The ids of the messages written, in order: what the table's stream would carry."""
         self.calls: list[str] = []
@@ -259,7 +263,7 @@ class InMemoryRepository:
 
     # --- one change of a subscription ---
 
-    def commit(self, change: SubscriptionChange) -> Subscription:
+    def commit(self, change: SubscriptionChange) -> Committed:
         self._enter("commit", change)
         before, after = change.before, change.after
         expected = 0 if before is None else before.version
@@ -281,7 +285,8 @@ class InMemoryRepository:
             ):
                 raise ConcurrentModification
             self._subscriptions[after.id] = _as_stored(replace(after, version=expected + 1))
-            for attempt in (*change.attempts, *change.payments):
+            issued = self._issue(change)
+            for attempt in (*issued.attempts, *issued.payments):
                 self._attempts[_key(attempt)] = _as_stored(attempt)
             self._append(stream, zip(seqs, change.audit, strict=True))
             self._post(
@@ -289,7 +294,40 @@ class InMemoryRepository:
             )
             if pointer and account is not None:
                 self._bump(account, **pointer)
-        return replace(after, version=expected + 1)
+        return Committed(
+            replace(after, version=expected + 1), tuple(issued.attempts), tuple(issued.payments)
+        )
+
+    def _issue(self, change: SubscriptionChange) -> SubscriptionChange:
+        """The change with the documents its attempts and payments are owed numbered next in
+        the sequence, and stored (under the lock: the sequence moves with the change)."""
+        if not change.owes_documents():
+            return change
+        if change.at is None:
+            raise ValueError("a change that issues documents says when it is made (`at`)")
+        numbers = count(len(self._documents) + 1)
+        attempts = [issue(a, change.after, numbers, change.at) for a in change.attempts]
+        payments = [issue(p, change.after, numbers, change.at) for p in change.payments]
+        for document in (d for i in (*attempts, *payments) for d in i.documents):
+            self._documents[document.number] = _as_stored(document)
+        return replace(
+            change,
+            attempts=[i.payment for i in attempts],
+            payments=[i.payment for i in payments],
+        )
+
+    def get_document(self, number: int) -> Document:
+        self._enter("get_document", number)
+        with self._lock:
+            try:
+                return self._documents[number]
+            except KeyError:
+                raise NotFound("Invoice") from None
+
+    def documents(self) -> list[Document]:
+        """Every document issued, by number."""
+        with self._lock:
+            return [self._documents[n] for n in sorted(self._documents)]
 
     @staticmethod
     def _pointer(

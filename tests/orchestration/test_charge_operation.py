@@ -486,8 +486,12 @@ def test_a_purchase_charges_the_discounted_first_cycle_and_opens_the_subscriptio
     )
     [attempt] = repository.charge_attempts(purchase.subscription_id)
     assert (attempt.kind, attempt.status) == (ChargeKind.PURCHASE, ChargeStatus.SUCCEEDED)
-    assert attempt.amount == Money(3920, Currency.EUR)
-    assert [c.request.amount for c in stripe.charges] == [Money(3920, Currency.EUR)]
+    # The discounted net price, 3920, with 20 % French VAT (no billing country given).
+    assert attempt.amount == Money(4704, Currency.EUR)
+    assert attempt.tax is not None
+    assert (attempt.tax.net, attempt.tax.rate) == (Money(3920, Currency.EUR), 2000)
+    assert [c.request.amount for c in stripe.charges] == [Money(4704, Currency.EUR)]
+    assert attempt.invoice == 1
     assert attempt.requested_by == CUSTOMER
     assert [type(e) for e in result.effects] == [EmailCustomer]
     [requested] = repository.account_trail(account.id)

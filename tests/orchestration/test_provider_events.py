@@ -146,7 +146,7 @@ def test_a_refund_made_at_the_provider_is_recorded_once_and_the_customer_told(
         RefundStatus.SUCCEEDED,
         Actor.PROVIDER,
     )
-    assert recorded.refundable == Money(3900, EUR)
+    assert recorded.refundable == Money(4880, EUR), "4900 and its 20 % VAT, less 1000"
     assert _messages(repository).count(EmailTemplate.PAYMENT_REFUNDED.value) == 1
     trail = [entry.action for entry in repository.audit_trail(payment.subscription_id)]
     assert trail.count("refund_recorded") == 1
@@ -164,7 +164,7 @@ def test_sales_refunds_part_then_the_rest_and_no_more(
     part = refunds.refund(payment.id, 900, cancel=False, by=SALES)
     rest = refunds.refund(payment.id, None, cancel=False, by=SALES)
 
-    assert [r.amount.amount for r in rest.payment.refunds] == [900, 4000]
+    assert [r.amount.amount for r in rest.payment.refunds] == [900, 4980], "of 5880 with VAT"
     assert {r.status for r in rest.payment.refunds} == {RefundStatus.SUCCEEDED}
     assert part.subscription.status is Status.ACTIVE
     with pytest.raises(DomainError) as refused:
@@ -186,10 +186,10 @@ def test_a_refund_larger_than_the_payment_is_refused_before_the_provider_is_call
     before = repository.get_attempt(payment.subscription_id, 1, 1)
 
     with pytest.raises(DomainError) as refused:
-        refunds.refund(payment.id, 4901, cancel=True, by=SALES)
+        refunds.refund(payment.id, 5881, cancel=True, by=SALES)
 
     assert refused.value.code is ErrorCode.REFUND_TOO_LARGE
-    assert refused.value.details == {"refundable": 4900, "currency": "EUR"}
+    assert refused.value.details == {"refundable": 5880, "currency": "EUR"}, "4900 + 20 % VAT"
     assert repository.get_attempt(payment.subscription_id, 1, 1) == before
     assert _refunds_asked(stripe) == []
     assert repository.get_subscription(payment.subscription_id).status is Status.ACTIVE
@@ -484,4 +484,4 @@ def test_two_refunds_of_what_is_left_at_once_give_it_back_once(
     assert answers[0] in {"refund_in_progress", "refund_too_large"}
     assert len(_refunds_asked(stripe)) == 1
     [refund] = repository.get_attempt(payment.subscription_id, 1, 1).refunds
-    assert (refund.amount, refund.status) == (Money(4900, EUR), RefundStatus.SUCCEEDED)
+    assert (refund.amount, refund.status) == (Money(5880, EUR), RefundStatus.SUCCEEDED)

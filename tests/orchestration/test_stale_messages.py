@@ -140,6 +140,7 @@ class Billing:
         return self.notifier.subjects_to(f"{account_id}@example.com")
 
     def payments(self, sub_id: str) -> list[tuple[str, int, str]]:
+        """Kind, amount charged (4900 net with 20 % VAT: 5880) and status, newest first."""
         return [
             (a.kind.value, a.amount.amount, a.status.value)
             for a in self.repository.charge_attempts(sub_id)
@@ -207,8 +208,8 @@ def test_a_renewal_queued_before_it_was_renewed_elsewhere_is_not_charged_again(
     assert result.outcome is Outcome.UNCHANGED
     assert len(billing.stripe.charged(sub_id)) == 2, "the purchase and one renewal"
     assert billing.payments(sub_id) == [
-        ("renewal", 4900, "succeeded"),
-        ("purchase", 4900, "succeeded"),
+        ("renewal", 5880, "succeeded"),
+        ("purchase", 5880, "succeeded"),
     ]
     sub = billing.repository.get_subscription(sub_id)
     assert (sub.status, sub.period.end, sub.next_charge_at) == (Status.ACTIVE, P2, P2)
@@ -230,9 +231,9 @@ def test_a_retry_queued_before_a_new_card_was_saved_finds_nothing_due(billing: B
     assert result.outcome is Outcome.UNCHANGED
     assert len(billing.stripe.charged(sub_id)) == charges + 1, "only the save's own retry"
     assert billing.payments(sub_id) == [
-        ("payment_method_update", 4900, "succeeded"),
-        ("renewal", 4900, "failed"),
-        ("purchase", 4900, "succeeded"),
+        ("payment_method_update", 5880, "succeeded"),
+        ("renewal", 5880, "failed"),
+        ("purchase", 5880, "succeeded"),
     ]
     sub = billing.repository.get_subscription(sub_id)
     assert (sub.status, sub.period.start, sub.period.end) == (Status.ACTIVE, P1, P2)
@@ -293,8 +294,8 @@ def test_every_renewal_message_delivered_twice_charges_once(
     for account_id, sub_id in customers:
         assert len(billing.stripe.charged(sub_id)) == 2, "the purchase and one renewal"
         assert billing.payments(sub_id) == [
-            ("renewal", 4900, "succeeded"),
-            ("purchase", 4900, "succeeded"),
+            ("renewal", 5880, "succeeded"),
+            ("purchase", 5880, "succeeded"),
         ]
         assert billing.repository.get_subscription(sub_id).period.end == P2
         assert billing.subjects(account_id) == [*BOUGHT, RENEWED]

@@ -101,12 +101,12 @@ def store(repository: BillingRepository, sub: Subscription) -> Subscription:
     """`sub` written as opening it writes it: a direct one bought (the account's slot claimed
     with its first charge, then the subscription opened in it), a partner's straight away."""
     if sub.channel is Channel.PARTNER:
-        return repository.commit(SubscriptionChange(before=None, after=sub))
+        return repository.commit(SubscriptionChange(before=None, after=sub)).subscription
     pending = first_attempt(sub)
     requested = account_audit(CUSTOMER, "charge_requested", sub.anchor, {"attempt_id": pending.id})
     repository.claim(pending, requested, purchase_of(sub))
     paid = replace(pending, status=ChargeStatus.SUCCEEDED, provider_reference="pi_first")
-    return repository.commit(SubscriptionChange(before=None, after=sub, attempts=[paid]))
+    return repository.commit(SubscriptionChange(before=None, after=sub, attempts=[paid])).subscription
 
 
 def active(**changes: Any) -> Subscription:

@@ -142,7 +142,7 @@ class SubscriptionChanges:
             SubscriptionChange(
                 sub, decision.subscription, audit=audit, messages=outgoing(effects, now)
             )
-        )
+        ).subscription
         return ChangeResult(stored, account, None, effects, changed=True)
 
 

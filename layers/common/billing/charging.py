@@ -272,6 +272,7 @@ class ChargeOperation:
                 return ChangeResult(sub, account, attempt)  # still pending: the sweep comes back
         settled = _settled(attempt, outcome)
         effects = notices(opened)
+        now = instant(self._clock())
         try:
             if outcome.status is ChargeStatus.FAILED:
                 self._repository.release_purchase(settled)
@@ -282,7 +283,8 @@ class ChargeOperation:
                     sub,
                     attempts=(settled,),
                     audit=opened.of_type(Audit),
-                    messages=outgoing(effects, self._clock()),
+                    messages=outgoing(effects, now),
+                    at=now,
                 )
             )
         except AttemptAlreadySettled:
@@ -291,7 +293,8 @@ class ChargeOperation:
             found = self._settled_purchase(account, sub)
             assert found is not None, "a settled attempt is no longer pending"
             return found
-        return ChangeResult(stored, account, settled, effects, changed=True)
+        [settled] = stored.attempts
+        return ChangeResult(stored.subscription, account, settled, effects, changed=True)
 
     def _settled_purchase(self, account: Account, sub: Subscription) -> ChangeResult | None:
         """What became of a purchase whose first attempt is already settled; None while it is
@@ -458,11 +461,13 @@ class ChargeOperation:
                 attempts=(attempt,),
                 audit=audit,
                 messages=outgoing(effects, now),
+                at=now,
             )
         )
+        [attempt] = stored.attempts
         if attempt.refunds:
             self._refunds.resume(attempt)
-        return ChangeResult(stored, account, attempt, effects, changed=bool(audit))
+        return ChangeResult(stored.subscription, account, attempt, effects, changed=bool(audit))
 
 
 def _attempt(
@@ -476,15 +481,19 @@ def _attempt(
     now: datetime,
     by: Requester,
 ) -> ChargeAttempt:
-    """A pending attempt against the account's current payment method, in `by`'s name."""
+    """A pending attempt against the account's current payment method, in `by`'s name, for the
+    net `amount` with the VAT the account pays on it now."""
     method = account.payment_method
+    tax = account.tax_on(amount, now)
     return ChargeAttempt(
         subscription_id=subscription_id,
         account_id=account.id,
         cycle=cycle,
         attempt=number,
         kind=kind,
-        amount=amount,
+        amount=tax.gross,
+        tax=tax,
+        buyer=account.party(),
         status=ChargeStatus.PENDING,
         created_at=now,
         provider=None if method is None else method.provider,

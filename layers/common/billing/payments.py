@@ -97,11 +97,13 @@ class PaymentChanges:
                         payments=(revision.payment,),
                         audit=(*revision.audit, *audit),
                         messages=outgoing(effects, now),
+                        at=now,
                     )
                 )
             except ConcurrentModification:
                 continue
-            return PaymentResult(revision.payment, stored, changed=True)
+            [payment] = stored.payments
+            return PaymentResult(payment, stored.subscription, changed=True)
         raise ConcurrentModification
 
     def _decided(

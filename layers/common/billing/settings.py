@@ -35,6 +35,7 @@ class StorageSettings(EnvironmentSettings):
     charge_attempts_table: str = Field(alias="CHARGE_ATTEMPTS_TABLE", min_length=3)
     audit_events_table: str = Field(alias="AUDIT_EVENTS_TABLE", min_length=3)
     outbox_table: str = Field(alias="OUTBOX_TABLE", min_length=3)
+    documents_table: str = Field(alias="DOCUMENTS_TABLE", min_length=3)
     due_index_shards: int = Field(default=16, alias="DUE_INDEX_SHARDS", ge=1, le=1000)
     """Changing it needs a migration: existing index entries keep the shard they were written in."""
     region: str = Field(default="us-east-1", alias="AWS_REGION")

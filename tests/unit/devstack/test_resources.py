@@ -178,6 +178,7 @@ def test_the_worker_gets_globals_and_its_own_variables_without_secret_names(
         "OUTBOX_TABLE": "t-OutboxTable",
         "IDEMPOTENCY_TABLE": "t-IdempotencyTable",
         "WEBHOOK_EVENTS_TABLE": "t-WebhookEventsTable",
+        "DOCUMENTS_TABLE": "t-DocumentsTable",
         "EMAIL_SENDER": "billing@example.com",
         "SALES_TOPIC_ARN": stack.topics["SalesTopic"].arn,
         "DUNNING_RETRY_DAYS": "1,3,7,14",
@@ -413,6 +414,7 @@ def test_table_settings_are_the_variables_that_refer_to_each_table() -> None:
         "OUTBOX_TABLE": "OutboxTable",
         "IDEMPOTENCY_TABLE": "IdempotencyTable",
         "WEBHOOK_EVENTS_TABLE": "WebhookEventsTable",
+        "DOCUMENTS_TABLE": "DocumentsTable",
     }
     assert {v: k for k, v in TABLE_SETTINGS.items()} == table_variables(template())
 

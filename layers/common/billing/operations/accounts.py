@@ -112,7 +112,7 @@ class AccountAdmin:
         )
         return self._repository.commit(
             SubscriptionChange(None, opened.subscription, audit=opened.of_type(Audit))
-        )
+        ).subscription
 
     def account(self, account_id: str) -> Account:
         """The account as stored, with the addresses its mail no longer goes to."""

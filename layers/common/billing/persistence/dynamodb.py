@@ -10,10 +10,13 @@ messages in the same way.
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import count
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -30,6 +33,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.invoices import Document, default_seller, issue
 from billing.domain.outbox import (
     KEPT_AFTER_SENDING,
     Message,
@@ -50,9 +54,11 @@ from billing.domain.state_machine import (
 from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
 from billing.persistence.items import Item, from_item, to_item
 from billing.persistence.models import (
+    SEQUENCE_HEAD,
     AccountRecord,
     AuditEventRecord,
     ChargeAttemptRecord,
+    DocumentRecord,
     OutboxRecord,
     SubscriptionRecord,
     bind_tables,
@@ -60,6 +66,7 @@ from billing.persistence.models import (
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
     AttemptAlreadySettled,
+    Committed,
     ConcurrentModification,
     DueEntry,
     NotFound,
@@ -95,6 +102,8 @@ class DynamoDBRepository:
         self._settings = settings
         bind_tables(settings)
         self._connection = Connection(region=settings.region, host=settings.dynamodb_endpoint)
+        self._heads: dict[str, int] = {}
+        """The last number each entity's sequence was seen to hold: tried first."""
 
     # --- accounts ---
 
@@ -252,9 +261,62 @@ class DynamoDBRepository:
                     created_at=record.created_at,
                 )
 
-    def commit(self, change: SubscriptionChange) -> Subscription:
+    def commit(self, change: SubscriptionChange) -> Committed:
+        if change.owes_documents():
+            change = self._write_issuing(change)
+        else:
+            self._write(change)
+        return Committed(
+            replace(change.after, version=_version(change.before) + 1),
+            tuple(change.attempts),
+            tuple(change.payments),
+        )
+
+    def _write_issuing(self, change: SubscriptionChange) -> SubscriptionChange:
+        """Write `change` with the documents its payments are owed, numbered from the head of
+        the seller's sequence in the same transaction: a number is taken exactly when its
+        document is written. The head last seen is tried first (no read while one process
+        issues alone); when another writer moved it, it is read again and the change retried."""
+        if change.at is None:
+            raise ValueError("a change that issues documents says when it is made (`at`)")
+        entity = default_seller().entity
+        for tries in count(1):
+            last = self._heads.get(entity)
+            if last is None:
+                last = self._sequence_head(entity)
+            numbers = count(last + 1)
+            attempts = [issue(a, change.after, numbers, change.at) for a in change.attempts]
+            payments = [issue(p, change.after, numbers, change.at) for p in change.payments]
+            documents = [d for i in (*attempts, *payments) for d in i.documents]
+            issued = replace(
+                change,
+                attempts=[i.payment for i in attempts],
+                payments=[i.payment for i in payments],
+            )
+            try:
+                self._write(issued, _Issue(entity, last, documents))
+            except _SequenceMoved:
+                self._heads.pop(entity, None)
+                if tries >= SEQUENCE_TRIES:
+                    raise ConcurrentModification from None
+                time.sleep(random.uniform(0, SEQUENCE_BACKOFF * min(tries, 8)))
+            else:
+                self._heads[entity] = last + len(documents)
+                return issued
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _sequence_head(self, entity: str) -> int:
+        """The last number the entity issued, read consistently (0 before its first)."""
+        with _storage_errors():
+            try:
+                head = DocumentRecord.get(entity, SEQUENCE_HEAD, consistent_read=True)
+            except DoesNotExist:
+                return 0
+        return int(head.last or 0)
+
+    def _write(self, change: SubscriptionChange, issue: _Issue | None = None) -> None:
         before, after = change.before, change.after
-        expected_version = 0 if before is None else before.version
+        expected_version = _version(before)
         record = _subscription_record(
             replace(after, version=expected_version), self._settings.due_index_shards
         )
@@ -287,9 +349,22 @@ class DynamoDBRepository:
                         after.account_id,
                         change.messages,
                     )
+                    if issue is not None:
+                        issue.write(transaction)
             except TransactWriteError as error:
+                if issue is not None and issue.moved(error, change):
+                    raise _SequenceMoved from error
                 raise _transaction_error(error, change) from error
-        return replace(after, version=expected_version + 1)
+
+    def get_document(self, number: int) -> Document:
+        if number == SEQUENCE_HEAD:
+            raise NotFound("Invoice")
+        with _storage_errors():
+            try:
+                record = DocumentRecord.get(default_seller().entity, number, consistent_read=True)
+            except DoesNotExist:
+                raise NotFound("Invoice") from None
+        return from_item(Document, record.item)
 
     @staticmethod
     def _write_account_pointer(
@@ -502,6 +577,62 @@ def _claim_error(error: TransactWriteError) -> Exception:
         account = reasons[-1]
         return SubscriptionExists() if account and account.raw_item else NotFound("Account")
     return StorageUnavailable(str(error))
+
+
+class _SequenceMoved(Exception):
+    """Another writer issued documents since the sequence's head was read."""
+
+
+SEQUENCE_TRIES = 50
+"""Writes of one change tried against a moving sequence head before giving up (the change is
+then ConcurrentModification, as a lost race on the subscription is): far more than concurrent
+settlements take, each of which moves the head once."""
+
+SEQUENCE_BACKOFF = 0.005
+"""Seconds: the most a retry waits per try so far (jittered), up to eight tries' worth."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    """The documents a change issues, numbered after `last`, the entity's head as read."""
+
+    entity: str
+    last: int
+    documents: Sequence[Document]
+
+    def write(self, transaction: TransactWrite) -> None:
+        """Put the documents, each once, and move the head on, on condition that it still
+        holds `last`. Put after every other put of the change: see `moved`."""
+        for document in self.documents:
+            record = DocumentRecord.from_raw_data(to_item(document))
+            record.entity = self.entity
+            transaction.save(record, condition=DocumentRecord.number.does_not_exist())
+        head = DocumentRecord(self.entity, SEQUENCE_HEAD, last=self.last + len(self.documents))
+        transaction.save(
+            head,
+            condition=DocumentRecord.last == self.last
+            if self.last
+            else DocumentRecord.number.does_not_exist(),
+        )
+
+    def moved(self, error: TransactWriteError, change: SubscriptionChange) -> bool:
+        """Whether only the head's condition failed: another writer took the next number.
+        The head is the change's last put; updates (the account pointer) come after it."""
+        codes = _codes(error)
+        puts = (
+            1
+            + len(change.attempts)
+            + len(change.payments)
+            + len(change.audit)
+            + len(change.messages)
+            + len(self.documents)
+        )
+        failed = [i for i, code in enumerate(codes) if code == _CONDITION_FAILED]
+        return failed == [puts]
+
+
+def _version(before: Subscription | None) -> int:
+    return 0 if before is None else before.version
 
 
 def _transaction_error(error: TransactWriteError, change: SubscriptionChange) -> Exception:

@@ -251,6 +251,24 @@ class OutboxRecord(Model):
     unsent_index = UnsentIndex()
 
 
+class DocumentRecord(OpenModel):
+    """An invoice or credit note as issued, written by `to_item(Document)` once and never
+    updated; or, at number 0, the head of its legal entity's sequence: the last number issued,
+    which every write of a document reads in its condition and moves on."""
+
+    class Meta:
+        table_name = "unbound-documents"
+
+    entity = UnicodeAttribute(hash_key=True)
+    number = NumberAttribute(range_key=True)
+    last = NumberAttribute(null=True)
+    """The head's: the last number issued."""
+
+
+SEQUENCE_HEAD = 0
+"""The number of a sequence's head item: documents are numbered from 1."""
+
+
 def bind_tables(settings: StorageSettings) -> None:
     """Point every model at the tables and endpoint of `settings` (drops cached connections)."""
     bindings: tuple[tuple[type[Model], str], ...] = (
@@ -259,6 +277,7 @@ def bind_tables(settings: StorageSettings) -> None:
         (ChargeAttemptRecord, settings.charge_attempts_table),
         (AuditEventRecord, settings.audit_events_table),
         (OutboxRecord, settings.outbox_table),
+        (DocumentRecord, settings.documents_table),
     )
     for model, table_name in bindings:
         bind(model, table_name, settings.region, settings.dynamodb_endpoint)

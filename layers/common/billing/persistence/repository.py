@@ -10,6 +10,7 @@ from typing import Protocol
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.invoices import Document, owes_documents
 from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import ChargeKind, Subscription
@@ -66,6 +67,23 @@ class SubscriptionChange:
     payments: Sequence[ChargeAttempt] = ()
     """Settled payments changed by this change (a refund, a dispute), each one `revision`
     after the stored one: ConcurrentModification if another change revised it first."""
+    at: datetime | None = None
+    """When the change is made: the date of the invoices and credit notes it issues. Every
+    attempt or payment it writes that is owed a document (`owes_documents`) gets it, numbered
+    in the same transaction."""
+
+    def owes_documents(self) -> bool:
+        return any(owes_documents(p) for p in (*self.attempts, *self.payments))
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A change as written: the subscription at its new version, and its attempts and payments
+    with the numbers of the documents they were issued."""
+
+    subscription: Subscription
+    attempts: tuple[ChargeAttempt, ...] = ()
+    payments: tuple[ChargeAttempt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +163,16 @@ class BillingRepository(Protocol):
         """One charge attempt; NotFound when it was never claimed."""
         ...
 
-    def commit(self, change: SubscriptionChange) -> Subscription:
-        """Write `change` in one transaction; returns the state as stored (new version).
+    def commit(self, change: SubscriptionChange) -> Committed:
+        """Write `change` in one transaction; returns what was stored (the new version, the
+        documents' numbers).
         The attempts it settles must still be pending: AttemptAlreadySettled if one is not,
         ConcurrentModification if the subscription or a payment it revises changed since it
         was read."""
+        ...
+
+    def get_document(self, number: int) -> Document:
+        """The seller's invoice or credit note numbered `number`; NotFound if none was issued."""
         ...
 
     def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
