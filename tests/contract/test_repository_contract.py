@@ -243,7 +243,9 @@ def test_optimistic_lock_conflict_writes_nothing(repository: BillingRepository) 
 def test_an_attempt_is_settled_once(repository: BillingRepository) -> None:
     stored = _opened(repository)
     succeeded = _attempt(stored, ChargeStatus.SUCCEEDED)
-    winner = repository.commit(_change(repository, stored, _renewed(stored), succeeded)).subscription
+    winner = repository.commit(
+        _change(repository, stored, _renewed(stored), succeeded)
+    ).subscription
     # A second caller that looked the same charge up settles it again, against fresh state.
     again = _renewed(winner)
     with pytest.raises(AttemptAlreadySettled):
@@ -469,7 +471,9 @@ def test_failed_retry_now_requests_are_listed_newest_first(repository: BillingRe
         sub = repository.commit(SubscriptionChange(sub, past_due.subscription)).subscription
         at = FIRST_END + (3 - n) * HOUR  # the later subscriptions asked earlier
         asked = apply(sub, declined(at, ChargeKind.RETRY_NOW))
-        requested.append(repository.commit(SubscriptionChange(sub, asked.subscription)).subscription)
+        requested.append(
+            repository.commit(SubscriptionChange(sub, asked.subscription)).subscription
+        )
     assert [s.id for s in repository.retry_requests()] == ["sub_0", "sub_1", "sub_2"]
     assert repository.retry_requests() == requested
 
@@ -483,7 +487,9 @@ def test_a_payment_is_revised_with_its_subscription_once_per_revision(
     refund = Refund(Money(900, PRICE.currency), FIRST_END, SCHEDULER, key="r1", reference="re_1")
     refunded = paid.revised(refunds=(refund,))
 
-    after = repository.commit(SubscriptionChange(renewed, renewed, payments=[refunded])).subscription
+    after = repository.commit(
+        SubscriptionChange(renewed, renewed, payments=[refunded])
+    ).subscription
 
     assert repository.get_attempt(stored.id, paid.cycle, paid.attempt) == refunded
     # A second writer revising from the same read (two webhooks of the same refund) loses.

@@ -106,7 +106,9 @@ def store(repository: BillingRepository, sub: Subscription) -> Subscription:
     requested = account_audit(CUSTOMER, "charge_requested", sub.anchor, {"attempt_id": pending.id})
     repository.claim(pending, requested, purchase_of(sub))
     paid = replace(pending, status=ChargeStatus.SUCCEEDED, provider_reference="pi_first")
-    return repository.commit(SubscriptionChange(before=None, after=sub, attempts=[paid])).subscription
+    return repository.commit(
+        SubscriptionChange(before=None, after=sub, attempts=[paid])
+    ).subscription
 
 
 def active(**changes: Any) -> Subscription:

@@ -276,7 +276,8 @@ class DynamoDBRepository:
         """Write `change` with the documents its payments are owed, numbered from the head of
         the seller's sequence in the same transaction: a number is taken exactly when its
         document is written. The head last seen is tried first (no read while one process
-        issues alone); when another writer moved it, it is read again and the change retried."""
+        issues alone); when another writer moved it, the cancelled transaction says where to,
+        and the change is retried from there."""
         if change.at is None:
             raise ValueError("a change that issues documents says when it is made (`at`)")
         entity = default_seller().entity
@@ -295,8 +296,8 @@ class DynamoDBRepository:
             )
             try:
                 self._write(issued, _Issue(entity, last, documents))
-            except _SequenceMoved:
-                self._heads.pop(entity, None)
+            except _SequenceMoved as moved:
+                self._heads[entity] = moved.last
                 if tries >= SEQUENCE_TRIES:
                     raise ConcurrentModification from None
                 time.sleep(random.uniform(0, SEQUENCE_BACKOFF * min(tries, 8)))
@@ -352,8 +353,9 @@ class DynamoDBRepository:
                     if issue is not None:
                         issue.write(transaction)
             except TransactWriteError as error:
-                if issue is not None and issue.moved(error, change):
-                    raise _SequenceMoved from error
+                moved = None if issue is None else issue.moved(error, change)
+                if moved is not None:
+                    raise _SequenceMoved(moved) from error
                 raise _transaction_error(error, change) from error
 
     def get_document(self, number: int) -> Document:
@@ -580,7 +582,12 @@ def _claim_error(error: TransactWriteError) -> Exception:
 
 
 class _SequenceMoved(Exception):
-    """Another writer issued documents since the sequence's head was read."""
+    """Another writer issued documents since the sequence's head was read; `last` is where
+    the head is now, as the cancelled transaction found it."""
+
+    def __init__(self, last: int) -> None:
+        super().__init__(last)
+        self.last = last
 
 
 SEQUENCE_TRIES = 50
@@ -613,11 +620,13 @@ class _Issue:
             condition=DocumentRecord.last == self.last
             if self.last
             else DocumentRecord.number.does_not_exist(),
+            return_values=ALL_OLD,
         )
 
-    def moved(self, error: TransactWriteError, change: SubscriptionChange) -> bool:
-        """Whether only the head's condition failed: another writer took the next number.
-        The head is the change's last put; updates (the account pointer) come after it."""
+    def moved(self, error: TransactWriteError, change: SubscriptionChange) -> int | None:
+        """Where the head is now if only the sequence failed (another writer took the numbers
+        tried), else None. The documents and then the head are the change's last puts;
+        updates (the account pointer) come after them."""
         codes = _codes(error)
         puts = (
             1
@@ -627,8 +636,14 @@ class _Issue:
             + len(change.messages)
             + len(self.documents)
         )
-        failed = [i for i, code in enumerate(codes) if code == _CONDITION_FAILED]
-        return failed == [puts]
+        first = puts - len(self.documents)
+        failed = {i for i, code in enumerate(codes) if code == _CONDITION_FAILED}
+        # A stale head fails with the documents numbered after it, already written by another.
+        if puts not in failed or not failed <= set(range(first, puts + 1)):
+            return None
+        now = error.cancellation_reasons[puts]
+        stored = None if now is None else now.raw_item
+        return int(stored["last"]["N"]) if stored and "last" in stored else 0
 
 
 def _version(before: Subscription | None) -> int:
