@@ -89,7 +89,18 @@ def test_one_successful_charge_costs_one_read_one_claim_one_transaction(
 
     operation.renew(sub.id, account.id)
 
-    # The claim is a transaction too: the attempt and the request in the account's trail.
+    # The claim is a transaction too: the attempt and the request in the account's trail. The
+    # outcome's transaction numbers the invoice: the first this process issues reads the
+    # sequence's head; the next charge knows it.
+    assert dynamodb_requests.operations == [
+        "TransactGetItems",
+        "TransactWriteItems",
+        "GetItem",
+        "TransactWriteItems",
+    ]
+    other, customer = _stripe_customer(repository, stripe_gateway, localstripe)
+    dynamodb_requests.clear()
+    operation.renew(other.id, customer.id)
     assert dynamodb_requests.operations == [
         "TransactGetItems",
         "TransactWriteItems",
@@ -150,11 +161,18 @@ def test_a_purchase_charges_the_discounted_first_cycle_and_opens_the_subscriptio
 
     result = operation.purchase(account.id, purchase, CUSTOMER)
 
-    # The account read, the slot claimed with the attempt, the subscription opened in it.
-    assert dynamodb_requests.operations == ["GetItem", "TransactWriteItems", "TransactWriteItems"]
+    # The account read, the slot claimed with the attempt, the invoice sequence's head read
+    # (once per process), the subscription opened in the slot with the invoice.
+    assert dynamodb_requests.operations == [
+        "GetItem",
+        "TransactWriteItems",
+        "GetItem",
+        "TransactWriteItems",
+    ]
     assert repository.get_account(account.id).open_subscription_id == result.subscription.id
     [attempt] = repository.charge_attempts(purchase.subscription_id)
     assert attempt.status is ChargeStatus.SUCCEEDED
     assert account.stripe_customer_id is not None
     [intent] = payment_intents(localstripe, account.stripe_customer_id)
-    assert (intent.id, intent.amount, intent.currency) == (attempt.provider_reference, 3920, "eur")
+    # 3920 net and 20 % VAT: the customer gave no billing country.
+    assert (intent.id, intent.amount, intent.currency) == (attempt.provider_reference, 4704, "eur")

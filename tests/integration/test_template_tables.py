@@ -12,6 +12,7 @@ from billing.persistence.models import (
     AccountRecord,
     AuditEventRecord,
     ChargeAttemptRecord,
+    DocumentRecord,
     OutboxRecord,
     SubscriptionRecord,
 )
@@ -25,6 +26,7 @@ MODELS: dict[str, type[Model]] = {
     "AuditEventsTable": AuditEventRecord,
     "OutboxTable": OutboxRecord,
     "WebhookEventsTable": WebhookEventRecord,
+    "DocumentsTable": DocumentRecord,
 }
 
 

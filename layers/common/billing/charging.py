@@ -205,18 +205,18 @@ class ChargeOperation:
             raise SubscriptionExists  # the claim below would refuse it too; this spares a write
         if account.payment_method is None:
             raise DomainError(ErrorCode.PAYMENT_METHOD_REQUIRED)
-        opened = _opened(account, purchase, by)
-        sub = opened.subscription
         first = _attempt(
             account,
-            subscription_id=sub.id,
+            subscription_id=purchase.subscription_id,
             kind=ChargeKind.PURCHASE,
-            amount=cycle_price(sub.price, sub.discount, 0),
+            amount=cycle_price(purchase.price, purchase.discount, 0),
             cycle=0,
             number=1,
             now=now,
             by=by,
         )
+        opened = _opened(account, purchase, first)
+        sub = opened.subscription
         try:
             attempt, outcome = self._take(sub, account, first, now, purchase)
         except RetryInProgress:
@@ -255,7 +255,7 @@ class ChargeOperation:
         purchase = account.pending_purchase
         if purchase is None or purchase.subscription_id != attempt.subscription_id:
             return None
-        return account, _opened(account, purchase, attempt.requested_by)
+        return account, _opened(account, purchase, attempt)
 
     def _open(
         self, account: Account, opened: Decision, attempt: ChargeAttempt, outcome: ChargeOutcome
@@ -409,6 +409,7 @@ class ChargeOperation:
                 amount=attempt.amount,
                 card_valid_through=card_valid_through(account.payment_method),
                 cycle=attempt.cycle,
+                tax=attempt.tax,
             )
         else:
             assert outcome.failure_reason is not None
@@ -518,8 +519,9 @@ def _charge_requested(attempt: ChargeAttempt) -> Audit:
     )
 
 
-def _opened(account: Account, purchase: PendingPurchase, by: Requester) -> Decision:
-    """The subscription `purchase` opens once paid, and what opening it says and writes."""
+def _opened(account: Account, purchase: PendingPurchase, first: ChargeAttempt) -> Decision:
+    """The subscription `purchase` opens once its `first` charge is paid, and what opening it
+    says and writes, in the name of who asked for it."""
     return open_subscription(
         subscription_id=purchase.subscription_id,
         account_id=account.id,
@@ -528,9 +530,10 @@ def _opened(account: Account, purchase: PendingPurchase, by: Requester) -> Decis
         price=purchase.price,
         discount=purchase.discount,
         channel=Channel.DIRECT,
-        by=by,
+        by=first.requested_by,
         at=purchase.at,
         card_valid_through=card_valid_through(account.payment_method),
+        tax=first.tax,
     )
 
 

@@ -81,7 +81,9 @@ class RenewalWorker:
 def _result(result: ChangeResult) -> RenewalResult:
     attempt, sub = result.attempt, result.subscription
     if attempt is not None and attempt.status is ChargeStatus.SUCCEEDED:
-        return RenewalResult(Outcome.CHARGED, attempt.amount.currency.value, attempt.amount.amount)
+        # Revenue is net: the VAT collected with it is the state's.
+        revenue = attempt.amount if attempt.tax is None else attempt.tax.net
+        return RenewalResult(Outcome.CHARGED, revenue.currency.value, revenue.amount)
     if attempt is not None and attempt.status is ChargeStatus.FAILED:
         reason = attempt.failure_reason
         return RenewalResult(Outcome.DECLINED, None if reason is None else reason.value)

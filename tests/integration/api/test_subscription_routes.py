@@ -49,14 +49,16 @@ def test_a_purchase_with_a_coupon_charges_the_discounted_first_cycle_only(
         "disputed_payment_id": None,
     }
     [payment] = customer.get(f"/subscriptions/{sub['id']}/payments").json()["items"]
+    # 22320 net (27900 less the coupon's 20 %) with French VAT: no billing country was given.
     assert (payment["kind"], payment["amount"], payment["status"]) == (
         "purchase",
-        22320,
+        26784,
         "succeeded",
     )
     assert payment["provider_reference"].startswith("pi_")
     [receipt] = [e for e in api.outbox.emails_to("acct_1@example.com") if "actif" in e.subject]
-    assert "223,20 EUR" in receipt.body
+    assert "Montant débité : 267,84 EUR." in receipt.body
+    assert "Dont 223,20 EUR HT et 44,64 EUR de TVA à 20 %." in receipt.body
 
 
 def test_a_repeated_purchase_answers_the_first_response_and_charges_once(

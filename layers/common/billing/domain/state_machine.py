@@ -31,6 +31,7 @@ from billing.domain.subscription import (
     Status,
     Subscription,
 )
+from billing.domain.tax import Tax
 
 
 class Actor(StrEnum):
@@ -130,6 +131,8 @@ class ChargeSucceeded(Event):
     cycle: int | None = None
     """The cycle the payment was made for: one that is not the cycle due (paid meanwhile by
     another attempt, e.g. a payment the customer confirmed late) does not pay it twice."""
+    tax: Tax | None = None
+    """How `amount` splits into net and VAT: the receipt says both."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -840,6 +843,7 @@ def _details(sub: Subscription, event: Event | None) -> dict[str, str]:
     if isinstance(event, ChargeSucceeded):
         details["amount"] = str(event.amount.amount)
         details["currency"] = event.amount.currency.value
+        details |= _tax_details(event.tax)
     if sub.last_failure is not None and sub.status is not Status.ACTIVE:
         details["reason"] = sub.last_failure.reason.value
     if isinstance(event, ChargeFailed):
@@ -997,11 +1001,12 @@ def open_subscription(
     by: Requester,
     at: datetime,
     card_valid_through: date | None = None,
+    tax: Tax | None = None,
 ) -> Decision:
     """A new subscription, active from `at`. Direct ones are bought (their first cycle charged
-    beforehand) with auto-renewal on; partner ones are not renewed by us. A monthly plan bought
-    with a card that expires before its first renewal is told so with its receipt (the other
-    plans are told 30 days before the renewal, by the renewal schedule)."""
+    beforehand, with `tax`) with auto-renewal on; partner ones are not renewed by us. A monthly
+    plan bought with a card that expires before its first renewal is told so with its receipt
+    (the other plans are told 30 days before the renewal, by the renewal schedule)."""
     sub = Subscription(
         id=subscription_id,
         account_id=account_id,
@@ -1016,7 +1021,8 @@ def open_subscription(
     details = _details(sub, None)
     effects: list[Effect] = []
     if channel is Channel.DIRECT:
-        effects.append(EmailCustomer(EmailTemplate.PURCHASE_RECEIPT, _receipt(sub, details)))
+        receipt = _receipt(sub, details, tax)
+        effects.append(EmailCustomer(EmailTemplate.PURCHASE_RECEIPT, receipt))
     if card_valid_through is not None and _monthly_card_expiring(
         sub, card_valid_through, sub.period.end
     ):
@@ -1026,16 +1032,33 @@ def open_subscription(
     return Decision(sub, tuple(effects))
 
 
-def _receipt(sub: Subscription, details: Details) -> dict[str, str]:
-    """What the purchase receipt says: what was paid now, and when the first renewal comes and
-    what it will cost, so that a first-cycle discount never surprises anyone at renewal."""
-    paid = cycle_price(sub.price, sub.discount, 0)
+def _receipt(sub: Subscription, details: Details, tax: Tax | None) -> dict[str, str]:
+    """What the purchase receipt says: what was paid now (with its VAT), and when the first
+    renewal comes and what it will cost before VAT, so that a first-cycle discount never
+    surprises anyone at renewal."""
+    paid = cycle_price(sub.price, sub.discount, 0) if tax is None else tax.gross
     return {
         **details,
         "amount": str(paid.amount),
         "currency": paid.currency.value,
+        **_tax_details(tax),
         **_renewal_terms(sub),
     }
+
+
+def _tax_details(tax: Tax | None) -> dict[str, str]:
+    """A payment's net amount, VAT and rate, and the legal mention of VAT not charged."""
+    if tax is None:
+        return {}
+    details = {
+        "net_amount": str(tax.net.amount),
+        "vat_amount": str(tax.vat.amount),
+        "vat_rate": tax.percent(),
+        "tax_rule": tax.rule.value,
+    }
+    if tax.legal_mention is not None:
+        details["vat_mention"] = tax.legal_mention
+    return details
 
 
 def _renewal_terms(sub: Subscription) -> dict[str, str]:

@@ -106,7 +106,7 @@ _NUMBER_MARKS: Mapping[Locale, tuple[str, str]] = {
 """(thousands separator, decimal mark); French groups thousands with a narrow no-break space."""
 
 _INSTANT_KEYS = ("period_end", "next_retry_at", "next_charge_at")
-_AMOUNT_KEYS = ("amount", "next_charge_amount")
+_AMOUNT_KEYS = ("amount", "next_charge_amount", "net_amount", "vat_amount")
 
 
 def readable_instant(at: datetime, locale: Locale) -> str:
@@ -167,6 +167,20 @@ system's failure (nothing for the customer to fix)."""
 
 # --- Customer emails ----------------------------------------------------------------------------
 
+_VAT_EN = (
+    If(
+        "vat_amount", "Of which ${net_amount} excluding VAT and ${vat_amount} VAT at ${vat_rate} %."
+    ),
+    If("vat_mention", "${vat_mention}."),
+    If("vat_amount", "Your invoice is on your billing page, with your payments."),
+)
+_VAT_FR = (
+    If("vat_amount", "Dont ${net_amount} HT et ${vat_amount} de TVA à ${vat_rate} %."),
+    If("vat_mention", "${vat_mention}."),
+    If("vat_amount", "Votre facture est sur votre page de facturation, avec vos paiements."),
+)
+"""A payment's VAT on its receipt, and where its invoice is."""
+
 CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
     Locale.EN: {
         EmailTemplate.PURCHASE_RECEIPT: Wording(
@@ -174,6 +188,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
             (
                 "Thank you for your purchase: your ${plan} subscription is now active.",
                 "Amount charged: ${amount}.",
+                *_VAT_EN,
                 "",
                 "Your current period runs until ${period_end}. On ${next_charge_at} the "
                 "subscription renews automatically for the same length, and ${next_charge_amount} "
@@ -190,6 +205,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
             "Payment received: your ${plan} subscription is renewed",
             (
                 "We received your payment of ${amount} for your ${plan} subscription.",
+                *_VAT_EN,
                 "",
                 "Your subscription is renewed until ${period_end}. Thank you for staying with us.",
             ),
@@ -400,6 +416,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
             (
                 "Merci pour votre achat : votre abonnement ${plan} est désormais actif.",
                 "Montant débité : ${amount}.",
+                *_VAT_FR,
                 "",
                 "Votre période en cours se termine le ${period_end}. Le ${next_charge_at}, "
                 "l'abonnement sera renouvelé automatiquement pour la même durée et "
@@ -417,6 +434,7 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
             "Paiement reçu : votre abonnement ${plan} est renouvelé",
             (
                 "Nous avons bien reçu votre paiement de ${amount} pour votre abonnement ${plan}.",
+                *_VAT_FR,
                 "",
                 "Votre abonnement est renouvelé jusqu'au ${period_end}. Merci de votre fidélité.",
             ),

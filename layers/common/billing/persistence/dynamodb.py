@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +105,9 @@ class DynamoDBRepository:
         self._connection = Connection(region=settings.region, host=settings.dynamodb_endpoint)
         self._heads: dict[str, int] = {}
         """The last number each entity's sequence was seen to hold: tried first."""
+        self._issuing = threading.Lock()
+        """One change issues documents at a time in this process (the worker settles a batch's
+        renewals on several threads): its threads never race each other for a number."""
 
     # --- accounts ---
 
@@ -278,32 +282,34 @@ class DynamoDBRepository:
         document is written. The head last seen is tried first (no read while one process
         issues alone); when another writer moved it, the cancelled transaction says where to,
         and the change is retried from there."""
-        if change.at is None:
+        at = change.at
+        if at is None:
             raise ValueError("a change that issues documents says when it is made (`at`)")
         entity = default_seller().entity
-        for tries in count(1):
-            last = self._heads.get(entity)
-            if last is None:
-                last = self._sequence_head(entity)
-            numbers = count(last + 1)
-            attempts = [issue(a, change.after, numbers, change.at) for a in change.attempts]
-            payments = [issue(p, change.after, numbers, change.at) for p in change.payments]
-            documents = [d for i in (*attempts, *payments) for d in i.documents]
-            issued = replace(
-                change,
-                attempts=[i.payment for i in attempts],
-                payments=[i.payment for i in payments],
-            )
-            try:
-                self._write(issued, _Issue(entity, last, documents))
-            except _SequenceMoved as moved:
-                self._heads[entity] = moved.last
-                if tries >= SEQUENCE_TRIES:
-                    raise ConcurrentModification from None
-                time.sleep(random.uniform(0, SEQUENCE_BACKOFF * min(tries, 8)))
-            else:
-                self._heads[entity] = last + len(documents)
-                return issued
+        with self._issuing:
+            for tries in count(1):
+                last = self._heads.get(entity)
+                if last is None:
+                    last = self._sequence_head(entity)
+                numbers = count(last + 1)
+                attempts = [issue(a, change.after, numbers, at) for a in change.attempts]
+                payments = [issue(p, change.after, numbers, at) for p in change.payments]
+                documents = [d for i in (*attempts, *payments) for d in i.documents]
+                issued = replace(
+                    change,
+                    attempts=[i.payment for i in attempts],
+                    payments=[i.payment for i in payments],
+                )
+                try:
+                    self._write(issued, _Issue(entity, last, documents))
+                except _SequenceMoved as moved:
+                    self._heads[entity] = moved.last
+                    if tries >= SEQUENCE_TRIES:
+                        raise ConcurrentModification from None
+                    time.sleep(random.uniform(0, SEQUENCE_BACKOFF * min(tries, 8)))
+                else:
+                    self._heads[entity] = last + len(documents)
+                    return issued
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _sequence_head(self, entity: str) -> int:
