@@ -20,7 +20,9 @@ from billing.domain.locales import Locale
 from billing.domain.money import Money
 from billing.domain.payment_update import UpdateDecision
 from billing.domain.pricing import Catalogue
+from billing.domain.invoices import reference
 from billing.domain.state_machine import Audit
+from billing.domain.tax import Tax
 from billing.domain.subscription import Failure, Subscription
 from billing.providers.gateway import UpdateStart
 
@@ -130,6 +132,43 @@ class SubscriptionView(View):
         )
 
 
+class DocumentView(View):
+    """An invoice or credit note issued for a payment: its number and where to download it."""
+
+    number: int
+    reference: str
+    """The number as printed on the document."""
+    download: str
+    """The API's path that answers with a short-lived link to its PDF."""
+
+    @classmethod
+    def of(cls, number: int | None) -> Self | None:
+        if number is None:
+            return None
+        return cls(number=number, reference=reference(number), download=f"/invoices/{number}")
+
+
+class TaxView(View):
+    """How a payment splits into net and VAT, and why (the rule of the customer's country and
+    status when it was charged)."""
+
+    rule: str
+    country: str | None
+    rate: str
+    """A percentage, e.g. ``20`` or ``25.5``."""
+    net: int
+    vat: int
+    gross: int
+    legal_mention: str | None
+    """What the invoice says of VAT not charged (reverse charge, outside the EU)."""
+
+    @classmethod
+    def of(cls, tax: Tax | None) -> Self | None:
+        if tax is None:
+            return None
+        return cls._copied(tax, rate=tax.percent(), gross=tax.gross.amount)
+
+
 class RefundView(View):
     amount: int
     at: str
@@ -138,10 +177,16 @@ class RefundView(View):
     by_actor: str
     status: str
     reference: str | None
+    credit_note: DocumentView | None
 
     @classmethod
     def of(cls, refund: Refund) -> Self:
-        return cls._copied(refund, by=refund.by.id, by_actor=refund.by.actor.value)
+        return cls._copied(
+            refund,
+            by=refund.by.id,
+            by_actor=refund.by.actor.value,
+            credit_note=DocumentView.of(refund.credit_note),
+        )
 
 
 class DisputeView(View):
@@ -167,15 +212,21 @@ class AttemptView(View):
     """Given back so far (succeeded and pending refunds), in minor units."""
     refunds: list[RefundView]
     dispute: DisputeView | None
+    tax: TaxView | None
+    """``amount`` as net and VAT; None for a payment charged before VAT was computed."""
+    invoice: DocumentView | None
 
     @classmethod
     def of(cls, attempt: ChargeAttempt) -> Self:
-        """The view of `attempt`: its amount's currency and refunds given, every other field
-        copied from the attempt by name (its ``id`` too, the provider's idempotency key)."""
+        """The view of `attempt`: its amount's currency, tax, invoice and refunds given, every
+        other field copied from the attempt by name (its ``id`` too, the provider's idempotency
+        key)."""
         return cls._copied(
             attempt,
             currency=attempt.amount.currency.value,
             refunds=[RefundView.of(refund) for refund in attempt.refunds],
+            tax=TaxView.of(attempt.tax),
+            invoice=DocumentView.of(attempt.invoice),
         )
 
 

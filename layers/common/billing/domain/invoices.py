@@ -30,6 +30,11 @@ from billing.domain.subscription import Subscription
 from billing.domain.tax import Tax
 
 
+def reference(number: int) -> str:
+    """A document's number as printed: zero-padded, so that numbers sort as they were issued."""
+    return f"{number:08d}"
+
+
 class DocumentKind(StrEnum):
     INVOICE = "invoice"
     CREDIT_NOTE = "credit_note"
@@ -73,8 +78,7 @@ class Document:
 
     @property
     def reference(self) -> str:
-        """The number as printed: zero-padded, so that numbers sort as they were issued."""
-        return f"{self.number:08d}"
+        return reference(self.number)
 
 
 @dataclass(frozen=True, slots=True)
