@@ -165,7 +165,8 @@ def test_a_refund_gives_a_credit_note_of_its_share_of_net_and_vat_referring_to_t
 
     first, second = (r.credit_note for r in rest.payment.refunds)
     assert part.payment.refunds[0].credit_note == first
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     notes = [repository.get_document(first), repository.get_document(second)]
     assert {n.kind for n in notes} == {DocumentKind.CREDIT_NOTE}
     assert {n.credits for n in notes} == {payment.invoice}
