@@ -65,7 +65,7 @@ function card(context, sub, paid, plans, { title = true } = {}) {
     sub.disputed_payment_id && notice("info", t("sub.disputed")),
     sub.last_failure && failureBlock(t, sub, paid),
     actions(context, sub),
-    paymentsTable(t, paid),
+    paymentsTable(context, paid),
   );
 }
 
@@ -162,13 +162,16 @@ async function retry(context, sub, button) {
   }
 }
 
-function paymentsTable(t, paid) {
+const PAYMENT_COLUMNS = ["payments.date", "payments.kind", "payments.net", "payments.vat", "payments.amount", "payments.status", "payments.invoice"];
+
+function paymentsTable(context, paid) {
+  const { t } = context;
   if (!paid.length) return h("p", {}, t("payments.none"));
   return h(
     "table",
     { class: "payments" },
     h("caption", {}, t("payments.caption")),
-    h("thead", {}, h("tr", {}, ["payments.date", "payments.kind", "payments.amount", "payments.status"].map((key) => h("th", { scope: "col" }, t(key))))),
+    h("thead", {}, h("tr", {}, PAYMENT_COLUMNS.map((key) => h("th", { scope: "col" }, t(key))))),
     h(
       "tbody",
       {},
@@ -178,11 +181,36 @@ function paymentsTable(t, paid) {
           {},
           h("td", {}, t.date(payment.created_at)),
           h("td", {}, t(`kind.${payment.kind}`)),
+          h("td", {}, payment.tax ? t.money(payment.tax.net, payment.currency) : ""),
+          h("td", {}, vat(t, payment)),
           h("td", {}, t.money(payment.amount, payment.currency),
             payment.refunded ? [" ", h("span", { class: "refunded" }, t("payments.refunded", { amount: t.money(payment.refunded, payment.currency) }))] : null),
           h("td", {}, t(`payment.${payment.status}`)),
+          h("td", {}, payment.invoice ? invoiceButton(context, payment.invoice) : ""),
         ),
       ),
     ),
   );
+}
+
+// The VAT of a payment and its rate, or why it bears none (reverse charge, outside the EU).
+function vat(t, payment) {
+  const tax = payment.tax;
+  if (!tax) return "";
+  if (tax.rule === "reverse_charge" || tax.rule === "outside_eu") return t(`payments.${tax.rule}`);
+  return t("payments.vat_at", { amount: t.money(tax.vat, payment.currency), rate: tax.rate });
+}
+
+// The invoice's PDF is downloaded from a short-lived link the API gives on each click.
+function invoiceButton(context, invoice) {
+  const { api, t } = context;
+  const label = t("payments.download", { reference: invoice.reference });
+  return h("button", {
+    type: "button",
+    class: "link",
+    onclick: async () => {
+      const found = await api.get(invoice.download);
+      window.location.assign(found.url);
+    },
+  }, label);
 }

@@ -115,13 +115,25 @@ def _new_card_then_cancel(stack: RunningStack, customer: str, path: str) -> None
     assert cancelled.status == 200, cancelled.body
     assert (cancelled.body["status"], cancelled.body["auto_renew"]) == ("active", False)
     payments = stack.call("GET", f"{path}/payments", token=customer).body["items"]
+    # Net prices and 20 % French VAT: the customer gave no billing country.
     assert [(p["kind"], p["amount"], p["status"]) for p in reversed(payments)] == [
-        ("purchase", 3920, "succeeded"),
-        ("renewal", 4900, "succeeded"),
-        ("renewal", 4900, "failed"),
-        ("retry_now", 4900, "failed"),
-        ("payment_method_update", 4900, "succeeded"),
+        ("purchase", 4704, "succeeded"),
+        ("renewal", 5880, "succeeded"),
+        ("renewal", 5880, "failed"),
+        ("retry_now", 5880, "failed"),
+        ("payment_method_update", 5880, "succeeded"),
     ]
+    paid = [p for p in payments if p["status"] == "succeeded"]
+    assert [p["invoice"]["number"] for p in reversed(paid)] == [1, 2, 3]
+    assert paid[-1]["tax"] == {
+        "rule": "domestic",
+        "country": None,
+        "rate": "20",
+        "net": 3920,
+        "vat": 784,
+        "gross": 4704,
+        "legal_mention": None,
+    }
 
 
 def _delivered(stack: RunningStack) -> dict[str, Any]:
@@ -152,7 +164,8 @@ def _told(stack: RunningStack, subscription_id: str) -> None:
         "Payment received: your Basic subscription is renewed",
         "Automatic renewal is off for your Basic subscription",
     ]
-    assert "Amount charged: 39.20 EUR." in emails[1]["body"]
+    assert "Amount charged: 47.04 EUR." in emails[1]["body"]
+    assert "Of which 39.20 EUR excluding VAT and 7.84 EUR VAT at 20 %." in emails[1]["body"]
     assert "Your bank declined the payment." in emails[4]["body"]
     assert "1 April 2026, 09:30 UTC" in emails[4]["body"], "dated by the stack's clock"
     [notice] = outbox["sales_notices"]
@@ -247,7 +260,7 @@ def _give_money_back(stack: RunningStack, sales: str, customer: str, path: str) 
     assert refunded.status == 200, refunded.body
     assert refunded.body["payment"]["refunded"] == 1000
     too_much = stack.call(
-        "POST", f"/admin/payments/{payment_id}/refund", {"amount": 4000}, token=sales, key="r-2"
+        "POST", f"/admin/payments/{payment_id}/refund", {"amount": 5000}, token=sales, key="r-2"
     )
     assert (too_much.status, too_much.body["error"]["code"]) == (422, "refund_too_large")
     payments = stack.call("GET", f"{path}/payments", token=customer).body["items"]
