@@ -16,14 +16,14 @@ from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, Refund
 from billing.domain.contacts import Contact, SalesContact
 from billing.domain.failures import explain
+from billing.domain.invoices import reference
 from billing.domain.locales import Locale
 from billing.domain.money import Money
 from billing.domain.payment_update import UpdateDecision
 from billing.domain.pricing import Catalogue
-from billing.domain.invoices import reference
 from billing.domain.state_machine import Audit
-from billing.domain.tax import Tax
 from billing.domain.subscription import Failure, Subscription
+from billing.domain.tax import Tax
 from billing.providers.gateway import UpdateStart
 
 if TYPE_CHECKING:

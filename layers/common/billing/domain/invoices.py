@@ -25,6 +25,7 @@ from importlib import resources
 from billing.domain.accounts import Party
 from billing.domain.billing_calendar import Period, billing_period
 from billing.domain.charges import ChargeAttempt, ChargeStatus, Refund, RefundStatus
+from billing.domain.money import Money
 from billing.domain.pricing import default_catalogue
 from billing.domain.subscription import Subscription
 from billing.domain.tax import Tax
@@ -142,15 +143,16 @@ def issue(
         invoice = next(numbers)
         documents.append(document(DocumentKind.INVOICE, invoice, tax))
     refunds: list[Refund] = []
-    for given in payment.refunds:
+    for given, share in zip(payment.refunds, _shares(tax, payment.refunds), strict=True):
         refund = given
         if _owes_credit_note(refund):
+            assert share is not None
             number = next(numbers)
             documents.append(
                 document(
                     DocumentKind.CREDIT_NOTE,
                     number,
-                    tax.part(refund.amount),
+                    share,
                     credits=invoice,
                     refund_key=refund.key or refund.reference,
                 )
@@ -158,6 +160,27 @@ def issue(
             refund = replace(refund, credit_note=number)
         refunds.append(refund)
     return Issued(replace(payment, invoice=invoice, refunds=tuple(refunds)), tuple(documents))
+
+
+def _shares(tax: Tax, refunds: tuple[Refund, ...]) -> list[Tax | None]:
+    """Each refund given back as its share of the invoice's net and VAT (None for one not given
+    back). Split at the invoice's rate; the refund that completes the whole takes what is left
+    of the net, so that the credit notes of a payment refunded in full add up to its invoice
+    to the cent."""
+    shares: list[Tax | None] = []
+    given, net = Money(0, tax.net.currency), Money(0, tax.net.currency)
+    for refund in refunds:
+        if refund.status is not RefundStatus.SUCCEEDED:
+            shares.append(None)
+            continue
+        given += refund.amount
+        share = tax.part(refund.amount)
+        if given == tax.gross:
+            rest = tax.net - net
+            share = replace(share, net=rest, vat=refund.amount - rest)
+        net += share.net
+        shares.append(share)
+    return shares
 
 
 def parse_seller(raw: dict[str, object]) -> Seller:
