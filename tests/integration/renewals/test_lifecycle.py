@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from billing import composition
 from tests.support.api import START, Api, Client, fresh_account_id
+from tests.support.localstripe import payment_intents
 from tests.support.renewals import RenewalSchedule
 from tests.support.stand_ins import StandIn, stripe_charges
 
@@ -68,11 +70,25 @@ class Population:
     def __init__(self, api: Api, localstripe: StandIn) -> None:
         self.api = api
         self.localstripe = localstripe
+        self.bought: list[Customer] = []
 
     def buy(self, name: str, **order: Any) -> Customer:
         account_id = fresh_account_id(name)
         client, sub_id = self.api.subscribed(account_id, **order)
-        return Customer(account_id, client, sub_id)
+        self.bought.append(Customer(account_id, client, sub_id))
+        return self.bought[-1]
+
+    def taken_at_stripe(self) -> int:
+        """What Stripe took from the customers who bought, in minor units."""
+        repository = composition.root().repository
+        customers = [repository.get_account(c.account_id).stripe_customer_id for c in self.bought]
+        return sum(
+            intent.amount
+            for customer in customers
+            if customer is not None
+            for intent in payment_intents(self.localstripe, customer)
+            if intent.status == "succeeded"
+        )
 
     def partner_subscription(self, name: str) -> Customer:
         account_id = fresh_account_id(name)
@@ -135,7 +151,9 @@ def test_a_population_lives_through_every_row_of_the_status_table(  # noqa: PLR0
     unknown = population.buy("unknown-outcome")
     lapses = population.partner_subscription("partner-lapses")
     extended = population.partner_subscription("partner-extended")
-    assert renews.payments()[0]["amount"] == 3920, "WELCOME20: 20% off the first cycle"
+    first = renews.payments()[0]
+    assert first["tax"]["net"] == 3920, "WELCOME20: 20% off the first cycle"
+    assert first["amount"] == 4704, "with 20 % French VAT: no billing country given"
     assert population.api.save_card(dunned.client, "pm_card_chargeCustomerFail").status == 200
     population.decline(recovers, INSUFFICIENT_FUNDS)
     population.decline(hard, EXPIRED_CARD)
@@ -179,8 +197,8 @@ def test_a_population_lives_through_every_row_of_the_status_table(  # noqa: PLR0
         P2,
     )
     assert [(p["kind"], p["amount"], p["status"]) for p in renews.payments()] == [
-        ("renewal", 4900, "succeeded"),
-        ("purchase", 3920, "succeeded"),
+        ("renewal", 5880, "succeeded"),
+        ("purchase", 4704, "succeeded"),
     ], "after the discounted first cycle, the full price"
     assert population.subjects(renews) == [*BOUGHT, RENEWED]
 
@@ -326,3 +344,10 @@ def test_a_population_lives_through_every_row_of_the_status_table(  # noqa: PLR0
     assert population.partner_subjects()[-1] == (
         f"Reminder: subscription {extended.subscription_id} ends on 31 March 2026, 09:30 UTC"
     )
+
+    # --- every payment Stripe took is invoiced, for the same amount to the cent ---------------
+    paid = [p for c in population.bought for p in c.payments() if p["status"] == "succeeded"]
+    assert all(p["amount"] == p["tax"]["gross"] for p in paid)
+    invoices = [p["invoice"]["number"] for p in paid]
+    assert len(set(invoices)) == len(invoices) == len(paid)
+    assert population.taken_at_stripe() == sum(p["tax"]["gross"] for p in paid)
