@@ -352,6 +352,22 @@ def test_a_purchase_holds_the_open_slot_until_it_settles(repository: BillingRepo
     assert store(repository, second).id == "sub_2"
 
 
+def test_a_purchase_opened_twice_is_settled_already_not_a_second_subscription(
+    repository: BillingRepository,
+) -> None:
+    """Its own request and its webhook both open a paid purchase: the second writer learns that
+    the attempt is settled (and reads what became of it), not that the account has another
+    subscription."""
+    repository.save_account(ACCOUNT)
+    sub = active()
+    _claim_purchase(repository, sub)
+    paid = replace(first_attempt(sub), status=ChargeStatus.SUCCEEDED, provider_reference="pi_1")
+    repository.commit(SubscriptionChange(before=None, after=sub, attempts=[paid]))
+
+    with pytest.raises(AttemptAlreadySettled):
+        repository.commit(SubscriptionChange(before=None, after=sub, attempts=[paid]))
+
+
 def test_a_purchase_released_without_its_slot_writes_nothing(
     repository: BillingRepository,
 ) -> None:

@@ -272,10 +272,10 @@ class InMemoryRepository:
         with self._lock:
             account = self._accounts.get(after.account_id)
             pointer = self._pointer(before, after, account)
-            if before is None and pointer is None:
-                raise SubscriptionExists if account is not None else NotFound("Account")
             if any(not self._pending(attempt) for attempt in change.attempts):
                 raise AttemptAlreadySettled
+            if before is None and pointer is None:
+                raise SubscriptionExists if account is not None else NotFound("Account")
             stored = self._subscriptions.get(after.id)
             if (
                 (0 if stored is None else stored.version) != expected

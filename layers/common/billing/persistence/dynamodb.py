@@ -661,11 +661,13 @@ def _transaction_error(error: TransactWriteError, change: SubscriptionChange) ->
     subscription, then its attempts, then audit entries, then the account pointer's update."""
     reasons = error.cancellation_reasons
     codes = _codes(error)
+    # First: another caller settled the attempt (a purchase opened by its webhook while its own
+    # request was writing it); the slot it took is then this very subscription's.
+    if _CONDITION_FAILED in codes[1 : 1 + len(change.attempts)]:
+        return AttemptAlreadySettled()
     if change.before is None and codes and codes[-1] == _CONDITION_FAILED:
         account = reasons[-1]
         return SubscriptionExists() if account and account.raw_item else NotFound("Account")
-    if _CONDITION_FAILED in codes[1 : 1 + len(change.attempts)]:
-        return AttemptAlreadySettled()
     if _CONDITION_FAILED in codes:
         return ConcurrentModification()
     return StorageUnavailable(str(error))
