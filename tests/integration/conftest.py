@@ -90,6 +90,15 @@ def paypal(_paypal: StandIn) -> Iterator[StandIn]:
     _paypal.reset()
 
 
+@pytest.fixture
+def vies(_vies: StandIn) -> Iterator[StandIn]:
+    """The VIES stand-in for the session; faults, the request log and the member states made
+    unavailable cleared per test (the numbers registered stay: tests register fresh ones)."""
+    yield _vies
+    _vies.reset()
+    _vies.delete("/_standin/unavailable")
+
+
 @pytest.fixture(scope="session")
 def _moto_server() -> Iterator[MotoServer]:
     with moto_server() as server:
