@@ -11,7 +11,7 @@ from dataclasses import fields, is_dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.outbox import Message, OutboxEntry, OutboxMessage, OutboxStatus
@@ -134,6 +134,25 @@ class InMemoryRepository:
             self._append(stream, zip(seqs, audit, strict=True))
             self._post(f"account#{account.id}#{version:010d}", account.id, messages)
         return replace(account, version=version)
+
+    def save_vat_id_check(
+        self, account: Account, check: VatIdCheck, audit: Sequence[Audit] = ()
+    ) -> Account:
+        self._enter("save_vat_id_check", account, check, audit)
+        version = account.version + 1
+        stream = _account_stream(account.id)
+        seqs = [
+            f"{format_instant(entry.at)}#account#{version:010d}#{index:02d}"
+            for index, entry in enumerate(audit)
+        ]
+        with self._lock:
+            stored = self._accounts.get(account.id)
+            if stored is None or stored.version != account.version or self._taken(stream, seqs):
+                raise ConcurrentModification
+            saved = _as_stored(replace(stored, vat_id_check=check, version=version))
+            self._accounts[account.id] = saved
+            self._append(stream, zip(seqs, audit, strict=True))
+        return saved
 
     # --- subscriptions ---
 

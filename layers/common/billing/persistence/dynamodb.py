@@ -27,7 +27,7 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.outbox import (
@@ -132,6 +132,34 @@ class DynamoDBRepository:
                     raise ConcurrentModification from error
                 raise
         return replace(account, version=version)
+
+    def save_vat_id_check(
+        self, account: Account, check: VatIdCheck, audit: Sequence[Audit] = ()
+    ) -> Account:
+        # An update of the one attribute (the charging functions may update accounts, not
+        # replace them), conditional on the version read.
+        record = _with_version(AccountRecord(account.id), account.version)
+        version = account.version + 1
+        with _storage_errors():
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.update(
+                        record,
+                        actions=[AccountRecord.vat_id_check.set(to_item(check))],
+                        condition=AccountRecord.id.exists(),
+                    )
+                    for index, entry in enumerate(audit):
+                        _append(
+                            transaction,
+                            _account_stream(account.id),
+                            _account_seq(entry, f"account#{version:010d}#{index:02d}"),
+                            entry,
+                        )
+            except TransactWriteError as error:
+                if _CONDITION_FAILED in _codes(error):
+                    raise ConcurrentModification from error
+                raise
+        return replace(account, vat_id_check=check, version=version)
 
     # --- subscriptions ---
 
