@@ -151,12 +151,13 @@ def api(
     aws_environment: dict[str, str],
     localstripe: StandIn,
     paypal: StandIn,
+    vies: StandIn,
     dynamodb_requests: DynamoDBRequests,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Api]:
-    """The whole HTTP API in-process: local API Gateway, real handlers, moto, localstripe and
-    the PayPal stand-in, with the handlers' clock under the test's control; NotifyFunction sends
-    the outbox from its stream whenever the test reads what was sent."""
+    """The whole HTTP API in-process: local API Gateway, real handlers, moto, localstripe, the
+    PayPal stand-in and the VIES stand-in, with the handlers' clock under the test's control;
+    NotifyFunction sends the outbox from its stream whenever the test reads what was sent."""
     outbox = open_outbox(SENDER)
     environment = aws_environment | {
         "EMAIL_SENDER": SENDER,
@@ -164,6 +165,7 @@ def api(
         "SALES_CONTACT_EMAIL": SALES_CONTACT["email"],
         "SALES_CHAT_URL": SALES_CONTACT["chat_url"],
         **provider_environment(localstripe, paypal),
+        "VIES_API_BASE": vies.url,
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
