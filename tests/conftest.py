@@ -151,3 +151,10 @@ def _paypal() -> Iterator[StandIn]:
     """The PayPal stand-in, shared the same way."""
     with running("devstack.paypal_stand_in", control="/_standin") as stand_in:
         yield stand_in
+
+
+@pytest.fixture(scope="session")
+def _vies() -> Iterator[StandIn]:
+    """The VIES stand-in, shared the same way."""
+    with running("devstack.vies_stand_in", control="/_standin") as stand_in:
+        yield stand_in

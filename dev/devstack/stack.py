@@ -1,12 +1,12 @@
-"""The whole system on one machine (``make dev``): moto server, localstripe and the
-PayPal stand-in as child processes on loopback; the template's tables (with their streams),
-queues, topics and SES configuration sets created in moto; every function of template.yaml with
-the environment Lambda would give it, the API's in execution environment processes
-(`devstack.environments`), the others in this one; the HTTP API on a loopback port; the renewal
-schedule and its queue worker; the other event sources (DynamoDB streams, SNS subscriptions,
-other schedules: `devstack.pollers`); one clock. The providers' webhooks are registered with the
-stand-ins (`register_webhooks`), which then deliver to the API's webhook routes as the providers
-do in AWS.
+"""The whole system on one machine (``make dev``): moto server, localstripe, the PayPal
+stand-in and the VIES stand-in as child processes on loopback; the template's tables (with
+their streams), queues, topics and SES configuration sets created in moto; every function of
+template.yaml with the environment Lambda would give it, the API's in execution environment
+processes (`devstack.environments`), the others in this one; the HTTP API on a loopback port;
+the renewal schedule and its queue worker; the other event sources (DynamoDB streams, SNS
+subscriptions, other schedules: `devstack.pollers`); one clock. The providers' webhooks are
+registered with the stand-ins (`register_webhooks`), which then deliver to the API's webhook
+routes as the providers do in AWS.
 
 Nothing here defines a route, a table, a queue, a stream or a schedule: each is read from
 template.yaml.
@@ -109,7 +109,8 @@ API = Port("DEV_API_PORT", 3000, "the HTTP API")
 MOTO = Port("DEV_MOTO_PORT", 3001, "moto server: DynamoDB (and its streams), SQS, SES, SNS")
 STRIPE = Port("DEV_STRIPE_PORT", 3002, "localstripe")
 PAYPAL = Port("DEV_PAYPAL_PORT", 3003, "the PayPal stand-in")
-PORTS = (API, MOTO, STRIPE, PAYPAL)
+VIES = Port("DEV_VIES_PORT", 3004, "the VIES stand-in")
+PORTS = (API, MOTO, STRIPE, PAYPAL, VIES)
 CLOCK_START = "DEV_CLOCK_START"
 """Where the clock starts (``2026-01-31T09:30:00Z``); the wall clock's time when unset."""
 LAMBDA_CONCURRENCY = "DEV_LAMBDA_CONCURRENCY"
@@ -136,6 +137,7 @@ CHILDREN = (
     Child(MOTO, "devstack.moto_server", reads_clock=True),
     Child(STRIPE, "devstack.localstripe_server", reads_clock=True),
     Child(PAYPAL, "devstack.paypal_stand_in", reads_clock=True),
+    Child(VIES, "devstack.vies_stand_in", reads_clock=True),
 )
 
 ADMIN_ACCOUNT = "ops"
@@ -483,6 +485,7 @@ class RunningStack:
             f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS)",
             f"  localstripe      http://{HOST}:{self.chosen[STRIPE]}",
             f"  PayPal stand-in  http://{HOST}:{self.chosen[PAYPAL]}",
+            f"  VIES stand-in    http://{HOST}:{self.chosen[VIES]}   (rules: docs/local-stack.md)",
             f"  webhooks         {self.webhooks.stripe_url}   (registered with localstripe)",
             f"                   {self.webhooks.paypal_url}   (with the PayPal stand-in: "
             f"{self.webhooks.paypal_webhook_id})",
@@ -541,6 +544,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             f"http://{HOST}:{chosen[PAYPAL]}",
         )
         os.environ.update(provider_variables(stripe_url, paypal_url))
+        os.environ["VIES_API_BASE"] = f"http://{HOST}:{chosen[VIES]}"
         page = LocalPage(
             PageConfig(
                 api_url=url,

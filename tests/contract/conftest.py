@@ -1,7 +1,7 @@
 """Each port's adapters side by side: the in-memory fake (marked unit: no socket, no process) and
-the real adapters (marked integration: DynamoDB in moto, in-process; localstripe and the PayPal
-stand-in on loopback, one process each per session). A contract test takes the port's fixture
-and runs once per adapter."""
+the real adapters (marked integration: DynamoDB in moto, in-process; localstripe, the PayPal
+stand-in and the VIES stand-in on loopback, one process each per session). A contract test
+takes the port's fixture and runs once per adapter."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.contract.providers import (
     ProviderUnderTest,
     StripeProvider,
 )
+from tests.contract.vat_ids import CheckerUnderTest, FakeChecker, StandInChecker
 from tests.fakes import InMemoryRepository
 from tests.support.aws import create_tables
 from tests.support.stand_ins import StandIn
@@ -114,3 +115,17 @@ def outbox(request: pytest.FixtureRequest) -> Iterator[Outbox]:
         return
     with mock_aws():
         yield MotoOutbox()
+
+
+@pytest.fixture(params=[pytest.param("fake-vies", marks=FAKE), pytest.param("vies", marks=REAL)])
+def vat_id_checker(request: pytest.FixtureRequest) -> Iterator[CheckerUnderTest]:
+    """A VAT ID checker and its test hooks; the VIES stand-in is made whole after the test."""
+    if request.param == "fake-vies":
+        yield FakeChecker()
+        return
+    stand_in: StandIn = request.getfixturevalue("_vies")
+    try:
+        yield StandInChecker(stand_in)
+    finally:
+        stand_in.reset()
+        stand_in.delete("/_standin/unavailable")

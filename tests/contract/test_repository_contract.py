@@ -16,6 +16,8 @@ from billing.domain.accounts import (
     PaymentMethod,
     PaymentMethodKind,
     PaymentProvider,
+    VatIdCheck,
+    VatIdStatus,
 )
 from billing.domain.charges import ChargeAttempt, ChargeStatus, Refund
 from billing.domain.failures import FailureReason
@@ -424,6 +426,51 @@ def test_account_changes_are_audited_with_the_write(repository: BillingRepositor
     with pytest.raises(ConcurrentModification):
         repository.save_account(replace(saved, email="stale@example.com"), [stale])
     assert repository.account_trail(ACCOUNT.id) == [created, updated]
+
+
+BELGIAN = replace(
+    ACCOUNT,
+    billing_info=BillingInfo(
+        "Ada", "ada@example.be", "Rue de la Loi 16", "Bruxelles", "BE", vat_id="BE0123456789"
+    ),
+    vat_id_check=VatIdCheck(
+        "BE0123456789", VatIdStatus.UNCHECKED, FIRST_END, next_check_at=FIRST_END + HOUR
+    ),
+)
+CONFIRMED = VatIdCheck(
+    "BE0123456789", VatIdStatus.VALID, FIRST_END + HOUR, consultation="WAPI000000000001"
+)
+
+
+def test_a_vat_id_check_is_saved_on_its_own_with_its_trail_entry(
+    repository: BillingRepository,
+) -> None:
+    saved = repository.save_account(BELGIAN)
+    entry = account_audit(SCHEDULER, "vat_id_checked", FIRST_END + HOUR, {"status": "valid"})
+
+    checked = repository.save_vat_id_check(saved, CONFIRMED, [entry])
+
+    assert checked == replace(saved, vat_id_check=CONFIRMED, version=saved.version + 1)
+    assert repository.get_account(BELGIAN.id) == checked
+    assert repository.account_trail(BELGIAN.id) == [entry]
+    with pytest.raises(ConcurrentModification):
+        repository.save_account(replace(saved, email="read-before-the-check@example.com"))
+
+
+def test_a_vat_id_check_on_an_account_changed_since_writes_nothing(
+    repository: BillingRepository,
+) -> None:
+    saved = repository.save_account(BELGIAN)
+    moved = repository.save_account(replace(saved, email="new@example.com"))
+    entry = account_audit(SCHEDULER, "vat_id_checked", FIRST_END + HOUR, {"status": "valid"})
+
+    with pytest.raises(ConcurrentModification):
+        repository.save_vat_id_check(saved, CONFIRMED, [entry])
+    with pytest.raises(ConcurrentModification):
+        repository.save_vat_id_check(replace(BELGIAN, id="acct_never_saved"), CONFIRMED, [entry])
+
+    assert repository.get_account(BELGIAN.id) == moved
+    assert repository.account_trail(BELGIAN.id) == []
 
 
 def test_the_account_trail_is_in_time_order(repository: BillingRepository) -> None:

@@ -1,6 +1,7 @@
 """One clock for every part of the running stack: what localstripe and the PayPal stand-in
 stamp on a charge is the stack's instant, however far the clock was moved, so a charge looked
-up later by its creation time is found."""
+up later by its creation time is found; the VIES stand-in, which the functions ask about a VAT
+ID, dates its answers with it too."""
 
 from __future__ import annotations
 
@@ -115,3 +116,35 @@ def test_localstripe_forgets_idempotency_keys_after_a_day_of_the_stacks_clock(
     assert _create_customer(stack, key) == first, "replayed within 24 hours"
     stack.call("POST", "/_dev/clock", {"seconds": 1})
     assert _create_customer(stack, key) != first, "a new request once the key is a day old"
+
+
+def test_the_functions_ask_the_vies_stand_in_which_answers_on_the_stacks_clock(
+    stack: RunningStack,
+) -> None:
+    customer = stack.customer("clock-vies", card=None)
+    moved: str = stack.call("POST", "/_dev/clock", {"days": 3}).body["now"]
+    belgian = {
+        "name": "Lotte Peeters",
+        "company": "Exemple Services SA",
+        "email": "factuur@voorbeeld.be",
+        "address_line1": "Rue de la Loi 16",
+        "city": "Bruxelles",
+        "postal_code": "1000",
+        "country": "BE",
+        "vat_id": "BE0123456789",
+    }
+
+    saved = stack.call("PUT", "/account/billing-info", belgian, token=customer.token, key="be")
+    asked = len(stack.vies.requests("POST", "/check-vat-number"))
+    answered = stack.vies.post(
+        "/check-vat-number",
+        {"countryCode": "DE", "vatNumber": "123456789", "requesterMemberStateCode": "FR",
+         "requesterNumber": "34912345600"},
+    )  # fmt: skip
+
+    assert saved.status == 200, saved.body
+    assert saved.body["vat_id_check"]["status"] == "valid"
+    assert saved.body["vat_id_check"]["checked_at"] == moved
+    assert saved.body["reverse_charged"] is True
+    assert asked >= 1, "the function asked the stand-in"
+    assert (answered["valid"], answered["requestDate"]) == (True, moved)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from itertools import count
 from typing import Any, cast
 
-from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.invoices import Document, issue
@@ -123,6 +123,31 @@ class InMemoryRepository:
         messages: Sequence[OutboxMessage] = (),
     ) -> Account:
         self._enter("save_account", account, audit, messages)
+        saved = self._write_account(account, audit, lambda _: account, messages)
+        return replace(account, version=saved.version)
+
+    def save_vat_id_check(
+        self, account: Account, check: VatIdCheck, audit: Sequence[Audit] = ()
+    ) -> Account:
+        self._enter("save_vat_id_check", account, check, audit)
+
+        def checked(stored: Account | None) -> Account:
+            if stored is None:  # the update's condition: the account exists
+                raise ConcurrentModification
+            return replace(stored, vat_id_check=check)
+
+        return self._write_account(account, audit, checked)
+
+    def _write_account(
+        self,
+        account: Account,
+        audit: Sequence[Audit],
+        new: Callable[[Account | None], Account],
+        messages: Sequence[OutboxMessage] = (),
+    ) -> Account:
+        """Store `new(stored)` as the version after `account`'s, with its trail entries and
+        messages, all or nothing: ConcurrentModification unless `account`'s version is the
+        stored one. The account as stored."""
         version = account.version + 1
         stream = _account_stream(account.id)
         seqs = [
@@ -134,10 +159,11 @@ class InMemoryRepository:
             current = 0 if stored is None else stored.version
             if current != account.version or self._taken(stream, seqs):
                 raise ConcurrentModification
-            self._accounts[account.id] = _as_stored(replace(account, version=version))
+            saved = _as_stored(replace(new(stored), version=version))
+            self._accounts[account.id] = saved
             self._append(stream, zip(seqs, audit, strict=True))
             self._post(f"account#{account.id}#{version:010d}", account.id, messages)
-        return replace(account, version=version)
+        return saved
 
     # --- subscriptions ---
 

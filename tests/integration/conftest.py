@@ -90,6 +90,15 @@ def paypal(_paypal: StandIn) -> Iterator[StandIn]:
     _paypal.reset()
 
 
+@pytest.fixture
+def vies(_vies: StandIn) -> Iterator[StandIn]:
+    """The VIES stand-in for the session; faults, the request log and the member states made
+    unavailable cleared per test (the numbers registered stay: tests register fresh ones)."""
+    yield _vies
+    _vies.reset()
+    _vies.delete("/_standin/unavailable")
+
+
 @pytest.fixture(scope="session")
 def _moto_server() -> Iterator[MotoServer]:
     with moto_server() as server:
@@ -142,12 +151,13 @@ def api(
     aws_environment: dict[str, str],
     localstripe: StandIn,
     paypal: StandIn,
+    vies: StandIn,
     dynamodb_requests: DynamoDBRequests,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Api]:
-    """The whole HTTP API in-process: local API Gateway, real handlers, moto, localstripe and
-    the PayPal stand-in, with the handlers' clock under the test's control; NotifyFunction sends
-    the outbox from its stream whenever the test reads what was sent."""
+    """The whole HTTP API in-process: local API Gateway, real handlers, moto, localstripe, the
+    PayPal stand-in and the VIES stand-in, with the handlers' clock under the test's control;
+    NotifyFunction sends the outbox from its stream whenever the test reads what was sent."""
     outbox = open_outbox(SENDER)
     environment = aws_environment | {
         "EMAIL_SENDER": SENDER,
@@ -155,6 +165,7 @@ def api(
         "SALES_CONTACT_EMAIL": SALES_CONTACT["email"],
         "SALES_CHAT_URL": SALES_CONTACT["chat_url"],
         **provider_environment(localstripe, paypal),
+        "VIES_API_BASE": vies.url,
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

@@ -37,7 +37,13 @@ START = "2026-01-31T09:30:00Z"
 """Where the tests start the clock (DEV_CLOCK_START): a month-end anchor."""
 STARTUP_SECONDS = 180
 """First start after an install imports every function; well within this."""
-PORT_VARIABLES = ("DEV_API_PORT", "DEV_MOTO_PORT", "DEV_STRIPE_PORT", "DEV_PAYPAL_PORT")
+PORT_VARIABLES = (
+    "DEV_API_PORT",
+    "DEV_MOTO_PORT",
+    "DEV_STRIPE_PORT",
+    "DEV_PAYPAL_PORT",
+    "DEV_VIES_PORT",
+)
 
 
 @dataclass
@@ -135,6 +141,10 @@ class RunningStack:
     @property
     def paypal(self) -> StandIn:
         return StandIn(f"http://{HOST}:{self.ports['DEV_PAYPAL_PORT']}", "/_standin")
+
+    @property
+    def vies(self) -> StandIn:
+        return StandIn(f"http://{HOST}:{self.ports['DEV_VIES_PORT']}", "/_standin")
 
 
 def eventually(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:

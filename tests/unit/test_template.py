@@ -228,3 +228,6 @@ def test_prod_deploys_once_the_sender_pages_and_sales_contact_are_set() -> None:
     assert _refused(parameters | {"PayPalApiBase": "https://api-m.sandbox.paypal.com"}) == [
         "Production charges through PayPal's live API."
     ]
+    assert _refused(parameters | {"ViesApiBase": "http://127.0.0.1:3004"}) == [
+        "Production checks VAT IDs with the EU's VIES service."
+    ]

@@ -64,7 +64,7 @@ def billing_info(form: Annotated[BillingForm, Body()]) -> Response[Any]:
         account = root().billing_profile.update_info(
             who.account_id, form.to_billing_info(), who.acting_as(Actor.CUSTOMER)
         )
-        view = BillingInfoView.of(account.billing_info)
+        view = BillingInfoView.of(account)
         assert view is not None
         return ok(view)
 

@@ -28,6 +28,7 @@ from billing.settings import (
     ProviderSettings,
     RenewalSettings,
     StorageSettings,
+    VatIdSettings,
     WebhookSettings,
 )
 
@@ -47,11 +48,13 @@ if TYPE_CHECKING:
     from billing.operations.purchases import Purchases
     from billing.operations.refunds import Refunds
     from billing.operations.subscriptions import SubscriptionReads
+    from billing.operations.vat_ids import VatIdChecks
     from billing.payments import PaymentChanges
     from billing.persistence.repository import BillingRepository, OutboxStore
     from billing.persistence.webhook_events import WebhookEventStore
     from billing.provider_events import ProviderEvents
     from billing.providers.gateway import PaymentGateway, WebhookVerifier
+    from billing.providers.vies import VatIdChecker
     from billing.renewal_worker import RenewalWorker
     from billing.renewals import RenewalDispatcher, RenewalQueue
     from billing.webhooks import WebhookReceiver
@@ -84,6 +87,7 @@ class Root:
         renewal_queue: RenewalQueue | None = None,
         webhook_events: WebhookEventStore | None = None,
         webhook_verifiers: Mapping[PaymentProvider, WebhookVerifier] | None = None,
+        vat_id_checker: VatIdChecker | None = None,
     ) -> None:
         given = {
             "repository": repository,
@@ -93,6 +97,7 @@ class Root:
             "renewal_queue": renewal_queue,
             "webhook_events": webhook_events,
             "webhook_verifiers": webhook_verifiers,
+            "vat_id_checker": vat_id_checker,
         }
         for name, part in given.items():
             if part is not None:
@@ -148,6 +153,20 @@ class Root:
         from billing.providers.configured import gateways
 
         return gateways(ProviderSettings.from_environment())
+
+    @cached_property
+    def vat_id_checker(self) -> VatIdChecker:
+        """VIES, asked with the seller's VAT ID as requester (for its consultation number)."""
+        from billing.domain.invoices import default_seller
+        from billing.providers.vies import ViesChecker
+
+        settings, requester = VatIdSettings.from_environment(), default_seller().party.vat_id
+        assert requester is not None, "the seller has a VAT ID (billing/data/seller.json)"
+        return ViesChecker(
+            requester=requester,
+            api_base=settings.vies_api_base,
+            timeout=settings.vies_timeout_seconds,
+        )
 
     @cached_property
     def webhook_events(self) -> WebhookEventStore:
@@ -210,6 +229,15 @@ class Root:
     def billing_profile(self) -> BillingProfile:
         """The billing overview and form; saving a payment method needs `payment_methods`."""
         return self._billing_profile(None)
+
+    @cached_property
+    def vat_ids(self) -> VatIdChecks:
+        """VIES's checks of VAT IDs: `check` for the billing form, and `refresh`, which a
+        charge calls on the account right before computing its tax (an unchecked VAT ID whose
+        time has come is asked about again; never raises for VIES)."""
+        from billing.operations.vat_ids import VatIdChecks
+
+        return VatIdChecks(self.repository, self.vat_id_checker, clock=now)
 
     @cached_property
     def outbox_delivery(self) -> OutboxDelivery:
@@ -306,6 +334,7 @@ class Root:
             billing_info_updated=billing_info_updated,
             clock=now,
             sales=self.contacts.sales,
+            vat_ids=self.vat_ids,
             charging=charging,
             gateways=self.gateways if charging is not None else {},
         )

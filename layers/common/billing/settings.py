@@ -186,3 +186,17 @@ class WebhookSettings(EnvironmentSettings):
     """How old a Stripe signature may be (Stripe's SDK default): an older one is a replay."""
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     dynamodb_endpoint: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
+
+
+class VatIdSettings(EnvironmentSettings):
+    """Where VAT IDs are checked (template parameter ``ViesApiBase``): the EU's VIES service in
+    AWS, the local stack's stand-in on loopback; and how long one check may wait for it."""
+
+    vies_api_base: str = Field(
+        default="https://ec.europa.eu/taxation_customs/vies/rest-api",
+        alias="VIES_API_BASE",
+        pattern=r"^https?://",
+    )
+    vies_timeout_seconds: float = Field(default=5.0, alias="VIES_TIMEOUT_SECONDS", gt=0, le=20)
+    """Short: the billing form and a charge wait for it, and an unanswered check is retried
+    later rather than holding either up (docs/tax.md)."""

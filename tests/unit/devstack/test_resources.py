@@ -188,6 +188,7 @@ def test_the_worker_gets_globals_and_its_own_variables_without_secret_names(
         "SALES_CONTACT_EMAIL": "sales@example.com",
         "SALES_CHAT_URL": "https://app.example.com/support/chat",
         "PAYPAL_API_BASE": "https://api-m.sandbox.paypal.com",
+        "VIES_API_BASE": "https://ec.europa.eu/taxation_customs/vies/rest-api",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_local",
     }
     assert set(resolved.unset) == {"STRIPE_SECRET_NAME", "PAYPAL_SECRET_NAME"}

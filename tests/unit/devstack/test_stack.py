@@ -25,9 +25,9 @@ from tests.support.aws import template
 
 
 def test_ports_default_to_3000_and_up_and_follow_their_variables() -> None:
-    assert sorted(ports({}).values()) == [3000, 3001, 3002, 3003]
+    assert sorted(ports({}).values()) == [3000, 3001, 3002, 3003, 3004]
     chosen = ports({"DEV_API_PORT": "8080", "DEV_MOTO_PORT": " "})
-    assert sorted(chosen.values()) == [3001, 3002, 3003, 8080], "blank means the default"
+    assert sorted(chosen.values()) == [3001, 3002, 3003, 3004, 8080], "blank means the default"
 
 
 def test_one_port_for_two_servers_is_refused() -> None:

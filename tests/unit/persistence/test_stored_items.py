@@ -1,19 +1,27 @@
 """Charge attempts, pending purchases and accounts as items, without DynamoDB: the format
 deployed tables hold is still read and written, and any value comes back from its item; tuples
-of values (an account's suppressed emails) as lists."""
+of values (an account's suppressed emails) as lists; VIES's check of an account's VAT ID as a
+map."""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.domain.accounts import Account, PendingPurchase, SuppressedEmail, SuppressionReason
+from billing.domain.accounts import (
+    Account,
+    PendingPurchase,
+    SuppressedEmail,
+    SuppressionReason,
+    VatIdCheck,
+    VatIdStatus,
+)
 from billing.domain.charges import ChargeAttempt
 from billing.domain.money import Currency, Money
 from billing.persistence.dynamodb import _account, _account_record, _attempt, _attempt_record
@@ -224,6 +232,54 @@ def test_any_account_with_suppressed_emails_comes_back_from_its_item(
     account: Account, suppressed: tuple[SuppressedEmail, ...]
 ) -> None:
     account = replace(account, suppressed_emails=suppressed)
+    item = _account_record(account).item
+
+    assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account
+
+
+# --- VIES's check of the account's VAT ID ----------------------------------------------------
+
+_CHECKED = VatIdCheck(
+    "BE0123456789", VatIdStatus.UNCHECKED, _SECOND, next_check_at=_SECOND + timedelta(hours=1)
+)
+
+
+def test_an_account_without_a_vat_id_check_is_written_as_before() -> None:
+    assert "vat_id_check" not in _account_record(ACCOUNTS["customer"]).item
+
+
+def test_an_accounts_vat_id_check_is_a_map_of_its_own_in_its_item() -> None:
+    """A map the check made before a charge sets on its own (`save_vat_id_check`)."""
+    account = replace(ACCOUNTS["customer"], vat_id_check=_CHECKED)
+
+    item = _account_record(account).item
+
+    assert item["vat_id_check"] == {
+        "M": {
+            "vat_id": {"S": "BE0123456789"},
+            "status": {"S": "unchecked"},
+            "checked_at": {"S": "2026-01-31T09:30:00Z"},
+            "next_check_at": {"S": "2026-01-31T10:30:00Z"},
+        }
+    }
+    assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account
+
+
+_vat_id_checks = st.builds(
+    VatIdCheck,
+    vat_id=texts,
+    status=st.sampled_from(VatIdStatus),
+    checked_at=instants,
+    next_check_at=st.none() | instants,
+    consultation=optional_texts,
+)
+
+
+@given(accounts(), _vat_id_checks)
+def test_any_account_with_a_vat_id_check_comes_back_from_its_item(
+    account: Account, check: VatIdCheck
+) -> None:
+    account = replace(account, vat_id_check=check)
     item = _account_record(account).item
 
     assert _account(AccountRecord.from_raw_data(copy.deepcopy(item))) == account

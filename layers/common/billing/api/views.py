@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from billing.changes import ChangeResult
-from billing.domain.accounts import Account, BillingInfo, Partner, PaymentMethod, SuppressedEmail
+from billing.domain.accounts import Account, Partner, PaymentMethod, SuppressedEmail, VatIdCheck
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, Refund
 from billing.domain.contacts import Contact, SalesContact
@@ -23,7 +23,7 @@ from billing.domain.payment_update import UpdateDecision
 from billing.domain.pricing import Catalogue
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Failure, Subscription
-from billing.domain.tax import Tax
+from billing.domain.tax import Tax, TaxRule, default_rates, rule_for
 from billing.providers.gateway import UpdateStart
 
 if TYPE_CHECKING:
@@ -366,6 +366,26 @@ class PaymentMethodView(View):
         )
 
 
+class VatIdCheckView(View):
+    """What VIES last said of the VAT ID (docs/tax.md)."""
+
+    status: str
+    """``valid``, ``invalid``, or ``unchecked``: VIES did not answer, asked again later."""
+    checked_at: str
+    next_check_at: str | None
+    """When an unchecked VAT ID is asked about again (at the next charge from then on)."""
+
+    @classmethod
+    def of(cls, check: VatIdCheck | None) -> VatIdCheckView | None:
+        return None if check is None else cls._copied(check)
+
+
+def _reverse_charged(account: Account, country: str) -> bool:
+    confirmed = account.confirmed_vat_id is not None
+    rule = rule_for(country, confirmed_vat_id=confirmed, rates=default_rates())
+    return rule is TaxRule.REVERSE_CHARGE
+
+
 class BillingInfoView(View):
     name: str
     company: str | None
@@ -377,9 +397,15 @@ class BillingInfoView(View):
     region: str | None
     country: str
     vat_id: str | None
+    vat_id_check: VatIdCheckView | None
+    """None when VIES is not asked about the VAT ID: none given, French, or outside the EU."""
+    reverse_charged: bool
+    """Whether charges bear no VAT, the customer accounting for it (an EU business outside
+    France whose VAT ID VIES confirmed)."""
 
     @classmethod
-    def of(cls, info: BillingInfo | None) -> BillingInfoView | None:
+    def of(cls, account: Account) -> BillingInfoView | None:
+        info = account.billing_info
         if info is None:
             return None
         return cls(
@@ -393,6 +419,8 @@ class BillingInfoView(View):
             region=info.region,
             country=info.country,
             vat_id=info.vat_id,
+            vat_id_check=VatIdCheckView.of(account.vat_id_check),
+            reverse_charged=_reverse_charged(account, info.country),
         )
 
 
@@ -457,7 +485,7 @@ class BillingView(View):
     @classmethod
     def of(cls, account: Account, decision: UpdateDecision, contact: Contact | None) -> BillingView:
         return cls(
-            billing_info=BillingInfoView.of(account.billing_info),
+            billing_info=BillingInfoView.of(account),
             payment_method=PaymentMethodView.of(account.payment_method),
             update_flow=UpdateFlowView.of(decision),
             contact=ContactView.of(contact),

@@ -14,6 +14,8 @@ from billing.domain.accounts import (
     BillingInfo,
     PaymentMethodKind,
     PaymentProvider,
+    VatIdCheck,
+    VatIdStatus,
 )
 from billing.domain.contacts import Contact, SalesContact, partner_contact
 from billing.domain.errors import DomainError, ErrorCode
@@ -36,6 +38,7 @@ from billing.domain.state_machine import (
 )
 from billing.domain.subscription import Status, Subscription
 from billing.operations.subscriptions import authentication_required
+from billing.operations.vat_ids import VatIdChecks, checked_by_vies, vat_id_refused
 from billing.persistence.repository import BillingRepository
 from billing.providers.gateway import (
     PaymentGateway,
@@ -100,6 +103,7 @@ class BillingProfile:
         billing_info_updated: AccountEmail,
         clock: Callable[[], datetime],
         sales: SalesContact,
+        vat_ids: VatIdChecks,
         charging: ChargeOperation | None = None,
         gateways: Mapping[PaymentProvider, PaymentGateway] | None = None,
     ) -> None:
@@ -108,6 +112,7 @@ class BillingProfile:
         self._billing_info_updated = billing_info_updated
         self._clock = clock
         self._sales = sales
+        self._vat_ids = vat_ids
         self._charging = charging
         self._gateways = gateways or {}
 
@@ -122,11 +127,14 @@ class BillingProfile:
     # --- the billing form ---
 
     def update_info(self, account_id: str, info: BillingInfo, by: Requester) -> Account:
-        """Save the form. A new country or VAT ID goes through sales, as the rules say."""
+        """Save the form. A new country or VAT ID goes through sales, as the rules say. A VAT ID
+        VIES checks is saved with its check (one VIES says is invalid refuses the form); any
+        other clears the check of the one before."""
+        check = self._vat_id_check(account_id, info)
 
         def filled_in(account: Account) -> Account:
             self._check_info_change(account, info)
-            return replace(account, billing_info=info)
+            return replace(account, billing_info=info, vat_id_check=check)
 
         return self._save(
             account_id,
@@ -136,6 +144,18 @@ class BillingProfile:
             _form_changes,
             email=self._billing_info_updated,
         )
+
+    def _vat_id_check(self, account_id: str, info: BillingInfo) -> VatIdCheck | None:
+        """VIES's check of the form's VAT ID, asked once before the write (not again after a
+        lost race), and only if the rules let the customer make the change."""
+        if not checked_by_vies(info):
+            return None
+        account = self._repository.get_account(account_id)
+        self._check_info_change(account, info)
+        check = self._vat_ids.check(info, account.vat_id_check)
+        if check is not None and check.status is VatIdStatus.INVALID:
+            raise vat_id_refused(check.vat_id)
+        return check
 
     def _check_info_change(self, account: Account, info: BillingInfo) -> None:
         old = account.billing_info
@@ -343,7 +363,7 @@ def _provider(kind: PaymentMethodKind) -> PaymentProvider:
 
 def _form_changes(old: Account, new: Account) -> Details:
     """Which fields of the billing form changed, by name only: the trail never expires, so it
-    keeps no copy of an address or a VAT number."""
+    keeps no copy of an address or a VAT number; and what VIES said of the VAT ID, if asked."""
     before, after = old.billing_info, new.billing_info
     assert after is not None
     changed = [
@@ -351,7 +371,12 @@ def _form_changes(old: Account, new: Account) -> Details:
         for name in after.__dataclass_fields__
         if before is None or getattr(before, name) != getattr(after, name)
     ]
-    return {"fields": ",".join(changed)}
+    check = new.vat_id_check
+    if check is None:
+        return {"fields": ",".join(changed)}
+    # VIES's verdict and consultation number: the seller's proof that it checked.
+    verdict = {"vat_id_check": check.status.value, "consultation": check.consultation}
+    return {"fields": ",".join(changed)} | {k: v for k, v in verdict.items() if v is not None}
 
 
 def _method_saved(old: Account, new: Account) -> Details:

@@ -31,7 +31,7 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
 from billing.domain.invoices import Document, default_seller, issue
@@ -124,27 +124,47 @@ class DynamoDBRepository:
         audit: Sequence[Audit] = (),
         messages: Sequence[OutboxMessage] = (),
     ) -> Account:
-        record = _account_record(account)
         version = account.version + 1
+        with self._account_write(account.id, version, audit) as transaction:
+            transaction.save(_account_record(account))
+            self._post(transaction, f"account#{account.id}#{version:010d}", account.id, messages)
+        return replace(account, version=version)
+
+    def save_vat_id_check(
+        self, account: Account, check: VatIdCheck, audit: Sequence[Audit] = ()
+    ) -> Account:
+        # An update of the one attribute (the charging functions may update accounts, not
+        # replace them), conditional on the version read.
+        version = account.version + 1
+        with self._account_write(account.id, version, audit) as transaction:
+            transaction.update(
+                _with_version(AccountRecord(account.id), account.version),
+                actions=[AccountRecord.vat_id_check.set(to_item(check))],
+                condition=AccountRecord.id.exists(),
+            )
+        return replace(account, vat_id_check=check, version=version)
+
+    @contextmanager
+    def _account_write(
+        self, account_id: str, version: int, audit: Sequence[Audit]
+    ) -> Iterator[TransactWrite]:
+        """A transaction writing the account's `version` with its trail entries `audit`;
+        ConcurrentModification when the account changed since it was read."""
         with _storage_errors():
             try:
                 with TransactWrite(connection=self._connection) as transaction:
-                    transaction.save(record)
+                    yield transaction
                     for index, entry in enumerate(audit):
                         _append(
                             transaction,
-                            _account_stream(account.id),
+                            _account_stream(account_id),
                             _account_seq(entry, f"account#{version:010d}#{index:02d}"),
                             entry,
                         )
-                    self._post(
-                        transaction, f"account#{account.id}#{version:010d}", account.id, messages
-                    )
             except TransactWriteError as error:
                 if _CONDITION_FAILED in _codes(error):
                     raise ConcurrentModification from error
                 raise
-        return replace(account, version=version)
 
     # --- subscriptions ---
 

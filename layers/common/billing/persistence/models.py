@@ -196,8 +196,9 @@ class FieldsMap(Attribute[dict[str, dict[str, Any]]]):
 
 class AccountRecord(OpenModel):
     """An account's item. Its fields are written by `to_item(Account)`; the attributes below are
-    the key, the version, and the account's one open slot, which subscription writes and
-    charge claims update on their own and their conditions read."""
+    the key, the version, the account's one open slot, which subscription writes and charge
+    claims update on their own and their conditions read, and VIES's check of the VAT ID, which
+    a check made before a charge updates on its own."""
 
     class Meta:
         table_name = "unbound-accounts"
@@ -206,6 +207,8 @@ class AccountRecord(OpenModel):
     open_subscription_id = UnicodeAttribute(null=True)
     pending_purchase = FieldsMap(null=True)
     """The open slot held by a purchase whose first charge is not settled yet."""
+    vat_id_check = FieldsMap(null=True)
+    """VIES's last word on the VAT ID, which a later check replaces on its own."""
     version = VersionAttribute()
 
 

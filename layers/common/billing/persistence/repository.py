@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from billing.domain.accounts import Account, PendingPurchase
+from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.invoices import Document, owes_documents
@@ -116,6 +116,14 @@ class BillingRepository(Protocol):
     ) -> Account:
         """Create or replace an account, append `audit` to its trail and put `messages` in the
         outbox, all or nothing; ConcurrentModification when its version is stale."""
+        ...
+
+    def save_vat_id_check(
+        self, account: Account, check: VatIdCheck, audit: Sequence[Audit] = ()
+    ) -> Account:
+        """Store VIES's new `check` on the account (nothing else of it) and append `audit`, all
+        or nothing; ConcurrentModification when the account changed since `account` was read.
+        The account as saved."""
         ...
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...
