@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 from billing.charging import ChargeOperation
-from billing.domain.accounts import Account, BillingInfo, VatIdCheck, VatIdStatus
+from billing.domain.accounts import Account, BillingInfo, PaymentProvider, VatIdCheck, VatIdStatus
 from billing.domain.charges import ChargeStatus
 from billing.domain.invoices import DocumentKind
 from billing.domain.money import Currency, Money
@@ -20,7 +20,10 @@ from billing.domain.state_machine import Actor, Requester
 from billing.domain.subscription import Status
 from billing.domain.tax import TaxRule
 from billing.operations.refunds import Refunds
+from billing.operations.vat_ids import VatIdChecks
+from billing.providers.gateway import PaymentGateway
 from tests.fakes import FakeGateway, InMemoryRepository
+from tests.fakes.vies import FakeVies
 from tests.orchestration.charges import card_holder, opened
 from tests.support.api import Clock
 from tests.support.subscriptions import FIRST_END
@@ -205,3 +208,37 @@ def test_provider_charges_equal_the_invoices_gross_to_the_cent(
         d.tax.gross.amount for d in invoices
     )
     assert [d.number for d in repository.documents()] == list(range(1, len(invoices) + 1))
+
+
+@pytest.mark.parametrize("vies_answers", [True, False], ids=["vies-answers", "vies-still-down"])
+def test_a_vat_id_vies_could_not_check_is_asked_again_before_the_next_charge(
+    repository: InMemoryRepository,
+    stripe: FakeGateway,
+    gateways: dict[PaymentProvider, PaymentGateway],
+    clock: Clock,
+    vies_answers: bool,
+) -> None:
+    vies = FakeVies("BE0123456789")
+    if not vies_answers:
+        vies.unavailable("BE")
+    checks = VatIdChecks(repository, vies, clock=clock)
+    operation = ChargeOperation(repository, gateways, clock=clock, vat_ids=checks)
+    account = _customer(
+        stripe, "BE", company="Lovelace BV", vat_id="BE0123456789", vies=VatIdStatus.UNCHECKED
+    )
+    assert account.vat_id_check is not None
+    due = replace(account.vat_id_check, next_check_at=FIRST_END - timedelta(hours=1))
+    account = replace(account, vat_id_check=due)
+
+    sub_id, charged = _renewed(repository, operation, clock, account)
+
+    assert vies.checked == ["BE0123456789"], "asked once, right before the charge"
+    stored = repository.get_account(account.id).vat_id_check
+    assert stored is not None
+    if vies_answers:
+        assert (charged, stored.status) == (4900, VatIdStatus.VALID), "reverse-charged"
+    else:
+        assert (charged, stored.status) == (5929, VatIdStatus.UNCHECKED), "a consumer meanwhile"
+        assert stored.next_check_at is not None
+        assert stored.next_check_at > FIRST_END
+    assert repository.get_subscription(sub_id).status is Status.ACTIVE

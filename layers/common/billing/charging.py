@@ -48,6 +48,7 @@ from billing.domain.state_machine import (
 )
 from billing.domain.subscription import Channel, ChargeKind, Subscription
 from billing.operations.refunds import Refunds
+from billing.operations.vat_ids import VatIdChecks
 from billing.payments import PaymentChanges
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
@@ -83,8 +84,12 @@ class ChargeOperation:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         schedule: DunningSchedule = DEFAULT_SCHEDULE,
         in_flight: timedelta = IN_FLIGHT,
+        vat_ids: VatIdChecks | None = None,
     ) -> None:
+        """`vat_ids`, when given, checks again a VAT ID VIES could not answer for before each
+        charge computes its tax."""
         self._repository = repository
+        self._vat_ids = vat_ids
         self._gateways = gateways
         self._clock = clock
         self._schedule = schedule
@@ -111,7 +116,7 @@ class ChargeOperation:
         now: datetime,
     ) -> ChangeResult:
         attempt = _attempt(
-            account,
+            self._refreshed(account),
             subscription_id=sub.id,
             kind=charge.kind,
             amount=charge.amount,
@@ -206,7 +211,7 @@ class ChargeOperation:
         if account.payment_method is None:
             raise DomainError(ErrorCode.PAYMENT_METHOD_REQUIRED)
         first = _attempt(
-            account,
+            self._refreshed(account),
             subscription_id=purchase.subscription_id,
             kind=ChargeKind.PURCHASE,
             amount=cycle_price(purchase.price, purchase.discount, 0),
@@ -307,6 +312,11 @@ class ChargeOperation:
         return ChangeResult(sub, account, attempt)
 
     # --- steps ---
+
+    def _refreshed(self, account: Account) -> Account:
+        """The account whose tax a charge computes: its VAT ID checked again first if VIES
+        could not answer last time and it is time to ask again (never refused for VIES)."""
+        return account if self._vat_ids is None else self._vat_ids.refresh(account)
 
     def _take(
         self,

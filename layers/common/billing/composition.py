@@ -263,7 +263,13 @@ class Root:
     def charging(self) -> ChargeOperation:
         from billing.charging import ChargeOperation
 
-        return ChargeOperation(self.repository, self.gateways, clock=now, schedule=self.schedule)
+        return ChargeOperation(
+            self.repository,
+            self.gateways,
+            clock=now,
+            schedule=self.schedule,
+            vat_ids=self.vat_ids,
+        )
 
     @cached_property
     def immediate_charges(self) -> ImmediateCharges:
