@@ -3,8 +3,17 @@ was when every field was copied by hand."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from billing.api.views import AttemptView
+from billing.domain.charges import ChargeStatus, Refund
+from billing.domain.money import Currency, Money
+from billing.domain.state_machine import Actor, Requester
+from billing.domain.tax import taxed
 from tests.support.stored_items import ATTEMPTS
+from tests.support.subscriptions import ANCHOR
+
+SALES = Requester(Actor.SALES, "sales-1")
 
 
 def test_the_view_of_a_pending_purchase_charge() -> None:
@@ -22,6 +31,8 @@ def test_the_view_of_a_pending_purchase_charge() -> None:
         "refunded": 0,
         "refunds": [],
         "dispute": None,
+        "tax": None,
+        "invoice": None,
     }
 
 
@@ -40,6 +51,8 @@ def test_the_view_of_a_failed_renewal() -> None:
         "refunded": 0,
         "refunds": [],
         "dispute": None,
+        "tax": None,
+        "invoice": None,
     }
 
 
@@ -58,4 +71,41 @@ def test_the_view_of_an_attempt_made_without_a_payment_method() -> None:
         "refunded": 0,
         "refunds": [],
         "dispute": None,
+        "tax": None,
+        "invoice": None,
+    }
+
+
+def test_the_view_of_an_invoiced_payment_with_a_credited_refund() -> None:
+    tax = taxed(Money(4900, Currency.EUR), "BE", confirmed_vat_id=True, at=ANCHOR)
+    refund = Refund(Money(1000, Currency.EUR), ANCHOR, SALES, credit_note=13, reference="re_1")
+    paid = replace(
+        ATTEMPTS["without_method"],
+        status=ChargeStatus.SUCCEEDED,
+        failure_reason=None,
+        amount=tax.gross,
+        tax=tax,
+        invoice=12,
+        refunds=(refund,),
+    )
+
+    view = AttemptView.of(paid).model_dump(mode="json")
+
+    assert view["tax"] == {
+        "rule": "reverse_charge",
+        "country": "BE",
+        "rate": "0",
+        "net": 4900,
+        "vat": 0,
+        "gross": 4900,
+        "legal_mention": (
+            "Autoliquidation : TVA due par le preneur, article 283-2 du CGI, "
+            "article 196 de la directive 2006/112/CE"
+        ),
+    }
+    assert view["invoice"] == {"number": 12, "reference": "00000012", "download": "/invoices/12"}
+    assert view["refunds"][0]["credit_note"] == {
+        "number": 13,
+        "reference": "00000013",
+        "download": "/invoices/13",
     }
