@@ -519,7 +519,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
         running.enter_context(_environment(_aws_environment(moto)))
         clients = {
             name: boto3.client(name)
-            for name in ("dynamodb", "dynamodbstreams", "sqs", "sns", "sesv2")
+            for name in ("dynamodb", "dynamodbstreams", "sqs", "sns", "sesv2", "s3")
         }
         resources = create_resources(
             template,
@@ -527,6 +527,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             sqs=clients["sqs"],
             sns=clients["sns"],
             sesv2=clients["sesv2"],
+            s3=clients["s3"],
         )
         clients["sesv2"].create_email_identity(
             EmailIdentity=parameter_value(template, "EmailIdentity")

@@ -1,7 +1,9 @@
 """In-memory fakes of the ports (storage and its outbox, payment providers, notifications, the
-renewal queue, the webhook events), each proven against its real adapter by the suites in
-tests/contract; and the outbox's stream, as Lambda's event source mapping reads it."""
+renewal queue, the webhook events, the invoices' archive), each proven against its real adapter
+by the suites in tests/contract; and the outbox's stream, as Lambda's event source mapping
+reads it."""
 
+from tests.fakes.archive import InMemoryDocumentArchive
 from tests.fakes.gateway import Charge, FakeGateway
 from tests.fakes.notifier import RecordingNotifier
 from tests.fakes.outbox_stream import OutboxStream
@@ -12,6 +14,7 @@ from tests.fakes.webhook_events import InMemoryWebhookEvents
 __all__ = [
     "Charge",
     "FakeGateway",
+    "InMemoryDocumentArchive",
     "InMemoryRenewalQueue",
     "InMemoryRepository",
     "InMemoryWebhookEvents",

@@ -185,3 +185,13 @@ class WebhookSettings(EnvironmentSettings):
     """How old a Stripe signature may be (Stripe's SDK default): an older one is a replay."""
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     dynamodb_endpoint: str | None = Field(default=None, alias="DYNAMODB_ENDPOINT_URL")
+
+
+class InvoiceSettings(EnvironmentSettings):
+    """Where invoices and credit notes are archived as PDF (``InvoicesBucket``), and how long a
+    download link lasts."""
+
+    invoices_bucket: str = Field(alias="INVOICES_BUCKET", min_length=3)
+    link_seconds: int = Field(default=300, alias="INVOICE_LINK_SECONDS", ge=1, le=3600)
+    """Long enough to open the PDF, short enough that a forwarded link is soon dead."""
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
