@@ -14,6 +14,7 @@ from typing import Any, cast
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
+from billing.domain.invoices import Document
 from billing.domain.outbox import Message, OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Channel, Status, Subscription
@@ -76,6 +77,7 @@ class InMemoryRepository:
         self._attempts: dict[AttemptKey, ChargeAttempt] = {}
         self._streams: dict[str, dict[str, Audit]] = {}
         self._outbox: dict[str, OutboxEntry] = {}
+        self._documents: dict[int, Document] = {}
         self.posted: list[str] = []
         """The ids of the messages written, in order: what the table's stream would carry."""
         self.calls: list[str] = []
@@ -290,6 +292,19 @@ class InMemoryRepository:
             if pointer and account is not None:
                 self._bump(account, **pointer)
         return replace(after, version=expected + 1)
+
+    def get_document(self, number: int) -> Document:
+        self._enter("get_document", number)
+        with self._lock:
+            try:
+                return self._documents[number]
+            except KeyError:
+                raise NotFound("Invoice") from None
+
+    def add_document(self, document: Document) -> None:
+        """`document` as issued: what a commit that settles its payment will store."""
+        with self._lock:
+            self._documents[document.number] = _as_stored(document)
 
     @staticmethod
     def _pointer(

@@ -110,6 +110,17 @@ NOT_REACHED: Mapping[tuple[str, str, str], str] = {
         "a webhook that settles a pending last scheduled retry as declined cancels the "
         "subscription, which clears the account's open subscription (billing/charging.py, settle)"
     ),
+    **{
+        ("SubscriptionsFunction", action, "InvoicesBucket/*"): (
+            f"downloading an invoice {why} (billing/operations/invoices.py); the scenario's "
+            "payments issue no document until the persistence stores them with their payment "
+            "(tests/integration/api/test_invoice_routes.py downloads one)"
+        )
+        for action, why in (
+            ("s3:PutObject", "archives its PDF first, in case its stream record was not acted on"),
+            ("s3:GetObject", "signs the link with this role, which the customer's GET then uses"),
+        )
+    },
     ("NotifyFunction", "dynamodb:GetItem", "OutboxTable"): (
         "taking a message that is not in the outbox (a stream record of an item deleted since) "
         "reads whether it exists, to tell it from one another sender holds (billing/delivery.py)"
@@ -191,6 +202,7 @@ def deployment(
         sqs=moto.client("sqs"),
         sns=moto.client("sns"),
         sesv2=moto.client("sesv2"),
+        s3=moto.client("s3"),
     )
     resources = replace(created, secrets=_secrets(moto, created))
     variables = functions_environment(template(), resources) | {
@@ -435,11 +447,14 @@ def used(deployment: Deployment) -> dict[str, set[Permission]]:
 
 
 def _not_reached(function: str, resources: LocalResources) -> set[Permission]:
-    return {
-        (action, resources.get_att(logical_id, "Arn") or str(resources.ref(logical_id)))
-        for (owner, action, logical_id) in NOT_REACHED
-        if owner == function
-    }
+    """NOT_REACHED's permissions; a resource ``Bucket/*`` is every object of the bucket."""
+    permissions = set()
+    for owner, action, resource in NOT_REACHED:
+        logical_id, _, objects = resource.partition("/")
+        arn = resources.get_att(logical_id, "Arn") or str(resources.ref(logical_id))
+        if owner == function:
+            permissions.add((action, f"{arn}/{objects}" if objects else arn))
+    return permissions
 
 
 def _granted(

@@ -10,6 +10,7 @@ from typing import Protocol
 from billing.domain.accounts import Account, PendingPurchase
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
+from billing.domain.invoices import Document
 from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import ChargeKind, Subscription
@@ -150,6 +151,10 @@ class BillingRepository(Protocol):
         The attempts it settles must still be pending: AttemptAlreadySettled if one is not,
         ConcurrentModification if the subscription or a payment it revises changed since it
         was read."""
+        ...
+
+    def get_document(self, number: int) -> Document:
+        """The seller's invoice or credit note numbered `number`; NotFound if none was issued."""
         ...
 
     def charge_attempts(self, subscription_id: str) -> list[ChargeAttempt]:
