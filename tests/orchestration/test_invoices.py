@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from billing.invoices.pdf import render
-from billing.operations.invoices import Invoices
+from billing.operations.invoices import Archiving, Invoices
 from billing.persistence.repository import NotFound
 from tests.fakes import InMemoryDocumentArchive, InMemoryRepository
 from tests.support.api import Clock
@@ -32,12 +32,10 @@ def invoices(
     return Invoices(repository, archive, clock=clock, link_lifetime=LIFETIME)
 
 
-def test_a_document_is_archived_as_its_pdf_once(
-    invoices: Invoices, archive: InMemoryDocumentArchive
-) -> None:
-    document = credit_note(45)
+def test_a_document_is_archived_as_its_pdf_once(archive: InMemoryDocumentArchive) -> None:
+    document, archiving = credit_note(45), Archiving(archive)
 
-    archived = [invoices.archive(document), invoices.archive(document)]
+    archived = [archiving.archive(document), archiving.archive(document)]
 
     assert archived == [True, False]
     assert archive.objects == {"fr-main/00000045.pdf": render(document)}

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.confirmations import Confirmations
-    from billing.operations.invoices import Invoices
+    from billing.operations.invoices import Archiving, Invoices
     from billing.operations.purchases import Purchases
     from billing.operations.refunds import Refunds
     from billing.operations.subscriptions import SubscriptionReads
@@ -215,6 +215,12 @@ class Root:
         from billing.operations.subscriptions import SubscriptionReads
 
         return SubscriptionReads(self.repository)
+
+    @cached_property
+    def archiving(self) -> Archiving:
+        from billing.operations.invoices import Archiving
+
+        return Archiving(self.invoice_archive)
 
     @cached_property
     def invoices(self) -> Invoices:
