@@ -480,7 +480,7 @@ class RunningStack:
             f"  Billing page     {self.url}{LOCAL_PATH}/   (sign in as an account an admin opened)",
             f"  OpenAPI          {self.url}{OPENAPI}",
             f"  Swagger UI       {self.url}{DOCS}",
-            f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS)",
+            f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS, S3)",
             f"  localstripe      http://{HOST}:{self.chosen[STRIPE]}",
             f"  PayPal stand-in  http://{HOST}:{self.chosen[PAYPAL]}",
             f"  webhooks         {self.webhooks.stripe_url}   (registered with localstripe)",
