@@ -86,10 +86,12 @@ API_EVENT_FILES = [
 ANSWERED_WITHOUT_AWS: Mapping[str, int] = {
     "subscriptions/plans.json": 200,
     "subscriptions/purchase_invalid_cycle.json": 422,
+    "subscriptions/invoice_malformed_number.json": 422,
     "admin/put_account_as_customer.json": 403,
 }
 """Events the handler answers before reaching DynamoDB or a provider, and the status it gives:
-the public catalogue, a body that fails validation, a customer's token on an admin route."""
+the public catalogue, a body that fails validation, an invoice number that is not one, a
+customer's token on an admin route."""
 
 _PROXY_EVENT_KEYS = {
     "resource",

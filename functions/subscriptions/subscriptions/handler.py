@@ -150,7 +150,8 @@ def document_number(text: str) -> int:
 )
 @requires(ACCOUNT_ADMIN)
 def invoice(number: str) -> Response[Any]:
-    link = root().invoices.download(current_caller(router).account_id, document_number(number))
+    parsed = document_number(number)
+    link = root().invoices.download(current_caller(router).account_id, parsed)
     return ok(DocumentLinkView.of(link))
 
 
