@@ -765,7 +765,7 @@ document, in the same transaction."""
 
 
 def _document_links(details: Details, links: Links) -> dict[str, str]:
-    values = {}
+    values: dict[str, str] = {}
     for key in DOCUMENT_KEYS:
         if key in details:
             number = int(details[key])
