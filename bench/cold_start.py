@@ -59,6 +59,7 @@ NEEDS: Mapping[str, tuple[str, ...]] = {
     ),
     "WebhooksFunction": (*LOGGING, *STATE, *API, *VALIDATED, *CHARGES),
     "WebhookEventsFunction": (*LOGGING, *STATE, *STREAM, *CHARGES),
+    "InvoicesFunction": (*LOGGING, *STATE, *STREAM, "pydyf"),
 }
 """The third-party modules each function genuinely needs: its floor. A new function must be
 given one here."""

@@ -120,6 +120,7 @@ def bench_stack() -> Iterator[BenchStack]:
             sqs=moto.client("sqs"),
             sns=moto.client("sns"),
             sesv2=moto.client("sesv2"),
+            s3=moto.client("s3"),
         )
         moto.client("sesv2").create_email_identity(
             EmailIdentity=parameter_value(TEMPLATE, "EmailIdentity")

@@ -15,6 +15,7 @@ import { h, notice } from "./dom.js";
 import { LANGUAGES, languageOf, translator } from "./i18n.js";
 import { billingPage } from "./pages/billing.js";
 import { confirmPage } from "./pages/confirm.js";
+import { documentPage } from "./pages/document.js";
 import { historyPage, subscriptionPage } from "./pages/history.js";
 import { paymentMethodPage } from "./pages/payment-method.js";
 import { plansPage } from "./pages/plans.js";
@@ -23,6 +24,7 @@ const LANGUAGE = "billing.language";
 const ROUTES = [
   [/^#\/subscriptions\/([^/]+)\/payments\/([^/]+)\/confirm$/, confirmPage],
   [/^#\/subscriptions\/([^/]+)$/, subscriptionPage],
+  [/^#\/invoices\/([^/]+)$/, documentPage],
   [/^#\/payment-method$/, paymentMethodPage],
   [/^#\/billing$/, billingPage],
   [/^#\/plans$/, plansPage],

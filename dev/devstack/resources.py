@@ -1,13 +1,13 @@
-"""The template's tables (with their streams), queues, topics and SES configuration sets created
-against any boto3 endpoint (moto in-process or moto server), and the environment each function
-would get in Lambda, resolved against them."""
+"""The template's tables (with their streams), queues, topics, SES configuration sets and S3
+buckets created against any boto3 endpoint (moto in-process or moto server), and the environment
+each function would get in Lambda, resolved against them."""
 
 from __future__ import annotations
 
 import graphlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,17 @@ class ConfigurationSet:
 
 
 @dataclass(frozen=True)
+class Bucket:
+    """An S3 bucket: ``Ref`` gives its name."""
+
+    name: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:s3:::{self.name}"
+
+
+@dataclass(frozen=True)
 class Secret:
     name: str
     arn: str
@@ -120,20 +131,23 @@ class LocalResources:
     """Created only when `create_resources` is given an SES client."""
     secrets: Mapping[str, Secret] = field(default_factory=dict)
     """Empty in the local stack (`SET_DIRECTLY_LOCALLY`); tests of the deployed wiring add them."""
+    buckets: Mapping[str, Bucket] = field(default_factory=dict)
+    """Created only when `create_resources` is given an S3 client."""
 
     def ref(self, logical_id: str) -> str | None:
         """As CloudFormation's ``Ref``: table name, queue URL, topic ARN, configuration set
-        name or secret ARN; None if not created."""
-        if logical_id in self.tables:
-            return self.tables[logical_id].name
-        if logical_id in self.queues:
-            return self.queues[logical_id].url
-        if logical_id in self.topics:
-            return self.topics[logical_id].arn
-        if logical_id in self.configuration_sets:
-            return self.configuration_sets[logical_id].name
-        if logical_id in self.secrets:
-            return self.secrets[logical_id].arn
+        name, secret ARN or bucket name; None if not created."""
+        refs: tuple[tuple[Mapping[str, Any], Callable[[Any], str]], ...] = (
+            (self.tables, lambda table: table.name),
+            (self.queues, lambda queue: queue.url),
+            (self.topics, lambda topic: topic.arn),
+            (self.configuration_sets, lambda configuration_set: configuration_set.name),
+            (self.secrets, lambda secret: secret.arn),
+            (self.buckets, lambda bucket: bucket.name),
+        )
+        for created, reference in refs:
+            if logical_id in created:
+                return reference(created[logical_id])
         return None
 
     def get_att(self, logical_id: str, attribute: str) -> str | None:
@@ -147,6 +161,8 @@ class LocalResources:
             attributes = {"Arn": queue.arn, "QueueName": queue.name, "QueueUrl": queue.url}
         elif topic := self.topics.get(logical_id):
             attributes = {"TopicArn": topic.arn, "TopicName": topic.name}
+        elif bucket := self.buckets.get(logical_id):
+            attributes = {"Arn": bucket.arn}
         return attributes.get(attribute)
 
 
@@ -264,6 +280,29 @@ def create_configuration_sets(
     return sets
 
 
+def create_buckets(template: Mapping[str, Any], s3: Any, prefix: str = "") -> dict[str, Bucket]:
+    """Create every ``AWS::S3::Bucket`` as ``prefix + logical id`` in lower case (S3's names
+    have no capitals), versioned and with its default Object Lock retention as the template
+    says, so that writes meet the same rules as in AWS (a locked bucket refuses a put without a
+    checksum); encryption, public access and ownership change nothing a local bucket does."""
+    buckets = {}
+    for logical_id, resource in sorted(resources_of_type(template, "AWS::S3::Bucket").items()):
+        properties = resource.get("Properties") or {}
+        name = f"{prefix}{logical_id}".lower()
+        locked = properties.get("ObjectLockEnabled") is True
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
+        if "VersioningConfiguration" in properties:
+            s3.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration=properties["VersioningConfiguration"]
+            )
+        if locked and "ObjectLockConfiguration" in properties:
+            s3.put_object_lock_configuration(
+                Bucket=name, ObjectLockConfiguration=properties["ObjectLockConfiguration"]
+            )
+        buckets[logical_id] = Bucket(name)
+    return buckets
+
+
 def create_resources(
     template: Mapping[str, Any],
     *,
@@ -271,10 +310,11 @@ def create_resources(
     sqs: Any,
     sns: Any,
     sesv2: Any | None = None,
+    s3: Any | None = None,
     prefix: str = "",
 ) -> LocalResources:
-    """Every table, queue and topic of the template, and with `sesv2` every SES configuration
-    set, named ``prefix + logical id``."""
+    """Every table, queue and topic of the template, with `sesv2` every SES configuration set
+    and with `s3` every bucket, named ``prefix + logical id``."""
     return LocalResources(
         region=sqs.meta.region_name,
         tables=create_tables(template, dynamodb, prefix),
@@ -283,6 +323,7 @@ def create_resources(
         configuration_sets=(
             {} if sesv2 is None else create_configuration_sets(template, sesv2, prefix)
         ),
+        buckets={} if s3 is None else create_buckets(template, s3, prefix),
     )
 
 
@@ -430,6 +471,10 @@ def _not_created(logical_id: str, template: Mapping[str, Any]) -> UnresolvableVa
     if kind == "AWS::SES::ConfigurationSet":
         return UnresolvableValue(
             f"{logical_id} ({kind}) is not created locally: give create_resources an sesv2 client"
+        )
+    if kind == "AWS::S3::Bucket":
+        return UnresolvableValue(
+            f"{logical_id} ({kind}) is not created locally: give create_resources an s3 client"
         )
     return UnresolvableValue(f"{logical_id} ({kind}) is not created locally")
 

@@ -482,7 +482,7 @@ class RunningStack:
             f"  Billing page     {self.url}{LOCAL_PATH}/   (sign in as an account an admin opened)",
             f"  OpenAPI          {self.url}{OPENAPI}",
             f"  Swagger UI       {self.url}{DOCS}",
-            f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS)",
+            f"  moto server      http://{HOST}:{self.chosen[MOTO]}   (DynamoDB, SQS, SES, SNS, S3)",
             f"  localstripe      http://{HOST}:{self.chosen[STRIPE]}",
             f"  PayPal stand-in  http://{HOST}:{self.chosen[PAYPAL]}",
             f"  VIES stand-in    http://{HOST}:{self.chosen[VIES]}   (rules: docs/local-stack.md)",
@@ -522,7 +522,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
         running.enter_context(_environment(_aws_environment(moto)))
         clients = {
             name: boto3.client(name)
-            for name in ("dynamodb", "dynamodbstreams", "sqs", "sns", "sesv2")
+            for name in ("dynamodb", "dynamodbstreams", "sqs", "sns", "sesv2", "s3")
         }
         resources = create_resources(
             template,
@@ -530,6 +530,7 @@ def local_stack(variables: Mapping[str, str], say: Callable[[str], None]) -> Ite
             sqs=clients["sqs"],
             sns=clients["sns"],
             sesv2=clients["sesv2"],
+            s3=clients["s3"],
         )
         clients["sesv2"].create_email_identity(
             EmailIdentity=parameter_value(template, "EmailIdentity")

@@ -185,6 +185,28 @@ def _bought_again(page: Page, stack: RunningStack, customer: Customer) -> None:
     expect(page.locator(".status")).to_have_text("✓Active")
 
 
+def test_an_emailed_invoice_link_opens_a_fresh_download(stack: RunningStack, page: Page) -> None:
+    """Where a receipt's invoice link leads (#/invoices/{number}): the page asks the API for a
+    download link and opens the PDF; a number the account has no document under is said so.
+    The API's answer for the document is stood in: the local stack issues no invoice yet."""
+    customer = stack.customer("portal-invoice", card=None)
+    _sign_in(page, stack, customer)
+    expect(_heading(page)).to_have_text("Purchase history")
+    page.goto(f"{stack.url}/portal/#/invoices/00000042")
+    expect(_heading(page)).to_have_text("Document 00000042")
+    expect(page.get_by_role("alert")).to_contain_text("There is no such invoice or credit note")
+
+    pdf = f"{stack.url}/stand-in/facture-00000043.pdf"
+    link = {"number": 43, "reference": "00000043", "kind": "invoice", "url": pdf}
+    page.route(
+        "**/invoices/00000043",
+        lambda route: route.fulfill(json={**link, "expires_at": "2026-01-31T09:35:00Z"}),
+    )
+    page.route(pdf, lambda route: route.fulfill(body=b"%PDF-1.7", content_type="text/plain"))
+    with page.expect_request(pdf):
+        page.goto(f"{stack.url}/portal/#/invoices/00000043")
+
+
 def test_a_customer_buys_falls_past_due_and_recovers(stack: RunningStack, page: Page) -> None:
     customer = stack.customer("portal", card=None)
     _sign_in(page, stack, customer)

@@ -1,7 +1,9 @@
 """In-memory fakes of the ports (storage and its outbox, payment providers, notifications, the
-renewal queue, the webhook events, VIES), each proven against its real adapter by the suites in
-tests/contract; and the outbox's stream, as Lambda's event source mapping reads it."""
+renewal queue, the webhook events, VIES, the invoices' archive), each proven against its real
+adapter by the suites in tests/contract; and the outbox's stream, as Lambda's event source
+mapping reads it."""
 
+from tests.fakes.archive import InMemoryDocumentArchive
 from tests.fakes.gateway import Charge, FakeGateway
 from tests.fakes.notifier import RecordingNotifier
 from tests.fakes.outbox_stream import OutboxStream
@@ -14,6 +16,7 @@ __all__ = [
     "Charge",
     "FakeGateway",
     "FakeVies",
+    "InMemoryDocumentArchive",
     "InMemoryRenewalQueue",
     "InMemoryRepository",
     "InMemoryWebhookEvents",

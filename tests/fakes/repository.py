@@ -15,7 +15,7 @@ from typing import Any, cast
 from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.invoices import Document, issue
+from billing.domain.invoices import Document, issue, naming_documents
 from billing.domain.outbox import Message, OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Channel, Status, Subscription
@@ -316,7 +316,7 @@ class InMemoryRepository:
                 self._attempts[_key(attempt)] = _as_stored(attempt)
             self._append(stream, zip(seqs, change.audit, strict=True))
             self._post(
-                f"subscription#{after.id}#{expected + 1:010d}", after.account_id, change.messages
+                f"subscription#{after.id}#{expected + 1:010d}", after.account_id, issued.messages
             )
             if pointer and account is not None:
                 self._bump(account, **pointer)
@@ -334,12 +334,14 @@ class InMemoryRepository:
         numbers = count(len(self._documents) + 1)
         attempts = [issue(a, change.after, numbers, change.at) for a in change.attempts]
         payments = [issue(p, change.after, numbers, change.at) for p in change.payments]
-        for document in (d for i in (*attempts, *payments) for d in i.documents):
+        documents = [d for i in (*attempts, *payments) for d in i.documents]
+        for document in documents:
             self._documents[document.number] = _as_stored(document)
         return replace(
             change,
             attempts=[i.payment for i in attempts],
             payments=[i.payment for i in payments],
+            messages=naming_documents(change.messages, documents),
         )
 
     def get_document(self, number: int) -> Document:
@@ -354,6 +356,11 @@ class InMemoryRepository:
         """Every document issued, by number."""
         with self._lock:
             return [self._documents[n] for n in sorted(self._documents)]
+
+    def add_document(self, document: Document) -> None:
+        """`document` as issued: what a commit that settles its payment will store."""
+        with self._lock:
+            self._documents[document.number] = _as_stored(document)
 
     @staticmethod
     def _pointer(

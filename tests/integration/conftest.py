@@ -23,6 +23,7 @@ from tests.support.api import Api, Clock
 from tests.support.aws import (
     DynamoDBFaults,
     DynamoDBRequests,
+    create_buckets,
     create_tables,
     on_dynamodb_call,
     record_dynamodb_requests,
@@ -56,10 +57,12 @@ def dynamodb_faults() -> Iterator[DynamoDBFaults]:
 def aws_environment(
     dynamodb_requests: DynamoDBRequests, dynamodb_faults: DynamoDBFaults
 ) -> Iterator[dict[str, str]]:
-    """moto (in-process) for the test, with every table of the template; their settings."""
+    """moto (in-process) for the test, with every table and bucket of the template; their
+    settings."""
     with mock_aws():
         environment = create_tables(boto3.client("dynamodb", region_name="us-east-1"))
-        yield {**environment, "DUE_INDEX_SHARDS": "8"}
+        buckets = create_buckets(boto3.client("s3", region_name="us-east-1"))
+        yield {**environment, **buckets, "DUE_INDEX_SHARDS": "8"}
 
 
 @pytest.fixture

@@ -163,6 +163,8 @@ class Deployment:
     """WebhookEventsFunction, fed by the webhook events table's stream."""
     webhook_sweep: Handler
     """WebhookEventsFunction's handler, for its sweep."""
+    invoices: StreamPoller
+    """InvoicesFunction, fed by the documents table's stream."""
 
     def deliver(self, provider: str, delivery: Delivery) -> None:
         """A provider's delivery sent on to its webhook route, then acted on."""
@@ -191,6 +193,7 @@ def deployment(
         sqs=moto.client("sqs"),
         sns=moto.client("sns"),
         sesv2=moto.client("sesv2"),
+        s3=moto.client("s3"),
     )
     resources = replace(created, secrets=_secrets(moto, created))
     variables = functions_environment(template(), resources) | {
@@ -240,6 +243,14 @@ def deployment(
             webhook_events=stream_poller_for(
                 template(),
                 "WebhookEventsFunction",
+                moto.client("dynamodbstreams"),
+                resources,
+                sqs=moto.client("sqs"),
+                load_handler=load,
+            ),
+            invoices=stream_poller_for(
+                template(),
+                "InvoicesFunction",
                 moto.client("dynamodbstreams"),
                 resources,
                 sqs=moto.client("sqs"),
@@ -371,6 +382,10 @@ def _webhooks_and_refunds(deployment: Deployment, card_sub: str, paypal_buyer: C
     ):
         deployment.deliver("stripe", refunded)
     assert _ok(card.get(f"/subscriptions/{card_sub}/payments"))  # the refunds shown
+    # The purchase's invoice downloaded before its stream record is acted on, then every
+    # document issued so far archived from the documents table's stream.
+    _ok(card.get(purchase["invoice"]["download"]))
+    deployment.invoices.drain()
     expect_error(
         sales.post(f"/admin/subscriptions/{card_sub}/clear-dispute", key="clear"),
         409,
@@ -435,11 +450,14 @@ def used(deployment: Deployment) -> dict[str, set[Permission]]:
 
 
 def _not_reached(function: str, resources: LocalResources) -> set[Permission]:
-    return {
-        (action, resources.get_att(logical_id, "Arn") or str(resources.ref(logical_id)))
-        for (owner, action, logical_id) in NOT_REACHED
-        if owner == function
-    }
+    """NOT_REACHED's permissions; a resource ``Bucket/*`` is every object of the bucket."""
+    permissions = set()
+    for owner, action, resource in NOT_REACHED:
+        logical_id, _, objects = resource.partition("/")
+        arn = resources.get_att(logical_id, "Arn") or str(resources.ref(logical_id))
+        if owner == function:
+            permissions.add((action, f"{arn}/{objects}" if objects else arn))
+    return permissions
 
 
 def _granted(
@@ -492,7 +510,11 @@ def test_every_request_is_allowed_and_every_permission_used(
     for function in FUNCTIONS:
         statements = _granted(function, deployment.resources)
         denied[function] = sorted(p for p in used[function] if not allows(statements, p))
-        spare = statements - used[function] - _by_lambda(function, deployment.resources)
+        # A grant on a pattern (a bucket's objects, `bucket/*`) is used by any request it allows.
+        needed_by = used[function]
+        spare = {
+            grant for grant in statements if not any(allows({grant}, p) for p in needed_by)
+        } - _by_lambda(function, deployment.resources)
         explained = _not_reached(function, deployment.resources)
         unused[function] = sorted(spare - explained)
         stale[function] = sorted(explained - spare)

@@ -61,7 +61,9 @@ def _refreshed(resources: LocalResources) -> set[Permission]:
 @pytest.fixture(scope="module")
 def refresh_needs() -> tuple[LocalResources, set[Permission]]:
     with mock_aws():
-        clients = {n: boto3.client(n, region_name="us-east-1") for n in ("dynamodb", "sqs", "sns")}
+        clients = {
+            n: boto3.client(n, region_name="us-east-1") for n in ("dynamodb", "sqs", "sns", "s3")
+        }
         created = create_resources(template(), **clients)
         # Named in the roles' statements; no request of a refresh reads them.
         secrets = {

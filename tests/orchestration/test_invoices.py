@@ -137,6 +137,7 @@ def test_each_renewal_is_taxed_by_the_customers_country_and_status_and_invoiced(
     # The renewal's receipt says the VAT too.
     [receipt] = [m for m in repository.posted_messages() if "vat_amount" in m.details][-1:]
     assert receipt.details["vat_amount"] == str(gross - NET)
+    assert receipt.details["invoice"] == str(payment.invoice), "the receipt links to it"
 
 
 def test_a_vies_check_that_could_not_be_made_never_stops_a_renewal(
@@ -178,6 +179,8 @@ def test_a_refund_gives_a_credit_note_of_its_share_of_net_and_vat_referring_to_t
     assert (notes[0].tax.net, notes[0].tax.vat) == (Money(840, EUR), Money(160, EUR))
     assert notes[0].tax.gross + notes[1].tax.gross == Money(5831, EUR)
     assert notes[0].tax.net + notes[1].tax.net == Money(NET, EUR)
+    refunded = [m for m in repository.posted_messages() if "credit_note" in m.details]
+    assert [m.details["credit_note"] for m in refunded] == [str(first), str(second)]
     # The invoice itself never changed.
     assert payment.invoice is not None
     assert repository.get_document(payment.invoice).tax.gross == Money(5831, EUR)

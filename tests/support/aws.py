@@ -1,5 +1,5 @@
-"""AWS resources for tests, created from ``template.yaml`` (the one definition of every table)
-by ``devstack.resources``, and a recorder of the DynamoDB requests botocore sends."""
+"""AWS resources for tests, created from ``template.yaml`` (the one definition of every table and
+bucket) by ``devstack.resources``, and a recorder of the DynamoDB requests botocore sends."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ def create_tables(client: Any, prefix: str = "") -> dict[str, str]:
     """Create every table of the template with `client`; returns environment → table name."""
     tables = resources.create_tables(template(), client, prefix)
     return {variable: tables[logical_id].name for logical_id, variable in TABLE_SETTINGS.items()}
+
+
+BUCKET_SETTINGS: Mapping[str, str] = {
+    value["Ref"]: variable
+    for function in resources_of_type("AWS::Serverless::Function").values()
+    for variable, value in (
+        (function["Properties"].get("Environment") or {}).get("Variables") or {}
+    ).items()
+    if isinstance(value, dict) and value.get("Ref") in resources_of_type("AWS::S3::Bucket")
+}
+"""Which environment variable carries each bucket's name to the code."""
+
+
+def create_buckets(client: Any, prefix: str = "") -> dict[str, str]:
+    """Create every bucket of the template with `client`; returns environment → bucket name."""
+    buckets = resources.create_buckets(template(), client, prefix)
+    return {variable: buckets[logical_id].name for logical_id, variable in BUCKET_SETTINGS.items()}
 
 
 class DynamoDBRequests:

@@ -144,6 +144,10 @@ class Arns:
     def configuration_set(self, name: str) -> str:
         return f"arn:aws:ses:{self.resources.region}:{LOCAL_ACCOUNT_ID}:configuration-set/{name}"
 
+    @staticmethod
+    def object(bucket: str, key: str) -> str:
+        return f"arn:aws:s3:::{bucket}/{key}"
+
 
 def _send_email(params: Mapping[str, Any], arns: Arns) -> set[Permission]:
     """SES authorises a send on the sender's identity and, when one is named, on the
@@ -179,6 +183,10 @@ def _on_queue(action: str) -> Rule:
     return lambda params, arns: {(action, arns.queue(params["QueueUrl"]))}
 
 
+def _on_object(action: str) -> Rule:
+    return lambda params, arns: {(action, arns.object(params["Bucket"], params["Key"]))}
+
+
 Rule = Callable[[Mapping[str, Any], Arns], set[Permission]]
 
 _RULES: Mapping[tuple[str, str], Rule] = {
@@ -197,6 +205,10 @@ _RULES: Mapping[tuple[str, str], Rule] = {
     ("secretsmanager", "GetSecretValue"): lambda params, arns: {
         ("secretsmanager:GetSecretValue", arns.secret(params["SecretId"]))
     },
+    ("s3", "PutObject"): _on_object("s3:PutObject"),
+    # A presigned GET is sent by whoever follows the link, with the signer's permissions.
+    ("s3", "GetObject"): _on_object("s3:GetObject"),
+    ("s3", "HeadObject"): _on_object("s3:GetObject"),
 }
 """The IAM permissions each kind of request needs (the Service Authorization Reference)."""
 
@@ -250,16 +262,27 @@ class CallRecorder:
 @contextmanager
 def recording_calls(on_switch: Callable[[], None]) -> Iterator[CallRecorder]:
     """Record every request of every botocore client (PynamoDB's, boto3's, Powertools') sent
-    while an `attributed` handler runs. Requests are sent unchanged."""
+    while an `attributed` handler runs, and every request it presigns for someone else to send
+    (an S3 download link) as the request it signs. Requests are sent unchanged."""
     recorder = CallRecorder(on_switch)
     original: Callable[..., Any] = botocore.client.BaseClient._make_api_call
+    emit: Callable[..., Any] = botocore.client.BaseClient._emit_api_params
 
     def make_api_call(client: Any, operation: str, params: Mapping[str, Any]) -> Any:
         recorder.record(client, operation, params)
         return original(client, operation, params)
 
+    def emit_api_params(
+        client: Any, api_params: Mapping[str, Any], operation_model: Any, context: Any
+    ) -> Any:
+        if context.get("is_presign_request"):
+            recorder.record(client, operation_model.name, api_params)
+        return emit(client, api_params, operation_model, context)
+
     botocore.client.BaseClient._make_api_call = make_api_call
+    botocore.client.BaseClient._emit_api_params = emit_api_params
     try:
         yield recorder
     finally:
         botocore.client.BaseClient._make_api_call = original
+        botocore.client.BaseClient._emit_api_params = emit

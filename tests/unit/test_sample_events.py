@@ -35,6 +35,8 @@ from billing.domain.locales import Locale
 from billing.domain.state_machine import EmailTemplate, SalesNotice
 from billing.notifications.emails import Links, render
 from billing.notifications.sender import sales_subject
+from billing.operations.invoices import issued_document
+from billing.persistence.items import to_item
 from billing.persistence.models import OutboxRecord
 from billing.persistence.webhook_events import (
     KEPT,
@@ -72,7 +74,12 @@ OUTBOX_STREAM_EVENTS: Mapping[str, str] = {"notify/outbox_batch.json": "NotifyFu
 WEBHOOK_STREAM_EVENTS: Mapping[str, str] = {
     "webhooks/webhook_events_batch.json": "WebhookEventsFunction"
 }
-STREAM_EVENTS: Mapping[str, str] = {**OUTBOX_STREAM_EVENTS, **WEBHOOK_STREAM_EVENTS}
+DOCUMENT_STREAM_EVENTS: Mapping[str, str] = {"invoices/documents_batch.json": "InvoicesFunction"}
+STREAM_EVENTS: Mapping[str, str] = {
+    **OUTBOX_STREAM_EVENTS,
+    **WEBHOOK_STREAM_EVENTS,
+    **DOCUMENT_STREAM_EVENTS,
+}
 """DynamoDB stream batches, and the function whose ``DynamoDB`` event sends them."""
 SNS_EVENTS: Mapping[str, str] = {"notify/email_feedback.json": "NotifyFunction"}
 """SNS notifications, and the function whose ``SNS`` event sends them."""
@@ -86,10 +93,12 @@ API_EVENT_FILES = [
 ANSWERED_WITHOUT_AWS: Mapping[str, int] = {
     "subscriptions/plans.json": 200,
     "subscriptions/purchase_invalid_cycle.json": 422,
+    "subscriptions/invoice_malformed_number.json": 422,
     "admin/put_account_as_customer.json": 403,
 }
 """Events the handler answers before reaching DynamoDB or a provider, and the status it gives:
-the public catalogue, a body that fails validation, a customer's token on an admin route."""
+the public catalogue, a body that fails validation, an invoice number that is not one, a
+customer's token on an admin route."""
 
 _PROXY_EVENT_KEYS = {
     "resource",
@@ -422,11 +431,14 @@ def test_stream_sample_is_a_batch_as_lambda_sends_it(name: str, function: str) -
     sequence_numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
     assert sequence_numbers == sorted(set(sequence_numbers)), "in stream order"
     DynamoDBStreamModel.model_validate(event)
-    # What the notify function reads of it: the message's id, and the sequence number.
+    # What the functions read of it: the item's key, its image, and the sequence number.
+    table = resources_of_type("AWS::DynamoDB::Table")[source.table]["Properties"]
+    key = [part["AttributeName"] for part in table["KeySchema"]]
     for read, record in zip(DynamoDBStreamEvent(event).records, records, strict=True):
         assert read.event_name is DynamoDBRecordEventName.INSERT
         assert read.dynamodb is not None
-        assert read.dynamodb.keys == {"id": record["dynamodb"]["NewImage"]["id"]["S"]}
+        image = record["dynamodb"]["NewImage"]
+        assert record["dynamodb"]["Keys"] == {name: image[name] for name in key}
         assert read.dynamodb.sequence_number == record["dynamodb"]["SequenceNumber"]
 
 
@@ -441,6 +453,16 @@ def test_stream_sample_images_are_webhook_events_as_the_receiver_records_them(na
         assert (recorded.status, recorded.processed_at) == (EventStatus.RECEIVED, None)
         assert stored.expires_at == recorded.received_at + KEPT
         assert recorded.event.reference is not None
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENT_STREAM_EVENTS))
+def test_stream_sample_images_are_documents_as_the_persistence_writes_them(name: str) -> None:
+    for record in _load(name)["Records"]:
+        image = record["dynamodb"]["NewImage"]
+        document = issued_document(image)
+        assert document is not None
+        assert {**to_item(document), "entity": image["entity"]} == image
+        assert image["entity"] == {"S": document.seller.entity}
 
 
 @pytest.mark.parametrize("name", sorted(OUTBOX_STREAM_EVENTS))

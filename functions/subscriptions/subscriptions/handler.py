@@ -1,5 +1,5 @@
-"""The catalogue, purchase history, buying a plan, and one subscription with its payments and
-audit trail."""
+"""The catalogue, purchase history, buying a plan, one subscription with its payments and
+audit trail, and the download of an invoice or a credit note."""
 
 from __future__ import annotations
 
@@ -18,11 +18,19 @@ from billing.api.http import (
     current_caller,
     documented,
     entry_point,
+    invalid_field,
     ok,
     requires,
 )
 from billing.api.idempotency import new_subscription_id, once_per_key
-from billing.api.views import AttemptView, AuditView, CatalogueView, Page, SubscriptionView
+from billing.api.views import (
+    AttemptView,
+    AuditView,
+    CatalogueView,
+    DocumentLinkView,
+    Page,
+    SubscriptionView,
+)
 from billing.composition import root
 from billing.domain.errors import ErrorCode
 from billing.domain.pricing import default_catalogue
@@ -119,6 +127,32 @@ def payments(subscription_id: ResourceId) -> Response[Any]:
 def events(subscription_id: ResourceId) -> Response[Any]:
     trail = root().subscription_reads.events(current_caller(router).account_id, subscription_id)
     return ok([AuditView.of(entry) for entry in trail])
+
+
+DOCUMENT_NUMBER_DIGITS = 12
+
+
+def document_number(text: str) -> int:
+    """An invoice's number as its customer may type it, zero-padded as printed (``00000042``)
+    or not; 422 for anything else."""
+    if not (text.isascii() and text.isdigit() and len(text) <= DOCUMENT_NUMBER_DIGITS):
+        raise invalid_field(
+            "number", "invalid_number", "An invoice number is a whole number, e.g. 00000042."
+        )
+    return int(text)
+
+
+@router.get(
+    "/invoices/<number>",
+    summary="A link that downloads one of the account's invoices or credit notes as PDF, "
+    "for a few minutes",
+    responses=documented(200, DocumentLinkView, ErrorCode.NOT_FOUND),
+)
+@requires(ACCOUNT_ADMIN)
+def invoice(number: str) -> Response[Any]:
+    parsed = document_number(number)
+    link = root().invoices.download(current_caller(router).account_id, parsed)
+    return ok(DocumentLinkView.of(link))
 
 
 lambda_handler = entry_point(router, charges=True)

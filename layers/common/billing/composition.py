@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from billing.settings import (
     ContactSettings,
     DunningSettings,
     IdempotencySettings,
+    InvoiceSettings,
     NotificationSettings,
     ProviderSettings,
     RenewalSettings,
@@ -39,12 +40,14 @@ if TYPE_CHECKING:
     from billing.delivery import OutboxDelivery, Sender
     from billing.domain.accounts import PaymentProvider
     from billing.domain.dunning import DunningSchedule
+    from billing.invoices.archive import DocumentArchive
     from billing.notifications.feedback import EmailFeedback
     from billing.operations.accounts import AccountAdmin
     from billing.operations.actions import SubscriptionActions
     from billing.operations.billing_profile import BillingProfile
     from billing.operations.charges import ImmediateCharges
     from billing.operations.confirmations import Confirmations
+    from billing.operations.invoices import Archiving, Invoices
     from billing.operations.purchases import Purchases
     from billing.operations.refunds import Refunds
     from billing.operations.subscriptions import SubscriptionReads
@@ -88,6 +91,7 @@ class Root:
         webhook_events: WebhookEventStore | None = None,
         webhook_verifiers: Mapping[PaymentProvider, WebhookVerifier] | None = None,
         vat_id_checker: VatIdChecker | None = None,
+        invoice_archive: DocumentArchive | None = None,
     ) -> None:
         given = {
             "repository": repository,
@@ -98,6 +102,7 @@ class Root:
             "webhook_events": webhook_events,
             "webhook_verifiers": webhook_verifiers,
             "vat_id_checker": vat_id_checker,
+            "invoice_archive": invoice_archive,
         }
         for name, part in given.items():
             if part is not None:
@@ -191,6 +196,17 @@ class Root:
         return WebhookReceiver(self.webhook_verifiers, self.webhook_events, clock=now)
 
     @cached_property
+    def _invoice_settings(self) -> InvoiceSettings:
+        return InvoiceSettings.from_environment()
+
+    @cached_property
+    def invoice_archive(self) -> DocumentArchive:
+        """Invoices and credit notes as PDF, in their S3 bucket."""
+        from billing.invoices.archive import S3DocumentArchive
+
+        return S3DocumentArchive(self._invoice_settings)
+
+    @cached_property
     def idempotent_requests(self) -> IdempotentRequests:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -218,6 +234,19 @@ class Root:
         from billing.operations.subscriptions import SubscriptionReads
 
         return SubscriptionReads(self.repository)
+
+    @cached_property
+    def archiving(self) -> Archiving:
+        from billing.operations.invoices import Archiving
+
+        return Archiving(self.invoice_archive)
+
+    @cached_property
+    def invoices(self) -> Invoices:
+        from billing.operations.invoices import Invoices
+
+        lifetime = timedelta(seconds=self._invoice_settings.link_seconds)
+        return Invoices(self.repository, self.invoice_archive, clock=now, link_lifetime=lifetime)
 
     @cached_property
     def account_admin(self) -> AccountAdmin:

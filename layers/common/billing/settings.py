@@ -200,3 +200,13 @@ class VatIdSettings(EnvironmentSettings):
     vies_timeout_seconds: float = Field(default=5.0, alias="VIES_TIMEOUT_SECONDS", gt=0, le=20)
     """Short: the billing form and a charge wait for it, and an unanswered check is retried
     later rather than holding either up (docs/tax.md)."""
+
+
+class InvoiceSettings(EnvironmentSettings):
+    """Where invoices and credit notes are archived as PDF (``InvoicesBucket``), and how long a
+    download link lasts."""
+
+    invoices_bucket: str = Field(alias="INVOICES_BUCKET", min_length=3)
+    link_seconds: int = Field(default=300, alias="INVOICE_LINK_SECONDS", ge=1, le=3600)
+    """Long enough to open the PDF, short enough that a forwarded link is soon dead."""
+    region: str = Field(default="us-east-1", alias="AWS_REGION")

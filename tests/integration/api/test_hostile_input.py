@@ -44,6 +44,7 @@ ROLE: Mapping[tuple[str, str], str] = {
     ("GET", "/subscriptions/{subscription_id}"): "customer",
     ("GET", "/subscriptions/{subscription_id}/payments"): "customer",
     ("GET", "/subscriptions/{subscription_id}/events"): "customer",
+    ("GET", "/invoices/{number}"): "customer",
     ("POST", "/subscriptions/{subscription_id}/retry"): "customer",
     ("POST", "/subscriptions/{subscription_id}/cancel"): "customer",
     ("POST", "/subscriptions/{subscription_id}/resume"): "customer",
@@ -496,6 +497,7 @@ def _path_values(
     of_kind = {
         "subscription_id": seeded.subscriptions,
         "payment_id": tuple(f"{sub}.c00000.a001" for sub in seeded.subscriptions),
+        "number": ("1", "00000002", "42"),
     }.get(parameter, seeded.accounts)
     own = seeded.accounts.index(caller) if caller in seeded.accounts else None
     known = st.sampled_from([*of_kind, *([] if own is None else [of_kind[own]] * 2)])

@@ -66,6 +66,7 @@ def _path(route: Route, subscription_id: str, account_id: str) -> str:
         subscription_id=subscription_id,
         account_id=account_id,
         payment_id=f"{subscription_id}.c00000.a001",
+        number="1",
     )
 
 
@@ -194,7 +195,7 @@ def test_only_the_account_admin_reads_or_changes_its_billing(
     with reached.nothing():
         answers = {route: _call(member, route, sub_id, "acct_1") for route in CUSTOMER_ROUTES}
 
-    assert len(answers) == 14
+    assert len(answers) == 15
     for route, answer in answers.items():
         error = expect_error(answer, 403, "forbidden")
         assert error["details"] == {"required_account_role": "admin"}, route

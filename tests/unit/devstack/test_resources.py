@@ -37,7 +37,7 @@ def clients() -> Iterator[dict[str, Any]]:
     with mock_aws():
         yield {
             name: boto3.client(name, region_name=REGION)
-            for name in ("dynamodb", "sqs", "sns", "sesv2")
+            for name in ("dynamodb", "sqs", "sns", "sesv2", "s3")
         }
 
 

@@ -57,7 +57,7 @@ def test_the_clock_starts_now_or_where_it_is_told() -> None:
 def test_every_function_of_the_template_shares_one_environment() -> None:
     clients = {
         name: boto3.client(name, region_name="us-east-1")
-        for name in ("dynamodb", "sqs", "sns", "sesv2")
+        for name in ("dynamodb", "sqs", "sns", "sesv2", "s3")
     }
     resources = create_resources(template(), **clients)
 
@@ -70,12 +70,14 @@ def test_every_function_of_the_template_shares_one_environment() -> None:
     assert variables["SES_CONFIGURATION_SET"] == "EmailConfigurationSet", "the notify function's"
     assert clients["sesv2"].get_configuration_set(ConfigurationSetName="EmailConfigurationSet")
     assert "STRIPE_SECRET_NAME" not in variables, "set directly locally, never from a secret"
+    assert variables["INVOICES_BUCKET"] == "invoicesbucket", "the subscriptions function's"
 
 
 @mock_aws
 def test_without_an_ses_client_a_configuration_set_is_not_created_and_says_so() -> None:
     clients = {
-        name: boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sqs", "sns")
+        name: boto3.client(name, region_name="us-east-1")
+        for name in ("dynamodb", "sqs", "sns", "s3")
     }
     resources = create_resources(template(), **clients)
 

@@ -172,7 +172,7 @@ def poller(
 # --- the template's mapping ---
 
 
-def test_the_outbox_and_webhook_event_streams_are_the_template_dynamodb_event_sources() -> None:
+def test_the_dynamodb_event_sources_are_the_outbox_webhook_and_document_streams() -> None:
     assert dynamodb_event_sources(template()) == [
         StreamEventSource(
             function="NotifyFunction",
@@ -199,6 +199,24 @@ def test_the_outbox_and_webhook_event_streams_are_the_template_dynamodb_event_so
             maximum_record_age=timedelta(hours=6),
             filters=({"eventName": ["INSERT"]},),
             on_failure_queue="WebhookFailureQueue",
+        ),
+        StreamEventSource(
+            function="InvoicesFunction",
+            handler="invoices.handler.lambda_handler",
+            table="DocumentsTable",
+            starting_position="TRIM_HORIZON",
+            batch_size=10,
+            report_batch_item_failures=True,
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=20,
+            maximum_record_age=timedelta(hours=6),
+            filters=(
+                {
+                    "eventName": ["INSERT"],
+                    "dynamodb": {"NewImage": {"kind": {"S": ["invoice", "credit_note"]}}},
+                },
+            ),
+            on_failure_queue="InvoicesFailureQueue",
         ),
     ]
 

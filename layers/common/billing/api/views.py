@@ -29,6 +29,7 @@ from billing.providers.gateway import UpdateStart
 if TYPE_CHECKING:
     from billing.operations.billing_profile import SavedMethod
     from billing.operations.confirmations import PaymentConfirmation
+    from billing.operations.invoices import DownloadLink
 
 
 class View(BaseModel):
@@ -584,6 +585,29 @@ class AccountView(View):
             partner=PartnerContactView.of(account.partner),
             open_subscription_id=account.open_subscription_id,
             suppressed_emails=[SuppressedEmailView.of(s) for s in account.suppressed_emails],
+        )
+
+
+class DocumentLinkView(View):
+    """Where to download an invoice or a credit note as PDF, until `expires_at`."""
+
+    number: int
+    reference: str
+    """The number as printed on the document: ``00000042``."""
+    kind: str
+    """``invoice`` or ``credit_note``."""
+    url: str
+    expires_at: str
+
+    @classmethod
+    def of(cls, link: DownloadLink) -> Self:
+        document = link.document
+        return cls(
+            number=document.number,
+            reference=document.reference,
+            kind=document.kind.value,
+            url=link.url,
+            expires_at=format_instant(link.expires_at),
         )
 
 

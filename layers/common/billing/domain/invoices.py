@@ -15,7 +15,7 @@ seller.json``); `billing.invoices` renders it as PDF.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -26,7 +26,9 @@ from billing.domain.accounts import Party
 from billing.domain.billing_calendar import Period, billing_period
 from billing.domain.charges import ChargeAttempt, ChargeStatus, Refund, RefundStatus
 from billing.domain.money import Money
+from billing.domain.outbox import OutboxMessage
 from billing.domain.pricing import default_catalogue
+from billing.domain.state_machine import EmailCustomer, EmailTemplate
 from billing.domain.subscription import Subscription
 from billing.domain.tax import Tax
 
@@ -160,6 +162,40 @@ def issue(
             refund = replace(refund, credit_note=number)
         refunds.append(refund)
     return Issued(replace(payment, invoice=invoice, refunds=tuple(refunds)), tuple(documents))
+
+
+_NAMES_ITS_DOCUMENT: Mapping[EmailTemplate, DocumentKind] = {
+    EmailTemplate.PURCHASE_RECEIPT: DocumentKind.INVOICE,
+    EmailTemplate.RENEWAL_RECEIPT: DocumentKind.INVOICE,
+    EmailTemplate.RETRY_NOW_RESULT: DocumentKind.INVOICE,
+    EmailTemplate.PAYMENT_REFUNDED: DocumentKind.CREDIT_NOTE,
+}
+"""The customer emails that link to the document their change issued: a receipt to the payment's
+invoice, a refund's confirmation to its credit note."""
+
+
+def naming_documents(
+    messages: Sequence[OutboxMessage], documents: Sequence[Document]
+) -> tuple[OutboxMessage, ...]:
+    """`messages` of a change that issued `documents`, each receipt and refund email naming the
+    number of the document of its kind (``invoice``, ``credit_note`` in its details): the
+    number is only known in the transaction that writes them both."""
+    numbers: dict[DocumentKind, int] = {}
+    for document in documents:
+        numbers.setdefault(document.kind, document.number)
+    named: list[OutboxMessage] = []
+    for message in messages:
+        effect = message.message
+        if (
+            isinstance(effect, EmailCustomer)
+            and _NAMES_ITS_DOCUMENT.get(effect.template) in numbers
+        ):
+            kind = _NAMES_ITS_DOCUMENT[effect.template]
+            details = {**effect.details, kind.value: str(numbers[kind])}
+            named.append(replace(message, message=replace(effect, details=details)))
+        else:
+            named.append(message)
+    return tuple(named)
 
 
 def _shares(tax: Tax, refunds: tuple[Refund, ...]) -> list[Tax | None]:

@@ -172,14 +172,12 @@ _VAT_EN = (
         "vat_amount", "Of which ${net_amount} excluding VAT and ${vat_amount} VAT at ${vat_rate} %."
     ),
     If("vat_mention", "${vat_mention}."),
-    If("vat_amount", "Your invoice is on your billing page, with your payments."),
 )
 _VAT_FR = (
     If("vat_amount", "Dont ${net_amount} HT et ${vat_amount} de TVA à ${vat_rate} %."),
     If("vat_mention", "${vat_mention}."),
-    If("vat_amount", "Votre facture est sur votre page de facturation, avec vos paiements."),
 )
-"""A payment's VAT on its receipt, and where its invoice is."""
+"""A payment's VAT on its receipt."""
 
 CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
     Locale.EN: {
@@ -199,6 +197,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                     "the full price.",
                 ),
                 "You can turn automatic renewal off at any time before that date.",
+                "",
+                If("invoice_url", "Your invoice ${invoice_reference}: ${invoice_url}"),
             ),
         ),
         EmailTemplate.RENEWAL_RECEIPT: Wording(
@@ -208,6 +208,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 *_VAT_EN,
                 "",
                 "Your subscription is renewed until ${period_end}. Thank you for staying with us.",
+                "",
+                If("invoice_url", "Your invoice ${invoice_reference}: ${invoice_url}"),
             ),
         ),
         EmailTemplate.RENEWAL_FAILED: Wording(
@@ -240,6 +242,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                         "",
                         "Your ${plan} subscription is active again and renewed until "
                         "${period_end}. There is nothing more to do.",
+                        "",
+                        If("invoice_url", "Your invoice ${invoice_reference}: ${invoice_url}"),
                     ),
                 ),
                 "failed": Wording(
@@ -393,6 +397,11 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Depending on your bank or PayPal, it may take a few days to appear on your "
                 "statement.",
                 If("cancel_reason", "As agreed, the subscription is cancelled."),
+                "",
+                If(
+                    "credit_note_url",
+                    "Your credit note ${credit_note_reference}: ${credit_note_url}",
+                ),
             ),
         ),
         EmailTemplate.PAYMENT_METHOD_REMOVED: Wording(
@@ -428,6 +437,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 ),
                 "Vous pouvez désactiver le renouvellement automatique à tout moment avant cette "
                 "date.",
+                "",
+                If("invoice_url", "Votre facture ${invoice_reference} : ${invoice_url}"),
             ),
         ),
         EmailTemplate.RENEWAL_RECEIPT: Wording(
@@ -437,6 +448,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 *_VAT_FR,
                 "",
                 "Votre abonnement est renouvelé jusqu'au ${period_end}. Merci de votre fidélité.",
+                "",
+                If("invoice_url", "Votre facture ${invoice_reference} : ${invoice_url}"),
             ),
         ),
         EmailTemplate.RENEWAL_FAILED: Wording(
@@ -470,6 +483,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                         "",
                         "Votre abonnement ${plan} est de nouveau actif et renouvelé jusqu'au "
                         "${period_end}. Vous n'avez rien d'autre à faire.",
+                        "",
+                        If("invoice_url", "Votre facture ${invoice_reference} : ${invoice_url}"),
                     ),
                 ),
                 "failed": Wording(
@@ -629,6 +644,8 @@ CUSTOMER_EMAILS: Mapping[Locale, Mapping[EmailTemplate, Wording | ByDetail]] = {
                 "Selon votre banque ou PayPal, il peut s'écouler quelques jours avant qu'il "
                 "apparaisse sur votre relevé.",
                 If("cancel_reason", "Comme convenu, l'abonnement est résilié."),
+                "",
+                If("credit_note_url", "Votre avoir ${credit_note_reference} : ${credit_note_url}"),
             ),
         ),
         EmailTemplate.PAYMENT_METHOD_REMOVED: Wording(
@@ -689,6 +706,9 @@ class PortalPage(StrEnum):
     """Buying a new subscription."""
     CONFIRM_PAYMENT = "subscriptions/${subscription_id}/payments/${payment_id}/confirm"
     """Confirming a payment with the bank (3-D Secure), with Stripe.js."""
+    DOCUMENT = "invoices/${number}"
+    """An invoice or a credit note: the page asks the API for a fresh download link and opens
+    it (the link itself lasts minutes, an email is read days later)."""
 
 
 _PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
@@ -698,6 +718,7 @@ _PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
         PortalPage.BILLING: "Review your billing information",
         PortalPage.PLANS: "Buy a new subscription",
         PortalPage.CONFIRM_PAYMENT: "Confirm the payment",
+        PortalPage.DOCUMENT: "Download the document",
     },
     Locale.FR: {
         PortalPage.SUBSCRIPTION: "Gérer votre abonnement",
@@ -705,6 +726,7 @@ _PAGE_LABELS: Mapping[Locale, Mapping[PortalPage, str]] = {
         PortalPage.BILLING: "Vérifier vos informations de facturation",
         PortalPage.PLANS: "Acheter un nouvel abonnement",
         PortalPage.CONFIRM_PAYMENT: "Confirmer le paiement",
+        PortalPage.DOCUMENT: "Télécharger le document",
     },
 }
 
@@ -752,6 +774,22 @@ def portal_link(links: Links, page: PortalPage, details: Details) -> str:
     return f"{links.portal.rstrip('/')}/#/{Template(page.value).substitute(details)}"
 
 
+DOCUMENT_KEYS = ("invoice", "credit_note")
+"""Details naming the number of the invoice a payment's receipt links to, or of the credit note
+a refund's email links to: the persistence adds them to the message it writes with the
+document, in the same transaction."""
+
+
+def _document_links(details: Details, links: Links) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key in DOCUMENT_KEYS:
+        if key in details:
+            number = int(details[key])
+            page = portal_link(links, PortalPage.DOCUMENT, {"number": f"{number:08d}"})
+            values |= {f"{key}_reference": f"{number:08d}", f"{key}_url": page}
+    return values
+
+
 def _link_values(
     template: EmailTemplate, details: Details, locale: Locale, links: Links
 ) -> dict[str, str]:
@@ -760,6 +798,7 @@ def _link_values(
         "action_url": portal_link(links, page, details),
         "action_label": _PAGE_LABELS[locale][page],
         "sales_email": links.sales.email,
+        **_document_links(details, links),
     }
     if links.sales.chat_url:
         values["sales_chat_url"] = links.sales.chat_url

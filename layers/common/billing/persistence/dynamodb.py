@@ -34,7 +34,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.invoices import Document, default_seller, issue
+from billing.domain.invoices import Document, default_seller, issue, naming_documents
 from billing.domain.outbox import (
     KEPT_AFTER_SENDING,
     Message,
@@ -319,6 +319,7 @@ class DynamoDBRepository:
                     change,
                     attempts=[i.payment for i in attempts],
                     payments=[i.payment for i in payments],
+                    messages=naming_documents(change.messages, documents),
                 )
                 try:
                     self._write(issued, _Issue(entity, last, documents))
