@@ -7,6 +7,7 @@ which leaves nothing running."""
 
 from __future__ import annotations
 
+import io
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from devstack.processes import ensure_free
 from devstack.resources import LOCAL_STRIPE_KEY
@@ -322,6 +324,29 @@ def _confirmed_with_the_bank(stack: RunningStack, admin: str) -> None:
     assert active["current_period_end"] == "2026-08-02T09:30:00Z"
 
 
+def _download_an_invoice(stack: RunningStack, customer: str, path: str) -> None:
+    """Step 12: the purchase's invoice and the sales refund's credit note, each downloaded as
+    PDF from the short-lived link the API gives, saying what French law asks them to."""
+    payments = stack.call("GET", f"{path}/payments", token=customer).body["items"]
+    [purchase] = [p for p in payments if p["kind"] == "purchase"]
+    [february] = [p for p in payments if p["id"].endswith(".c00001.a001")]
+    [sales_refund] = [r for r in february["refunds"] if r["by_actor"] == "sales"]
+    for document, kind, says in (
+        (purchase["invoice"], "invoice", "FACTURE"),
+        (sales_refund["credit_note"], "credit_note", "AVOIR"),
+    ):
+        link = stack.call("GET", document["download"], token=customer)
+        assert link.status == 200, link.body
+        assert (link.body["number"], link.body["kind"]) == (document["number"], kind)
+        with urllib.request.urlopen(link.body["url"], timeout=10) as response:
+            pdf = response.read()
+        text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+        assert says in text
+        assert document["reference"] in text
+        assert "SIREN" in text
+    assert stack.call("GET", "/invoices/99999", token=customer).status == 404
+
+
 def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) -> None:
     stack = make_dev
     _serves_the_template(stack)
@@ -337,6 +362,7 @@ def test_the_readme_walkthrough_runs_against_make_dev(make_dev: RunningStack) ->
     _outage_past_the_grace(stack)
     _give_money_back(stack, tokens["ADMIN_TOKEN"], tokens["TOKEN"], path)
     _confirmed_with_the_bank(stack, tokens["ADMIN_TOKEN"])
+    _download_an_invoice(stack, tokens["TOKEN"], path)
 
     # Ctrl-C stops every process the command started and frees every port.
     printed = ctrl_c(stack)

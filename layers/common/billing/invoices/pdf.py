@@ -23,7 +23,7 @@ from datetime import datetime
 
 import pydyf
 
-from billing.domain.invoices import Document, DocumentKind
+from billing.domain.invoices import Document, DocumentKind, reference
 from billing.domain.money import Currency, Money
 from billing.domain.tax import Tax
 
@@ -164,7 +164,7 @@ def _heading(page: _Page, document: Document, y: float) -> None:
     page.right(RIGHT, y, TITLES[document.kind].upper(), 20, BOLD)
     lines = [f"N° {document.reference}", f"Date : {day(document.issued_at)}"]
     if document.credits is not None:
-        lines.append(f"Avoir sur la facture n° {document.credits:08d}")
+        lines.append(f"Avoir sur la facture n° {reference(document.credits)}")
     for i, line in enumerate(lines):
         page.right(RIGHT, y - 20 - 12 * i, line, 10)
 
