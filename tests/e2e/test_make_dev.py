@@ -168,6 +168,8 @@ def _told(stack: RunningStack, subscription_id: str) -> None:
     ]
     assert "Amount charged: 47.04 EUR." in emails[1]["body"]
     assert "Of which 39.20 EUR excluding VAT and 7.84 EUR VAT at 20 %." in emails[1]["body"]
+    assert "58.80 EUR will be charged" in emails[1]["body"], "the renewal with its VAT too"
+    assert "Your invoice 00000001: http" in emails[1]["body"]
     assert "Your bank declined the payment." in emails[4]["body"]
     assert "1 April 2026, 09:30 UTC" in emails[4]["body"], "dated by the stack's clock"
     [notice] = outbox["sales_notices"]

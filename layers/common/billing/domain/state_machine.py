@@ -31,7 +31,7 @@ from billing.domain.subscription import (
     Status,
     Subscription,
 )
-from billing.domain.tax import Tax
+from billing.domain.tax import Tax, vat_on
 
 
 class Actor(StrEnum):
@@ -1042,7 +1042,7 @@ def _receipt(sub: Subscription, details: Details, tax: Tax | None) -> dict[str, 
         "amount": str(paid.amount),
         "currency": paid.currency.value,
         **_tax_details(tax),
-        **_renewal_terms(sub),
+        **_renewal_terms(sub, None if tax is None else tax.rate),
     }
 
 
@@ -1061,14 +1061,16 @@ def _tax_details(tax: Tax | None) -> dict[str, str]:
     return details
 
 
-def _renewal_terms(sub: Subscription) -> dict[str, str]:
-    """When the current period's renewal is charged and how much; ``discount_ends`` when the
-    price goes back up to the full price then."""
+def _renewal_terms(sub: Subscription, vat_rate: int | None = None) -> dict[str, str]:
+    """When the current period's renewal is charged and how much (with VAT at `vat_rate` when
+    the customer's is known, as it is on a receipt); ``discount_ends`` when the price goes back
+    up to the full price then."""
     current = cycle_price(sub.price, sub.discount, sub.cycle)
     renewal = sub.next_cycle_price
+    charged = renewal if vat_rate is None else renewal + vat_on(renewal, vat_rate)
     terms = {
         "next_charge_at": format_instant(sub.period.end),
-        "next_charge_amount": str(renewal.amount),
+        "next_charge_amount": str(charged.amount),
         "currency": renewal.currency.value,
     }
     if current != renewal and renewal == sub.price:
