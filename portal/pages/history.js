@@ -44,7 +44,7 @@ function card(context, sub, paid, plans, { title = true } = {}) {
   const next =
     sub.next_charge_at === null
       ? t("sub.no_next_charge")
-      : t("sub.next_charge_value", { amount: t.money(sub.next_charge_amount, sub.currency), date: t.date(sub.next_charge_at) });
+      : t("sub.next_charge_value", { amount: t.money(sub.next_charge_tax?.gross ?? sub.next_charge_amount, sub.currency), date: t.date(sub.next_charge_at) });
   return h(
     "article",
     { class: "subscription", "aria-labelledby": title ? headingId : null },

@@ -93,7 +93,8 @@ def partner_subscription(
             new_subscription_id(router.current_event, who.account_id, account_id),
             _partner_or_admin(who),
         )
-        return ok(SubscriptionView.of(sub, root().repository.get_account(account_id).locale), 201)
+        account = root().repository.get_account(account_id)
+        return ok(SubscriptionView.of(sub, account.locale, account), 201)
 
     return once_per_key(router, opened)
 
@@ -118,7 +119,7 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
         result = root().subscription_actions.extend(
             subscription_id, partner_id, _partner_or_admin(who)
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale))
+        return ok(SubscriptionView.of(result.subscription, result.account.locale, result.account))
 
     return once_per_key(router, extended)
 
@@ -141,7 +142,7 @@ def clear_dispute(subscription_id: ResourceId) -> Response[Any]:
         result = root().subscription_actions.clear_dispute(
             subscription_id, who.acting_as(Actor.SALES)
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale))
+        return ok(SubscriptionView.of(result.subscription, result.account.locale, result.account))
 
     return once_per_key(router, cleared)
 

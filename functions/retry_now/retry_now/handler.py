@@ -118,11 +118,11 @@ def refund(payment_id: ResourceId, body: Annotated[RefundBody, Body()]) -> Respo
         result = root().refunds.refund(
             payment_id, body.amount, cancel=body.cancel, by=who.acting_as(Actor.SALES)
         )
-        locale = root().repository.get_account(result.subscription.account_id).locale
+        account = root().repository.get_account(result.subscription.account_id)
         return ok(
             RefundedView(
                 payment=AttemptView.of(result.payment),
-                subscription=SubscriptionView.of(result.subscription, locale),
+                subscription=SubscriptionView.of(result.subscription, account.locale, account),
             )
         )
 

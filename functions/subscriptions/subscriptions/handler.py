@@ -58,7 +58,7 @@ def plans() -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def history() -> Response[Any]:
     account, subscriptions = root().subscription_reads.history(current_caller(router).account_id)
-    return ok([SubscriptionView.of(sub, account.locale) for sub in subscriptions])
+    return ok([SubscriptionView.of(sub, account.locale, account) for sub in subscriptions])
 
 
 @router.post(
@@ -89,7 +89,9 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
             new_subscription_id(router.current_event, who.account_id),
             who.acting_as(Actor.CUSTOMER),
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale), 201)
+        return ok(
+            SubscriptionView.of(result.subscription, result.account.locale, result.account), 201
+        )
 
     return once_per_key(router, bought)
 
@@ -102,7 +104,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def subscription(subscription_id: ResourceId) -> Response[Any]:
     sub, account = root().subscription_reads.one(current_caller(router).account_id, subscription_id)
-    return ok(SubscriptionView.of(sub, account.locale))
+    return ok(SubscriptionView.of(sub, account.locale, account))
 
 
 @router.get(

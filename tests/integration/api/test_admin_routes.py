@@ -309,6 +309,7 @@ def test_a_partner_opens_a_subscription_its_customer_can_read_but_not_change(
         "cancel_reason": None,
         "discount": None,
         "disputed_payment_id": None,
+        "next_charge_tax": None,
     }
     assert _payment_intents(localstripe) == intents_before
     assert _ok(customer.get(f"/subscriptions/{sub['id']}")) == sub

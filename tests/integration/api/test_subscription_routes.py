@@ -47,6 +47,17 @@ def test_a_purchase_with_a_coupon_charges_the_discounted_first_cycle_only(
         "cancel_reason": None,
         "discount": {"coupon": "WELCOME20", "amount_off": 5580, "cycles": 1},
         "disputed_payment_id": None,
+        # The next charge, at full price, with the 20 % French VAT of a customer who gave no
+        # billing country.
+        "next_charge_tax": {
+            "rule": "domestic",
+            "country": None,
+            "rate": "20",
+            "net": 27900,
+            "vat": 5580,
+            "gross": 33480,
+            "legal_mention": None,
+        },
     }
     [payment] = customer.get(f"/subscriptions/{sub['id']}/payments").json()["items"]
     # 22320 net (27900 less the coupon's 20 %) with French VAT: no billing country was given.

@@ -41,6 +41,7 @@ def test_the_view_of_a_discounted_subscription() -> None:
         "cancel_reason": None,
         "discount": {"coupon": "WELCOME20", "amount_off": 980, "cycles": 2},
         "disputed_payment_id": None,
+        "next_charge_tax": None,
     }
 
 
@@ -67,6 +68,7 @@ def test_the_view_of_a_cancelled_subscription() -> None:
         "cancel_reason": "cancelled_by_customer",
         "discount": None,
         "disputed_payment_id": None,
+        "next_charge_tax": None,
     }
 
 

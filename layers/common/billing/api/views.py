@@ -96,6 +96,27 @@ class DiscountView(View):
     cycles: int
 
 
+class TaxView(View):
+    """How a payment splits into net and VAT, and why (the rule of the customer's country and
+    status when it was charged)."""
+
+    rule: str
+    country: str | None
+    rate: str
+    """A percentage, e.g. ``20`` or ``25.5``."""
+    net: int
+    vat: int
+    gross: int
+    legal_mention: str | None
+    """What the invoice says of VAT not charged (reverse charge, outside the EU)."""
+
+    @classmethod
+    def of(cls, tax: Tax | None) -> Self | None:
+        if tax is None:
+            return None
+        return cls._copied(tax, rate=tax.percent(), gross=tax.gross.amount)
+
+
 class SubscriptionView(View):
     id: str
     account_id: str
@@ -119,17 +140,29 @@ class SubscriptionView(View):
     discount: DiscountView | None
     disputed_payment_id: str | None
     """A disputed payment holding automatic charges until sales clears it."""
+    next_charge_tax: TaxView | None
+    """``next_charge_amount`` (net) with the VAT the account would pay on it today (its billing
+    country and VAT ID as they are now): what the next charge takes. None when nothing is due,
+    or in a list read without the accounts (sales' follow-ups)."""
 
     @classmethod
-    def of(cls, sub: Subscription, locale: Locale) -> Self:
-        """The view of `sub`: the period and the explained last failure computed, every other
-        field copied from the subscription by name."""
+    def of(cls, sub: Subscription, locale: Locale, account: Account | None = None) -> Self:
+        """The view of `sub`: the period, the explained last failure and the next charge's tax
+        (with the `account`'s billing information) computed, every other field copied from the
+        subscription by name."""
         period = sub.period
+        due, amount = sub.next_charge_at, sub.next_charge_amount
+        tax = (
+            None
+            if account is None or due is None or amount is None
+            else account.tax_on(amount, due)
+        )
         return cls._copied(
             sub,
             current_period_start=format_instant(period.start),
             current_period_end=format_instant(period.end),
             last_failure=FailureView.of(sub.last_failure, locale),
+            next_charge_tax=TaxView.of(tax),
         )
 
 
@@ -147,27 +180,6 @@ class DocumentView(View):
         if number is None:
             return None
         return cls(number=number, reference=reference(number), download=f"/invoices/{number}")
-
-
-class TaxView(View):
-    """How a payment splits into net and VAT, and why (the rule of the customer's country and
-    status when it was charged)."""
-
-    rule: str
-    country: str | None
-    rate: str
-    """A percentage, e.g. ``20`` or ``25.5``."""
-    net: int
-    vat: int
-    gross: int
-    legal_mention: str | None
-    """What the invoice says of VAT not charged (reverse charge, outside the EU)."""
-
-    @classmethod
-    def of(cls, tax: Tax | None) -> Self | None:
-        if tax is None:
-            return None
-        return cls._copied(tax, rate=tax.percent(), gross=tax.gross.amount)
 
 
 class RefundView(View):
@@ -273,7 +285,7 @@ class ChargedSubscriptionView(SubscriptionView):
 
     @classmethod
     def of_result(cls, result: ChangeResult) -> ChargedSubscriptionView:
-        view = SubscriptionView.of(result.subscription, result.account.locale)
+        view = SubscriptionView.of(result.subscription, result.account.locale, result.account)
         attempt = result.attempt
         outcome = None
         if attempt is not None:
