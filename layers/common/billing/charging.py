@@ -577,6 +577,7 @@ def _due(sub: Subscription, account: Account, now: datetime) -> Event | None:
         None if method is None else method.token,
         card_valid_through=card_valid_through(method),
         payment_method_updated_at=None if method is None else method.updated_at,
+        vat_rate=account.tax_on(sub.next_cycle_price, now).rate,
     )
 
 

@@ -201,6 +201,19 @@ def test_the_renewal_notice_states_the_date_and_the_amount_and_is_sent_once() ->
     assert again.value.code is ErrorCode.NOT_DUE
 
 
+@pytest.mark.parametrize(("rate", "announced"), [(2000, "5880"), (0, "4900"), (1900, "5831")])
+def test_the_renewal_notice_announces_the_amount_with_the_vat_the_customer_pays(
+    rate: int, announced: str
+) -> None:
+    sub = _planned(yearly())
+
+    event = due_event(sub, YEAR_END - LEAD, CARD, vat_rate=rate)
+    assert isinstance(event, RenewalNoticeDue)
+    [email] = apply(sub, event).of_type(EmailCustomer)
+
+    assert email.details["next_charge_amount"] == announced
+
+
 def test_the_first_look_plans_the_notice_without_sending_it() -> None:
     sub = yearly()
     decision = apply(sub, RenewalNoticeDue(at=YEAR_END - RENEWAL_NOTICE_MAX_LEAD))

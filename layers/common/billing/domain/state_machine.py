@@ -109,12 +109,16 @@ class RenewalNoticeDue(Event):
     """The customer is to be told the coming renewal's date and amount, and how to stop it."""
 
     actor = Actor.SCHEDULER
+    vat_rate: int | None = None
+    """The VAT rate the customer pays today (basis points): the amount announced includes it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CardExpiryCheckDue(Event):
     actor = Actor.SCHEDULER
     card_valid_through: date | None
+    vat_rate: int | None = None
+    """As `RenewalNoticeDue`'s: the card notice announces the renewal's amount too."""
     """The last day the account's saved card can be charged (`card_valid_through`); None when
     the payment method has no expiry (PayPal) or there is none."""
 
@@ -873,12 +877,15 @@ def _dispute_details(event: Event | None) -> dict[str, str]:
 
 def _notice_details(sub: Subscription, event: Event | None) -> dict[str, str]:
     """A renewal notice sent, or when it will be; the card checked, as cards show it."""
+    rate: dict[str, str] = {}
+    if isinstance(event, RenewalNoticeDue | CardExpiryCheckDue) and event.vat_rate is not None:
+        rate = {_RENEWAL_VAT_RATE: str(event.vat_rate)}
     if isinstance(event, RenewalNoticeDue) and sub.renewal_notice_sent_at is not None:
-        return {"renewal_notice_sent_at": format_instant(sub.renewal_notice_sent_at)}
+        return {"renewal_notice_sent_at": format_instant(sub.renewal_notice_sent_at)} | rate
     if isinstance(event, RenewalNoticeDue) and sub.renewal_notice_at is not None:
-        return {"renewal_notice_at": format_instant(sub.renewal_notice_at)}
+        return {"renewal_notice_at": format_instant(sub.renewal_notice_at)} | rate
     if isinstance(event, CardExpiryCheckDue) and event.card_valid_through is not None:
-        return _card_expiry(event.card_valid_through)
+        return _card_expiry(event.card_valid_through) | rate
     if (
         isinstance(event, ChargeSucceeded)
         and event.card_valid_through is not None
@@ -895,13 +902,18 @@ def _card_expiry(valid_through: date) -> dict[str, str]:
 _ANNOUNCE_THE_RENEWAL = (EmailTemplate.RENEWAL_NOTICE, EmailTemplate.CARD_EXPIRING)
 """Emails that say when the coming renewal is charged and how much."""
 
+_RENEWAL_VAT_RATE = "renewal_vat_rate"
+"""The detail carrying the VAT rate of an announced renewal, when the scheduler knew it."""
+
 
 def _effect(spec: EffectSpec, sub: Subscription, details: Details) -> Effect:
     if isinstance(spec, ChargeKind):
         return Charge(spec, sub.next_cycle_price, sub.cycle + 1, sub.charge_attempts + 1)
     if isinstance(spec, EmailTemplate):
         if spec in _ANNOUNCE_THE_RENEWAL:
-            return EmailCustomer(spec, {**details, **_renewal_terms(sub)})
+            rate = details.get(_RENEWAL_VAT_RATE)
+            terms = _renewal_terms(sub, None if rate is None else int(rate))
+            return EmailCustomer(spec, {**details, **terms})
         return EmailCustomer(spec, details)
     if isinstance(spec, SalesNotice):
         return NotifySales(spec, details)
@@ -950,11 +962,13 @@ def due_event(
     *,
     card_valid_through: date | None = None,
     payment_method_updated_at: datetime | None = None,
+    vat_rate: int | None = None,
 ) -> Event | None:
     """The scheduler event that is due for `sub` at `now`, or None when nothing is due.
 
     `payment_method_id`, `card_valid_through` and `payment_method_updated_at` describe the
-    account's saved payment method (see `card_valid_through`, `RetryDue`). Once the period is
+    account's saved payment method (see `card_valid_through`, `RetryDue`); `vat_rate` the VAT
+    its customer pays today, which the notices announcing the renewal add. Once the period is
     over its renewal comes first: a notice that was not sent in time is not sent after the
     renewal it announces.
     """
@@ -973,8 +987,8 @@ def due_event(
         return PartnerReminderDue(at=now)
     # Before the end, what is due is one of the customer notices: the earliest.
     if sub.renewal_notice_due_at == due:
-        return RenewalNoticeDue(at=now)
-    return CardExpiryCheckDue(at=now, card_valid_through=card_valid_through)
+        return RenewalNoticeDue(at=now, vat_rate=vat_rate)
+    return CardExpiryCheckDue(at=now, card_valid_through=card_valid_through, vat_rate=vat_rate)
 
 
 def card_valid_through(method: PaymentMethod | None) -> date | None:
