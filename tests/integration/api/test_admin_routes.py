@@ -503,7 +503,10 @@ def test_sales_sees_past_due_subscriptions_whose_retry_now_failed_newest_first(a
         assert retried["attempt"]["failure_reason"] == "card_declined"
     requests = _ok(sales.get("/admin/retry-requests"))["items"]
     assert [item["id"] for item in requests] == [second_sub, first_sub]
-    assert requests[0] == {k: v for k, v in retried_second.items() if k != "attempt"}
+    # The list is read without the accounts: no next charge's VAT, which depends on them.
+    assert requests[0] == {k: v for k, v in retried_second.items() if k != "attempt"} | {
+        "next_charge_tax": None
+    }
     notices = api.outbox.sales_notices()
     assert [(n["notice"], n["account_id"], n["details"]["outcome"]) for n in notices] == [
         ("retry_now_outcome", first_id, "failed"),
