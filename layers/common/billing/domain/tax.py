@@ -54,7 +54,7 @@ LEGAL_MENTIONS: Mapping[TaxRule, str] = {
         "Autoliquidation : TVA due par le preneur, article 283-2 du CGI, "
         "article 196 de la directive 2006/112/CE"
     ),
-    TaxRule.OUTSIDE_EU: "TVA non applicable, article 259-1 du CGI",
+    TaxRule.OUTSIDE_EU: "TVA non applicable, articles 259-1 et 259 B du CGI",
 }
 """What an invoice must say about VAT it does not charge (French law)."""
 
