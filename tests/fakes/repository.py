@@ -9,13 +9,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass, replace
 from datetime import datetime, timedelta
-from itertools import count
 from typing import Any, cast
 
 from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.invoices import Document, issue, naming_documents
+from billing.domain.invoices import Document
 from billing.domain.outbox import Message, OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Channel, Status, Subscription
@@ -329,20 +328,10 @@ class InMemoryRepository:
         the sequence, and stored (under the lock: the sequence moves with the change)."""
         if not change.owes_documents():
             return change
-        if change.at is None:
-            raise ValueError("a change that issues documents says when it is made (`at`)")
-        numbers = count(len(self._documents) + 1)
-        attempts = [issue(a, change.after, numbers, change.at) for a in change.attempts]
-        payments = [issue(p, change.after, numbers, change.at) for p in change.payments]
-        documents = [d for i in (*attempts, *payments) for d in i.documents]
+        issued, documents = change.issuing(len(self._documents) + 1)
         for document in documents:
             self._documents[document.number] = _as_stored(document)
-        return replace(
-            change,
-            attempts=[i.payment for i in attempts],
-            payments=[i.payment for i in payments],
-            messages=naming_documents(change.messages, documents),
-        )
+        return issued
 
     def get_document(self, number: int) -> Document:
         self._enter("get_document", number)

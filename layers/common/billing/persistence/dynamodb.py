@@ -34,7 +34,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.billing_calendar import format_instant
 from billing.domain.charges import ChargeAttempt, ChargeStatus
-from billing.domain.invoices import Document, default_seller, issue, naming_documents
+from billing.domain.invoices import Document, default_seller
 from billing.domain.outbox import (
     KEPT_AFTER_SENDING,
     Message,
@@ -302,25 +302,13 @@ class DynamoDBRepository:
         document is written. The head last seen is tried first (no read while one process
         issues alone); when another writer moved it, the cancelled transaction says where to,
         and the change is retried from there."""
-        at = change.at
-        if at is None:
-            raise ValueError("a change that issues documents says when it is made (`at`)")
         entity = default_seller().entity
         with self._issuing:
             for tries in count(1):
                 last = self._heads.get(entity)
                 if last is None:
                     last = self._sequence_head(entity)
-                numbers = count(last + 1)
-                attempts = [issue(a, change.after, numbers, at) for a in change.attempts]
-                payments = [issue(p, change.after, numbers, at) for p in change.payments]
-                documents = [d for i in (*attempts, *payments) for d in i.documents]
-                issued = replace(
-                    change,
-                    attempts=[i.payment for i in attempts],
-                    payments=[i.payment for i in payments],
-                    messages=naming_documents(change.messages, documents),
-                )
+                issued, documents = change.issuing(last + 1)
                 try:
                     self._write(issued, _Issue(entity, last, documents))
                 except _SequenceMoved as moved:

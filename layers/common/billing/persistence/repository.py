@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import count
 from typing import Protocol
 
 from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
 from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
-from billing.domain.invoices import Document, owes_documents
+from billing.domain.invoices import Document, issue, naming_documents, owes_documents
 from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import ChargeKind, Subscription
@@ -74,6 +75,23 @@ class SubscriptionChange:
 
     def owes_documents(self) -> bool:
         return any(owes_documents(p) for p in (*self.attempts, *self.payments))
+
+    def issuing(self, first: int) -> tuple[SubscriptionChange, list[Document]]:
+        """This change with the documents its attempts and payments are owed numbered from
+        `first` on, its receipts and refund emails naming them; and those documents."""
+        if self.at is None:
+            raise ValueError("a change that issues documents says when it is made (`at`)")
+        numbers = count(first)
+        attempts = [issue(a, self.after, numbers, self.at) for a in self.attempts]
+        payments = [issue(p, self.after, numbers, self.at) for p in self.payments]
+        documents = [d for i in (*attempts, *payments) for d in i.documents]
+        issued = replace(
+            self,
+            attempts=[i.payment for i in attempts],
+            payments=[i.payment for i in payments],
+            messages=naming_documents(self.messages, documents),
+        )
+        return issued, documents
 
 
 @dataclass(frozen=True, slots=True)
