@@ -134,7 +134,7 @@ def _machine() -> list[str]:
     ]
 
 
-def _cold_start(results: Results) -> list[str]:
+def cold_start_section(cold_starts: Sequence[ColdStart], sizes: Sizes) -> list[str]:
     lines = [
         "## Cold start",
         "",
@@ -148,10 +148,10 @@ def _cold_start(results: Results) -> list[str]:
         "machine is not, so the layer's one distribution with extension modules (pydantic-core) "
         "gets this machine's build of the same version beside its own; every other file is "
         "imported as built. The floor is imported the same way from the same artefact. Medians "
-        f"of {results.sizes.cold_start_samples} samples taken in turn (as shipped, floor, from "
+        f"of {sizes.cold_start_samples} samples taken in turn (as shipped, floor, from "
         "the development environment with bytecode cached); without bytecode is the artefact "
         "with its bytecode removed, what `sam build` alone ships (median of "
-        f"{results.sizes.without_bytecode_samples}). Own modules and the dataclasses they make "
+        f"{sizes.without_bytecode_samples}). Own modules and the dataclasses they make "
         "come from three more runs as shipped (`-X importtime`; the least of the three); the "
         "collector's share is the time Python's cyclic garbage collector took during the "
         "samples' imports (medians).",
@@ -162,7 +162,7 @@ def _cold_start(results: Results) -> list[str]:
         "| payment SDK |",
         "|---|---:|---:|---:|---|---:|---:|---:|---|---:|---|---|",
     ]
-    for start in results.cold_starts:
+    for start in cold_starts:
         lines.append(
             f"| {start.function} | {start.handler_ms:.0f} | {start.floor_ms:.0f} "
             f"| {start.ratio:.2f} | {_met(start.ratio <= COLD_START_TARGET)} "
@@ -179,7 +179,7 @@ def _cold_start(results: Results) -> list[str]:
         "little):",
         "",
     ]
-    for start in results.cold_starts:
+    for start in cold_starts:
         heaviest = ", ".join(f"`{s.module}` {s.ms:.1f}" for s in start.heaviest)
         lines.append(f"- {start.function}: {heaviest}")
     return lines
@@ -458,7 +458,7 @@ def render(results: Results, explanations: str) -> str:
         "",
         *_summary(results),
         "",
-        *_cold_start(results),
+        *cold_start_section(results.cold_starts, results.sizes),
         "",
         *_snapstart(results),
         "",
