@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Annotated, Literal, Protocol
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import IN_FLIGHT
+from billing.domain.values import frozen
 from billing.persistence.repository import BillingRepository
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class RenewalQueue(Protocol):
 # --- The dispatcher ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DispatchReport:
     due: int = 0
     """Due subscriptions queued."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -34,6 +33,7 @@ from pydantic import BaseModel
 from billing import composition
 from billing.domain.errors import DEFAULT_MESSAGES, DomainError, ErrorCode
 from billing.domain.state_machine import Actor, Requester
+from billing.domain.values import frozen
 from billing.observability import logger
 from billing.persistence.repository import StorageUnavailable
 from billing.providers.gateway import ProviderError
@@ -162,7 +162,7 @@ class AccountRole(StrEnum):
     """Uses what the account bought; sees and changes none of its billing."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Caller:
     """Who is calling, from the claims API Gateway's Cognito authorizer verified."""
 
@@ -220,7 +220,7 @@ def caller(event: APIGatewayProxyEvent) -> Caller:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Requirement:
     """Who may call a route, declared beside it with `requires`. The resolver checks it before
     anything else of the request (`api`), so a caller it refuses learns nothing about what the

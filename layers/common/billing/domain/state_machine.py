@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import ClassVar
@@ -31,6 +31,7 @@ from billing.domain.subscription import (
     Status,
     Subscription,
 )
+from billing.domain.values import frozen
 
 
 class Actor(StrEnum):
@@ -44,7 +45,7 @@ class Actor(StrEnum):
     PROVIDER = "provider"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Requester:
     """Who asked for a change: the kind of actor and their identity (a customer's or a staff
     member's user id, a partner's id, ``scheduler``), recorded with every audit entry."""
@@ -60,7 +61,7 @@ SCHEDULER = Requester(Actor.SCHEDULER, "scheduler")
 # --- Events ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class Event:
     at: datetime
     by: Requester | None = None
@@ -83,12 +84,12 @@ class Event:
         return self.by or Requester(self.actor, self.actor.value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PeriodEnded(Event):
     actor = Actor.SCHEDULER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class RetryDue(Event):
     actor = Actor.SCHEDULER
     payment_method_id: str | None
@@ -98,19 +99,19 @@ class RetryDue(Event):
     expiry): a hard decline recorded before it was against the old card details."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PartnerReminderDue(Event):
     actor = Actor.SCHEDULER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class RenewalNoticeDue(Event):
     """The customer is to be told the coming renewal's date and amount, and how to stop it."""
 
     actor = Actor.SCHEDULER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class CardExpiryCheckDue(Event):
     actor = Actor.SCHEDULER
     card_valid_through: date | None
@@ -118,7 +119,7 @@ class CardExpiryCheckDue(Event):
     the payment method has no expiry (PayPal) or there is none."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class ChargeSucceeded(Event):
     actor = Actor.PROVIDER
     kind: ChargeKind
@@ -132,7 +133,7 @@ class ChargeSucceeded(Event):
     another attempt, e.g. a payment the customer confirmed late) does not pay it twice."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class ChargeFailed(Event):
     actor = Actor.PROVIDER
     kind: ChargeKind
@@ -142,37 +143,37 @@ class ChargeFailed(Event):
     """The failed payment: the customer is sent to confirm it when their bank asks them to."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class CustomerCancelled(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class CustomerResumed(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class RetryNowRequested(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class SalesChargeRequested(Event):
     actor = Actor.SALES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PaymentMethodUpdated(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PartnerExtended(Event):
     actor = Actor.PARTNER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PaymentDisputed(Event):
     """The payer disputed payment `payment_id` (cycle `cycle`) with their bank or PayPal."""
 
@@ -183,13 +184,13 @@ class PaymentDisputed(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class DisputeWon(Event):
     actor = Actor.PROVIDER
     payment_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class DisputeLost(Event):
     """The dispute of payment `payment_id`, attempt `attempt` of cycle `cycle`, was decided for
     the payer: the money went back to them."""
@@ -200,14 +201,14 @@ class DisputeLost(Event):
     attempt: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class DisputeCleared(Event):
     """Sales lets automatic charges resume after a dispute."""
 
     actor = Actor.SALES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class SalesCancelled(Event):
     """Sales ends the subscription at once (with a refund, for instance)."""
 
@@ -259,7 +260,7 @@ class PartnerNotice(StrEnum):
 Details = Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Charge:
     """Take `amount` for cycle `cycle`; `attempt` numbers the deterministic idempotency key."""
 
@@ -269,25 +270,25 @@ class Charge:
     attempt: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EmailCustomer:
     template: EmailTemplate
     details: Details
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NotifySales:
     notice: SalesNotice
     details: Details
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NotifyPartner:
     notice: PartnerNotice
     details: Details
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Audit:
     """One append-only audit entry: who did what, from which status to which, when. Entries
     about an account rather than a subscription (a payment method saved, a charge requested)
@@ -306,7 +307,7 @@ class Audit:
 Effect = Charge | EmailCustomer | NotifySales | NotifyPartner | Audit
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Decision:
     subscription: Subscription
     effects: tuple[Effect, ...] = ()
@@ -633,7 +634,7 @@ _UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subsc
 EffectSpec = ChargeKind | EmailTemplate | SalesNotice | PartnerNotice
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Transition:
     """One row: in `status` (None: any), on `event`, when every guard holds → `to` or `reject`."""
 

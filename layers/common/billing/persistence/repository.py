@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -13,6 +12,7 @@ from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import ChargeKind, Subscription
+from billing.domain.values import frozen
 
 
 class NotFound(DomainError):
@@ -50,7 +50,7 @@ class StorageUnavailable(Exception):
     """Storage failed after the SDK's own retries (throttling, service errors)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SubscriptionChange:
     """One state change, written all or nothing: the new state (checked against the version
     it was read at), the charge attempts it settles, the payments it revises, the audit
@@ -68,14 +68,14 @@ class SubscriptionChange:
     after the stored one: ConcurrentModification if another change revised it first."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DueEntry:
     subscription_id: str
     account_id: str
     due_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PendingEntry:
     """A charge attempt whose outcome is not known yet."""
 
