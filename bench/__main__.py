@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             for function in measured
         ]
     if options.cold_start_only:
-        print("\n".join(report.cold_start_section(starts, sizes)))
+        sys.stdout.write("\n".join(report.cold_start_section(starts, sizes)) + "\n")
         return 0
 
     with (
