@@ -33,11 +33,13 @@ PAYMENT_MODULES = (
     "stripe",
     "billing.providers.stripe_gateway",
     "billing.providers.paypal_gateway",
+    "billing.providers.gateway",
     "billing.charging",
 )
 """What a function that never charges must not load: the Stripe SDK, both provider adapters
-(the PayPal one is our urllib3 client of PayPal's REST API) and the charge operation; the
-composition root imports them only for the functions that charge."""
+(the PayPal one is our urllib3 client of PayPal's REST API), the interface they are used
+through and the charge operation; the composition root imports them only for the functions that
+charge."""
 
 
 def _functions() -> dict[str, dict[str, Any]]:

@@ -22,11 +22,11 @@ from billing.domain.payment_update import UpdateDecision
 from billing.domain.pricing import Catalogue
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Failure, Subscription
-from billing.providers.gateway import UpdateStart
 
 if TYPE_CHECKING:
     from billing.operations.billing_profile import SavedMethod
     from billing.operations.confirmations import PaymentConfirmation
+    from billing.providers.gateway import UpdateStart
 
 
 class View(BaseModel):

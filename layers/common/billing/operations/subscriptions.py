@@ -3,6 +3,8 @@ on a subscription answers a partner customer, and a charge still pending."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from billing.changes import ChangeResult
 from billing.domain.accounts import Account
 from billing.domain.charges import ChargeAttempt, ChargeStatus
@@ -15,7 +17,9 @@ from billing.domain.state_machine import Audit
 from billing.domain.subscription import Subscription
 from billing.domain.values import frozen
 from billing.persistence.repository import BillingRepository
-from billing.providers.gateway import Confirmation
+
+if TYPE_CHECKING:
+    from billing.providers.gateway import Confirmation
 
 
 @frozen
