@@ -29,8 +29,10 @@ from tests.support.artefact import built_template, function_dir, host_loadable_c
 
 LOGGING = ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
 """Every function logs with correlation ids and publishes metrics."""
-STATE = ("pydantic.main", "pynamodb.models", "boto3")
-"""Every function reads typed settings and DynamoDB, and calls SES, SNS or SQS."""
+STATE = ("pydantic.main", "pydantic.fields", "pynamodb.models", "boto3")
+"""Every function reads typed settings and DynamoDB, and calls SES, SNS or SQS. Typed settings
+are a pydantic model, and making any model imports `pydantic.fields` (with `pydantic.types` and
+`annotated_types`), which importing `pydantic.main` alone does not."""
 API = ("aws_lambda_powertools.event_handler",)
 """An API function: the REST resolver."""
 VALIDATED = ("aws_lambda_powertools.event_handler.middlewares.openapi_validation",)
