@@ -144,6 +144,25 @@ def test_wrong_arguments_fail_as_they_would_for_a_dataclass() -> None:
 
 
 @pytest.mark.unit
+def test_init_is_compiled_when_first_needed_by_a_subclass_or_by_inspect() -> None:
+    @frozen
+    class Base:
+        x: int
+
+    class Plain(Base):
+        """Not a dataclass of its own: makes its instances with the base's ``__init__``."""
+
+    @frozen
+    class Other:
+        y: int = 2
+
+    assert Plain(1).x == 1
+    assert Base(2) == Base(2)
+    assert str(inspect.signature(Other)) == "(y: 'int' = 2) -> None"
+    assert Other() == Other(2)
+
+
+@pytest.mark.unit
 def test_defaults_made_by_a_factory_are_made_for_each_instance() -> None:
     one, other = OURS["Charged"](at=1, amount=2), OURS["Charged"](at=1, amount=2)
 

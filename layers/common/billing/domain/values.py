@@ -1,13 +1,15 @@
 """How the layer declares its immutable values: ``@frozen`` (or ``@frozen(kw_only=True)``), a
-frozen dataclass made for a third of what ``@dataclass(frozen=True)`` costs at import.
+frozen dataclass made for a fraction of what ``@dataclass(frozen=True)`` costs at import.
 
 The standard library writes, compiles and runs the source of six methods for each frozen class
 (``__init__``, ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__``, ``__delattr__``), and a
-function loads some eighty of the layer's classes at every cold start (docs/performance.md).
-Here the standard library still collects the fields, so `dataclasses.fields`, `replace`,
-`asdict` and `is_dataclass` see a dataclass like any other (and mypy checks one); only
-``__init__`` is compiled, and the other five are the same code for every class, closed over the
-names of the class's fields. They do what the standard library's would, with the same errors."""
+function loads some eighty of the layer's classes at every cold start, of which it makes
+instances of a few (docs/performance.md). Here the standard library still collects the fields,
+so `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` see a dataclass like any other
+(and mypy checks one); ``__init__`` is written and compiled as the standard library's, but when
+it is first looked up (an instance made, `inspect` reading the signature); the other five are
+the same code for every class, closed over the names of its fields. They do what the standard
+library's would, with the same errors."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ def frozen[T](cls: type[T] | None = None, /, *, kw_only: bool = False) -> Any:
         made = _with_fields(cls, kw_only=kw_only)
         fields = dataclasses.fields(made)  # type: ignore[arg-type]
         for name, method in _methods(made, fields).items():
-            method.__name__, method.__qualname__ = name, f"{made.__qualname__}.{name}"
+            _name(made, name, method)
             setattr(made, name, method)
         params = made.__dataclass_params__  # type: ignore[attr-defined]
         params.init = params.repr = params.eq = params.frozen = True
@@ -76,15 +78,15 @@ def _with_fields[T](cls: type[T], *, kw_only: bool) -> type[T]:
     return made
 
 
-def _methods(cls: type, fields: tuple[Field[Any], ...]) -> dict[str, Method]:
+def _methods(cls: type, fields: tuple[Field[Any], ...]) -> dict[str, Method | _Init]:
     """The methods the standard library would add to a frozen dataclass, where it would."""
     own = cls.__dict__
     for name in ("__setattr__", "__delattr__"):
         if name in own:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
-    methods: dict[str, Method] = {}
+    methods: dict[str, Method | _Init] = {}
     if "__init__" not in own:
-        methods["__init__"] = _init(cls, fields)
+        methods["__init__"] = _Init(cls, fields)
     if "__repr__" not in own:
         methods["__repr__"] = _repr(_names(f for f in fields if f.repr))
     if "__eq__" not in own:
@@ -96,6 +98,29 @@ def _methods(cls: type, fields: tuple[Field[Any], ...]) -> dict[str, Method]:
     names = frozenset(f.name for f in fields)
     methods["__setattr__"], methods["__delattr__"] = _setattr(cls, names), _delattr(cls, names)
     return methods
+
+
+def _name(cls: type, name: str, method: object) -> None:
+    """Names `method` as the standard library names the methods it adds."""
+    if not isinstance(method, _Init):
+        method.__name__, method.__qualname__ = name, f"{cls.__qualname__}.{name}"  # type: ignore[attr-defined]
+
+
+class _Init:
+    """The ``__init__`` of a class, compiled when it is first looked up: to make an instance, or
+    by `inspect` (its signature). A function's cold start loads far more classes than it makes
+    instances of, and compiling ``__init__`` was most of what making a class still cost."""
+
+    __slots__ = ("_cls", "_fields")
+
+    def __init__(self, cls: type, fields: tuple[Field[Any], ...]) -> None:
+        self._cls, self._fields = cls, fields
+
+    def __get__(self, instance: object, owner: type | None = None) -> Method:
+        init = _init(self._cls, self._fields)
+        _name(self._cls, "__init__", init)
+        type.__setattr__(self._cls, "__init__", init)
+        return init if instance is None else init.__get__(instance, owner)
 
 
 def _names(fields: Iterable[Field[Any]]) -> tuple[str, ...]:
