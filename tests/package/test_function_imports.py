@@ -211,6 +211,18 @@ def test_function_given_a_payment_providers_secret_loads_the_payment_code_when_i
     assert function.modules.issuperset(PAYMENT_MODULES)
 
 
+def test_the_renewal_dispatcher_loads_the_renewal_indexes_without_the_domain(
+    imported: dict[str, ImportedFunction],
+) -> None:
+    """It reads the due and pending indexes, when it starts as in its runs: neither the state
+    machine nor the adapter that turns items into the domain's values."""
+    function = imported["RenewalDispatcherFunction"]
+
+    assert "billing.persistence.renewal_indexes" in function.modules
+    assert "billing.persistence.dynamodb" not in function.modules
+    assert "billing.domain.state_machine" not in function.modules
+
+
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_router_declares_exactly_the_routes_the_template_sends_to_the_function(
     imported: dict[str, ImportedFunction], logical_id: str

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import IN_FLIGHT
 from billing.domain.values import frozen
-from billing.persistence.repository import BillingRepository
+from billing.persistence.repository import RenewalIndexes
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class RenewalDispatcher:
 
     def __init__(
         self,
-        repository: BillingRepository,
+        repository: RenewalIndexes,
         queue: RenewalQueue,
         *,
         clock: Callable[[], datetime],

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from billing.domain.accounts import Account, PendingPurchase
-from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
-from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
-from billing.domain.state_machine import Audit
-from billing.domain.subscription import ChargeKind, Subscription
 from billing.domain.values import frozen
+
+if TYPE_CHECKING:
+    # Named for the type checker only: the renewal dispatcher reads the indexes through this
+    # module without loading the domain (billing.persistence.renewal_indexes).
+    from billing.domain.accounts import Account, PendingPurchase
+    from billing.domain.charges import ChargeAttempt
+    from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
+    from billing.domain.state_machine import Audit
+    from billing.domain.subscription import ChargeKind, Subscription
 
 
 class NotFound(DomainError):
@@ -87,7 +91,23 @@ class PendingEntry:
     created_at: datetime
 
 
-class BillingRepository(Protocol):
+class RenewalIndexes(Protocol):
+    """What a renewal run reads: the due and pending indexes, shard by shard."""
+
+    def shards(self) -> Sequence[str]:
+        """The partitions of the due and pending indexes: a renewal run reads them all."""
+        ...
+
+    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
+        """The subscriptions of `shard` with something due at or before `now`, page by page."""
+        ...
+
+    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
+        """The attempts of `shard` claimed before `claimed_before` and still pending."""
+        ...
+
+
+class BillingRepository(RenewalIndexes, Protocol):
     def get_account(self, account_id: str) -> Account: ...
 
     def save_account(
@@ -127,18 +147,6 @@ class BillingRepository(Protocol):
 
     def retry_requests(self) -> list[Subscription]:
         """Past-due subscriptions whose Retry Now failed, most recent request first."""
-        ...
-
-    def shards(self) -> Sequence[str]:
-        """The partitions of the due and pending indexes: a renewal run reads them all."""
-        ...
-
-    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
-        """The subscriptions of `shard` with something due at or before `now`, page by page."""
-        ...
-
-    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
-        """The attempts of `shard` claimed before `claimed_before` and still pending."""
         ...
 
     def get_attempt(self, subscription_id: str, cycle: int, attempt: int) -> ChargeAttempt:
