@@ -1,5 +1,7 @@
 """``make bench``: every benchmark in one run, each figure beside its floor, written to
-docs/performance.md. ``python -m bench --quick`` takes fewer samples (a smoke run)."""
+docs/performance.md. ``python -m bench --quick`` takes fewer samples (a smoke run);
+``python -m bench --cold-start-only [--function AdminFunction …]`` measures the cold start alone
+(from the build: ``make build`` first) and prints its section instead of rewriting the document."""
 
 from __future__ import annotations
 
@@ -41,7 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer samples: a smoke run")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--cold-start-only",
+        action="store_true",
+        help="measure the cold start alone and print its section (docs/performance.md unchanged)",
+    )
+    parser.add_argument(
+        "--function",
+        action="append",
+        metavar="LOGICAL_ID",
+        help="with --cold-start-only: this function only (repeatable)",
+    )
     options = parser.parse_args(argv)
+    if options.function and not options.cold_start_only:
+        parser.error("--function measures part of the document: give --cold-start-only too")
     sizes = report.Sizes.quick() if options.quick else report.Sizes()
     progress = logging.getLogger("bench")
     progress.addHandler(logging.StreamHandler(sys.stderr))
@@ -51,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     say("cold start from the build: %d samples per function", sizes.cold_start_samples)
     measured = cold_start.functions(TEMPLATE, ROOT)
+    if options.function:
+        measured = [f for f in measured if f.logical_id in options.function]
     with cold_start.places(measured) as where:
         starts = [
             cold_start.measure(
@@ -58,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             for function in measured
         ]
+    if options.cold_start_only:
+        sys.stdout.write("\n".join(report.cold_start_section(starts, sizes)) + "\n")
+        return 0
 
     with (
         _stdout_discarded(),

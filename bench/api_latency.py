@@ -1,5 +1,7 @@
 """API latency: API Gateway proxy events handed in-process to the functions' handlers, against
-the floor of a bare Powertools resolver answering the same event with one GetItem."""
+the floor of a bare Powertools resolver answering the same event with one GetItem. Beside each
+route's figures, what of it is spent waiting (on AWS, and on the provider), what is left for the
+code in the process, and its slowest request sent again by a bare boto3 client."""
 
 from __future__ import annotations
 
@@ -8,14 +10,16 @@ import json
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import stripe
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from bench.recording import recording
+from bench.recording import Request, recording
 from bench.renewals import CARDS
 from bench.stack import ROOT, TEMPLATE, BenchStack
 from billing import composition
@@ -27,6 +31,8 @@ from tests.support.subscriptions import FIRST_END
 SAMPLE_EVENT: dict[str, Any] = json.loads((ROOT / "events/cancel/cancel.json").read_text())
 WARM_UP = 10
 """Invocations left out first: the process's first requests make its clients and connections."""
+READS = frozenset({"GetItem", "Query", "TransactGetItems", "BatchGetItem", "Scan"})
+"""The requests sent again by a bare client: reading changes nothing."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,16 @@ class Latency:
     provider_calls: float
     aws_ms: float = 0.0
     """Time spent waiting on AWS requests, per invocation (mean)."""
+    provider_ms: float = 0.0
+    """Time spent waiting on the payment provider (Stripe's HTTP client), per invocation
+    (mean)."""
+    own_p50_ms: float = 0.0
+    """Median of each invocation's time less what it spent waiting on AWS and the provider:
+    the code in the process (the handler, the layer, Powertools, botocore's and Stripe's
+    clients building and reading their requests)."""
     slowest: str = ""
-    """The request that takes longest on average, with its mean time."""
+    """The request that takes longest on average, with its mean time (and, for a read, the
+    same requests' mean time sent again by a bare boto3 client)."""
 
 
 def _event(method: str, resource: str, subscription_id: str, account_id: str) -> dict[str, Any]:
@@ -70,6 +84,42 @@ def _handler(method: str, resource: str) -> tuple[str, Handler]:
     return route.function, import_handler(route.handler)
 
 
+@contextmanager
+def _provider_waits() -> Iterator[list[float]]:
+    """The seconds of every request Stripe's HTTP client sends until the block ends."""
+    waits: list[float] = []
+    original = stripe.RequestsClient.request
+
+    def timed(client: stripe.RequestsClient, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(client, *args, **kwargs)
+        finally:
+            waits.append(time.perf_counter() - started)
+
+    stripe.RequestsClient.request = timed  # type: ignore[method-assign,assignment]
+    try:
+        yield waits
+    finally:
+        stripe.RequestsClient.request = original  # type: ignore[method-assign]
+
+
+def _bare_ms(stack: BenchStack, requests: Sequence[Request]) -> float:
+    """The mean time of `requests` (reads) sent again, one after another, by a bare boto3
+    client of the same moto server."""
+    client = boto3.client("dynamodb", endpoint_url=stack.moto.url)
+    seconds = []
+    for request in requests:
+        started = time.perf_counter()
+        getattr(client, _snake(request.operation))(**request.params)
+        seconds.append(time.perf_counter() - started)
+    return statistics.mean(seconds) * 1000
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
 def _percentiles(durations: Sequence[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(durations, n=100, method="inclusive")
     return cuts[49] * 1000, cuts[98] * 1000
@@ -89,20 +139,37 @@ def _measure(
         handler(event, context)
     measured = events[WARM_UP:]
     stack.localstripe.reset()
-    durations = []
-    with recording() as sent:
+    durations, own = [], []
+    with recording() as sent, _provider_waits() as provider:
         for event in measured:
+            before = len(sent.sent), len(provider)
             started = time.perf_counter()
             response = handler(event, context)
-            durations.append(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            durations.append(took)
+            waited = sum(r.seconds for r in sent.sent[before[0] :]) + sum(provider[before[1] :])
+            own.append(took - waited)
             if response["statusCode"] != expected:
                 raise AssertionError(f"{name}: {response['statusCode']} {response['body']}")
     dynamodb = len(sent.of("dynamodb"))
     p50, p99 = _percentiles(durations)
-    by_operation: dict[str, list[float]] = {}
+    by_operation: dict[str, list[Request]] = {}
     for request in sent.sent:
-        by_operation.setdefault(request.operation, []).append(request.seconds * 1000)
-    slowest, times = max(by_operation.items(), key=lambda item: statistics.mean(item[1]))
+        by_operation.setdefault(request.operation, []).append(request)
+    slowest, requests = max(
+        by_operation.items(), key=lambda item: statistics.mean(r.seconds for r in item[1])
+    )
+    slowest_text = f"{slowest} {statistics.mean(r.seconds for r in requests) * 1000:.1f}"
+    if slowest in READS and sent.of("dynamodb"):
+        slowest_text += f" (a bare client: {_bare_ms(stack, requests):.1f}"
+        if slowest == "Query":
+            # moto server answers a Query by going through every item of the table
+            table = requests[0].params["TableName"]
+            items = boto3.client("dynamodb", endpoint_url=stack.moto.url).describe_table(
+                TableName=table
+            )["Table"]["ItemCount"]
+            slowest_text += f"; its table holds {items} items"
+        slowest_text += ")"
     return Latency(
         route=name,
         p50_ms=p50,
@@ -112,7 +179,9 @@ def _measure(
         other_requests=(len(sent.sent) - dynamodb) / len(measured),
         provider_calls=stack.provider_calls() / len(measured),
         aws_ms=sum(r.seconds for r in sent.sent) * 1000 / len(measured),
-        slowest=f"{slowest} {statistics.mean(times):.1f}",
+        provider_ms=sum(provider) * 1000 / len(measured),
+        own_p50_ms=statistics.median(own) * 1000,
+        slowest=slowest_text,
     )
 
 

@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.template import resources_of_type
+from devstack.template import globals_for, resources_of_type
 from tests.support.artefact import built_template, function_dir, host_loadable_copy, layer_dir
 
 LOGGING = ("aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
 """Every function logs with correlation ids and publishes metrics."""
-STATE = ("pydantic.main", "pynamodb.models", "boto3")
-"""Every function reads typed settings and DynamoDB, and calls SES, SNS or SQS."""
+STATE = ("pydantic.main", "pydantic.fields", "pynamodb.models", "boto3")
+"""Every function reads typed settings and DynamoDB, and calls SES, SNS or SQS. Typed settings
+are a pydantic model, and making any model imports `pydantic.fields` (with `pydantic.types` and
+`annotated_types`), which importing `pydantic.main` alone does not."""
 API = ("aws_lambda_powertools.event_handler",)
 """An API function: the REST resolver."""
 VALIDATED = ("aws_lambda_powertools.event_handler.middlewares.openapi_validation",)
@@ -115,6 +117,10 @@ class Function:
     handler_module: str
     source_dir: Path
     built_dir: Path
+    variables: dict[str, str]
+    """The environment variables the template gives the function as plain text (its Globals'
+    and its own), which Lambda sets before the init phase; references to resources are left
+    out: nothing they name exists here, and no handler reads them at start."""
 
 
 @dataclass(frozen=True)
@@ -160,20 +166,23 @@ class Places:
     module."""
 
     def shipped(self, function: Function) -> Interpreter:
-        return Interpreter(_ALONE, (function.built_dir, self.layer), os.environ)
+        return Interpreter(
+            _ALONE, (function.built_dir, self.layer), os.environ | function.variables
+        )
 
     def without_bytecode(self, function: Function) -> Interpreter:
         return Interpreter(
-            _ALONE, (self.bare / function.logical_id, self.bare / "python"), os.environ
+            _ALONE,
+            (self.bare / function.logical_id, self.bare / "python"),
+            os.environ | function.variables,
         )
 
     def venv(self, function: Function) -> Interpreter:
         """The development environment, every module's bytecode cached in a folder of its own
         (whatever the installation left behind)."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        return Interpreter(
-            (), (function.source_dir,), env | {"PYTHONPYCACHEPREFIX": str(self.pycache)}
-        )
+        env |= {**function.variables, "PYTHONPYCACHEPREFIX": str(self.pycache)}
+        return Interpreter((), (function.source_dir,), env)
 
 
 @dataclass(frozen=True)
@@ -218,16 +227,19 @@ class ColdStart:
 def functions(template: Mapping[str, Any], root: Path) -> list[Function]:
     """The template's functions, each with its source folder and its folder in the build."""
     built = built_template()
+    common = globals_for(template, "Function").get("Environment", {}).get("Variables", {})
     found = []
     for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
         properties = resource["Properties"]
         module = properties["Handler"].rpartition(".")[0]
+        own = properties.get("Environment", {}).get("Variables", {})
         found.append(
             Function(
                 logical_id,
                 module,
                 (root / properties["CodeUri"]).resolve(),
                 function_dir(built, logical_id).resolve(),
+                {name: value for name, value in (common | own).items() if isinstance(value, str)},
             )
         )
     unknown = {f.logical_id for f in found} ^ set(NEEDS)

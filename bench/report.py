@@ -134,7 +134,7 @@ def _machine() -> list[str]:
     ]
 
 
-def _cold_start(results: Results) -> list[str]:
+def cold_start_section(cold_starts: Sequence[ColdStart], sizes: Sizes) -> list[str]:
     lines = [
         "## Cold start",
         "",
@@ -144,14 +144,15 @@ def _cold_start(results: Results) -> list[str]:
         "(`bench/cold_start.py`, `NEEDS`). **As shipped** is what AWS runs: the function's "
         "folder and the layer's from `make build`'s output alone, with the bytecode they ship, "
         "in an interpreter that reads nothing else but the standard library and writes nothing "
-        "(`python -I -S -B`: Lambda's file system is read-only). The build is arm64 and this "
+        "(`python -I -S -B`: Lambda's file system is read-only), with the environment variables "
+        "the template gives the function as plain text. The build is arm64 and this "
         "machine is not, so the layer's one distribution with extension modules (pydantic-core) "
         "gets this machine's build of the same version beside its own; every other file is "
         "imported as built. The floor is imported the same way from the same artefact. Medians "
-        f"of {results.sizes.cold_start_samples} samples taken in turn (as shipped, floor, from "
+        f"of {sizes.cold_start_samples} samples taken in turn (as shipped, floor, from "
         "the development environment with bytecode cached); without bytecode is the artefact "
         "with its bytecode removed, what `sam build` alone ships (median of "
-        f"{results.sizes.without_bytecode_samples}). Own modules and the dataclasses they make "
+        f"{sizes.without_bytecode_samples}). Own modules and the dataclasses they make "
         "come from three more runs as shipped (`-X importtime`; the least of the three); the "
         "collector's share is the time Python's cyclic garbage collector took during the "
         "samples' imports (medians).",
@@ -162,7 +163,7 @@ def _cold_start(results: Results) -> list[str]:
         "| payment SDK |",
         "|---|---:|---:|---:|---|---:|---:|---:|---|---:|---|---|",
     ]
-    for start in results.cold_starts:
+    for start in cold_starts:
         lines.append(
             f"| {start.function} | {start.handler_ms:.0f} | {start.floor_ms:.0f} "
             f"| {start.ratio:.2f} | {_met(start.ratio <= COLD_START_TARGET)} "
@@ -179,7 +180,7 @@ def _cold_start(results: Results) -> list[str]:
         "little):",
         "",
     ]
-    for start in results.cold_starts:
+    for start in cold_starts:
         heaviest = ", ".join(f"`{s.module}` {s.ms:.1f}" for s in start.heaviest)
         lines.append(f"- {start.function}: {heaviest}")
     return lines
@@ -387,14 +388,21 @@ def _latency(results: Results) -> list[str]:
         f"{floor.samples} invocations per route after warming up, DynamoDB in moto server. "
         "The floor is a bare `APIGatewayRestResolver` answering the same GET with one "
         "`GetItem`. Each route runs once per subscription (a cancel or a retry is not "
-        "repeated); the retry charges a card that localstripe declines.",
+        "repeated); the retry charges a card that localstripe declines. Waiting is the time "
+        "each invocation spent in its AWS requests (botocore's client, from the call to the "
+        "answer) and in the provider's (Stripe's HTTP client); what is left of an invocation "
+        "is the code in the process, whose median is the own column. The slowest request is "
+        "the one with the longest mean; a read is also sent again, the same requests one after "
+        "another, by a bare boto3 client of the same moto server.",
         "",
         "| route | p50 ms | p99 ms | p50 / floor | target ≤ 1.5 | DynamoDB requests "
         "| other AWS requests | provider calls | p50 / (floor x requests) "
-        "| waiting on AWS, ms (mean) | slowest request, ms (mean) |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        "| waiting on AWS, ms (mean) | waiting on the provider, ms (mean) | own, ms (p50) "
+        "| slowest request, ms (mean) |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
         f"| {floor.route} | {floor.p50_ms:.1f} | {floor.p99_ms:.1f} | 1.00 | | "
-        f"{floor.dynamodb_requests:.0f} | 0 | 0 | | {floor.aws_ms:.1f} | {floor.slowest} |",
+        f"{floor.dynamodb_requests:.0f} | 0 | 0 | | {floor.aws_ms:.1f} | 0.0 "
+        f"| {floor.own_p50_ms:.1f} | {floor.slowest} |",
     ]
     for route in routes:
         ratio = route.p50_ms / floor.p50_ms
@@ -404,7 +412,8 @@ def _latency(results: Results) -> list[str]:
             f"| {_met(ratio <= API_TARGET)} | {route.dynamodb_requests:.1f} "
             f"| {route.other_requests:.1f} | {route.provider_calls:.1f} "
             f"| {route.p50_ms / (floor.p50_ms * requests):.2f} "
-            f"| {route.aws_ms:.1f} | {route.slowest} |"
+            f"| {route.aws_ms:.1f} | {route.provider_ms:.1f} | {route.own_p50_ms:.1f} "
+            f"| {route.slowest} |"
         )
     return lines
 
@@ -458,7 +467,7 @@ def render(results: Results, explanations: str) -> str:
         "",
         *_summary(results),
         "",
-        *_cold_start(results),
+        *cold_start_section(results.cold_starts, results.sizes),
         "",
         *_snapstart(results),
         "",

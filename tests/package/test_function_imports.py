@@ -33,11 +33,13 @@ PAYMENT_MODULES = (
     "stripe",
     "billing.providers.stripe_gateway",
     "billing.providers.paypal_gateway",
+    "billing.providers.gateway",
     "billing.charging",
 )
 """What a function that never charges must not load: the Stripe SDK, both provider adapters
-(the PayPal one is our urllib3 client of PayPal's REST API) and the charge operation; the
-composition root imports them only for the functions that charge."""
+(the PayPal one is our urllib3 client of PayPal's REST API), the interface they are used
+through and the charge operation; the composition root imports them only for the functions that
+charge."""
 
 
 def _functions() -> dict[str, dict[str, Any]]:
@@ -207,6 +209,18 @@ def test_function_given_a_payment_providers_secret_loads_the_payment_code_when_i
     function = imported[logical_id]
 
     assert function.modules.issuperset(PAYMENT_MODULES)
+
+
+def test_the_renewal_dispatcher_loads_the_renewal_indexes_without_the_domain(
+    imported: dict[str, ImportedFunction],
+) -> None:
+    """It reads the due and pending indexes, when it starts as in its runs: neither the state
+    machine nor the adapter that turns items into the domain's values."""
+    function = imported["RenewalDispatcherFunction"]
+
+    assert "billing.persistence.renewal_indexes" in function.modules
+    assert "billing.persistence.dynamodb" not in function.modules
+    assert "billing.domain.state_machine" not in function.modules
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)

@@ -11,9 +11,8 @@ and the messages after it wait behind it instead of meeting the same throttling.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecordEventName,
     DynamoDBStreamEvent,
@@ -24,6 +23,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing.composition import root
 from billing.delivery import DeliveryDeferred, Sent
 from billing.observability import logger, publish
+
+if TYPE_CHECKING:
+    # A type only: importing it loads Powertools' batch processing (and asyncio) at start.
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 root().start(charges=False)
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing.composition import root
 from billing.observability import logger, publish
 
-root().start(charges=False)
+root().start(charges=False, repository=False)
 
 
 @logger.inject_lambda_context

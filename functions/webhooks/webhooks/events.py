@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecordEventName,
     DynamoDBStreamEvent,
@@ -29,6 +28,10 @@ from billing.composition import now, root
 from billing.domain.accounts import PaymentProvider
 from billing.observability import logger, publish
 from billing.persistence.webhook_events import EventStatus, event_of
+
+if TYPE_CHECKING:
+    # A type only: importing it loads Powertools' batch processing (and asyncio) at start.
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 root().start(charges=True)
 

@@ -10,7 +10,6 @@ that never charge use this module alone and load no payment code.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,6 +29,7 @@ from billing.domain.state_machine import (
     apply,
 )
 from billing.domain.subscription import Subscription
+from billing.domain.values import frozen
 from billing.persistence.repository import (
     BillingRepository,
     ConcurrentModification,
@@ -43,7 +43,7 @@ COMMIT_TRIES = 3
 """A commit that lost a race to another change (e.g. a cancel) is re-applied to fresh state."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChangeResult:
     """The subscription as it stands, the charge attempt made (None if nothing was charged) and
     the emails and notices the change owes: written with it, in the outbox, as its audit
@@ -151,7 +151,7 @@ def notices(decision: Decision) -> tuple[Effect, ...]:
     return tuple(e for e in decision.effects if not isinstance(e, Charge | Audit))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AccountWrite:
     """An account to save, with the audit entries and the messages its change owes."""
 

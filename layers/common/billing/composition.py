@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from billing.persistence.dynamodb import DynamoDBRepository
 from billing.renewal_queue import SqsRenewalQueue
 from billing.settings import (
     ContactSettings,
@@ -53,7 +52,8 @@ if TYPE_CHECKING:
     from billing.operations.subscriptions import SubscriptionReads
     from billing.operations.vat_ids import VatIdChecks
     from billing.payments import PaymentChanges
-    from billing.persistence.repository import BillingRepository, OutboxStore
+    from billing.persistence.dynamodb import DynamoDBRepository
+    from billing.persistence.repository import BillingRepository, OutboxStore, RenewalIndexes
     from billing.persistence.webhook_events import WebhookEventStore
     from billing.provider_events import ProviderEvents
     from billing.providers.gateway import PaymentGateway, WebhookVerifier
@@ -62,6 +62,10 @@ if TYPE_CHECKING:
     from billing.renewals import RenewalDispatcher, RenewalQueue
     from billing.webhooks import WebhookReceiver
 
+STORAGE = "billing.persistence.dynamodb"
+"""The repository's adapter, with the domain it reads and writes: every function but the
+renewal dispatcher, which reads the renewal indexes alone (`RENEWAL_INDEXES`)."""
+RENEWAL_INDEXES = "billing.persistence.renewal_indexes"
 PAYMENT_CODE = ("billing.charging", "billing.providers.configured")
 """What only the functions that charge import: the charge operation, the Stripe SDK and the
 PayPal client. The operation each of them runs on top (a purchase, Retry Now, the billing
@@ -112,6 +116,8 @@ class Root:
 
     @cached_property
     def _storage(self) -> DynamoDBRepository:
+        from billing.persistence.dynamodb import DynamoDBRepository
+
         return DynamoDBRepository(StorageSettings.from_environment())
 
     @cached_property
@@ -131,15 +137,26 @@ class Root:
     def schedule(self) -> DunningSchedule:
         return DunningSettings.from_environment().schedule()
 
-    def start(self, *, charges: bool) -> None:
+    @cached_property
+    def renewal_indexes(self) -> RenewalIndexes:
+        """What a renewal run reads: the repository where this process has one (given, or made
+        for another operation), else the indexes alone, without the domain."""
+        if "repository" in self.__dict__ or "_storage" in self.__dict__:
+            return self.repository
+        from billing.persistence.renewal_indexes import DynamoDBRenewalIndexes
+
+        return DynamoDBRenewalIndexes(StorageSettings.from_environment())
+
+    def start(self, *, charges: bool, repository: bool = True) -> None:
         """What a function does when it starts (Lambda's init phase): read the settings every
         function needs, so that a dunning schedule that cannot work fails the deployment's first
-        invocation, not a customer's renewal; and, in a function that `charges`, import the
-        payment code now rather than in its first request."""
+        invocation, not a customer's renewal; and import now, rather than in its first request,
+        the storage it uses (the `repository`, or the renewal indexes alone) and, in a function
+        that `charges`, the payment code."""
         self.schedule  # noqa: B018 - read for its validation
-        if charges:
-            for module in PAYMENT_CODE:
-                importlib.import_module(module)
+        modules = [STORAGE if repository else RENEWAL_INDEXES, *(PAYMENT_CODE if charges else ())]
+        for module in modules:
+            importlib.import_module(module)
 
     @cached_property
     def notifier(self) -> Sender:
@@ -284,7 +301,7 @@ class Root:
     def renewal_dispatcher(self) -> RenewalDispatcher:
         from billing.renewals import RenewalDispatcher
 
-        return RenewalDispatcher(self.repository, self.renewal_queue, clock=now)
+        return RenewalDispatcher(self.renewal_indexes, self.renewal_queue, clock=now)
 
     # --- operations that charge (they load the payment code) ---
 

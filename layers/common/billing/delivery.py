@@ -30,6 +30,7 @@ from billing.domain.accounts import Account
 from billing.domain.billing_calendar import instant
 from billing.domain.outbox import LEASE, OutboxEntry, OutboxStatus
 from billing.domain.state_machine import Effect
+from billing.domain.values import frozen
 from billing.notifications.sender import Delivery
 from billing.observability import logger, publish
 from billing.persistence.repository import BillingRepository, NotFound, OutboxStore
@@ -50,7 +51,7 @@ class Sender(Protocol):
     def deliver(self, account: Account, effects: Iterable[Effect]) -> list[Delivery]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Backoff:
     """Exponential backoff with full jitter, for a throttled send within one invocation."""
 

@@ -11,7 +11,6 @@ a webhook and a sales refund of the same payment never overwrite each other.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from billing.changes import COMMIT_TRIES, notices
@@ -30,6 +29,7 @@ from billing.domain.state_machine import (
     apply,
 )
 from billing.domain.subscription import Subscription
+from billing.domain.values import frozen
 from billing.notifications.emails import payment_refunded
 from billing.persistence.repository import (
     BillingRepository,
@@ -38,7 +38,7 @@ from billing.persistence.repository import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Revision:
     """What one change does to a payment: the payment as it becomes, the events it brings to
     its subscription, the audit entries of the payment itself, and the refunds it records as
@@ -50,7 +50,7 @@ class Revision:
     refunded: tuple[Money, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PaymentResult:
     payment: ChargeAttempt
     subscription: Subscription

@@ -22,6 +22,7 @@ from billing.domain.state_machine import (
     PartnerNotice,
 )
 from billing.domain.subscription import Status
+from billing.domain.values import frozen
 from billing.persistence.repository import NotFound
 from billing.renewals import DueMessage, PendingMessage
 
@@ -47,7 +48,7 @@ class Outcome(StrEnum):
     GONE = "gone"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RenewalResult:
     outcome: Outcome
     detail: str | None = None

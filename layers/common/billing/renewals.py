@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Annotated, Literal, Protocol
@@ -20,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from billing.domain.billing_calendar import format_instant, instant
 from billing.domain.charges import IN_FLIGHT
-from billing.persistence.repository import BillingRepository
+from billing.domain.values import frozen
+from billing.persistence.repository import RenewalIndexes
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class RenewalQueue(Protocol):
 # --- The dispatcher ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DispatchReport:
     due: int = 0
     """Due subscriptions queued."""
@@ -111,7 +111,7 @@ class RenewalDispatcher:
 
     def __init__(
         self,
-        repository: BillingRepository,
+        repository: RenewalIndexes,
         queue: RenewalQueue,
         *,
         clock: Callable[[], datetime],

@@ -171,6 +171,7 @@ def test_the_worker_gets_globals_and_its_own_variables_without_secret_names(
         "POWERTOOLS_SERVICE_NAME": "billing",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_METRICS_NAMESPACE": "SubscriptionBilling",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
         "ACCOUNTS_TABLE": "t-AccountsTable",
         "SUBSCRIPTIONS_TABLE": "t-SubscriptionsTable",
         "CHARGE_ATTEMPTS_TABLE": "t-ChargeAttemptsTable",

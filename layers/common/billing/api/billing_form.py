@@ -165,6 +165,7 @@ class BillingForm(BaseModel):
         str_strip_whitespace=True,
         frozen=True,
         json_schema_extra={"examples": [EXAMPLE]},
+        defer_build=True,  # built on first use: the bodies import its field types at start
     )
 
     # First, because the postal code, region and VAT ID validators read the validated country.

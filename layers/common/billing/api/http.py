@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -34,9 +33,9 @@ from pydantic import BaseModel
 from billing import composition
 from billing.domain.errors import DEFAULT_MESSAGES, DomainError, ErrorCode
 from billing.domain.state_machine import Actor, Requester
+from billing.domain.values import frozen
 from billing.observability import logger
 from billing.persistence.repository import StorageUnavailable
-from billing.providers.gateway import ProviderError
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 """The request header of a client's retry key (`billing.api.idempotency`)."""
@@ -162,7 +161,7 @@ class AccountRole(StrEnum):
     """Uses what the account bought; sees and changes none of its billing."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Caller:
     """Who is calling, from the claims API Gateway's Cognito authorizer verified."""
 
@@ -220,7 +219,7 @@ def caller(event: APIGatewayProxyEvent) -> Caller:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Requirement:
     """Who may call a route, declared beside it with `requires`. The resolver checks it before
     anything else of the request (`api`), so a caller it refuses learns nothing about what the
@@ -326,14 +325,15 @@ class _AdmitThenValidate(OpenAPIRequestValidationMiddleware):
 
 
 _TRANSLATED: tuple[tuple[type[Exception], ErrorCode], ...] = (
-    (ProviderError, ErrorCode.PROVIDER_UNAVAILABLE),
     (StorageUnavailable, ErrorCode.SERVICE_UNAVAILABLE),
     (IdempotencyAlreadyInProgressError, ErrorCode.REQUEST_IN_PROGRESS),
     (IdempotencyValidationError, ErrorCode.IDEMPOTENCY_KEY_REUSED),
     (IdempotencyPersistenceLayerError, ErrorCode.SERVICE_UNAVAILABLE),
     (RequestUnsupportedContentType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
 )
-"""Failures of the parts behind the API, as the caller sees them."""
+"""Failures of the parts behind the API, as the caller sees them; and a payment provider's
+(`billing.providers.gateway.ProviderError`), PROVIDER_UNAVAILABLE, which only the functions that
+charge can meet: its module is loaded where it is raised, not by every API function."""
 
 
 def _as_domain_error(error: Exception) -> DomainError:
@@ -347,7 +347,9 @@ def _as_domain_error(error: Exception) -> DomainError:
     if isinstance(error, RecursionError):
         # JSON nested deeper than the parser goes: bad input, not a bug of ours.
         return invalid_field("body", "too_deep", "The body is nested too deeply.")
-    for kind, code in _TRANSLATED:
+    from billing.providers.gateway import ProviderError  # noqa: PLC0415 - see _TRANSLATED
+
+    for kind, code in ((ProviderError, ErrorCode.PROVIDER_UNAVAILABLE), *_TRANSLATED):
         if isinstance(error, kind):
             logger.warning("request failed", extra={"error": repr(error), "code": code.value})
             return DomainError(code)

@@ -24,12 +24,12 @@ from billing.domain.pricing import Catalogue
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Failure, Subscription
 from billing.domain.tax import Tax, TaxRule, default_rates, rule_for
-from billing.providers.gateway import UpdateStart
 
 if TYPE_CHECKING:
     from billing.operations.billing_profile import SavedMethod
     from billing.operations.confirmations import PaymentConfirmation
     from billing.operations.invoices import DownloadLink
+    from billing.providers.gateway import UpdateStart
 
 
 class View(BaseModel):

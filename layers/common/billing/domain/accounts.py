@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
 from enum import StrEnum
@@ -13,6 +13,7 @@ from billing.domain.money import Money
 from billing.domain.pricing import Discount
 from billing.domain.subscription import Channel
 from billing.domain.tax import Tax, taxed
+from billing.domain.values import frozen
 
 
 class PaymentProvider(StrEnum):
@@ -25,7 +26,7 @@ class PaymentMethodKind(StrEnum):
     PAYPAL = "paypal"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PaymentMethod:
     """A saved payment method: the provider's token and display data only, never a card number."""
 
@@ -44,14 +45,14 @@ class PaymentMethod:
     expiry): a hard decline recorded before then was against the old details."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Partner:
     id: str
     name: str
     email: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class BillingInfo:
     """The billing form. Validated at the API edge before it gets here."""
 
@@ -68,7 +69,7 @@ class BillingInfo:
     vat_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Party:
     """Someone named on an invoice: the seller, or the buyer as their billing information said
     when they were charged."""
@@ -89,7 +90,7 @@ class VatIdStatus(StrEnum):
     """VIES did not answer: taxed as a consumer meanwhile, checked again at `next_check_at`."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VatIdCheck:
     """What the EU's VIES service last said of the account's VAT ID."""
 
@@ -103,7 +104,7 @@ class VatIdCheck:
     """VIES's consultation number for a confirmed ID: the seller's proof that it checked."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PendingPurchase:
     """A purchase whose first charge is under way or not yet settled. It holds the account's one
     open slot from before the provider is called, so a concurrent purchase is refused without
@@ -142,7 +143,7 @@ def normalised_email(address: str) -> str:
     return (bare or address).strip().lower()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SuppressedEmail:
     """An address of the account's mail that must no longer receive any, and why."""
 
@@ -156,7 +157,7 @@ class SuppressedEmail:
     ``OnAccountSuppressionList``…) or the complaint's feedback type (``abuse``, ``fraud``…)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Account:
     id: str
     email: str

@@ -7,11 +7,12 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from billing.domain.values import frozen
 
 _VAT_ID_SEPARATORS = re.compile(r"[\s./-]+")
 # Outside the EU, only the shape is checked: tax IDs differ too much to check their format.
@@ -33,7 +34,7 @@ class CountryDataError(ValueError):
     """The countries data file is malformed."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AddressProblem:
     """One refused field: a code for programs and a plain sentence for the customer."""
 
@@ -41,7 +42,7 @@ class AddressProblem:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PostalCodeFormat:
     pattern: re.Pattern[str]
     """Matches the whole tidied postal code."""
@@ -49,7 +50,7 @@ class PostalCodeFormat:
     required: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RegionRule:
     """A country whose addresses need a region: from `codes` (code → name), or free text."""
 
@@ -66,7 +67,7 @@ class RegionRule:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VatIdFormat:
     """An EU member's VAT ID: its prefix (EL for Greece) and then the national part."""
 
@@ -75,7 +76,7 @@ class VatIdFormat:
     example: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Country:
     code: str
     name: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from billing.domain.values import frozen
 
 _INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _INSTANT_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -44,7 +45,7 @@ def add_months(anchor: datetime, months: int) -> datetime:
     return anchor.replace(year=year, month=month, day=day)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Period:
     """A billing period, ``start`` inclusive and ``end`` exclusive."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -13,6 +13,7 @@ from billing.domain.money import Money
 from billing.domain.state_machine import Actor, Requester
 from billing.domain.subscription import ChargeKind
 from billing.domain.tax import Tax
+from billing.domain.values import frozen
 
 
 class ChargeStatus(StrEnum):
@@ -56,7 +57,7 @@ class RefundStatus(StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Refund:
     """Money given back on a payment: asked for by sales, or made at the provider (its
     dashboard) and learnt from its webhook."""
@@ -112,7 +113,7 @@ class DisputeStatus(StrEnum):
     """Decided for the payer: the money went back to them, the payment no longer pays."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Dispute:
     """The payer's dispute of a payment, as the provider last reported it."""
 
@@ -125,7 +126,7 @@ class Dispute:
     closed_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChargeAttempt:
     subscription_id: str
     account_id: str

@@ -3,16 +3,16 @@ country, a zone without self-service) or the partner who resells their subscript
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from billing.domain.accounts import Account, Partner
 from billing.domain.billing_calendar import format_instant
 from billing.domain.subscription import PARTNER_REMINDER_LEAD, Status, Subscription
+from billing.domain.values import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SalesContact:
     """How to reach the sales team: by email, and in the support chat."""
 
@@ -20,7 +20,7 @@ class SalesContact:
     chat_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Contact:
     """Who to contact instead, and for a partner, the date by which to tell them."""
 

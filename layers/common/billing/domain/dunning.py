@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
 from billing.domain.subscription import RENEWAL_NOTICE_MAX_LEAD, RENEWAL_NOTICE_MIN_LEAD
+from billing.domain.values import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DunningSchedule:
     """Retries `retry_days` after the first failed renewal; the last one closes the grace window.
 

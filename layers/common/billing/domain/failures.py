@@ -7,10 +7,10 @@ provider adapters.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 
 from billing.domain.locales import Locale
+from billing.domain.values import frozen
 
 
 class FailureReason(StrEnum):
@@ -52,7 +52,7 @@ class RecommendedAction(StrEnum):
     CONFIRM_PAYMENT = "confirm_payment"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class FailureExplanation:
     """What is shown to the customer for one failure reason, in one language."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -31,6 +31,7 @@ from billing.domain.pricing import default_catalogue
 from billing.domain.state_machine import EmailCustomer, EmailTemplate
 from billing.domain.subscription import Subscription
 from billing.domain.tax import Tax
+from billing.domain.values import frozen
 
 
 def reference(number: int) -> str:
@@ -43,7 +44,7 @@ class DocumentKind(StrEnum):
     CREDIT_NOTE = "credit_note"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Seller:
     """The legal entity that sells and invoices: its own sequence of numbers."""
 
@@ -58,7 +59,7 @@ class Seller:
     """Payment terms and the late-payment penalties a French invoice states."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Document:
     """An invoice or a credit note, as issued: never changed afterwards."""
 
@@ -84,7 +85,7 @@ class Document:
         return reference(self.number)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Issued:
     """A payment with the documents it was owed now numbered, and those documents."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from billing.domain.values import frozen
 
 
 class Currency(StrEnum):
@@ -18,7 +19,7 @@ class Currency(StrEnum):
         return 2
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Money:
     """An amount in the currency's minor unit (cents). Never a float."""
 

@@ -9,7 +9,6 @@ failed); it is never deleted before that, so nothing the system owes can be lost
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -21,6 +20,7 @@ from billing.domain.state_machine import (
     NotifyPartner,
     NotifySales,
 )
+from billing.domain.values import frozen
 
 Message = EmailCustomer | NotifySales | NotifyPartner
 """What the outbox carries: the effects that are sent to someone."""
@@ -55,7 +55,7 @@ class OutboxStatus(StrEnum):
     alarmed, kept for a person to look at."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OutboxMessage:
     """A message to write with a change: what to send, and when the change was made."""
 
@@ -75,7 +75,7 @@ def outgoing(effects: Iterable[Effect], at: datetime) -> tuple[OutboxMessage, ..
     )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OutboxEntry:
     """A stored message. Its id is deterministic: the change that wrote it, and its place in it."""
 

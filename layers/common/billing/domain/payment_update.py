@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -17,6 +16,7 @@ from typing import Any
 
 from billing.domain.accounts import PaymentMethodKind
 from billing.domain.subscription import Channel
+from billing.domain.values import frozen
 
 
 class UpdateFlow(StrEnum):
@@ -35,7 +35,7 @@ class RequestedChange(StrEnum):
     VAT_ID = "vat_id"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpdateContext:
     """Everything the choice of flow depends on (help centre: zone, country, auto-renew,
     current payment method, partner or direct) plus what the customer wants to change."""
@@ -49,7 +49,7 @@ class UpdateContext:
     requested: RequestedChange
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpdateRule:
     id: str
     flow: UpdateFlow
@@ -75,7 +75,7 @@ class UpdateRule:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpdateDecision:
     flow: UpdateFlow
     rule_id: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -18,6 +17,7 @@ from typing import Any
 from billing.domain.billing_calendar import parse_instant
 from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.money import Currency, Money
+from billing.domain.values import frozen
 
 CYCLE_LENGTHS: tuple[int, ...] = (1, 3, 12)
 """Cycle lengths in months that can be bought."""
@@ -27,7 +27,7 @@ class CatalogueError(ValueError):
     """The catalogue data file is malformed."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Discount:
     """A coupon as applied to one subscription: `amount_off` on each of its first `cycles`."""
 
@@ -47,7 +47,7 @@ def cycle_price(price: Money, discount: Discount | None, cycle: int) -> Money:
     return price
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Plan:
     id: str
     name: str
@@ -63,7 +63,7 @@ class Plan:
             ) from None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Coupon:
     """A discount on the first cycle(s): either `percent_off` or `amount_off` per currency."""
 
@@ -95,7 +95,7 @@ class Coupon:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Catalogue:
     version: str
     plans: Mapping[str, Plan]

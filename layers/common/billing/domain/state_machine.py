@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import date, datetime
 from enum import Enum, StrEnum
 from typing import ClassVar
@@ -32,6 +32,7 @@ from billing.domain.subscription import (
     Subscription,
 )
 from billing.domain.tax import Tax, vat_on
+from billing.domain.values import frozen
 
 
 class Actor(StrEnum):
@@ -45,7 +46,7 @@ class Actor(StrEnum):
     PROVIDER = "provider"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Requester:
     """Who asked for a change: the kind of actor and their identity (a customer's or a staff
     member's user id, a partner's id, ``scheduler``), recorded with every audit entry."""
@@ -61,7 +62,7 @@ SCHEDULER = Requester(Actor.SCHEDULER, "scheduler")
 # --- Events ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class Event:
     at: datetime
     by: Requester | None = None
@@ -84,12 +85,12 @@ class Event:
         return self.by or Requester(self.actor, self.actor.value)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PeriodEnded(Event):
     actor = Actor.SCHEDULER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class RetryDue(Event):
     actor = Actor.SCHEDULER
     payment_method_id: str | None
@@ -99,12 +100,12 @@ class RetryDue(Event):
     expiry): a hard decline recorded before it was against the old card details."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PartnerReminderDue(Event):
     actor = Actor.SCHEDULER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class RenewalNoticeDue(Event):
     """The customer is to be told the coming renewal's date and amount, and how to stop it."""
 
@@ -113,7 +114,7 @@ class RenewalNoticeDue(Event):
     """The VAT rate the customer pays today (basis points): the amount announced includes it."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class CardExpiryCheckDue(Event):
     actor = Actor.SCHEDULER
     card_valid_through: date | None
@@ -123,7 +124,7 @@ class CardExpiryCheckDue(Event):
     the payment method has no expiry (PayPal) or there is none."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class ChargeSucceeded(Event):
     actor = Actor.PROVIDER
     kind: ChargeKind
@@ -139,7 +140,7 @@ class ChargeSucceeded(Event):
     """How `amount` splits into net and VAT: the receipt says both."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class ChargeFailed(Event):
     actor = Actor.PROVIDER
     kind: ChargeKind
@@ -149,37 +150,37 @@ class ChargeFailed(Event):
     """The failed payment: the customer is sent to confirm it when their bank asks them to."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class CustomerCancelled(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class CustomerResumed(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class RetryNowRequested(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class SalesChargeRequested(Event):
     actor = Actor.SALES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PaymentMethodUpdated(Event):
     actor = Actor.CUSTOMER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PartnerExtended(Event):
     actor = Actor.PARTNER
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class PaymentDisputed(Event):
     """The payer disputed payment `payment_id` (cycle `cycle`) with their bank or PayPal."""
 
@@ -190,13 +191,13 @@ class PaymentDisputed(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class DisputeWon(Event):
     actor = Actor.PROVIDER
     payment_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class DisputeLost(Event):
     """The dispute of payment `payment_id`, attempt `attempt` of cycle `cycle`, was decided for
     the payer: the money went back to them."""
@@ -207,14 +208,14 @@ class DisputeLost(Event):
     attempt: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class DisputeCleared(Event):
     """Sales lets automatic charges resume after a dispute."""
 
     actor = Actor.SALES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(kw_only=True)
 class SalesCancelled(Event):
     """Sales ends the subscription at once (with a refund, for instance)."""
 
@@ -266,7 +267,7 @@ class PartnerNotice(StrEnum):
 Details = Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Charge:
     """Take `amount` for cycle `cycle`; `attempt` numbers the deterministic idempotency key."""
 
@@ -276,25 +277,25 @@ class Charge:
     attempt: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EmailCustomer:
     template: EmailTemplate
     details: Details
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NotifySales:
     notice: SalesNotice
     details: Details
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NotifyPartner:
     notice: PartnerNotice
     details: Details
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Audit:
     """One append-only audit entry: who did what, from which status to which, when. Entries
     about an account rather than a subscription (a payment method saved, a charge requested)
@@ -313,7 +314,7 @@ class Audit:
 Effect = Charge | EmailCustomer | NotifySales | NotifyPartner | Audit
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Decision:
     subscription: Subscription
     effects: tuple[Effect, ...] = ()
@@ -640,7 +641,7 @@ _UPDATES: Mapping[Update, Callable[[Subscription, Event, DunningSchedule], Subsc
 EffectSpec = ChargeKind | EmailTemplate | SalesNotice | PartnerNotice
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Transition:
     """One row: in `status` (None: any), on `event`, when every guard holds → `to` or `reject`."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -10,6 +9,7 @@ from billing.domain.billing_calendar import Period, billing_period
 from billing.domain.failures import FailureReason
 from billing.domain.money import Currency, Money
 from billing.domain.pricing import Discount, cycle_price
+from billing.domain.values import frozen
 
 PARTNER_REMINDER_LEAD = timedelta(days=7)
 """Partners are reminded this long before a partner subscription's period ends."""
@@ -75,7 +75,7 @@ class ChargeKind(StrEnum):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Failure:
     """The last failed charge: why, when, and against which payment method."""
 
@@ -84,7 +84,7 @@ class Failure:
     payment_method_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Subscription:
     """One customer's plan. Only the state machine produces changed copies of it."""
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
@@ -28,6 +27,7 @@ from importlib import resources
 from typing import Any
 
 from billing.domain.money import Money
+from billing.domain.values import frozen
 
 SELLER_COUNTRY = "FR"
 """Where the seller is established: its customers there pay its VAT whatever their status."""
@@ -63,13 +63,13 @@ class VatRateError(ValueError):
     """The VAT rates data file is malformed."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VatRate:
     since: datetime
     basis_points: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VatRates:
     """The standard rate of every EU member over time, as of `version`, from `source`."""
 
@@ -89,7 +89,7 @@ class VatRates:
         raise VatRateError(f"no VAT rate known for {country} on {at:%Y-%m-%d}")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Tax:
     """The VAT of one amount: what was charged net, the rate, the VAT and why."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from string import Template
@@ -34,15 +33,16 @@ from billing.domain.money import Currency, Money
 from billing.domain.pricing import default_catalogue
 from billing.domain.state_machine import Details, EmailCustomer, EmailTemplate, PartnerNotice
 from billing.domain.subscription import CancelReason, Subscription
+from billing.domain.values import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RenderedEmail:
     subject: str
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Links:
     """Where emails send customers to act: the customer portal's pages, and the sales team."""
 
@@ -51,7 +51,7 @@ class Links:
     sales: SalesContact
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class If:
     """A line written only when the details carry `key`, e.g. an amount or a retry date."""
 
@@ -62,7 +62,7 @@ class If:
 Line = str | If
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Wording:
     """One email's words: a subject and the body's lines ("" is a blank line)."""
 
@@ -70,7 +70,7 @@ class Wording:
     lines: tuple[Line, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ByDetail:
     """Wordings chosen by the value of one detail, e.g. a Retry Now's outcome."""
 
@@ -78,7 +78,7 @@ class ByDetail:
     wordings: Mapping[str, Wording]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Frame:
     """What every email of a locale opens and closes with."""
 

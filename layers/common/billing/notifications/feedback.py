@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -32,6 +31,7 @@ from billing.domain.accounts import (
 )
 from billing.domain.billing_calendar import instant
 from billing.domain.state_machine import Actor, Audit, Requester, account_audit
+from billing.domain.values import frozen
 from billing.observability import publish
 from billing.persistence.repository import BillingRepository, NotFound
 
@@ -120,14 +120,14 @@ class IgnoredBecause(StrEnum):
     """A bounce whose kind SES could not tell: not enough to stop writing to the address."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Ignored:
     because: IgnoredBecause
     why: str
     """For the log: what the message was."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Feedback:
     """A permanent bounce or a complaint about one email: its recipients that must no longer
     be emailed, and the account the email was sent for."""
@@ -275,7 +275,7 @@ class Outcome(StrEnum):
     not exist. Logged and skipped."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Recorded:
     """What recording one feedback did."""
 

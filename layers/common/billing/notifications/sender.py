@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from string import Template
 from typing import Any
@@ -27,6 +26,7 @@ from billing.domain.state_machine import (
     PartnerNotice,
     SalesNotice,
 )
+from billing.domain.values import frozen
 from billing.notifications.emails import Links, RenderedEmail, render, render_partner
 from billing.notifications.feedback import ACCOUNT_TAG, account_tag
 from billing.settings import ContactSettings, NotificationSettings
@@ -40,7 +40,7 @@ class DeliveryKind(StrEnum):
     PARTNER_EMAIL = "partner_email"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Delivery:
     """One notification handed to SES or SNS (`message_id`), or not (`error`)."""
 

@@ -4,7 +4,7 @@ subscription on it; and the account's whole audit trail, for sales."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from billing.domain.accounts import Account, Partner
@@ -13,11 +13,12 @@ from billing.domain.locales import Locale
 from billing.domain.pricing import Catalogue, default_catalogue
 from billing.domain.state_machine import Audit, Requester, account_audit, open_subscription
 from billing.domain.subscription import Channel, Subscription
+from billing.domain.values import frozen
 from billing.operations.subscriptions import Order
 from billing.persistence.repository import BillingRepository, NotFound, SubscriptionChange
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AccountProfile:
     """What an admin sets on an account; the rest (billing info, payment method, open
     subscription) belongs to the customer and the billing operations."""

@@ -4,7 +4,7 @@ saving a new card or PayPal account through the flow the rules table chooses."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from billing.domain.state_machine import (
     account_audit,
 )
 from billing.domain.subscription import Status, Subscription
+from billing.domain.values import frozen
 from billing.operations.subscriptions import authentication_required
 from billing.operations.vat_ids import VatIdChecks, checked_by_vies, vat_id_refused
 from billing.persistence.repository import BillingRepository
@@ -66,7 +67,7 @@ _CHANGE_FOR: Mapping[PaymentProvider, RequestedChange] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class BillingOverview:
     account: Account
     update: UpdateDecision
@@ -75,7 +76,7 @@ class BillingOverview:
     """Whom to contact when that flow is not self-service."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class MethodUpdateStart:
     update: UpdateDecision
     account: Account
@@ -85,7 +86,7 @@ class MethodUpdateStart:
     """Set for the flows that go through the partner or sales."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SavedMethod:
     account: Account
     retried: ChangeResult | None = None

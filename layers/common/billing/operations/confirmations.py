@@ -17,7 +17,7 @@ records it, so that nothing is ever kept twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from billing.changes import ChangeResult
@@ -34,6 +34,7 @@ from billing.domain.state_machine import (
     account_audit,
 )
 from billing.domain.subscription import ChargeKind, Subscription
+from billing.domain.values import frozen
 from billing.operations.refunds import Refunds, claim
 from billing.operations.subscriptions import authentication_required, declined
 from billing.payments import PaymentChanges, Revision
@@ -41,7 +42,7 @@ from billing.persistence.repository import BillingRepository, NotFound
 from billing.providers.gateway import ChargeOutcome, Confirmation
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PaymentConfirmation:
     """A payment as the customer's page sees it: ours, and how to confirm it with the bank
     (None when there is nothing to confirm: it went through, or can no longer be taken)."""

@@ -4,10 +4,10 @@ downloaded through a link that lasts minutes. Another account's document is not 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from billing.domain.invoices import Document
+from billing.domain.values import frozen
 from billing.invoices.archive import DocumentArchive
 from billing.invoices.pdf import render
 from billing.persistence.items import AttributeValue, from_item
@@ -23,7 +23,7 @@ def issued_document(image: Mapping[str, AttributeValue]) -> Document | None:
     return from_item(Document, image)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DownloadLink:
     document: Document
     url: str

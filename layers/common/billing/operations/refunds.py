@@ -13,7 +13,7 @@ refund request for the payment.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from billing.domain.accounts import PaymentProvider
@@ -31,12 +31,13 @@ from billing.domain.errors import DomainError, ErrorCode
 from billing.domain.money import Money
 from billing.domain.state_machine import Requester, SalesCancelled
 from billing.domain.subscription import Status, Subscription
+from billing.domain.values import frozen
 from billing.payments import PaymentChanges, Revision, refund_audit
 from billing.persistence.repository import BillingRepository, NotFound
 from billing.providers.gateway import PaymentGateway, ProviderRefund, RefundRefused
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RefundResult:
     payment: ChargeAttempt
     subscription: Subscription

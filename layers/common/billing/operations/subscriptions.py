@@ -3,7 +3,7 @@ on a subscription answers a partner customer, and a charge still pending."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from billing.changes import ChangeResult
 from billing.domain.accounts import Account
@@ -15,11 +15,14 @@ from billing.domain.locales import Locale
 from billing.domain.money import Currency
 from billing.domain.state_machine import Audit
 from billing.domain.subscription import Subscription
+from billing.domain.values import frozen
 from billing.persistence.repository import BillingRepository
-from billing.providers.gateway import Confirmation
+
+if TYPE_CHECKING:
+    from billing.providers.gateway import Confirmation
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Order:
     plan_id: str
     cycle_months: int

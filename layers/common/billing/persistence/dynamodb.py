@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
@@ -24,7 +24,6 @@ from pynamodb.connection import Connection
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import (
     DoesNotExist,
-    PynamoDBException,
     TransactWriteError,
     UpdateError,
 )
@@ -52,7 +51,8 @@ from billing.domain.state_machine import (
     PartnerNotice,
     SalesNotice,
 )
-from billing.domain.subscription import Channel, ChargeKind, Status, Subscription
+from billing.domain.subscription import Channel, Status, Subscription
+from billing.domain.values import frozen
 from billing.persistence.items import Item, from_item, to_item
 from billing.persistence.models import (
     SEQUENCE_HEAD,
@@ -62,16 +62,15 @@ from billing.persistence.models import (
     DocumentRecord,
     OutboxRecord,
     SubscriptionRecord,
-    bind_tables,
 )
+from billing.persistence.renewal_indexes import DynamoDBRenewalIndexes
+from billing.persistence.renewal_indexes import storage_errors as _storage_errors
 from billing.persistence.repository import (
     AttemptAlreadyClaimed,
     AttemptAlreadySettled,
     Committed,
     ConcurrentModification,
-    DueEntry,
     NotFound,
-    PendingEntry,
     StorageUnavailable,
     SubscriptionChange,
     SubscriptionExists,
@@ -89,19 +88,11 @@ def index_shard(subscription_id: str, shards: int) -> str:
     return f"{int.from_bytes(digest[:8], 'big') % shards:03d}"
 
 
-@contextmanager
-def _storage_errors() -> Iterator[None]:
-    """PynamoDB failures that no caller turned into a domain error: storage is unavailable."""
-    try:
-        yield
-    except PynamoDBException as error:
-        raise StorageUnavailable(str(error)) from error
+class DynamoDBRepository(DynamoDBRenewalIndexes):
+    """Also what a renewal run reads (`shards`, `due_in_shard`, `pending_in_shard`)."""
 
-
-class DynamoDBRepository:
     def __init__(self, settings: StorageSettings) -> None:
-        self._settings = settings
-        bind_tables(settings)
+        super().__init__(settings)
         self._connection = Connection(region=settings.region, host=settings.dynamodb_endpoint)
         self._heads: dict[str, int] = {}
         """The last number each entity's sequence was seen to hold: tried first."""
@@ -258,32 +249,6 @@ class DynamoDBRepository:
                 RETRY_NOW_FOLLOW_UP, scan_index_forward=False
             )
             return [_subscription(record) for record in records]
-
-    def shards(self) -> Sequence[str]:
-        return [f"{shard:03d}" for shard in range(self._settings.due_index_shards)]
-
-    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
-        with _storage_errors():
-            for record in SubscriptionRecord.due_index.query(
-                shard, SubscriptionRecord.due_at <= now
-            ):
-                if record.due_at is not None:
-                    yield DueEntry(record.id, record.account_id, record.due_at)
-
-    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
-        with _storage_errors():
-            for record in ChargeAttemptRecord.pending_index.query(
-                shard, ChargeAttemptRecord.created_at < claimed_before
-            ):
-                cycle, attempt = _attempt_numbers(record.key)
-                yield PendingEntry(
-                    subscription_id=record.subscription_id,
-                    account_id=record.account_id,
-                    cycle=cycle,
-                    attempt=attempt,
-                    kind=ChargeKind(record.kind),
-                    created_at=record.created_at,
-                )
 
     def commit(self, change: SubscriptionChange) -> Committed:
         if change.owes_documents():
@@ -614,7 +579,7 @@ SEQUENCE_BACKOFF = 0.005
 """Seconds: the most a retry waits per try so far (jittered), up to eight tries' worth."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Issue:
     """The documents a change issues, numbered after `last`, the entity's head as read."""
 
@@ -702,11 +667,6 @@ def _subscription(record: SubscriptionRecord) -> Subscription:
 
 def _attempt_key(cycle: int, attempt: int) -> str:
     return f"c{cycle:05d}#a{attempt:03d}"
-
-
-def _attempt_numbers(key: str) -> tuple[int, int]:
-    cycle, attempt = key.split("#")
-    return int(cycle.removeprefix("c")), int(attempt.removeprefix("a"))
 
 
 def _attempt_record(attempt: ChargeAttempt, shards: int) -> ChargeAttemptRecord:

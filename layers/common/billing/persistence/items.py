@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from billing.domain.billing_calendar import format_instant, parse_instant
 from billing.domain.money import Currency, Money
+from billing.domain.values import frozen
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -56,7 +57,7 @@ class _Amounts:
         return Money(amount, self.currency)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Format:
     """How values of one type are written as an attribute and read back."""
 
@@ -83,7 +84,7 @@ _FORMATS: dict[object, _Format] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Field:
     name: str
     format: _Format

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import count
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
-from billing.domain.charges import ChargeAttempt
 from billing.domain.errors import DomainError, ErrorCode
-from billing.domain.invoices import Document, issue, naming_documents, owes_documents
-from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
-from billing.domain.state_machine import Audit
-from billing.domain.subscription import ChargeKind, Subscription
+from billing.domain.values import frozen
+
+if TYPE_CHECKING:
+    # Named for the type checker only: the renewal dispatcher reads the indexes through this
+    # module without loading the domain (billing.persistence.renewal_indexes); what a change
+    # runs of the domain is imported where it runs.
+    from billing.domain.accounts import Account, PendingPurchase, VatIdCheck
+    from billing.domain.charges import ChargeAttempt
+    from billing.domain.invoices import Document
+    from billing.domain.outbox import OutboxEntry, OutboxMessage, OutboxStatus
+    from billing.domain.state_machine import Audit
+    from billing.domain.subscription import ChargeKind, Subscription
 
 
 class NotFound(DomainError):
@@ -52,7 +58,7 @@ class StorageUnavailable(Exception):
     """Storage failed after the SDK's own retries (throttling, service errors)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SubscriptionChange:
     """One state change, written all or nothing: the new state (checked against the version
     it was read at), the charge attempts it settles, the payments it revises, the audit
@@ -74,6 +80,8 @@ class SubscriptionChange:
     in the same transaction."""
 
     def owes_documents(self) -> bool:
+        from billing.domain.invoices import owes_documents  # noqa: PLC0415 - see the imports
+
         return any(owes_documents(p) for p in (*self.attempts, *self.payments))
 
     def issuing(self, first: int) -> tuple[SubscriptionChange, list[Document]]:
@@ -81,6 +89,8 @@ class SubscriptionChange:
         `first` on, its receipts and refund emails naming them; and those documents."""
         if self.at is None:
             raise ValueError("a change that issues documents says when it is made (`at`)")
+        from billing.domain.invoices import issue, naming_documents  # noqa: PLC0415 - as above
+
         numbers = count(first)
         attempts = [issue(a, self.after, numbers, self.at) for a in self.attempts]
         payments = [issue(p, self.after, numbers, self.at) for p in self.payments]
@@ -94,7 +104,7 @@ class SubscriptionChange:
         return issued, documents
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Committed:
     """A change as written: the subscription at its new version, and its attempts and payments
     with the numbers of the documents they were issued."""
@@ -104,14 +114,14 @@ class Committed:
     payments: tuple[ChargeAttempt, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DueEntry:
     subscription_id: str
     account_id: str
     due_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PendingEntry:
     """A charge attempt whose outcome is not known yet."""
 
@@ -123,7 +133,23 @@ class PendingEntry:
     created_at: datetime
 
 
-class BillingRepository(Protocol):
+class RenewalIndexes(Protocol):
+    """What a renewal run reads: the due and pending indexes, shard by shard."""
+
+    def shards(self) -> Sequence[str]:
+        """The partitions of the due and pending indexes: a renewal run reads them all."""
+        ...
+
+    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
+        """The subscriptions of `shard` with something due at or before `now`, page by page."""
+        ...
+
+    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
+        """The attempts of `shard` claimed before `claimed_before` and still pending."""
+        ...
+
+
+class BillingRepository(RenewalIndexes, Protocol):
     def get_account(self, account_id: str) -> Account: ...
 
     def save_account(
@@ -171,18 +197,6 @@ class BillingRepository(Protocol):
 
     def retry_requests(self) -> list[Subscription]:
         """Past-due subscriptions whose Retry Now failed, most recent request first."""
-        ...
-
-    def shards(self) -> Sequence[str]:
-        """The partitions of the due and pending indexes: a renewal run reads them all."""
-        ...
-
-    def due_in_shard(self, shard: str, now: datetime) -> Iterator[DueEntry]:
-        """The subscriptions of `shard` with something due at or before `now`, page by page."""
-        ...
-
-    def pending_in_shard(self, shard: str, claimed_before: datetime) -> Iterator[PendingEntry]:
-        """The attempts of `shard` claimed before `claimed_before` and still pending."""
         ...
 
     def get_attempt(self, subscription_id: str, cycle: int, attempt: int) -> ChargeAttempt:

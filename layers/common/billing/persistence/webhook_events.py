@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -20,6 +19,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, QueryError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 
 from billing.domain.accounts import PaymentProvider
+from billing.domain.values import frozen
 from billing.persistence.items import Item, from_item, to_item
 from billing.persistence.models import InstantAttribute, OpenModel, bind
 from billing.persistence.repository import NotFound, StorageUnavailable
@@ -40,7 +40,7 @@ class EventStatus(StrEnum):
     PROCESSED = "processed"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RecordedEvent:
     event: ProviderEvent
     received_at: datetime

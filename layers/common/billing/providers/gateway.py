@@ -7,7 +7,7 @@ nothing above this module knows which provider answered.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -16,9 +16,10 @@ from billing.domain.accounts import Account, PaymentMethod, PaymentProvider
 from billing.domain.charges import ChargeStatus, DisputeStatus
 from billing.domain.failures import FailureReason
 from billing.domain.money import Money
+from billing.domain.values import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChargeRequest:
     """One off-session charge. `key` is the attempt's deterministic idempotency key."""
 
@@ -37,7 +38,7 @@ class ChargeRequest:
     renewal), the same answer is a failed charge the customer is asked to come and confirm."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Confirmation:
     """What the customer's page needs to confirm a payment their bank wants authenticated
     (3-D Secure) with the provider's own script (Stripe.js): never stored, read from the
@@ -50,7 +51,7 @@ class Confirmation:
     the authentication) or ``requires_payment_method`` (it confirms again with the method)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChargeOutcome:
     """What the provider did with a charge: it succeeded, or it was declined for `reason`."""
 
@@ -88,7 +89,7 @@ class ChargeOutcome:
         return cls(ChargeStatus.FAILED, reference, reason, code)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpdateStart:
     """How the customer saves a new method: a Stripe client secret or a PayPal approval URL."""
 
@@ -211,7 +212,7 @@ class PaymentGateway(Protocol):
 # --- after the charge: what the provider says about a payment now --------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProviderRefund:
     """Money given back on a payment, as the provider records it."""
 
@@ -225,7 +226,7 @@ class ProviderRefund:
     refund ``invoice_id``); None for a refund made elsewhere (the dashboard)."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProviderDispute:
     reference: str
     """Stripe ``dp_…`` or the PayPal dispute id."""
@@ -236,7 +237,7 @@ class ProviderDispute:
     opened_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProviderPayment:
     """One payment as the provider has it now: read again from the provider, never taken from a
     webhook's payload, which may be stale or arrive out of order."""
@@ -253,7 +254,7 @@ class ProviderPayment:
     dispute: ProviderDispute | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProviderPaymentMethod:
     """A saved payment method as the provider has it now."""
 
@@ -279,7 +280,7 @@ class WebhookTopic(StrEnum):
     the method's token."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProviderEvent:
     """A verified webhook event: what it is about, by identifiers only. Its state is read again
     from the provider before anything is done (`ProviderPayment`, `ProviderPaymentMethod`)."""

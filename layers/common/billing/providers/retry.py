@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from billing.domain.values import frozen
 from billing.providers.gateway import ProviderUnavailable
 
 
@@ -40,7 +41,7 @@ def _retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max((when - now).total_seconds(), 0.0)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RetryPolicy:
     attempts: int = 3
     """Calls in all, the first included."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import urllib3
 
+from billing.domain.values import frozen
 from billing.providers.gateway import ProviderUnavailable
 from billing.providers.retry import RetryPolicy, TransientFailure
 
@@ -44,7 +44,7 @@ INVALID_INPUT = "INVALID_INPUT"
 """VIES refuses the number itself (a country code or a number it cannot be): not valid."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VatIdVerdict:
     """What VIES said of a VAT ID."""
 
