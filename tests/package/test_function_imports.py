@@ -223,6 +223,26 @@ def test_the_renewal_dispatcher_loads_the_renewal_indexes_without_the_domain(
     assert "billing.domain.state_machine" not in function.modules
 
 
+STREAM_READERS = [
+    name
+    for name in FUNCTIONS
+    if any(e["Type"] == "DynamoDB" for e in (_functions()[name].get("Events") or {}).values())
+]
+"""The functions a table's stream invokes: they loop over the records themselves."""
+
+
+@pytest.mark.parametrize("logical_id", STREAM_READERS)
+def test_stream_reader_does_not_load_powertools_batch_processing(
+    imported: dict[str, ImportedFunction], logical_id: str
+) -> None:
+    """Its package loads asyncio (a few milliseconds of every cold start) for a type the
+    handler names only for the type checker."""
+    function = imported[logical_id]
+
+    assert "billing" in function.modules, "the probe saw none of the layer's modules"
+    assert "aws_lambda_powertools.utilities.batch" not in function.modules
+
+
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
 def test_router_declares_exactly_the_routes_the_template_sends_to_the_function(
     imported: dict[str, ImportedFunction], logical_id: str

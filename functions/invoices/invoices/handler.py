@@ -11,9 +11,8 @@ PDF already there is kept as it is), so the records after it are archived then o
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecordEventName,
     DynamoDBStreamEvent,
@@ -24,6 +23,10 @@ from billing.composition import root
 from billing.observability import logger, publish
 from billing.operations.invoices import issued_document
 from billing.persistence.repository import StorageUnavailable
+
+if TYPE_CHECKING:
+    # Its package loads asyncio: named for the type checker only, as in the notify function.
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 root().start(charges=False)
 
