@@ -5,6 +5,8 @@ DynamoDB request rate."""
 from __future__ import annotations
 
 import gc
+import json
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -141,6 +143,8 @@ class Floor:
     seconds: float
     threads: int
     moto_cpu_seconds: float
+    refused: int = 0
+    """Requests whose condition held in the run but not in the replay (see `replay`)."""
 
     @property
     def requests_per_second(self) -> float:
@@ -265,40 +269,107 @@ def snapshot(stack: BenchStack) -> Snapshot:
 
 
 def restore(stack: BenchStack, saved: Snapshot) -> None:
-    """Every table back to `saved`: what was added since is deleted, the rest written back."""
+    """Every table back to `saved`: what was added since is deleted, the rest written back.
+    A batch names each item once (DynamoDB refuses a batch that deletes and puts the same key),
+    so the deletes and the puts are sent apart."""
     client = _client(stack)
     for logical_id, items in saved.items():
         table = stack.table(logical_id)
-        keys = [
-            k["AttributeName"] for k in client.describe_table(TableName=table)["Table"]["KeySchema"]
-        ]
+        schema = client.describe_table(TableName=table)["Table"]["KeySchema"]
+        names = [k["AttributeName"] for k in schema]
+
+        def key(item: Mapping[str, Any], names: list[str] = names) -> dict[str, Any]:
+            return {name: item[name] for name in names}
+
+        kept = {json.dumps(key(item), sort_keys=True) for item in items}
         pages = client.get_paginator("scan").paginate(TableName=table)
-        current = [item for page in pages for item in page["Items"]]
-        requests = [{"DeleteRequest": {"Key": {k: i[k] for k in keys}}} for i in current]
-        requests += [{"PutRequest": {"Item": item}} for item in items]
-        for start in range(0, len(requests), 25):
-            client.batch_write_item(RequestItems={table: requests[start : start + 25]})
+        added = [
+            key(item)
+            for page in pages
+            for item in page["Items"]
+            if json.dumps(key(item), sort_keys=True) not in kept
+        ]
+        for requests in (
+            [{"DeleteRequest": {"Key": k}} for k in added],
+            [{"PutRequest": {"Item": item}} for item in items],
+        ):
+            for start in range(0, len(requests), 25):
+                client.batch_write_item(RequestItems={table: requests[start : start + 25]})
 
 
 def replay(stack: BenchStack, requests: Sequence[Request]) -> Floor:
     """Send `requests` again with a bare boto3 client, each thread's in its order, from as many
-    threads as sent them: the server's raw rate for exactly this work."""
+    threads as sent them: the server's raw rate for exactly this work. The transactions that
+    issue invoices take their turns in the order they were written: each moves the seller's
+    sequence on from where the one before left it (its condition), so in another order they
+    would be refused, which is less work than the run's."""
     by_thread: dict[int, list[Request]] = defaultdict(list)
     for request in requests:
         by_thread[request.thread].append(request)
     client = _client(stack, len(by_thread))
+    documents = stack.table("DocumentsTable")
+    turns = {
+        id(request): turn
+        for turn, request in enumerate(r for r in requests if _issues(r, documents))
+    }
+    turn = _Turns()
+    refused = (
+        client.exceptions.TransactionCanceledException,
+        client.exceptions.ConditionalCheckFailedException,
+    )
 
-    def send(sequence: list[Request]) -> None:
+    def send(sequence: list[Request]) -> int:
+        refusals = 0
         for request in sequence:
-            client._make_api_call(request.operation, request.params)
+            mine = turns.get(id(request))
+            with turn.taken(mine):
+                try:
+                    client._make_api_call(request.operation, request.params)
+                except refused:
+                    # A condition that held in the run may not in the replay (the threads
+                    # interleave differently): the server checked it all the same.
+                    refusals += 1
+        return refusals
 
     with _bench_objects_frozen(), ThreadPoolExecutor(max_workers=len(by_thread)) as pool:
         moto = cpu_seconds(stack.moto.url)
         started = time.perf_counter()
-        list(pool.map(send, by_thread.values()))
+        refusals = sum(pool.map(send, by_thread.values()))
         seconds = time.perf_counter() - started
         moto = cpu_seconds(stack.moto.url) - moto
-    return Floor(len(requests), seconds, len(by_thread), moto)
+    return Floor(len(requests), seconds, len(by_thread), moto, refusals)
+
+
+def _issues(request: Request, documents_table: str) -> bool:
+    """Whether `request` is a transaction that writes to the documents table (issues invoices)."""
+    return request.operation == "TransactWriteItems" and any(
+        documents_table == action.get("TableName")
+        for item in request.params["TransactItems"]
+        for action in item.values()
+    )
+
+
+class _Turns:
+    """Requests sent one after another in the order of their turns, from any thread."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def taken(self, turn: int | None) -> Iterator[None]:
+        """Wait for `turn` (None: no turn, go at once), and give the next its turn after."""
+        if turn is None:
+            yield
+            return
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == turn)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._next += 1
+                self._changed.notify_all()
 
 
 def throughput_with_floor(
