@@ -56,9 +56,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> RunningStack:
     return _SHARED.get(tmp_path_factory.mktemp("stack"))
 
 
+def _on_the_stack(item: pytest.Item | None) -> bool:
+    """Whether `item` uses this folder's `stack` (tests/integration/renewals has one too)."""
+    return (
+        item is not None
+        and Path(item.path).is_relative_to(Path(__file__).parent)
+        and "stack" in getattr(item, "fixturenames", ())
+    )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if nextitem is None or "stack" not in getattr(nextitem, "fixturenames", ()):
+    if not _on_the_stack(nextitem):
         _SHARED.stop()
 
 
