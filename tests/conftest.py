@@ -43,6 +43,23 @@ PURE = ("unit", "property")
 """Markers whose tests run in this process alone, offline."""
 _NOT_TESTS = ("support", "fakes")
 
+LONG = (
+    "tests/e2e/test_make_dev.py::",
+    "tests/integration/api/test_hostile_input.py::test_hostile_requests_get_spec_errors_and_",
+    "tests/integration/renewals/test_lifecycle.py::",
+    "tests/integration/renewals/test_at_scale.py::",
+    "tests/integration/test_iam_policies.py::",
+    "tests/integration/renewals/test_concurrent_purchases.py::",
+    "tests/integration/test_invoice_numbers.py::",
+    "tests/package/test_built_artefact.py::",
+    "tests/package/test_function_imports.py::",
+)
+"""The tests (node id prefixes) that take ten seconds or more on two busy cores, longest
+first, and whole modules whose module-scoped fixtures take as long. `pytest -n auto --dist
+worksteal` hands each worker a contiguous half of the collection and an idle worker takes the
+end of another's queue: run first, they leave short tests for the end, and no core waits on one
+long test. The end-to-end tests on the shared stack come before them (see `_run_order`)."""
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_root = Path(__file__).parent
@@ -58,6 +75,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if is_pure(item):
             # pytest-socket: socket.socket() raises for this test.
             item.add_marker(pytest.mark.disable_socket)
+    items.sort(key=_run_order)
+
+
+def _run_order(item: pytest.Item) -> tuple[int, int]:
+    """The tests on the end-to-end tests' shared stack first, one after another (it is stopped
+    when a worker's next test does not use it: tests/e2e/conftest.py), then the `LONG` ones,
+    then the rest as collected (the sort is stable)."""
+    if "stack" in getattr(item, "fixturenames", ()) and item.nodeid.startswith("tests/e2e/"):
+        return (0, 0)
+    for rank, prefix in enumerate(LONG):
+        if item.nodeid.startswith(prefix):
+            return (1, rank)
+    return (2, 0)
 
 
 def is_pure(item: pytest.Item) -> bool:
