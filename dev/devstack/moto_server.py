@@ -133,6 +133,16 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
         raise
 
 
+TRANSACTION_PATCHES: tuple[tuple[Any, str, Any], ...] = (
+    (dynamodb_models, "copy", _TablesByReference),
+    (DynamoDBBackend, "transact_write_items", _transact_write_items),
+)
+"""(object, attribute, value): what makes moto's transactions put back the items they name when
+they fail, instead of copying every table they touch, which slows each transaction to a crawl
+once tables hold thousands of items. `application` sets them; a test of moto in its own process
+sets them with pytest's monkeypatch."""
+
+
 def _within_retention(self: SQSBackend, queue_name: str, message: Message) -> bool:
     # moto sets queue attributes with setattr, under their snake_case names.
     retention = int(getattr(self.get_queue(queue_name), "message_retention_period"))  # noqa: B009
@@ -298,8 +308,8 @@ def application(clock_file: Path | None = None) -> WsgiApp:
     StreamRecord.__init__ = _stream_record_init  # type: ignore[method-assign]
     DynamoDBStreamsBackend.__init__ = _streams_init  # type: ignore[method-assign]
     SESV2Response.send_email = _sesv2_send_email  # type: ignore[method-assign]
-    dynamodb_models.copy = _TablesByReference  # type: ignore[attr-defined,assignment]
-    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    for target, name, value in TRANSACTION_PATCHES:
+        setattr(target, name, value)
     SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign]
     SQSBackend.send_message = _send_message  # type: ignore[method-assign]
     for name in _COUNTS:

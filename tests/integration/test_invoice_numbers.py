@@ -17,10 +17,8 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import moto.dynamodb.models as dynamodb_models
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.dynamodb.models import DynamoDBBackend
 
 from billing.domain.accounts import Party
 from billing.domain.charges import ChargeAttempt, ChargeStatus
@@ -33,7 +31,7 @@ from billing.persistence.items import to_item
 from billing.persistence.models import ChargeAttemptRecord, SubscriptionRecord
 from billing.persistence.repository import SubscriptionChange
 from billing.settings import StorageSettings
-from devstack.moto_server import _TablesByReference, _transact_write_items
+from devstack.moto_server import TRANSACTION_PATCHES
 from tests.support.subscriptions import ANCHOR, CUSTOMER, active
 
 SETTLEMENTS = 1000
@@ -48,8 +46,8 @@ def settings(storage_settings: StorageSettings, monkeypatch: pytest.MonkeyPatch)
     patches it: a transaction that fails puts back the items it names, instead of moto's copy of
     every table it touches (which, with thousands of items, slows each transaction to a crawl),
     and one request answered at a time (moto's backends are not thread-safe)."""
-    monkeypatch.setattr(dynamodb_models, "copy", _TablesByReference)
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", _transact_write_items)
+    for target, name, value in TRANSACTION_PATCHES:
+        monkeypatch.setattr(target, name, value)
     one_at_a_time = threading.Lock()
     answer = BotocoreStubber.process_request
 
