@@ -232,7 +232,9 @@ class DynamoDBRepository(DynamoDBRenewalIndexes):
             try:
                 return _attempt(
                     ChargeAttemptRecord.get(
-                        subscription_id, _attempt_key(cycle, attempt), consistent_read=True
+                        subscription_id,
+                        ChargeAttemptRecord.key_of(cycle, attempt),
+                        consistent_read=True,
                     )
                 )
             except DoesNotExist:
@@ -665,15 +667,11 @@ def _subscription(record: SubscriptionRecord) -> Subscription:
     return from_item(Subscription, record.item)
 
 
-def _attempt_key(cycle: int, attempt: int) -> str:
-    return f"c{cycle:05d}#a{attempt:03d}"
-
-
 def _attempt_record(attempt: ChargeAttempt, shards: int) -> ChargeAttemptRecord:
     """`attempt`'s item: its fields as `to_item` writes them, with its sort key and, while its
     outcome is not known, its pending index partition."""
     record = ChargeAttemptRecord.from_raw_data(to_item(attempt))
-    record.key = _attempt_key(attempt.cycle, attempt.attempt)
+    record.key = ChargeAttemptRecord.key_of(attempt.cycle, attempt.attempt)
     pending = attempt.status is ChargeStatus.PENDING
     record.pending_shard = index_shard(attempt.subscription_id, shards) if pending else None
     return record

@@ -163,6 +163,17 @@ class ChargeAttemptRecord(OpenModel):
 
     pending_index = PendingIndex()
 
+    @staticmethod
+    def key_of(cycle: int, attempt: int) -> str:
+        """The sort key of a subscription's attempt `attempt` of cycle `cycle`."""
+        return f"c{cycle:05d}#a{attempt:03d}"
+
+    @staticmethod
+    def numbers_of(key: str) -> tuple[int, int]:
+        """The cycle and attempt a sort key written by `key_of` names."""
+        cycle, attempt = key.split("#")
+        return int(cycle.removeprefix("c")), int(attempt.removeprefix("a"))
+
 
 class AuditEventRecord(Model):
     """Append-only: written with a does-not-exist condition, never updated, never expires."""

@@ -48,7 +48,7 @@ class DynamoDBRenewalIndexes:
             for record in ChargeAttemptRecord.pending_index.query(
                 shard, ChargeAttemptRecord.created_at < claimed_before
             ):
-                cycle, attempt = _attempt_numbers(record.key)
+                cycle, attempt = ChargeAttemptRecord.numbers_of(record.key)
                 yield PendingEntry(
                     subscription_id=record.subscription_id,
                     account_id=record.account_id,
@@ -57,8 +57,3 @@ class DynamoDBRenewalIndexes:
                     kind=ChargeKind(record.kind),
                     created_at=record.created_at,
                 )
-
-
-def _attempt_numbers(key: str) -> tuple[int, int]:
-    cycle, attempt = key.split("#")
-    return int(cycle.removeprefix("c")), int(attempt.removeprefix("a"))
