@@ -94,7 +94,7 @@ def partner_subscription(
             _partner_or_admin(who),
         )
         account = root().repository.get_account(account_id)
-        return ok(SubscriptionView.of(sub, account.locale, account), 201)
+        return ok(SubscriptionView.for_account(sub, account), 201)
 
     return once_per_key(router, opened)
 
@@ -119,7 +119,7 @@ def extend(subscription_id: ResourceId) -> Response[Any]:
         result = root().subscription_actions.extend(
             subscription_id, partner_id, _partner_or_admin(who)
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale, result.account))
+        return ok(SubscriptionView.for_account(result.subscription, result.account))
 
     return once_per_key(router, extended)
 
@@ -142,7 +142,7 @@ def clear_dispute(subscription_id: ResourceId) -> Response[Any]:
         result = root().subscription_actions.clear_dispute(
             subscription_id, who.acting_as(Actor.SALES)
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale, result.account))
+        return ok(SubscriptionView.for_account(result.subscription, result.account))
 
     return once_per_key(router, cleared)
 

@@ -38,7 +38,7 @@ def cancel(subscription_id: ResourceId) -> Response[Any]:
         result = root().subscription_actions.cancel(
             who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER)
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale, result.account))
+        return ok(SubscriptionView.for_account(result.subscription, result.account))
 
     return once_per_key(router, cancelled)
 
@@ -62,7 +62,7 @@ def resume(subscription_id: ResourceId) -> Response[Any]:
         result = root().subscription_actions.resume(
             who.account_id, subscription_id, who.acting_as(Actor.CUSTOMER)
         )
-        return ok(SubscriptionView.of(result.subscription, result.account.locale, result.account))
+        return ok(SubscriptionView.for_account(result.subscription, result.account))
 
     return once_per_key(router, resumed)
 

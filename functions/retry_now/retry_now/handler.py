@@ -122,7 +122,7 @@ def refund(payment_id: ResourceId, body: Annotated[RefundBody, Body()]) -> Respo
         return ok(
             RefundedView(
                 payment=AttemptView.of(result.payment),
-                subscription=SubscriptionView.of(result.subscription, account.locale, account),
+                subscription=SubscriptionView.for_account(result.subscription, account),
             )
         )
 

@@ -58,7 +58,7 @@ def plans() -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def history() -> Response[Any]:
     account, subscriptions = root().subscription_reads.history(current_caller(router).account_id)
-    return ok([SubscriptionView.of(sub, account.locale, account) for sub in subscriptions])
+    return ok([SubscriptionView.for_account(sub, account) for sub in subscriptions])
 
 
 @router.post(
@@ -89,9 +89,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
             new_subscription_id(router.current_event, who.account_id),
             who.acting_as(Actor.CUSTOMER),
         )
-        return ok(
-            SubscriptionView.of(result.subscription, result.account.locale, result.account), 201
-        )
+        return ok(SubscriptionView.for_account(result.subscription, result.account), 201)
 
     return once_per_key(router, bought)
 
@@ -104,7 +102,7 @@ def purchase(order: Annotated[PurchaseBody, Body()]) -> Response[Any]:
 @requires(ACCOUNT_ADMIN)
 def subscription(subscription_id: ResourceId) -> Response[Any]:
     sub, account = root().subscription_reads.one(current_caller(router).account_id, subscription_id)
-    return ok(SubscriptionView.of(sub, account.locale, account))
+    return ok(SubscriptionView.for_account(sub, account))
 
 
 @router.get(

@@ -165,6 +165,11 @@ class SubscriptionView(View):
             next_charge_tax=TaxView.of(tax),
         )
 
+    @classmethod
+    def for_account(cls, sub: Subscription, account: Account) -> Self:
+        """The view of `sub` as its `account` reads it: in its locale, with the VAT it pays."""
+        return cls.of(sub, account.locale, account)
+
 
 class DocumentView(View):
     """An invoice or credit note issued for a payment: its number and where to download it."""
@@ -285,7 +290,7 @@ class ChargedSubscriptionView(SubscriptionView):
 
     @classmethod
     def of_result(cls, result: ChangeResult) -> ChargedSubscriptionView:
-        view = SubscriptionView.of(result.subscription, result.account.locale, result.account)
+        view = SubscriptionView.for_account(result.subscription, result.account)
         attempt = result.attempt
         outcome = None
         if attempt is not None:
