@@ -90,15 +90,16 @@ def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> Ren
     sqs = Counter(r.operation for r in dispatched.of("sqs") + worked.of("sqs"))
     sqs["ReceiveMessage"] = drained.batches  # the receives that found messages
     documents = stack.table("DocumentsTable")
-    head_reads = [
-        r
-        for r in worked.of("dynamodb")
+    requests = worked.of("dynamodb")
+    head_reads = Counter(
+        r.operation
+        for r in requests
         if r.operation == "GetItem" and r.params["TableName"] == documents
-    ]
+    )
     return RenewalCosts(
         outcome=outcome,
         renewals=renewals,
-        dynamodb=Counter(r.operation for r in worked.of("dynamodb") if r not in head_reads),
+        dynamodb=Counter(r.operation for r in requests) - head_reads,
         read_units=worker_units[0],
         write_units=worker_units[1],
         sqs=Counter({op: n for op, n in sqs.items() if op != "GetQueueAttributes"}),
@@ -113,7 +114,7 @@ def renewal_costs(stack: BenchStack, outcome: str, renewals: int = BATCH) -> Ren
         provider_calls=stack.provider_calls(),
         run_queries=len(dispatched.of("dynamodb")),
         run_read_units=run_read_units,
-        head_reads=len(head_reads),
+        head_reads=head_reads.total(),
     )
 
 
@@ -287,24 +288,20 @@ def restore(stack: BenchStack, saved: Snapshot) -> None:
         table = stack.table(logical_id)
         schema = client.describe_table(TableName=table)["Table"]["KeySchema"]
         names = [k["AttributeName"] for k in schema]
-
-        def key(item: Mapping[str, Any], names: list[str] = names) -> dict[str, Any]:
-            return {name: item[name] for name in names}
-
-        kept = {json.dumps(key(item), sort_keys=True) for item in items}
+        kept = {_key(item, names) for item in items}
         pages = client.get_paginator("scan").paginate(TableName=table)
-        added = [
-            key(item)
-            for page in pages
-            for item in page["Items"]
-            if json.dumps(key(item), sort_keys=True) not in kept
-        ]
+        added = [item for page in pages for item in page["Items"] if _key(item, names) not in kept]
         for requests in (
-            [{"DeleteRequest": {"Key": k}} for k in added],
+            [{"DeleteRequest": {"Key": {name: item[name] for name in names}}} for item in added],
             [{"PutRequest": {"Item": item}} for item in items],
         ):
             for start in range(0, len(requests), 25):
                 client.batch_write_item(RequestItems={table: requests[start : start + 25]})
+
+
+def _key(item: Mapping[str, Any], names: Sequence[str]) -> str:
+    """The item's key attributes (`names`), as text that compares equal for equal keys."""
+    return json.dumps({name: item[name] for name in names}, sort_keys=True)
 
 
 def replay(stack: BenchStack, requests: Sequence[Request]) -> Floor:
